@@ -1,0 +1,116 @@
+# gpu-stage — plain GNU make, dependencies through pkg-config.
+#   make            build/gpu-stage (release flags, warnings are errors)
+#   make check      everything under ASan+UBSan, then every test (tests/run)
+#   make fuzz       libFuzzer target for the ld.so.cache reader (clang)
+#   make bench      benchmarks (ratios against ldconfig, measured in one run)
+#   make install    PREFIX=/usr/local DESTDIR=
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+VERSION := 0.1.0
+
+PKGS := libelf jansson libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+	-Wmissing-prototypes -Wstrict-prototypes -Wswitch-enum -Wundef \
+	-Wpointer-arith -Wvla -Werror=implicit-function-declaration \
+	-Werror=return-type -Werror=incompatible-pointer-types -Wno-format-truncation
+BASE_CFLAGS := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+OPT := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+ifeq ($(SAN),1)
+ALL_LDFLAGS := -fsanitize=address,undefined $(LDFLAGS)
+else
+ALL_LDFLAGS := $(LDFLAGS)
+endif
+
+COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c
+LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
+STAGE_LIB_SRC := stage/rootfs.c stage/plan.c stage/caps.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/manifest.c
+STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libgscommon.a
+LIBLDCACHE := $(BUILD)/libldcache.a
+LIBSTAGE := $(BUILD)/libgsstage.a
+BINS := $(BUILD)/gpu-stage
+TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
+FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
+
+.PHONY: all check test-run fuzz bench install clean format
+all: $(BINS) $(TESTS) $(FIXTURE_TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+$(LIBLDCACHE): $(call obj,$(LDCACHE_SRC))
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+
+$(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/fixtures/%: $(BUILD)/obj/fixtures/%.o $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+# The in-container probe: never sanitized (it runs inside a plain rootfs).
+$(BUILD)/gs-probe: fixtures/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -o $@ $<
+
+# make check: sanitizer build of everything, then the whole test suite against it.
+check:
+	$(MAKE) BUILD=build/san SAN=1 all
+	$(MAKE) fuzz
+	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache tests/run
+
+# libFuzzer harness for the reader; `make fuzz-run FUZZ_SECONDS=600` runs it.
+FUZZ_SECONDS ?= 60
+fuzz: $(BUILD)/fuzz/fuzz_ldcache
+$(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SRC) $(wildcard include/gs/*.h ldcache/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< $(COMMON_SRC) $(LDCACHE_SRC) $(PKG_LIBS)
+fuzz-run: $(BUILD)/fuzz/fuzz_ldcache
+	tests/fuzz/run $(BUILD)/fuzz/fuzz_ldcache $(FUZZ_SECONDS)
+
+bench: all
+	bench/run
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fd-based path resolution inside an untrusted root. */
+#ifndef GS_FSX_H
+#define GS_FSX_H
+
+#include <stdint.h>
+
+#include "gs/err.h"
+
+/* Thin syscall wrapper (tests may --wrap it to inject ENOSYS/EAGAIN). */
+long gs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+/* Opens PATH inside the root ROOTFD: absolute paths and ".." stay inside
+ * the root, symlinks are followed as if ROOTFD were "/" and magic links
+ * (/proc/self/root, /proc/N/fd/M) are refused.  FLAGS are open(2) flags;
+ * O_CLOEXEC is always added.  Retries EAGAIN/EINTR a bounded number of
+ * times; fails closed (ENOSYS) on kernels without openat2: there is no
+ * userspace fallback.  Returns the fd. */
+int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err);
+
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Scanning library directories with ldconfig's rules (glibc 2.36
+ * search_dir), but resolving every path inside a root with file
+ * descriptors and reading ELF files with libelf:
+ *  - names that look like DSOs (lib*.so*, ld-*.so*, ld.so.*, ld64.so.*);
+ *  - regular files and symlinks (resolved inside the root) to regular files;
+ *  - ELF objects with a dynamic segment for x86-64, x32 or i386;
+ *  - key: DT_SONAME, or the file name without one; a symlink keeps its own
+ *    name as key when it is named as its SONAME or is the ".so" link for it;
+ *  - per directory and key one file wins: a file over a link, else the
+ *    newer name by _dl_cache_libcmp;
+ *  - value: DIR/KEY (DIR/FILE in glibc-hwcaps subdirectories).
+ * Known differences, on purpose: we never create symlinks, so when DIR/KEY
+ * does not exist the value is the file itself; the legacy hwcap
+ * subdirectories (tls, x86_64, haswell, ...) are not descended into. */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/elfinfo.h"
+#include "gs/fsx.h"
+#include "internal.h"
+
+struct dlib {
+	char *name;
+	char *soname;
+	int32_t flag;
+	bool is_link;
+	struct dlib *next;
+};
+
+static void dlibs_free(struct dlib **head)
+{
+	while (*head) {
+		struct dlib *next = (*head)->next;
+		free((*head)->name);
+		free((*head)->soname);
+		free(*head);
+		*head = next;
+	}
+}
+
+static bool is_dso_name(const char *name)
+{
+	return ((strncmp(name, "lib", 3) == 0 || strncmp(name, "ld-", 3) == 0) &&
+		strstr(name, ".so") != NULL) ||
+	       strncmp(name, "ld.so.", 6) == 0 || strncmp(name, "ld64.so.", 8) == 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool is_prelink_tmp(const char *name)
+{
+	const char *p = strstr(name, ".#prelink#");
+	return p && (p[10] == '\0' || (p[10] == '.' && strlen(p + 11) == 6));
+}
+
+/* ldconfig's flags for an object, or -1 when ldconfig would skip it. */
+static int32_t object_flags(const struct gs_elf_info *info)
+{
+	if (!info->dynamic)
+		return -1;
+	if (info->machine == EM_X86_64)
+		return info->elfclass == ELFCLASS64 ? LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6
+						    : LDC_FLAG_X8664_LIBX32 | LDC_FLAG_ELF_LIBC6;
+	if (info->machine != EM_386 || info->elfclass != ELFCLASS32)
+		return -1;
+	for (size_t i = 0; i < info->n_needed; i++) {
+		const char *n = info->needed[i];
+		if (!strcmp(n, "libc.so.6") || !strcmp(n, "libm.so.6"))
+			return LDC_FLAG_ELF_LIBC6;
+		if (!strcmp(n, "libc.so.5") || !strcmp(n, "libm.so.5"))
+			return LDC_FLAG_ELF_LIBC5;
+	}
+	return LDC_FLAG_ELF;
+}
+
+struct scandir_ctx {
+	struct ldc_cache *c;
+	int rootfd, dirfd;
+	const char *path;   /* directory as seen inside the root, no trailing '/' */
+	const char *hwcaps; /* glibc-hwcaps subdirectory name or NULL */
+	struct dlib *dlibs;
+};
+
+/* Opens entry NAME as a regular file (following a symlink inside the root). */
+static int open_entry(struct scandir_ctx *x, const char *name, bool *is_link)
+{
+	struct stat st;
+	if (fstatat(x->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	*is_link = S_ISLNK(st.st_mode);
+	int fd;
+	if (*is_link) {
+		struct gs_err ignored = GS_ERR_INIT;
+		_cleanup_free_ char *full = NULL;
+		if (asprintf(&full, "%s/%s", x->path, name) < 0)
+			return -1;
+		fd = gs_open_in_root(x->rootfd, full, O_RDONLY | O_NONBLOCK | O_NOCTTY, &ignored);
+	} else if (S_ISREG(st.st_mode)) {
+		fd = openat(x->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	} else {
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads NAME; on success *SONAME is malloc'd.  0: use it, -1: skip it. */
+static int classify(struct scandir_ctx *x, const char *name, int32_t *flag, char **soname,
+		    bool *is_link)
+{
+	_cleanup_close_ int fd = open_entry(x, name, is_link);
+	struct gs_err err = GS_ERR_INIT;
+	struct gs_elf_info info;
+	if (fd < 0 || gs_elf_inspect(fd, name, &info, &err) <= 0)
+		return -1;
+	*flag = object_flags(&info);
+	*soname = info.soname ? strdup(info.soname) : strdup(name);
+	gs_elf_info_clear(&info);
+	if (*flag < 0 || !*soname) {
+		free(*soname);
+		return -1;
+	}
+	/* A link keeps its own name when named as the SONAME or as its ".so". */
+	if (*is_link && strcmp(name, *soname) != 0 &&
+	    !(ends_with(name, ".so") && strncmp(name, *soname, strlen(name)) == 0))
+		*is_link = false;
+	if (*is_link) {
+		free(*soname);
+		*soname = strdup(name);
+	}
+	return *soname ? 0 : -1;
+}
+
+static void merge_flag(struct dlib *d, int32_t flag)
+{
+	if (d->flag == flag)
+		return;
+	if (d->flag == LDC_FLAG_ELF && (flag == LDC_FLAG_ELF_LIBC5 || flag == LDC_FLAG_ELF_LIBC6))
+		d->flag = flag;
+	else if ((d->flag == LDC_FLAG_ELF_LIBC5 || d->flag == LDC_FLAG_ELF_LIBC6) &&
+		 flag == LDC_FLAG_ELF)
+		d->flag = flag;
+}
+
+static int remember(struct scandir_ctx *x, const char *name, int32_t flag, char *soname,
+		    bool is_link)
+{
+	for (struct dlib *d = x->dlibs; d; d = d->next) {
+		if (strcmp(d->soname, soname) != 0)
+			continue;
+		free(soname);
+		if ((!is_link && d->is_link) ||
+		    (is_link == d->is_link && ldc_libcmp(d->name, name) < 0)) {
+			char *copy = strdup(name);
+			if (!copy)
+				return -ENOMEM;
+			merge_flag(d, flag);
+			free(d->name);
+			d->name = copy;
+			d->is_link = is_link;
+		}
+		return 0;
+	}
+	struct dlib *d = calloc(1, sizeof(*d));
+	if (!d || !(d->name = strdup(name))) {
+		free(d);
+		free(soname);
+		return -ENOMEM;
+	}
+	d->soname = soname;
+	d->flag = flag;
+	d->is_link = is_link;
+	d->next = x->dlibs;
+	x->dlibs = d;
+	return 0;
+}
+
+static bool wanted_dirent(const struct scandir_ctx *x, const struct dirent *de)
+{
+	if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK && de->d_type != DT_REG &&
+	    de->d_type != DT_DIR)
+		return false;
+	if (!is_dso_name(de->d_name) && (de->d_type == DT_REG || !x->hwcaps))
+		return false;
+	return !is_prelink_tmp(de->d_name);
+}
+
+static int read_dir(struct scandir_ctx *x, struct gs_err *err)
+{
+	int fd = openat(x->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return gs_err_set(err, errno, "%s", x->path);
+	}
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		int32_t flag;
+		char *soname = NULL;
+		bool is_link;
+		if (!wanted_dirent(x, de) || classify(x, de->d_name, &flag, &soname, &is_link) < 0)
+			continue;
+		if (remember(x, de->d_name, flag, soname, is_link) < 0)
+			return gs_err_set(err, ENOMEM, "%s", x->path);
+	}
+	if (errno != 0)
+		return gs_err_set(err, errno, "%s: readdir", x->path);
+	return 0;
+}
+
+static int add_dlibs(struct scandir_ctx *x, struct gs_err *err)
+{
+	int added = 0;
+	for (struct dlib *d = x->dlibs; d; d = d->next) {
+		struct stat st;
+		const char *file = d->soname;
+		if (x->hwcaps || fstatat(x->dirfd, d->soname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			file = d->name;
+		_cleanup_free_ char *value = NULL;
+		if (asprintf(&value, "%s/%s", x->path, file) < 0)
+			return gs_err_set(err, ENOMEM, "%s", x->path);
+		struct ldc_entry e = {.key = d->soname, .value = value, .flags = d->flag,
+				      .hwcaps = x->hwcaps};
+		int r = ldc_cache_add(x->c, &e, err);
+		if (r < 0)
+			return r;
+		added++;
+	}
+	return added;
+}
+
+static int scan_one(struct ldc_cache *c, int rootfd, int dirfd, const char *path,
+		    const char *hwcaps, struct gs_err *err)
+{
+	struct scandir_ctx x = {c, rootfd, dirfd, path, hwcaps, NULL};
+	int r = read_dir(&x, err);
+	if (r >= 0)
+		r = add_dlibs(&x, err);
+	dlibs_free(&x.dlibs);
+	return r;
+}
+
+/* ---- directory lists ----------------------------------------------------- */
+
+struct seen {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct dirlist {
+	struct seen *v;
+	size_t n;
+};
+
+/* True when the directory was already scanned (same device and inode). */
+static bool seen_before(struct dirlist *l, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return true;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].dev == st.st_dev && l->v[i].ino == st.st_ino)
+			return true;
+	struct seen *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return true;
+	l->v = v;
+	l->v[l->n++] = (struct seen){st.st_dev, st.st_ino};
+	return false;
+}
+
+static int scan_hwcaps(struct ldc_cache *c, int rootfd, const char *path, struct dirlist *l,
+		       struct gs_err *err)
+{
+	_cleanup_free_ char *hw = NULL;
+	if (asprintf(&hw, "%s/glibc-hwcaps", path) < 0)
+		return gs_err_set(err, ENOMEM, "%s", path);
+	struct gs_err ignored = GS_ERR_INIT;
+	int hfd = gs_open_in_root(rootfd, hw, O_RDONLY | O_DIRECTORY, &ignored);
+	_cleanup_closedir_ DIR *d = hfd >= 0 ? fdopendir(hfd) : NULL;
+	if (!d) {
+		if (hfd >= 0)
+			close(hfd);
+		return 0;
+	}
+	int total = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || de->d_type == DT_REG || strchr(de->d_name, ':'))
+			continue;
+		_cleanup_free_ char *sub = NULL;
+		if (asprintf(&sub, "%s/%s", hw, de->d_name) < 0)
+			return gs_err_set(err, ENOMEM, "%s", hw);
+		_cleanup_close_ int sfd = gs_open_in_root(rootfd, sub, O_RDONLY | O_DIRECTORY, &ignored);
+		if (sfd < 0 || seen_before(l, sfd))
+			continue;
+		int r = scan_one(c, rootfd, sfd, sub, de->d_name, err);
+		if (r < 0)
+			return r;
+		total += r;
+	}
+	return total;
+}
+
+static char *normalize_dir(const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 0 && (dir[n - 1] == ' ' || dir[n - 1] == '\t' || dir[n - 1] == '\n'))
+		n--;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strndup(dir, n);
+}
+
+int ldc_scan_dirs(struct ldc_cache *c, int rootfd, char *const *dirs, size_t n, bool missing_ok,
+		  struct gs_err *err)
+{
+	struct dirlist seen = {0};
+	int total = 0, r = 0;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_free_ char *path = normalize_dir(dirs[i]);
+		if (!path || path[0] != '/') {
+			r = gs_err_setx(err, EINVAL, "%s: directory must be an absolute path inside the root",
+					dirs[i]);
+			break;
+		}
+		_cleanup_close_ int fd = gs_open_in_root(rootfd, path, O_RDONLY | O_DIRECTORY, err);
+		if (fd < 0) {
+			if (missing_ok) {
+				gs_err_clear(err);
+				continue;
+			}
+			r = fd;
+			break;
+		}
+		if (seen_before(&seen, fd))
+			continue;
+		r = scan_one(c, rootfd, fd, strcmp(path, "/") ? path : "", NULL, err);
+		if (r >= 0) {
+			total += r;
+			r = scan_hwcaps(c, rootfd, path, &seen, err);
+			total += r > 0 ? r : 0;
+		}
+	}
+	free(seen.v);
+	return r < 0 ? r : total;
+}

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Writing the new format, laid out as ldconfig lays it out: header, entry
+ * table, string table, extension directory (generator string and, when
+ * used, the glibc-hwcaps names), and an atomic replace in a directory fd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "internal.h"
+
+struct hwcaps_names {
+	const char **v; /* sorted, unique */
+	size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int collect_hwcaps(const struct ldc_cache *c, struct hwcaps_names *h, struct gs_err *err)
+{
+	h->n = 0;
+	h->v = malloc((c->n ? c->n : 1) * sizeof(*h->v));
+	if (!h->v)
+		return gs_err_set(err, ENOMEM, "ld.so.cache");
+	for (size_t i = 0; i < c->n; i++)
+		if (c->entries[i].hwcaps)
+			h->v[h->n++] = c->entries[i].hwcaps;
+	qsort(h->v, h->n, sizeof(*h->v), cmp_str);
+	size_t w = 0;
+	for (size_t i = 0; i < h->n; i++)
+		if (w == 0 || strcmp(h->v[w - 1], h->v[i]) != 0)
+			h->v[w++] = h->v[i];
+	h->n = w;
+	return 0;
+}
+
+static uint32_t hwcaps_index(const struct hwcaps_names *h, const char *name)
+{
+	const char **p = bsearch(&name, h->v, h->n, sizeof(*h->v), cmp_str);
+	return (uint32_t)(p - h->v);
+}
+
+/* A growing output buffer; sizes are checked to stay below 4 GiB since the
+ * format stores 32-bit offsets. */
+struct out {
+	unsigned char *buf;
+	size_t len, cap;
+};
+
+static int out_put(struct out *o, const void *p, size_t n, struct gs_err *err)
+{
+	size_t need;
+	if (__builtin_add_overflow(o->len, n, &need) || need > UINT32_MAX)
+		return gs_err_setx(err, EFBIG, "ld.so.cache would exceed 4 GiB");
+	if (need > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		unsigned char *b = realloc(o->buf, cap);
+		if (!b)
+			return gs_err_set(err, ENOMEM, "ld.so.cache");
+		o->buf = b;
+		o->cap = cap;
+	}
+	if (p)
+		memcpy(o->buf + o->len, p, n);
+	else
+		memset(o->buf + o->len, 0, n);
+	o->len = need;
+	return 0;
+}
+
+static int out_str(struct out *o, const char *s, uint32_t *off, struct gs_err *err)
+{
+	*off = (uint32_t)o->len;
+	return out_put(o, s, strlen(s) + 1, err);
+}
+
+static void put32(struct out *o, size_t at, uint32_t v)
+{
+	memcpy(o->buf + at, &v, sizeof(v));
+}
+
+static int write_strings(const struct ldc_cache *c, const struct hwcaps_names *h,
+			 struct out *o, uint32_t *hw_off, struct gs_err *err)
+{
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < c->n; i++) {
+		const struct ldc_entry *e = &c->entries[i];
+		struct ldc_new_entry ne = {.flags = e->flags, .osversion = e->osversion, .hwcap = e->hwcap};
+		r = out_str(o, e->key, &ne.key, err);
+		if (r >= 0)
+			r = out_str(o, e->value, &ne.value, err);
+		if (e->hwcaps) {
+			uint64_t isa = (e->hwcap >> 32) & LDC_HWCAP_ISA_LEVEL_MASK;
+			ne.hwcap = LDC_HWCAP_EXTENSION | (isa << 32) | hwcaps_index(h, e->hwcaps);
+		}
+		memcpy(o->buf + LDC_NEW_HDR_SIZE + i * LDC_NEW_ENTRY_SIZE, &ne, sizeof(ne));
+	}
+	for (size_t i = 0; r >= 0 && i < h->n; i++)
+		r = out_str(o, h->v[i], &hw_off[i], err);
+	return r;
+}
+
+static int write_extensions(struct out *o, const struct hwcaps_names *h, const uint32_t *hw_off,
+			    const char *generator, struct gs_err *err)
+{
+	uint32_t count = h->n ? 2 : 1;
+	size_t dir = o->len;
+	size_t hw_array = dir + LDC_EXT_HDR_SIZE + count * LDC_EXT_SECTION_SIZE;
+	size_t gen = hw_array + h->n * 4;
+	size_t genlen = strlen(generator);
+	int r = out_put(o, NULL, gen + genlen - dir, err);
+	if (r < 0)
+		return r;
+	put32(o, dir, LDC_EXT_MAGIC);
+	put32(o, dir + 4, count);
+	size_t s = dir + LDC_EXT_HDR_SIZE;
+	put32(o, s, LDC_EXT_TAG_GENERATOR);
+	put32(o, s + 4, 0);
+	put32(o, s + 8, (uint32_t)gen);
+	put32(o, s + 12, (uint32_t)genlen);
+	if (h->n) {
+		s += LDC_EXT_SECTION_SIZE;
+		put32(o, s, LDC_EXT_TAG_GLIBC_HWCAPS);
+		put32(o, s + 4, 0);
+		put32(o, s + 8, (uint32_t)hw_array);
+		put32(o, s + 12, (uint32_t)(h->n * 4));
+		for (size_t i = 0; i < h->n; i++)
+			put32(o, hw_array + i * 4, hw_off[i]);
+	}
+	memcpy(o->buf + gen, generator, genlen);
+	return 0;
+}
+
+static int serialize(const struct ldc_cache *c, const struct hwcaps_names *h,
+		     const char *generator, struct out *o, struct gs_err *err)
+{
+	struct ldc_new_header hdr = {0};
+	_cleanup_free_ uint32_t *hw_off = calloc(h->n ? h->n : 1, sizeof(*hw_off));
+	if (!hw_off)
+		return gs_err_set(err, ENOMEM, "ld.so.cache");
+	if (c->n > (UINT32_MAX - LDC_NEW_HDR_SIZE) / LDC_NEW_ENTRY_SIZE)
+		return gs_err_setx(err, EFBIG, "ld.so.cache: too many entries (%zu)", c->n);
+	int r = out_put(o, NULL, LDC_NEW_HDR_SIZE + c->n * LDC_NEW_ENTRY_SIZE, err);
+	if (r < 0)
+		return r;
+	size_t strings = o->len;
+	r = write_strings(c, h, o, hw_off, err);
+	if (r < 0)
+		return r;
+	memcpy(hdr.magic, LDC_MAGIC_NEW, LDC_MAGIC_NEW_LEN);
+	memcpy(hdr.version, LDC_VERSION_NEW, LDC_VERSION_NEW_LEN);
+	hdr.nlibs = (uint32_t)c->n;
+	hdr.len_strings = (uint32_t)(o->len - strings);
+	hdr.flags = LDC_ENDIAN_LITTLE;
+	r = out_put(o, NULL, (4 - o->len % 4) % 4, err);
+	if (r < 0)
+		return r;
+	hdr.extension_offset = (uint32_t)o->len;
+	memcpy(o->buf, &hdr, sizeof(hdr));
+	return write_extensions(o, h, hw_off, generator, err);
+}
+
+int ldc_cache_serialize(const struct ldc_cache *c, const char *generator, void **out,
+			size_t *out_len, struct gs_err *err)
+{
+	struct hwcaps_names h = {0};
+	struct out o = {0};
+	int r = collect_hwcaps(c, &h, err);
+	if (r >= 0)
+		r = serialize(c, &h, generator ? generator : "gpu-stage", &o, err);
+	free(h.v);
+	if (r < 0) {
+		free(o.buf);
+		return r;
+	}
+	*out = o.buf;
+	*out_len = o.len;
+	return 0;
+}
+
+static int write_full(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Creates a fresh temporary file next to NAME; never follows a symlink. */
+static int create_tmp(int dirfd, const char *name, char *tmp, size_t tmplen, struct gs_err *err)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		uint32_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
+		snprintf(tmp, tmplen, ".%s.gs-%08x", name, rnd);
+		int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : gs_err_set(err, errno, "creating temporary %s", tmp);
+	}
+	return gs_err_setx(err, EEXIST, "creating temporary file for %s: too many collisions", name);
+}
+
+int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
+		       const char *generator, struct gs_err *err)
+{
+	_cleanup_free_ void *buf = NULL;
+	size_t len = 0;
+	char tmp[256];
+	if (strchr(name, '/') || strlen(name) > 200)
+		return gs_err_setx(err, EINVAL, "%s: cache name must be a single path component", name);
+	int r = ldc_cache_serialize(c, generator, &buf, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = create_tmp(dirfd, name, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return fd;
+	r = write_full(fd, buf, len);
+	if (r == 0 && fchmod(fd, 0644) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return gs_err_set(err, -r, "writing %s", name);
+	}
+	fsync(dirfd);
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef GS_STAGE_CMD_H
+#define GS_STAGE_CMD_H
+
+#include <jansson.h>
+
+enum gs_exit {
+	GS_EXIT_OK = 0,
+	GS_EXIT_FAIL = 1,
+	GS_EXIT_USAGE = 2,
+};
+
+static inline void gs_json_decrefp(json_t **j)
+{
+	if (*j)
+		json_decref(*j);
+}
+
+/* Each takes argv[0] = its verb and returns an enum gs_exit. */
+int cmd_ldcache(int argc, char **argv);
+int cmd_stage(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+
+#endif

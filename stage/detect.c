@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Which driver version is this host running?  The kernel module says so in
+ * /proc/driver/nvidia/version ("... Kernel Module  535.261.03  ...") and
+ * /sys/module/nvidia/version; without a loaded module, what libcuda.so.1
+ * and libnvidia-ml.so.1 resolve to in the root's ld.so.cache decides, and
+ * disagreement is an error that lists the candidates. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/cleanup.h"
+#include "gs/ldcache.h"
+#include "gs/stage.h"
+#include "rootfs.h"
+
+static char *version_token(const char *s)
+{
+	size_t n = strspn(s, "0123456789.");
+	_cleanup_free_ char *v = strndup(s, n);
+	return v && gs_version_valid(v) ? steal_ptr(&v) : NULL;
+}
+
+static int from_proc(const struct gs_root *r, char **out)
+{
+	struct gs_err ignored = GS_ERR_INIT;
+	_cleanup_free_ char *text = NULL;
+	if (gs_root_read_text(r, "/proc/driver/nvidia/version", 4096, &text, &ignored) < 0)
+		return 0;
+	const char *p = strstr(text, "Kernel Module");
+	if (!p)
+		return 0;
+	p += strlen("Kernel Module");
+	p += strspn(p, " \t");
+	*out = version_token(p);
+	return *out ? 1 : 0;
+}
+
+static int from_sys(const struct gs_root *r, char **out)
+{
+	struct gs_err ignored = GS_ERR_INIT;
+	_cleanup_free_ char *text = NULL;
+	if (gs_root_read_text(r, "/sys/module/nvidia/version", 256, &text, &ignored) < 0)
+		return 0;
+	*out = version_token(text + strspn(text, " \t"));
+	return *out ? 1 : 0;
+}
+
+struct cands {
+	char list[512];
+	char *first;
+	bool ambiguous;
+};
+
+static void note_candidate(const struct gs_root *r, const struct ldc_entry *e, struct cands *c)
+{
+	struct gs_err ignored = GS_ERR_INIT;
+	_cleanup_free_ char *resolved = NULL;
+	_cleanup_close_ int fd = gs_root_open_file(r, e->value, O_RDONLY | O_NONBLOCK, &resolved,
+						   &ignored);
+	if (fd < 0)
+		return;
+	const char *slash = strrchr(resolved, '/');
+	const char *v = gs_name_version(slash ? slash + 1 : resolved);
+	if (!v)
+		return;
+	size_t used = strlen(c->list);
+	snprintf(c->list + used, sizeof(c->list) - used, "%s%s -> %s", used ? ", " : "", e->value,
+		 resolved);
+	if (!c->first)
+		c->first = strdup(v);
+	else if (strcmp(c->first, v) != 0)
+		c->ambiguous = true;
+}
+
+static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
+{
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	int fd = gs_root_open_file(r, "/etc/ld.so.cache", O_RDONLY | O_NONBLOCK, NULL, err);
+	if (fd < 0)
+		return gs_err_wrap(err, "no driver version given and no loaded nvidia module; reading the cache");
+	int rr = ldc_cache_load_fd(fd, "/etc/ld.so.cache", &c, err);
+	close(fd);
+	if (rr < 0)
+		return rr;
+	struct cands cd = {{0}, NULL, false};
+	static const char *const keys[] = {"libcuda.so.1", "libnvidia-ml.so.1"};
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < ldc_cache_count(c); i++) {
+			const struct ldc_entry *e = ldc_cache_entry(c, i);
+			if (!strcmp(e->key, keys[k]) && ldc_flags_arch(e->flags) == LDC_ARCH_X86_64)
+				note_candidate(r, e, &cd);
+		}
+	_cleanup_free_ char *first = cd.first;
+	if (!first)
+		return gs_err_setx(err, ENOENT,
+				   "cannot detect the driver version: no nvidia module loaded (/proc/driver/nvidia/version, /sys/module/nvidia/version) and no libcuda.so.1 or libnvidia-ml.so.1 in the cache; use --driver VER");
+	if (cd.ambiguous)
+		return gs_err_setx(err, EINVAL,
+				   "cannot detect the driver version: the libraries disagree (%s); use --driver VER",
+				   cd.list);
+	*out = steal_ptr(&first);
+	return 0;
+}
+
+int gs_driver_detect(const char *root, char **out, struct gs_err *err)
+{
+	struct gs_root r = {-1, NULL, 0};
+	int rr = gs_root_open(root, &r, err);
+	if (rr < 0)
+		return rr;
+	if (from_proc(&r, out) > 0 || from_sys(&r, out) > 0)
+		rr = 0;
+	else
+		rr = from_libs(&r, out, err);
+	gs_root_close(&r);
+	return rr;
+}

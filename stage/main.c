@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* gpu-stage: the command-line front end.  Mains own I/O and exit codes:
+ * 0 ok, 1 failure, 2 usage error; every error is printed once, here, as
+ * "gpu-stage: <file>: <reason>". */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: gpu-stage [COMMAND] [OPTIONS]\n"
+	      "\n"
+	      "Stage the host's NVIDIA driver files for containers, and manage\n"
+	      "ld.so.cache files without running ldconfig.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  [stage] [--driver VER] [--root DIR] [--store DIR] [--libdir DIR]...\n"
+	      "          [--caps LIST] [--dry-run] [--json] [--force]\n"
+	      "        find one driver version's files and stage them into STORE/VER\n"
+	      "  list [--driver VER] [--store DIR] [--caps LIST] [--json]\n"
+	      "        staged versions, or one version's files\n"
+	      "  verify VER [--store DIR]\n"
+	      "        exit 0 only if STORE/VER matches its manifest exactly\n"
+	      "  diff VER1 VER2 [--store DIR]\n"
+	      "        what changed between two staged versions\n"
+	      "  remove VER [--store DIR]\n"
+	      "        delete a staged version\n"
+	      "  ldcache dump [--json] FILE\n"
+	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
+	      "  ldcache update --root ROOT DIR...\n"
+	      "        add every shared library in each DIR (a path inside ROOT) to\n"
+	      "        ROOT/etc/ld.so.cache, in ldconfig's order, atomically\n"
+	      "\n"
+	      "Options:\n"
+	      "  -h, --help     show this help (also: gpu-stage COMMAND --help)\n"
+	      "  -V, --version  show the version\n"
+	      "\n"
+	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return GS_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return GS_EXIT_OK;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("gpu-stage %s\n", GS_VERSION);
+		return GS_EXIT_OK;
+	}
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} verbs[] = {
+		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
+		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
+	};
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(cmd, verbs[i].name))
+			return verbs[i].fn(argc - 1, argv + 1);
+	if (cmd[0] == '-') /* "gpu-stage --driver VER ...": stage is the default command */
+		return cmd_stage(argc, argv);
+	fprintf(stderr, "gpu-stage: unknown command '%s' (see gpu-stage --help)\n", cmd);
+	return GS_EXIT_USAGE;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "rootfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/fsx.h"
+
+int gs_root_open(const char *path, struct gs_root *r, struct gs_err *err)
+{
+	r->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->fd < 0)
+		return gs_err_set(err, errno, "root %s", path);
+	r->real = realpath(path, NULL);
+	if (!r->real) {
+		int e = errno;
+		close(r->fd);
+		return gs_err_set(err, e, "root %s", path);
+	}
+	r->real_len = strcmp(r->real, "/") ? strlen(r->real) : 0;
+	return 0;
+}
+
+void gs_root_close(struct gs_root *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->real);
+	r->fd = -1;
+	r->real = NULL;
+}
+
+/* The path of FD inside the root, from /proc/self/fd (trusted procfs). */
+static int fd_path_in_root(const struct gs_root *r, int fd, const char *what, char **out,
+			   struct gs_err *err)
+{
+	char link[64], buf[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return gs_err_set(err, errno, "%s: resolving the path of the opened file", what);
+	buf[n] = '\0';
+	if (strncmp(buf, r->real, r->real_len) != 0 || (buf[r->real_len] != '/' && r->real_len))
+		return gs_err_setx(err, EXDEV, "%s: resolved to %s, outside the root %s", what, buf,
+				   r->real);
+	*out = strdup(buf + r->real_len);
+	return *out ? 0 : gs_err_set(err, ENOMEM, "%s", what);
+}
+
+int gs_root_open_file(const struct gs_root *r, const char *path, int flags, char **resolved,
+		      struct gs_err *err)
+{
+	_cleanup_close_ int fd = gs_open_in_root(r->fd, path, flags | O_NOCTTY, err);
+	if (fd < 0)
+		return fd;
+	if (resolved) {
+		int rr = fd_path_in_root(r, fd, path, resolved, err);
+		if (rr < 0)
+			return rr;
+	}
+	return steal_fd(&fd);
+}
+
+int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, char **out,
+		      struct gs_err *err)
+{
+	_cleanup_close_ int fd = gs_root_open_file(r, path, O_RDONLY | O_NONBLOCK, NULL, err);
+	if (fd < 0)
+		return fd;
+	_cleanup_free_ char *buf = malloc(max + 1);
+	if (!buf)
+		return gs_err_set(err, ENOMEM, "%s", path);
+	size_t got = 0;
+	while (got < max) {
+		ssize_t n = read(fd, buf + got, max - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return gs_err_set(err, errno, "%s", path);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = steal_ptr(&buf);
+	return 0;
+}
+
+int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
+{
+	size_t nlen = strlen(needle);
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *buf = malloc(CHUNK + nlen);
+	if (!buf || nlen == 0 || nlen > 256)
+		return gs_err_setx(err, EINVAL, "search for '%s'", needle);
+	size_t keep = 0;
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf + keep, CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return gs_err_set(err, errno, "reading");
+		if (n == 0)
+			return 0;
+		off += n;
+		size_t have = keep + (size_t)n;
+		if (memmem(buf, have, needle, nlen))
+			return 1;
+		keep = have < nlen - 1 ? have : nlen - 1;
+		memmove(buf, buf + have - keep, keep);
+	}
+}
+
+bool gs_version_valid(const char *v)
+{
+	bool dot = false;
+	if (!v || !(*v >= '0' && *v <= '9'))
+		return false;
+	for (const char *p = v; *p; p++) {
+		if (*p == '.') {
+			if (p[1] < '0' || p[1] > '9')
+				return false;
+			dot = true;
+		} else if (*p < '0' || *p > '9') {
+			return false;
+		}
+	}
+	return dot && strlen(v) < 32;
+}
+
+const char *gs_name_version(const char *name)
+{
+	const char *p = strstr(name, ".so.");
+	while (p) {
+		if (gs_version_valid(p + 4))
+			return p + 4;
+		p = strstr(p + 1, ".so.");
+	}
+	return NULL;
+}

@@ -1,0 +1,949 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The store: STORE/VER/ is a read-only copy of one driver's files plus
+ * manifest.json.
+ *
+ * Staging builds the new tree in STORE/.tmp-VER-XXXXXX while holding
+ * STORE/.lock, fsyncs every file and directory, then renames it into place
+ * in one step (renameat2 RENAME_NOREPLACE, or RENAME_EXCHANGE with the old
+ * tree, which is deleted afterwards).  A crash leaves only .tmp-* debris,
+ * which the next run removes under the lock.  Sources are opened inside the
+ * host root with openat2(RESOLVE_IN_ROOT) and must still be the inode that
+ * discovery saw; every byte is hashed (SHA-256) as it is staged.  Nothing
+ * here follows a symlink inside the store. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/fsx.h"
+#include "store_internal.h"
+
+#define COPY_CHUNK (4u << 20) /* bytes per copy_file_range / read, and hash buffer size */
+#define RM_DEPTH_MAX 64
+#define TMP_PREFIX ".tmp-"
+#define LOCK_NAME ".lock"
+
+/* ---- SHA-256 ------------------------------------------------------------------ */
+
+struct gs_sha256 {
+	EVP_MD_CTX *ctx;
+};
+
+int gs_sha256_new(struct gs_sha256 **out, struct gs_err *err)
+{
+	struct gs_sha256 *h = calloc(1, sizeof(*h));
+	if (!h || !(h->ctx = EVP_MD_CTX_new())) {
+		free(h);
+		return gs_err_setx(err, ENOMEM, "sha256: out of memory");
+	}
+	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+		gs_sha256_free(h);
+		return gs_err_setx(err, EIO, "sha256: EVP_DigestInit_ex failed");
+	}
+	*out = h;
+	return 0;
+}
+
+int gs_sha256_update(struct gs_sha256 *h, const void *p, size_t n, struct gs_err *err)
+{
+	if (n && EVP_DigestUpdate(h->ctx, p, n) != 1)
+		return gs_err_setx(err, EIO, "sha256: EVP_DigestUpdate failed");
+	return 0;
+}
+
+int gs_sha256_final(struct gs_sha256 *h, char hex[65], struct gs_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != 32)
+		return gs_err_setx(err, EIO, "sha256: EVP_DigestFinal_ex failed");
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+void gs_sha256_free(struct gs_sha256 *h)
+{
+	if (h) {
+		EVP_MD_CTX_free(h->ctx);
+		free(h);
+	}
+}
+
+/* ---- the store directory, its lock, temporary trees ----------------------------- */
+
+/* Opens STORE (creating it and its parents 0755 when CREATE). */
+static int open_store(const char *store, bool create, struct gs_err *err)
+{
+	if (!store || !*store)
+		return gs_err_setx(err, EINVAL, "empty store path");
+	if (create) {
+		_cleanup_free_ char *p = strdup(store);
+		if (!p)
+			return gs_err_setx(err, ENOMEM, "%s: out of memory", store);
+		for (char *s = p + 1;; s++) {
+			if (*s != '/' && *s)
+				continue;
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0755) < 0 && errno != EEXIST)
+				return gs_err_set(err, errno, "creating store %s", p);
+			if (!(*s = c))
+				break;
+		}
+	}
+	int fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd >= 0 ? fd : gs_err_set(err, errno, "store %s", store);
+}
+
+/* Takes STORE/.lock (exclusive or shared).  SHARED never creates it and
+ * gives -1 without error when it is missing. */
+static int lock_store(int storefd, const char *store, bool shared, struct gs_err *err)
+{
+	int flags = shared ? O_RDONLY : O_RDWR | O_CREAT;
+	_cleanup_close_ int fd = openat(storefd, LOCK_NAME, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && shared && errno == ENOENT)
+		return -1;
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/" LOCK_NAME, store);
+	while (flock(fd, shared ? LOCK_SH : LOCK_EX) < 0) {
+		if (errno != EINTR)
+			return gs_err_set(err, errno, "locking %s/" LOCK_NAME, store);
+	}
+	return steal_fd(&fd);
+}
+
+static int remove_entries(DIR *d, unsigned int depth);
+
+/* rm -rf DIRFD/NAME without following symlinks; directories are made
+ * writable first (staged trees are 0555).  Returns 0 or -errno. */
+static int rm_tree_at(int dirfd, const char *name, unsigned int depth)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (depth > RM_DEPTH_MAX)
+		return -ELOOP;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((st.st_mode & 0700) != 0700)
+		(void)fchmod(fd, (st.st_mode & 07777) | 0700);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	int r = remove_entries(d, depth);
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* Empties D; passes repeat while they make progress, since entries removed
+ * during readdir may hide others. */
+static int remove_entries(DIR *d, unsigned int depth)
+{
+	int r = 0;
+	for (int pass = 0; pass < 8; pass++) {
+		size_t removed = 0;
+		struct dirent *e;
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			int q = rm_tree_at(dirfd(d), e->d_name, depth + 1);
+			if (q < 0)
+				r = q;
+			else
+				removed++;
+		}
+		if (removed == 0 || r < 0)
+			break;
+	}
+	return r;
+}
+
+/* Removes STORE/.tmp-* left by a killed run (the caller holds the lock). */
+static void remove_stale(int storefd)
+{
+	int fd = fcntl(storefd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (int pass = 0; pass < 4; pass++) {
+		bool found = false;
+		struct dirent *e;
+		rewinddir(d);
+		while ((e = readdir(d)))
+			if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
+				found |= rm_tree_at(storefd, e->d_name, 0) == 0;
+		if (!found)
+			break;
+	}
+	closedir(d);
+}
+
+/* A fresh name "PREFIX-XXXXXX" in STOREFD that nothing uses yet. */
+static int fresh_name(int storefd, const char *prefix, char *name, size_t len,
+		      struct gs_err *err)
+{
+	for (int tries = 0; tries < 32; tries++) {
+		uint32_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
+		snprintf(name, len, "%s-%06x", prefix, rnd & 0xffffffu);
+		struct stat st;
+		if (fstatat(storefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			return 0;
+	}
+	return gs_err_setx(err, EEXIST, "%s: no free temporary name", prefix);
+}
+
+/* Whether STORE/VER exists (as a directory; anything else is an error). */
+static int staged_exists(int storefd, const char *store, const char *ver, bool *exists,
+			 struct gs_err *err)
+{
+	struct stat st;
+	*exists = false;
+	if (fstatat(storefd, ver, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return gs_err_set(err, errno, "%s/%s", store, ver);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return gs_err_setx(err, ENOTDIR, "%s/%s: exists and is not a directory; not touched",
+				   store, ver);
+	*exists = true;
+	return 0;
+}
+
+/* ---- is the staged copy already what the plan asks for? ------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool same_file(const struct gs_file *a, const struct gs_file *b)
+{
+	if (!str_eq(a->path, b->path) || !str_eq(a->source, b->source) || a->kind != b->kind ||
+	    a->caps != b->caps || !str_eq(a->soname, b->soname) || a->mode != b->mode ||
+	    a->size != b->size || a->src_dev != b->src_dev || a->src_ino != b->src_ino ||
+	    a->src_mtime_ns != b->src_mtime_ns || a->n_needed != b->n_needed)
+		return false;
+	for (size_t i = 0; i < a->n_needed; i++)
+		if (!str_eq(a->needed[i], b->needed[i]))
+			return false;
+	return true;
+}
+
+static int file_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct gs_file *const *)a)->path, (*(struct gs_file *const *)b)->path);
+}
+
+static int link_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct gs_link *const *)a)->path, (*(struct gs_link *const *)b)->path);
+}
+
+/* Same files (by path) and links; on a match, copies the staged hashes into
+ * WANT.  Returns 1 on a match, 0 when different, -ENOMEM. */
+static int plans_match(struct gs_plan *want, const struct gs_plan *have)
+{
+	if (want->n_files != have->n_files || want->n_links != have->n_links ||
+	    !str_eq(want->arch, have->arch) || !str_eq(want->root, have->root))
+		return 0;
+	size_t nf = want->n_files, nl = want->n_links;
+	_cleanup_free_ struct gs_file **fw = calloc(nf + 1, sizeof(*fw));
+	_cleanup_free_ struct gs_file **fh = calloc(nf + 1, sizeof(*fh));
+	_cleanup_free_ struct gs_link **lw = calloc(nl + 1, sizeof(*lw));
+	_cleanup_free_ struct gs_link **lh = calloc(nl + 1, sizeof(*lh));
+	if (!fw || !fh || !lw || !lh)
+		return -ENOMEM;
+	for (size_t i = 0; i < nf; i++) {
+		fw[i] = &want->files[i];
+		fh[i] = &have->files[i];
+	}
+	for (size_t i = 0; i < nl; i++) {
+		lw[i] = &want->links[i];
+		lh[i] = &have->links[i];
+	}
+	qsort(fw, nf, sizeof(*fw), file_ptr_cmp);
+	qsort(fh, nf, sizeof(*fh), file_ptr_cmp);
+	qsort(lw, nl, sizeof(*lw), link_ptr_cmp);
+	qsort(lh, nl, sizeof(*lh), link_ptr_cmp);
+	for (size_t i = 0; i < nf; i++)
+		if (!same_file(fw[i], fh[i]))
+			return 0;
+	for (size_t i = 0; i < nl; i++)
+		if (!str_eq(lw[i]->path, lh[i]->path) || !str_eq(lw[i]->target, lh[i]->target))
+			return 0;
+	for (size_t i = 0; i < nf; i++)
+		memcpy(fw[i]->sha256, fh[i]->sha256, sizeof(fw[i]->sha256));
+	return 1;
+}
+
+/* A cheap look at the staged tree (no hashing): every file is there with
+ * its size and mode, every link with its target. */
+static bool tree_intact(int verfd, const struct gs_plan *have)
+{
+	for (size_t i = 0; i < have->n_files; i++) {
+		const struct gs_file *f = &have->files[i];
+		struct stat st;
+		if (fstatat(verfd, f->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_size != f->size || (st.st_mode & 07777) != f->mode)
+			return false;
+	}
+	for (size_t i = 0; i < have->n_links; i++) {
+		char buf[GS_PATH_MAX + 2];
+		ssize_t n = readlinkat(verfd, have->links[i].path, buf, sizeof(buf) - 1);
+		if (n < 0 || (size_t)n >= sizeof(buf) - 1)
+			return false;
+		buf[n] = '\0';
+		if (strcmp(buf, have->links[i].target))
+			return false;
+	}
+	return true;
+}
+
+/* 1 when STORE/VER already holds PLAN (hashes copied into PLAN), else 0.  A
+ * staged copy that cannot be read is simply rebuilt. */
+static int staged_matches(int storefd, struct gs_plan *plan, struct gs_err *err)
+{
+	_cleanup_close_ int verfd =
+		openat(storefd, plan->driver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (verfd < 0)
+		return 0;
+	_cleanup_(gs_plan_freep) struct gs_plan *have = NULL;
+	struct gs_manifest_info info;
+	struct gs_err ignored = GS_ERR_INIT;
+	if (gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &have, &info, &ignored) < 0 ||
+	    !info.digest_ok || !str_eq(have->driver, plan->driver))
+		return 0;
+	int r = plans_match(plan, have);
+	if (r < 0)
+		return gs_err_setx(err, ENOMEM, "comparing with the staged copy: out of memory");
+	return r == 1 && tree_intact(verfd, have) ? 1 : 0;
+}
+
+/* ---- building the new tree --------------------------------------------------------- */
+
+struct build {
+	const char *store;
+	int storefd;
+	int tmpfd;          /* STORE/.tmp-VER-XXXXXX */
+	char tmpname[128];
+	bool published;     /* tmpname no longer holds our tree */
+	char **dirs;        /* directories created, relative to tmpfd */
+	size_t n_dirs;
+	unsigned char *buf; /* COPY_CHUNK bytes */
+};
+
+static void build_release(struct build *b)
+{
+	if (b->tmpfd >= 0)
+		close(b->tmpfd);
+	if (b->tmpname[0] && !b->published)
+		(void)rm_tree_at(b->storefd, b->tmpname, 0);
+	for (size_t i = 0; i < b->n_dirs; i++)
+		free(b->dirs[i]);
+	free(b->dirs);
+	free(b->buf);
+}
+
+static int remember_dir(struct build *b, const char *path, size_t len)
+{
+	char **v = realloc(b->dirs, (b->n_dirs + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	b->dirs = v;
+	if (!(v[b->n_dirs] = strndup(path, len)))
+		return -ENOMEM;
+	b->n_dirs++;
+	return 0;
+}
+
+/* Creates PATH's parent directories under the tree (0700 while building)
+ * and returns an fd of the last one; *LEAF points at PATH's last component. */
+static int open_parent(struct build *b, const char *path, const char **leaf,
+		       struct gs_err *err)
+{
+	_cleanup_close_ int cur = fcntl(b->tmpfd, F_DUPFD_CLOEXEC, 3);
+	if (cur < 0)
+		return gs_err_set(err, errno, "%s", path);
+	const char *p = path;
+	for (const char *slash; (slash = strchr(p, '/')); p = slash + 1) {
+		char name[256];
+		snprintf(name, sizeof(name), "%.*s", (int)(slash - p), p);
+		if (mkdirat(cur, name, 0700) == 0) {
+			if (remember_dir(b, path, (size_t)(slash - path)) < 0)
+				return gs_err_setx(err, ENOMEM, "%s: out of memory", path);
+		} else if (errno != EEXIST) {
+			return gs_err_set(err, errno, "creating directory for %s", path);
+		}
+		int next = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return gs_err_set(err, errno, "opening directory for %s", path);
+		close(cur);
+		cur = next;
+	}
+	*leaf = p;
+	return steal_fd(&cur);
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t n, off_t off)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (int)got;
+}
+
+/* Hashes the first SIZE bytes of DST (after a reflink or an in-kernel copy,
+ * the bytes the staged file really holds) and checks there is no more. */
+static int hash_back(struct build *b, int dst, uint64_t from, uint64_t size,
+		     struct gs_sha256 *h, struct gs_err *err)
+{
+	for (uint64_t off = from; off < size;) {
+		size_t want = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
+		int n = pread_full(dst, b->buf, want, (off_t)off);
+		if (n < 0)
+			return gs_err_set(err, -n, "reading back");
+		if ((size_t)n != want)
+			return gs_err_setx(err, EIO, "reading back: file shorter than copied");
+		int r = gs_sha256_update(h, b->buf, want, err);
+		if (r < 0)
+			return r;
+		off += want;
+	}
+	return 0;
+}
+
+enum { COPY_FALLBACK = 1 };
+
+/* copy_file_range in chunks, hashing each chunk as written.  COPY_FALLBACK
+ * when the kernel or filesystems cannot do it at all. */
+static int copy_range(struct build *b, int src, int dst, uint64_t size, struct gs_sha256 *h,
+		      struct gs_err *err)
+{
+	loff_t soff = 0, doff = 0;
+	while ((uint64_t)doff < size) {
+		uint64_t left = size - (uint64_t)doff;
+		ssize_t n = copy_file_range(src, &soff, dst, &doff,
+					    left < COPY_CHUNK ? (size_t)left : COPY_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && doff == 0 &&
+		    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+			return COPY_FALLBACK;
+		if (n < 0)
+			return gs_err_set(err, errno, "copy_file_range");
+		if (n == 0)
+			return gs_err_setx(err, EIO, "source shrank while being copied");
+		int r = hash_back(b, dst, (uint64_t)doff - (uint64_t)n, (uint64_t)doff, h, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* read/write in chunks, hashing the buffer that is written. */
+static int copy_rw(struct build *b, int src, int dst, uint64_t size, struct gs_sha256 *h,
+		   struct gs_err *err)
+{
+	if (lseek(src, 0, SEEK_SET) < 0 || lseek(dst, 0, SEEK_SET) < 0 || ftruncate(dst, 0) < 0)
+		return gs_err_set(err, errno, "rewinding");
+	for (uint64_t off = 0; off < size;) {
+		size_t want = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
+		ssize_t n = read(src, b->buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return gs_err_set(err, errno, "reading");
+		if (n == 0)
+			return gs_err_setx(err, EIO, "source shrank while being copied");
+		int r = gs_sha256_update(h, b->buf, (size_t)n, err);
+		if (r >= 0 && (r = write_full(dst, b->buf, (size_t)n)) < 0)
+			return gs_err_set(err, -r, "writing");
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Copies SIZE bytes: a reflink when the filesystem shares extents, else
+ * copy_file_range, else read/write.  Never a hard link. */
+static int copy_data(struct build *b, int src, int dst, uint64_t size, char hex[65],
+		     struct gs_err *err)
+{
+	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
+	int r = gs_sha256_new(&h, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (size > 0 && ioctl(dst, FICLONE, src) == 0 && fstat(dst, &st) == 0 &&
+	    (uint64_t)st.st_size == size) {
+		r = hash_back(b, dst, 0, size, h, err);
+	} else {
+		if (size > 0 && ftruncate(dst, 0) < 0)
+			return gs_err_set(err, errno, "truncating");
+		r = copy_range(b, src, dst, size, h, err);
+		if (r == COPY_FALLBACK)
+			r = copy_rw(b, src, dst, size, h, err);
+	}
+	return r < 0 ? r : gs_sha256_final(h, hex, err);
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The source is still the file discovery looked at. */
+static int same_source(const struct gs_file *f, const struct stat *st, const char *when,
+		       struct gs_err *err)
+{
+	if (!S_ISREG(st->st_mode))
+		return gs_err_setx(err, EINVAL, "%s: not a regular file", f->source);
+	if ((uint64_t)st->st_size != f->size)
+		return gs_err_setx(err, ESTALE, "%s: changed %s (size %llu, was %llu); run gpu-stage again",
+				   f->source, when, (unsigned long long)st->st_size,
+				   (unsigned long long)f->size);
+	if ((uint64_t)st->st_dev != f->src_dev || (uint64_t)st->st_ino != f->src_ino)
+		return gs_err_setx(err, ESTALE, "%s: replaced by another file %s; run gpu-stage again",
+				   f->source, when);
+	if (mtime_ns(st) != f->src_mtime_ns)
+		return gs_err_setx(err, ESTALE, "%s: modified %s; run gpu-stage again", f->source,
+				   when);
+	return 0;
+}
+
+static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_err *err)
+{
+	_cleanup_close_ int src =
+		gs_open_in_root(rootfd, f->source, O_RDONLY | O_NOCTTY | O_NONBLOCK, err);
+	if (src < 0)
+		return src;
+	struct stat st;
+	if (fstat(src, &st) < 0)
+		return gs_err_set(err, errno, "%s", f->source);
+	int r = same_source(f, &st, "since discovery", err);
+	if (r < 0)
+		return r;
+	const char *leaf;
+	_cleanup_close_ int dirfd = open_parent(b, f->path, &leaf, err);
+	if (dirfd < 0)
+		return dirfd;
+	_cleanup_close_ int dst =
+		openat(dirfd, leaf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0)
+		return gs_err_set(err, errno, "creating %s", f->path);
+	r = copy_data(b, src, dst, f->size, f->sha256, err);
+	if (r < 0)
+		return gs_err_wrap(err, "copying %s to %s", f->source, f->path);
+	if (fstat(src, &st) < 0)
+		return gs_err_set(err, errno, "%s", f->source);
+	if ((r = same_source(f, &st, "while being copied", err)) < 0)
+		return r;
+	if (fchmod(dst, f->mode) < 0 || fsync(dst) < 0)
+		return gs_err_set(err, errno, "%s", f->path);
+	return 0;
+}
+
+static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *err)
+{
+	const char *leaf;
+	_cleanup_close_ int dirfd = open_parent(b, l->path, &leaf, err);
+	if (dirfd < 0)
+		return dirfd;
+	if (symlinkat(l->target, dirfd, leaf) < 0)
+		return gs_err_set(err, errno, "creating link %s -> %s", l->path, l->target);
+	return 0;
+}
+
+static int write_manifest(struct build *b, const struct gs_plan *p, struct gs_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = openat(b->tmpfd, GS_MANIFEST_NAME,
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return gs_err_set(err, errno, "creating " GS_MANIFEST_NAME);
+	if ((r = write_full(fd, text, len)) < 0)
+		return gs_err_set(err, -r, "writing " GS_MANIFEST_NAME);
+	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
+		return gs_err_set(err, errno, GS_MANIFEST_NAME);
+	return 0;
+}
+
+/* Directories become 0555 and are fsynced, the top one last. */
+static int seal_dirs(struct build *b, struct gs_err *err)
+{
+	for (size_t i = b->n_dirs; i-- > 0;) {
+		_cleanup_close_ int fd =
+			openat(b->tmpfd, b->dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fchmod(fd, 0555) < 0 || fsync(fd) < 0)
+			return gs_err_set(err, errno, "sealing directory %s", b->dirs[i]);
+	}
+	if (fchmod(b->tmpfd, 0555) < 0 || fsync(b->tmpfd) < 0)
+		return gs_err_set(err, errno, "sealing %s/%s", b->store, b->tmpname);
+	return 0;
+}
+
+/* Moves the finished tree to STORE/VER in one rename. */
+static int publish(struct build *b, const char *ver, bool exists, struct gs_err *err)
+{
+	if (!exists) {
+		int r = renameat2(b->storefd, b->tmpname, b->storefd, ver, RENAME_NOREPLACE);
+		if (r < 0 && errno == EINVAL) /* no RENAME_NOREPLACE here; we hold the lock */
+			r = renameat(b->storefd, b->tmpname, b->storefd, ver);
+		if (r < 0)
+			return gs_err_set(err, errno, "renaming %s/%s to %s", b->store, b->tmpname,
+					  ver);
+		b->published = true;
+	} else {
+		if (renameat2(b->storefd, b->tmpname, b->storefd, ver, RENAME_EXCHANGE) < 0)
+			return gs_err_set(err, errno,
+					  "%s/%s: swapping in the new copy (renameat2 RENAME_EXCHANGE)",
+					  b->store, ver);
+		b->published = true;
+	}
+	if (fsync(b->storefd) < 0)
+		return gs_err_set(err, errno, "fsync %s", b->store);
+	if (exists) { /* the old tree, now under the temporary name; else the next run does it */
+		(void)rm_tree_at(b->storefd, b->tmpname, 0);
+		(void)fsync(b->storefd);
+	}
+	return 0;
+}
+
+static void report(const struct gs_progress *pr, size_t i, const struct gs_plan *p,
+		   uint64_t done, uint64_t total)
+{
+	if (pr && pr->fn)
+		pr->fn(pr->data, i + 1, p->n_files, done, total, p->files[i].path);
+}
+
+static int build_tree(struct build *b, int rootfd, struct gs_plan *p,
+		      const struct gs_progress *progress, struct gs_err *err)
+{
+	uint64_t total = 0, done = 0;
+	for (size_t i = 0; i < p->n_files; i++)
+		total += p->files[i].size;
+	for (size_t i = 0; i < p->n_files; i++) {
+		int r = stage_file(b, rootfd, &p->files[i], err);
+		if (r < 0)
+			return gs_err_wrap(err, "staging %s", p->driver);
+		done += p->files[i].size;
+		report(progress, i, p, done, total);
+	}
+	for (size_t i = 0; i < p->n_links; i++)
+		if (stage_link(b, &p->links[i], err) < 0)
+			return gs_err_wrap(err, "staging %s", p->driver);
+	int r = write_manifest(b, p, err);
+	if (r >= 0)
+		r = seal_dirs(b, err);
+	return r < 0 ? gs_err_wrap(err, "staging %s in %s", p->driver, b->store) : 0;
+}
+
+/* The staged mode of a file: 0555 for executables, else 0444. */
+static void normalise_modes(struct gs_plan *p)
+{
+	for (size_t i = 0; i < p->n_files; i++) {
+		struct gs_file *f = &p->files[i];
+		f->mode = f->kind == GS_KIND_BIN || (f->mode & 0111) ? 0555 : 0444;
+	}
+}
+
+static int stage_locked(struct build *b, int rootfd, struct gs_plan *plan, bool force,
+			const struct gs_progress *progress, enum gs_stage_result *result,
+			struct gs_err *err)
+{
+	bool exists;
+	int r = staged_exists(b->storefd, b->store, plan->driver, &exists, err);
+	if (r < 0)
+		return r;
+	if (exists && !force) {
+		if ((r = staged_matches(b->storefd, plan, err)) < 0)
+			return r;
+		if (r == 1) {
+			*result = GS_STAGE_UNCHANGED;
+			return 0;
+		}
+	}
+	char prefix[96];
+	snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s", plan->driver);
+	if ((r = fresh_name(b->storefd, prefix, b->tmpname, sizeof(b->tmpname), err)) < 0)
+		return r;
+	if (mkdirat(b->storefd, b->tmpname, 0700) < 0) {
+		int e = errno;
+		b->tmpname[0] = '\0';
+		return gs_err_set(err, e, "creating %s/%s", b->store, prefix);
+	}
+	b->tmpfd = openat(b->storefd, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (b->tmpfd < 0)
+		return gs_err_set(err, errno, "%s/%s", b->store, b->tmpname);
+	if ((r = build_tree(b, rootfd, plan, progress, err)) < 0)
+		return r;
+	if ((r = publish(b, plan->driver, exists, err)) < 0)
+		return r;
+	*result = exists ? GS_STAGE_REPLACED : GS_STAGE_CREATED;
+	return 0;
+}
+
+int gs_store_stage(const char *store, int rootfd, struct gs_plan *plan, bool force,
+		   const struct gs_progress *progress, enum gs_stage_result *result,
+		   struct gs_err *err)
+{
+	int r = gs_plan_check(plan, err);
+	if (r < 0)
+		return gs_err_wrap(err, "refusing to stage");
+	normalise_modes(plan);
+	_cleanup_close_ int storefd = open_store(store, true, err);
+	if (storefd < 0)
+		return storefd;
+	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
+	if (lockfd < 0)
+		return lockfd;
+	remove_stale(storefd);
+	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
+	b.buf = malloc(COPY_CHUNK);
+	if (!b.buf)
+		return gs_err_setx(err, ENOMEM, "staging %s: out of memory", plan->driver);
+	r = stage_locked(&b, rootfd, plan, force, progress, result, err);
+	build_release(&b);
+	return r;
+}
+
+/* ---- reading the store --------------------------------------------------------------- */
+
+/* Opens STORE/VER (never through a symlink). */
+static int open_version(int storefd, const char *store, const char *ver, struct gs_err *err)
+{
+	int fd = openat(storefd, ver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
+	if (errno == ELOOP || errno == ENOTDIR)
+		return gs_err_setx(err, ENOTDIR, "%s/%s: not a directory", store, ver);
+	return gs_err_set(err, errno, "%s/%s", store, ver);
+}
+
+int gs_store_load_info(const char *store, const char *ver, struct gs_plan **out,
+		       struct gs_manifest_info *info, struct gs_err *err)
+{
+	if (!gs_store_version_valid(ver))
+		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
+	_cleanup_close_ int storefd = open_store(store, false, err);
+	if (storefd < 0)
+		return storefd;
+	_cleanup_close_ int verfd = open_version(storefd, store, ver, err);
+	if (verfd < 0)
+		return verfd;
+	char name[GS_PATH_MAX + 128];
+	snprintf(name, sizeof(name), "%s/%s/" GS_MANIFEST_NAME, store, ver);
+	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+	int r = gs_manifest_read_at(verfd, name, &p, info, err);
+	if (r < 0)
+		return r;
+	if (strcmp(p->driver, ver))
+		return gs_err_setx(err, EBADMSG, "%s: driver \"%s\" does not match its directory %s",
+				   name, p->driver, ver);
+	*out = steal_ptr(&p);
+	return 0;
+}
+
+int gs_store_load(const char *store, const char *ver, struct gs_plan **out, struct gs_err *err)
+{
+	struct gs_manifest_info info;
+	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+	int r = gs_store_load_info(store, ver, &p, &info, err);
+	if (r < 0)
+		return r;
+	if (!info.digest_ok)
+		return gs_err_setx(err, EBADMSG,
+				   "%s/%s/" GS_MANIFEST_NAME ": edited after staging (manifest_sha256 does not match)",
+				   store, ver);
+	*out = steal_ptr(&p);
+	return 0;
+}
+
+static int version_cmp(const void *a, const void *b)
+{
+	return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_version_dir(int storefd, const char *name)
+{
+	struct stat st;
+	char rel[128];
+	if (name[0] == '.' || !gs_store_version_valid(name))
+		return false;
+	if (fstatat(storefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	snprintf(rel, sizeof(rel), "%s/" GS_MANIFEST_NAME, name);
+	return fstatat(storefd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int gs_store_list(const char *store, char ***versions, size_t *n, struct gs_err *err)
+{
+	*versions = NULL;
+	*n = 0;
+	int storefd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (storefd < 0 && errno == ENOENT)
+		return 0; /* nothing staged yet */
+	if (storefd < 0)
+		return gs_err_set(err, errno, "store %s", store);
+	DIR *d = fdopendir(storefd);
+	if (!d) {
+		close(storefd);
+		return gs_err_set(err, errno, "store %s", store);
+	}
+	char **v = calloc(1, sizeof(*v));
+	size_t count = 0;
+	struct dirent *e;
+	while (v && (errno = 0, e = readdir(d))) {
+		if (!is_version_dir(storefd, e->d_name))
+			continue;
+		char **grown = realloc(v, (count + 2) * sizeof(*v));
+		if (!grown || !(grown[count] = strdup(e->d_name))) {
+			strv_free(grown ? grown : v, count);
+			v = NULL;
+			break;
+		}
+		v = grown;
+		v[++count] = NULL;
+	}
+	int e_read = v ? errno : ENOMEM;
+	closedir(d);
+	if (!v || e_read) {
+		strv_free(v, count);
+		return e_read == ENOMEM ? gs_err_setx(err, ENOMEM, "store %s: out of memory", store)
+					: gs_err_set(err, e_read, "reading store %s", store);
+	}
+	qsort(v, count, sizeof(*v), version_cmp);
+	*versions = v;
+	*n = count;
+	return 0;
+}
+
+/* ---- removing ----------------------------------------------------------------------- */
+
+int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
+{
+	if (!gs_store_version_valid(ver))
+		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
+	_cleanup_close_ int storefd = open_store(store, false, err);
+	if (storefd < 0)
+		return storefd;
+	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
+	if (lockfd < 0)
+		return lockfd;
+	bool exists;
+	int r = staged_exists(storefd, store, ver, &exists, err);
+	if (r < 0)
+		return r;
+	if (!exists)
+		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
+	char prefix[96], tmp[128];
+	snprintf(prefix, sizeof(prefix), TMP_PREFIX "rm-%s", ver);
+	if ((r = fresh_name(storefd, prefix, tmp, sizeof(tmp), err)) < 0)
+		return r;
+	r = renameat2(storefd, ver, storefd, tmp, RENAME_NOREPLACE);
+	if (r < 0 && errno == EINVAL)
+		r = renameat(storefd, ver, storefd, tmp);
+	if (r < 0)
+		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
+	(void)fsync(storefd);
+	if ((r = rm_tree_at(storefd, tmp, 0)) < 0)
+		return gs_err_set(err, -r,
+				  "%s/%s: removed from the store, but deleting it (now %s) failed; the next run retries",
+				  store, ver, tmp);
+	(void)fsync(storefd);
+	return 0;
+}
+
+int gs_store_verify(const char *store, const char *ver,
+		    void (*report_fn)(void *data, const char *line), void *data,
+		    struct gs_err *err)
+{
+	_cleanup_close_ int storefd = open_store(store, false, err);
+	if (storefd < 0)
+		return storefd;
+	/* shared: no restage swaps the tree while we look (a read-only store
+	 * may have no lock file, which is fine) */
+	struct gs_err lerr = GS_ERR_INIT;
+	_cleanup_close_ int lockfd = lock_store(storefd, store, true, &lerr);
+	(void)lockfd;
+	struct gs_manifest_info info;
+	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+	int r = gs_store_load_info(store, ver, &p, &info, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int verfd = open_version(storefd, store, ver, err);
+	if (verfd < 0)
+		return verfd;
+	size_t bad = 0;
+	r = gs_manifest_check_tree(verfd, p, info.digest_ok, report_fn, data, &bad, err);
+	if (r >= 0 && bad)
+		r = gs_err_setx(err, EBADMSG, "%s/%s: %zu mismatch%s with its manifest", store, ver,
+				bad, bad == 1 ? "" : "es");
+	return r;
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: install what is missing, build with warnings as
+# errors, run every test (unit tests under ASan+UBSan, fuzz replay,
+# integration tests against the real ldconfig, debootstrap and runc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/deps.sh
+make -j"$(nproc)" all
+make check

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs (apt-get, only when missing) what building and testing gpu-stage
+# needs on Debian 12.  Idempotent: a second run installs nothing.
+set -euo pipefail
+
+PKGS=(
+	build-essential pkg-config          # compiler, make
+	libelf-dev libjansson-dev           # ELF reading, JSON
+	libcmocka-dev                       # unit tests
+	clang libclang-rt-14-dev            # libFuzzer harness (make fuzz)
+	gcc-multilib                        # i386 shared objects for fixtures
+	debootstrap                         # real Debian rootfs for integration tests
+	jq                                  # checking --json output in tests
+	ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tests/deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+	exit 1
+fi
+echo "tests/deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+for try in 1 2 3; do
+	if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+		exit 0
+	fi
+	echo "tests/deps.sh: apt-get failed (try $try of 3), retrying" >&2
+	sleep $((try * 5))
+done
+echo "tests/deps.sh: could not install ${missing[*]}" >&2
+exit 1

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Discovery unit tests on a small tree of real shared objects built with the
+ * compiler in a temporary root (group setup), cached by the real ldconfig:
+ * exact version matching, decoys, alternatives chains resolved inside the
+ * root, capability filtering, i386, version detection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../stage/rootfs.h"
+#include "gs/cleanup.h"
+#include "gs/stage.h"
+
+static char root[64];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int r = system(cmd);
+	if (r != 0)
+		fprintf(stderr, "command failed (%d): %s\n", r, cmd);
+	return r;
+}
+
+/* A Debian-like tree: short-SONAME libraries only in nvidia/current, an
+ * absolute alternatives chain, an internal library in the multiarch dir,
+ * a decoy of another version, an i386 libcuda, a link escaping the root. */
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/gs-disc-XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	const char *ml = "usr/lib/x86_64-linux-gnu", *cur = "usr/lib/x86_64-linux-gnu/nvidia/current";
+	int r = sh("set -e; cd %s; mkdir -p etc/alternatives %s usr/lib/i386-linux-gnu/nvidia/current "
+		   "usr/bin proc/driver/nvidia lib/firmware/nvidia/535.1.2; "
+		   "printf 'const char v[]=\"535.1.2\"; int cuDriverGetVersion(int *x){*x=12020;return 0;}\\n' > s.c; "
+		   "printf 'const char v[]=\"550.9.9\"; int f(void){return 0;}\\n' > d.c; "
+		   "gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o %s/libcuda.so.535.1.2 s.c -lm; "
+		   "gcc -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o %s/libnvidia-ml.so.535.1.2 s.c; "
+		   "gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o %s/libcuda.so.550.9.9 d.c; "
+		   "gcc -shared -fPIC -Wl,-soname,libnvidia-glcore.so.535.1.2 -o %s/libnvidia-glcore.so.535.1.2 s.c; "
+		   "gcc -m32 -shared -fPIC -Wl,-soname,libcuda.so.1 -o usr/lib/i386-linux-gnu/nvidia/current/libcuda.so.535.1.2 s.c; "
+		   "ln -s libcuda.so.535.1.2 %s/libcuda.so.1; ln -s libnvidia-ml.so.535.1.2 %s/libnvidia-ml.so.1; "
+		   "ln -s libcuda.so.535.1.2 usr/lib/i386-linux-gnu/nvidia/current/libcuda.so.1; "
+		   "ln -s /etc/alternatives/nvidia--libcuda.so.1 %s/libcuda.so.1; "
+		   "ln -s /%s/libcuda.so.1 etc/alternatives/nvidia--libcuda.so.1; "
+		   "ln -s /etc/alternatives/nvidia--libnvidia-ml.so.1 %s/libnvidia-ml.so.1; "
+		   "ln -s /%s/libnvidia-ml.so.1 etc/alternatives/nvidia--libnvidia-ml.so.1; "
+		   "ln -s nvidia/current/libcuda.so.1 usr/lib/i386-linux-gnu/libcuda.so.1; "
+		   "ln -s /../../../../etc/passwd %s/libnvidia-cfg.so.1; "
+		   "printf '#!/bin/sh\\n' > usr/bin/nvidia-smi; "
+		   "printf '/%s\\n/usr/lib/i386-linux-gnu\\n' > etc/ld.so.conf; ldconfig -r . -X; rm s.c d.c",
+		   root, cur, cur, cur, cur, ml, cur, cur, ml, cur, ml, cur, ml, ml);
+	return r == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return sh("rm -rf %s", root);
+}
+
+static const struct gs_file *file_by_path(const struct gs_plan *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_files; i++)
+		if (!strcmp(p->files[i].path, path))
+			return &p->files[i];
+	return NULL;
+}
+
+static const struct gs_link *link_by_path(const struct gs_plan *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_links; i++)
+		if (!strcmp(p->links[i].path, path))
+			return &p->links[i];
+	return NULL;
+}
+
+static struct gs_plan *discover(const char *ver, unsigned int caps, int expect)
+{
+	struct gs_discover_opts o = {.root = root, .driver = ver, .caps = caps};
+	struct gs_plan *p = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	int r = gs_discover(&o, &p, &err);
+	if ((r < 0) != (expect < 0))
+		fail_msg("gs_discover(%s) = %d (%s)", ver, r, err.msg);
+	if (r < 0)
+		assert_int_equal(r, expect);
+	return p;
+}
+
+static void test_exact_set(void **state)
+{
+	(void)state;
+	_cleanup_(gs_plan_freep) struct gs_plan *p = discover("535.1.2", GS_CAP_ALL, 0);
+	const struct gs_file *cuda = file_by_path(p, "lib/compute/libcuda.so.535.1.2");
+	assert_non_null(cuda);
+	assert_string_equal(cuda->source, "/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1.2");
+	assert_string_equal(cuda->soname, "libcuda.so.1");
+	assert_int_equal(cuda->kind, GS_KIND_LIB);
+	assert_int_equal(cuda->mode, 0444);
+	assert_non_null(file_by_path(p, "lib/utility/libnvidia-ml.so.535.1.2"));
+	assert_non_null(file_by_path(p, "lib/graphics/libnvidia-glcore.so.535.1.2"));
+	const struct gs_file *c32 = file_by_path(p, "lib32/compute/libcuda.so.535.1.2");
+	assert_non_null(c32);
+	assert_int_equal(c32->kind, GS_KIND_LIB32);
+	assert_true(c32->caps & GS_CAP_COMPAT32);
+	const struct gs_link *l = link_by_path(p, "lib/compute/libcuda.so.1");
+	assert_non_null(l);
+	assert_string_equal(l->target, "libcuda.so.535.1.2");
+	assert_non_null(link_by_path(p, "lib/compute/libcuda.so"));
+	assert_null(link_by_path(p, "lib/graphics/libnvidia-glcore.so.535.1.2"));
+	for (size_t i = 0; i < p->n_files; i++) {
+		if (strstr(p->files[i].path, "550") || strstr(p->files[i].source, "550"))
+			fail_msg("decoy staged: %s", p->files[i].source);
+		if (strstr(p->files[i].source, "passwd"))
+			fail_msg("escaping link followed: %s", p->files[i].source);
+	}
+	/* nvidia-smi here is a shell script without the version: not staged, said so */
+	assert_null(file_by_path(p, "bin/utility/nvidia-smi"));
+	bool warned = false;
+	for (size_t i = 0; i < p->n_warnings; i++)
+		warned |= strstr(p->warnings[i], "nvidia-smi") != NULL;
+	assert_true(warned);
+}
+
+static void test_caps_filter(void **state)
+{
+	(void)state;
+	_cleanup_(gs_plan_freep) struct gs_plan *p = discover("535.1.2", GS_CAP_UTILITY, 0);
+	assert_non_null(file_by_path(p, "lib/utility/libnvidia-ml.so.535.1.2"));
+	assert_null(file_by_path(p, "lib/compute/libcuda.so.535.1.2"));
+	assert_null(file_by_path(p, "lib32/compute/libcuda.so.535.1.2"));
+	gs_plan_free(discover("535.1.2", GS_CAP_COMPUTE, 0));
+	_cleanup_(gs_plan_freep) struct gs_plan *q = discover("535.1.2", GS_CAP_COMPUTE | GS_CAP_UTILITY, 0);
+	assert_null(file_by_path(q, "lib32/compute/libcuda.so.535.1.2"));
+}
+
+static void test_missing_version(void **state)
+{
+	(void)state;
+	struct gs_discover_opts o = {.root = root, .driver = "550.9.9", .caps = GS_CAP_ALL};
+	struct gs_plan *p = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_discover(&o, &p, &err), -ENOENT);
+	assert_null(p);
+	assert_non_null(strstr(err.msg, "libnvidia-ml.so.550.9.9"));
+	assert_non_null(strstr(err.msg, "535.1.2"));
+	o.driver = "999.1";
+	assert_int_equal(gs_discover(&o, &p, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "versions present"));
+	o.driver = "../etc";
+	assert_int_equal(gs_discover(&o, &p, &err), -EINVAL);
+}
+
+static void test_detect(void **state)
+{
+	(void)state;
+	char *v = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	/* from the libraries: libcuda.so.1 and libnvidia-ml.so.1 agree on 535.1.2 */
+	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_string_equal(v, "535.1.2");
+	free(v);
+	/* the loaded module wins */
+	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.9.9  Tue Jan 1 2025\\n' > %s/proc/driver/nvidia/version", root), 0);
+	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_string_equal(v, "550.9.9");
+	free(v);
+	assert_int_equal(sh("rm %s/proc/driver/nvidia/version", root), 0);
+}
+
+static void test_versions(void **state)
+{
+	(void)state;
+	assert_string_equal(gs_name_version("libcuda.so.535.261.03"), "535.261.03");
+	assert_null(gs_name_version("libcuda.so.1"));
+	assert_null(gs_name_version("libcuda.so"));
+	assert_string_equal(gs_name_version("libnvidia-egl-wayland.so.1.1.11"), "1.1.11");
+	assert_true(gs_version_valid("570.86.15"));
+	assert_false(gs_version_valid("570"));
+	assert_false(gs_version_valid("570..1"));
+	assert_false(gs_version_valid("570.1/.."));
+	assert_false(gs_version_valid(".570.1"));
+	unsigned int caps = 0;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_caps_parse("utility,compute", &caps, &err), 0);
+	assert_int_equal(caps, GS_CAP_UTILITY | GS_CAP_COMPUTE);
+	assert_int_equal(gs_caps_parse("all", &caps, &err), 0);
+	assert_int_equal(caps, GS_CAP_ALL);
+	assert_int_equal(gs_caps_parse("compute,bogus", &caps, &err), -EINVAL);
+	char buf[128];
+	assert_string_equal(gs_caps_format(GS_CAP_VIDEO | GS_CAP_UTILITY, buf, sizeof(buf)), "utility,video");
+}
+
+static void test_contains_across_chunks(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/gs-contains-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	static char block[1 << 20];
+	memset(block, 'x', sizeof(block));
+	memcpy(block + sizeof(block) - 4, "535.", 4); /* split across the chunk boundary */
+	assert_int_equal(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	assert_int_equal(write(fd, "261.03", 6), 6);
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_fd_contains(fd, "535.261.03", &err), 1);
+	assert_int_equal(gs_fd_contains(fd, "535.261.04", &err), 0);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_versions),     cmocka_unit_test(test_contains_across_chunks),
+		cmocka_unit_test(test_exact_set),    cmocka_unit_test(test_caps_filter),
+		cmocka_unit_test(test_missing_version), cmocka_unit_test(test_detect),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for libldcache: ordering, round trips, corrupt input, lookup,
+ * atomic writes.  Comparisons with the real ldconfig live in
+ * tests/integration/ldcache_*.sh. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../ldcache/internal.h"
+#include "gs/cleanup.h"
+#include "gs/ldcache.h"
+
+#define X86_64 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
+
+static struct ldc_cache *mk(const struct ldc_entry *e, size_t n)
+{
+	struct ldc_cache *c = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_new(&c, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ldc_cache_add(c, &e[i], &err), 0);
+	return c;
+}
+
+static struct ldc_cache *roundtrip(const struct ldc_cache *c, void **buf, size_t *len)
+{
+	struct gs_err err = GS_ERR_INIT;
+	struct ldc_cache *back = NULL;
+	assert_int_equal(ldc_cache_serialize(c, "unit-test", buf, len, &err), 0);
+	assert_int_equal(ldc_cache_parse(*buf, *len, "mem", &back, &err), 0);
+	return back;
+}
+
+static void test_libcmp(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *a, *b;
+		int sign;
+	} t[] = {
+		{"libc.so.6", "libc.so.6", 0},     {"libfoo.so.10", "libfoo.so.9", 1},
+		{"libfoo.so.1", "libfoo.so.01", 0}, {"libfoo.so", "libfoo.so.1", -1},
+		{"lib1", "liba", 1},                {"liba", "lib1", -1},
+		{"libA.so", "liba.so", -1},         {"", "a", -1},
+		{"libx.so.2.10", "libx.so.2.9", 1}, {"libz3.so.4", "libz.so.1", 1},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = ldc_libcmp(t[i].a, t[i].b);
+		int s = (r > 0) - (r < 0);
+		if (s != t[i].sign)
+			fail_msg("libcmp(%s, %s) = %d, want sign %d", t[i].a, t[i].b, r, t[i].sign);
+	}
+}
+
+static void test_sort_order(void **state)
+{
+	(void)state;
+	const struct ldc_entry in[] = {
+		{"libc.so.6", "/lib32/libc.so.6", LDC_FLAG_ELF_LIBC6, 0, 0, NULL},
+		{"libz.so.1", "/usr/lib/libz.so.1", X86_64, 0, 0, NULL},
+		{"libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6", X86_64, 0, 0, NULL},
+		{"libz.so.1", "/opt/first/libz.so.1", X86_64, 0, 0, NULL},
+		{"libc.so.6", "/hw/libc.so.6", X86_64, 0, 0, "x86-64-v3"},
+		{"libc.so.6", "/hw2/libc.so.6", X86_64, 0, 0, "x86-64-v2"},
+		{"libfoo.so.10", "/l/libfoo.so.10", X86_64, 0, 0, NULL},
+		{"libfoo.so.9", "/l/libfoo.so.9", X86_64, 0, 0, NULL},
+		{"libc.so.6", "/legacy/libc.so.6", X86_64, 0, 1u << 3, NULL},
+	};
+	const char *want[] = {
+		"/usr/lib/libz.so.1", "/opt/first/libz.so.1", "/l/libfoo.so.10", "/l/libfoo.so.9",
+		"/hw2/libc.so.6",     "/hw/libc.so.6",        "/legacy/libc.so.6",
+		"/lib/x86_64-linux-gnu/libc.so.6", "/lib32/libc.so.6",
+	};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(in, sizeof(in) / sizeof(in[0]));
+	assert_false(ldc_cache_is_sorted(c));
+	ldc_cache_sort(c);
+	assert_true(ldc_cache_is_sorted(c));
+	for (size_t i = 0; i < ldc_cache_count(c); i++)
+		assert_string_equal(ldc_cache_entry(c, i)->value, want[i]);
+}
+
+static void test_roundtrip_many(void **state)
+{
+	(void)state;
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	assert_int_equal(ldc_cache_new(&c, &err), 0);
+	for (int i = 0; i < 6000; i++) {
+		char key[64], val[128];
+		snprintf(key, sizeof(key), "libgs%d.so.%d", i % 2500, i % 7);
+		snprintf(val, sizeof(val), "/d%d/libgs%d.so.%d", i / 2500, i % 2500, i % 7);
+		struct ldc_entry e = {key, val, i % 5 ? X86_64 : LDC_FLAG_ELF_LIBC6, 0,
+				      i % 11 ? 0 : (1ull << (i % 40)), i % 13 ? NULL : "x86-64-v3"};
+		if (e.hwcaps)
+			e.hwcap = (uint64_t)3 << 32; /* ISA level 3 */
+		assert_int_equal(ldc_cache_add(c, &e, &err), 0);
+	}
+	ldc_cache_sort(c);
+	_cleanup_free_ void *buf = NULL;
+	size_t len = 0;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *back = roundtrip(c, &buf, &len);
+	assert_int_equal(ldc_cache_count(back), ldc_cache_count(c));
+	assert_int_equal(ldc_cache_format(back), LDC_FORMAT_NEW);
+	assert_string_equal(ldc_cache_generator(back), "unit-test");
+	for (size_t i = 0; i < ldc_cache_count(c); i++) {
+		const struct ldc_entry *a = ldc_cache_entry(c, i), *b = ldc_cache_entry(back, i);
+		assert_string_equal(a->key, b->key);
+		assert_string_equal(a->value, b->value);
+		assert_int_equal(a->flags, b->flags);
+		assert_int_equal(a->hwcap, b->hwcap);
+		if (a->hwcaps)
+			assert_string_equal(a->hwcaps, b->hwcaps);
+		else
+			assert_null(b->hwcaps);
+	}
+	assert_true(ldc_cache_is_sorted(back));
+	/* every entry is found by the ld.so-style binary search */
+	for (size_t i = 0; i < ldc_cache_count(back); i++) {
+		const struct ldc_entry *e = ldc_cache_entry(back, i);
+		ssize_t at = ldc_cache_find(back, e->key, ldc_flags_arch(e->flags));
+		assert_true(at >= 0 && (size_t)at <= i);
+		assert_int_equal(ldc_libcmp(ldc_cache_entry(back, (size_t)at)->key, e->key), 0);
+	}
+}
+
+static void test_header_layout(void **state)
+{
+	(void)state;
+	const struct ldc_entry in[] = {{"liba.so.1", "/l/liba.so.1", X86_64, 0, 0, NULL}};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(in, 1);
+	_cleanup_free_ unsigned char *buf = NULL;
+	size_t len = 0;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_serialize(c, "g", (void **)&buf, &len, &err), 0);
+	assert_memory_equal(buf, "glibc-ld.so.cache1.1", 20);
+	assert_int_equal(ldc_rd32(buf + 20), 1);              /* nlibs */
+	assert_int_equal(buf[28], LDC_ENDIAN_LITTLE);         /* endianness */
+	uint32_t ext = ldc_rd32(buf + 32);
+	assert_int_equal(ext % 4, 0);
+	assert_int_equal(ldc_rd32(buf + ext), LDC_EXT_MAGIC);
+	assert_int_equal(ldc_rd32(buf + 24), 10 + 13); /* len_strings */
+	assert_int_equal(ext, 96);                      /* 48 + 24 + 23, rounded up to 4 */
+}
+
+static int count_cb(const struct ldc_entry *e, void *d)
+{
+	(void)e;
+	++*(int *)d;
+	return 0;
+}
+
+static void test_lookup(void **state)
+{
+	(void)state;
+	const struct ldc_entry in[] = {
+		{"libcuda.so.1", "/a/libcuda.so.1", X86_64, 0, 0, NULL},
+		{"libcuda.so.1", "/b/libcuda.so.1", X86_64, 0, 0, NULL},
+		{"libcuda.so.1", "/i386/libcuda.so.1", LDC_FLAG_ELF_LIBC6, 0, 0, NULL},
+		{"libcuda.so", "/a/libcuda.so", X86_64, 0, 0, NULL},
+		{"libnvidia-ml.so.1", "/a/libnvidia-ml.so.1", X86_64, 0, 0, NULL},
+	};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(in, 5);
+	ldc_cache_sort(c);
+	ssize_t i = ldc_cache_find(c, "libcuda.so.1", LDC_ARCH_X86_64);
+	assert_true(i >= 0);
+	assert_string_equal(ldc_cache_entry(c, (size_t)i)->value, "/a/libcuda.so.1");
+	i = ldc_cache_find(c, "libcuda.so.1", LDC_ARCH_I386);
+	assert_true(i >= 0);
+	assert_string_equal(ldc_cache_entry(c, (size_t)i)->value, "/i386/libcuda.so.1");
+	assert_int_equal(ldc_cache_find(c, "libcuda.so.2", LDC_ARCH_ANY), -1);
+	assert_int_equal(ldc_cache_find(c, "libnvidia-ml.so.1", LDC_ARCH_I386), -1);
+	int count = 0;
+	assert_int_equal(ldc_cache_foreach_prefix(c, "libcuda.so", LDC_ARCH_X86_64, count_cb, &count), 0);
+	assert_int_equal(count, 3);
+}
+
+/* A valid two-entry cache to corrupt. */
+static unsigned char *valid_cache(size_t *len)
+{
+	const struct ldc_entry in[] = {
+		{"liba.so.1", "/l/liba.so.1", X86_64, 0, 0, NULL},
+		{"libb.so.1", "/l/libb.so.1", X86_64, 0, 0, "x86-64-v2"},
+	};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(in, 2);
+	ldc_cache_sort(c);
+	void *buf = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_serialize(c, "gen", &buf, len, &err), 0);
+	return buf;
+}
+
+static void expect_bad(const unsigned char *buf, size_t len, const char *needle)
+{
+	struct ldc_cache *c = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	int r = ldc_cache_parse(buf, len, "corrupt.cache", &c, &err);
+	if (r >= 0)
+		fail_msg("corrupt cache accepted (expected '%s')", needle);
+	assert_int_equal(r, -EBADMSG);
+	assert_null(c);
+	if (!strstr(err.msg, needle) || !strstr(err.msg, "corrupt.cache"))
+		fail_msg("message '%s' lacks '%s'", err.msg, needle);
+}
+
+static void put32at(unsigned char *b, size_t at, uint32_t v)
+{
+	memcpy(b + at, &v, 4);
+}
+
+static void test_corrupt(void **state)
+{
+	(void)state;
+	size_t len;
+	_cleanup_free_ unsigned char *good = valid_cache(&len);
+	_cleanup_free_ unsigned char *b = malloc(len);
+	uint32_t ext = ldc_rd32(good + 32);
+
+	for (size_t cut = 0; cut < len; cut++) { /* every truncation is rejected */
+		struct ldc_cache *c = NULL;
+		struct gs_err err = GS_ERR_INIT;
+		if (ldc_cache_parse(good, cut, "t", &c, &err) >= 0) {
+			ldc_cache_free(c);
+			if (cut >= ext) /* only the generator string may be cut short */
+				continue;
+			fail_msg("truncation at %zu of %zu accepted", cut, len);
+		}
+	}
+#define MUTATE(stmt, needle)                 \
+	do {                                 \
+		memcpy(b, good, len);        \
+		stmt;                        \
+		expect_bad(b, len, needle);  \
+	} while (0)
+	MUTATE(b[0] = 'X', "bad magic");
+	MUTATE(memcpy(b + 17, "1.0", 3), "unsupported cache version");
+	MUTATE(b[28] = LDC_ENDIAN_BIG, "big-endian");
+	MUTATE(put32at(b, 20, 0xffffffffu), "do not fit");
+	MUTATE(put32at(b, 20, 3), "entry 2"); /* strings read as a third entry */
+	MUTATE(put32at(b, 48 + 4, (uint32_t)len), "past the end");
+	MUTATE(put32at(b, 48 + 8, 0xfffffff0u), "past the end");
+	MUTATE(put32at(b, 32, (uint32_t)((len + 3) & ~3u)), "extension directory");
+	MUTATE(put32at(b, 32, ext + 2), "aligned");
+	MUTATE(put32at(b, ext, 0x12345678u), "extension magic");
+	MUTATE(put32at(b, ext + 4, 0x40000000u), "sections");
+	MUTATE(put32at(b, ext + 8 + 8, 0xfffffff0u), "past the end");
+	MUTATE(put32at(b, ext + 8 + 12, 0xfffffff0u), "past the end");
+	MUTATE(put32at(b, 48 + 16, 7), "glibc-hwcaps index"); /* entry 0 is libb (hwcaps) */
+	/* a string that runs into the end of the file without a NUL */
+	memcpy(b, good, len);
+	size_t vlen = ldc_rd32(good + 48 + 8);
+	expect_bad(b, vlen + 3, "");
+}
+
+static void test_old_format(void **state)
+{
+	(void)state;
+	/* hand-built "ld.so-1.7.0" cache with two entries */
+	unsigned char b[16 + 2 * 12 + 64] = {0};
+	memcpy(b, "ld.so-1.7.0", 11);
+	put32at(b, 12, 2);
+	const char strs[] = "liba.so.1\0/l/liba.so.1\0libb.so.2\0/l/libb.so.2";
+	memcpy(b + 40, strs, sizeof(strs));
+	uint32_t offs[] = {0, 10, 23, 33};
+	for (int i = 0; i < 2; i++) {
+		put32at(b, 16 + i * 12, (uint32_t)X86_64);
+		put32at(b, 16 + i * 12 + 4, offs[2 * i]);
+		put32at(b, 16 + i * 12 + 8, offs[2 * i + 1]);
+	}
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	assert_int_equal(ldc_cache_parse(b, 40 + sizeof(strs), "old", &c, &err), 0);
+	assert_int_equal(ldc_cache_format(c), LDC_FORMAT_OLD);
+	assert_int_equal(ldc_cache_count(c), 2);
+	assert_string_equal(ldc_cache_entry(c, 1)->value, "/l/libb.so.2");
+	put32at(b, 12, 1000);
+	expect_bad(b, 40 + sizeof(strs), "old-format entries do not fit");
+}
+
+static void test_write_at_atomic(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-ldc-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	/* ld.so.cache is a symlink to a file outside: it must be replaced, not followed */
+	char victim[64];
+	snprintf(victim, sizeof(victim), "%s.victim", dir);
+	FILE *f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious", f);
+	fclose(f);
+	assert_int_equal(symlinkat(victim, dfd, "ld.so.cache"), 0);
+	const struct ldc_entry in[] = {{"liba.so.1", "/l/liba.so.1", X86_64, 0, 0, NULL}};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(in, 1);
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_write_at(c, dfd, "ld.so.cache", "t", &err), 0);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, "ld.so.cache", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	char buf[16] = {0};
+	f = fopen(victim, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "precious");
+	_cleanup_(ldc_cache_freep) struct ldc_cache *back = NULL;
+	assert_int_equal(ldc_cache_load(dfd, "ld.so.cache", true, &back, &err), 0);
+	assert_int_equal(ldc_cache_count(back), 1);
+	/* no temporary file is left behind */
+	_cleanup_closedir_ DIR *d = fdopendir(dup(dfd));
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	assert_int_equal(n, 1);
+	assert_int_equal(unlinkat(dfd, "ld.so.cache", 0), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(unlink(victim), 0);
+	/* a name with a slash is refused */
+	assert_true(ldc_cache_write_at(c, AT_FDCWD, "../x", "t", &err) < 0);
+	assert_int_equal(err.code, EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_libcmp),     cmocka_unit_test(test_sort_order),
+		cmocka_unit_test(test_roundtrip_many), cmocka_unit_test(test_header_layout),
+		cmocka_unit_test(test_lookup),     cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_old_format), cmocka_unit_test(test_write_at_atomic),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
