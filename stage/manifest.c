@@ -617,39 +617,29 @@ static bool created_valid(const char *s)
 static int parse_top(struct pctx *c, json_t *root, struct gs_plan *p,
 		     struct gs_manifest_info *info)
 {
-	static const char *const keys[] = {"schema", "driver",   "arch",     "root",
-					   "created", "files",    "links",    "warnings",
-					   DIGEST_KEY, NULL};
-	const char *schema, *driver, *arch, *rootdir, *created, *digest;
+	static const char *const keys[] = {"schema", "driver", "arch",     "root",   "created",
+					   DIGEST_KEY, "files", "links", "warnings", NULL};
+	enum { SCHEMA, DRIVER, ARCH, ROOT, CREATED, DIGEST, N_STR };
+	const char *v[N_STR];
 	int r = only_keys(c, "", root, keys);
-	if (r >= 0)
-		r = get_str(c, "", root, "schema", false, &schema);
-	if (r >= 0 && strcmp(schema, GS_MANIFEST_SCHEMA))
-		return bad(c, "", "schema \"%s\" is not " GS_MANIFEST_SCHEMA, schema);
-	if (r >= 0)
-		r = get_str(c, "", root, "driver", false, &driver);
-	if (r >= 0 && !gs_store_version_valid(driver))
-		return bad(c, "", "\"driver\" is not a valid version");
-	if (r >= 0)
-		r = get_str(c, "", root, "arch", false, &arch);
-	if (r >= 0)
-		r = get_str(c, "", root, "root", false, &rootdir);
-	if (r >= 0)
-		r = get_str(c, "", root, "created", false, &created);
-	if (r >= 0 && !created_valid(created))
-		return bad(c, "", "\"created\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
-	if (r >= 0)
-		r = get_str(c, "", root, DIGEST_KEY, false, &digest);
-	if (r >= 0 && !is_hex64(digest))
-		return bad(c, "", "\"" DIGEST_KEY "\" must be 64 lowercase hex digits");
-	if (r >= 0 && (!*arch || has_control(arch)))
-		return bad(c, "", "\"arch\" is empty");
+	for (int i = 0; r >= 0 && i < N_STR; i++)
+		r = get_str(c, "", root, keys[i], false, &v[i]);
 	if (r < 0)
 		return r;
+	if (strcmp(v[SCHEMA], GS_MANIFEST_SCHEMA))
+		return bad(c, "", "schema \"%s\" is not " GS_MANIFEST_SCHEMA, v[SCHEMA]);
+	if (!gs_store_version_valid(v[DRIVER]))
+		return bad(c, "", "\"driver\" is not a valid version");
+	if (!*v[ARCH] || has_control(v[ARCH]))
+		return bad(c, "", "\"arch\" is empty or not printable");
+	if (!created_valid(v[CREATED]))
+		return bad(c, "", "\"created\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+	if (!is_hex64(v[DIGEST]))
+		return bad(c, "", "\"" DIGEST_KEY "\" must be 64 lowercase hex digits");
 	if (info)
-		snprintf(info->created, sizeof(info->created), "%s", created);
-	if ((r = dup_str(c, driver, &p->driver)) < 0 || (r = dup_str(c, arch, &p->arch)) < 0 ||
-	    (r = dup_str(c, rootdir, &p->root)) < 0)
+		snprintf(info->created, sizeof(info->created), "%s", v[CREATED]);
+	if ((r = dup_str(c, v[DRIVER], &p->driver)) < 0 || (r = dup_str(c, v[ARCH], &p->arch)) < 0 ||
+	    (r = dup_str(c, v[ROOT], &p->root)) < 0)
 		return r;
 	return get_strv(c, "", root, "warnings", &p->warnings, &p->n_warnings);
 }

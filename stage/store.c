@@ -896,6 +896,7 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
 	if (lockfd < 0)
 		return lockfd;
+	remove_stale(storefd);
 	bool exists;
 	int r = staged_exists(storefd, store, ver, &exists, err);
 	if (r < 0)
