@@ -120,6 +120,7 @@ static const struct {
 static const char *const base_libs[] = {
 	"libc.so.6",    "libm.so.6",       "libdl.so.2",           "libpthread.so.0",
 	"librt.so.1",   "libgcc_s.so.1",   "ld-linux-x86-64.so.2", "ld-linux.so.2",
+	"libutil.so.1", "libresolv.so.2",  "libanl.so.1", /* the rest of glibc */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -383,9 +384,18 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 		if (fd < 0)
 			continue;
 		struct gs_err err = GS_ERR_INIT;
-		int has = gs_fd_contains(fd, d->ver, &err);
-		if (has <= 0)
-			return warn(d, "%s: not staged: it does not carry version %s", resolved, d->ver);
+		if (gs_fd_contains(fd, d->ver, &err) <= 0) {
+			/* no version in its bytes: the package database must vouch */
+			const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, resolved, path);
+			if (!pkg)
+				return warn(d,
+					    "%s: not staged: it does not carry version %s and no "
+					    "installed package owns it",
+					    resolved, d->ver);
+			if (strcmp(pkg->upstream, d->ver))
+				return warn(d, "%s: not staged: it belongs to package %s %s, not to driver %s",
+					    resolved, pkg->name, pkg->version, d->ver);
+		}
 		if (find_source(d->plan, resolved))
 			return 0;
 		_cleanup_free_ char *staged = NULL;
@@ -494,7 +504,10 @@ static int add_configs(struct disc *d)
 
 int gs_disc_add_extras(struct disc *d)
 {
-	int r = 0;
+	struct gs_err err = GS_ERR_INIT;
+	int r = gs_dpkg_load(&d->root, &d->dpkg, &err);
+	if (r < 0)
+		return warn(d, "%s; executables without a version string are not staged", err.msg);
 	for (size_t i = 0; r >= 0 && i < sizeof(bin_table) / sizeof(bin_table[0]); i++)
 		if (bin_table[i].cap & d->o->caps)
 			r = add_bin(d, bin_table[i].name, bin_table[i].cap);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "gs/stage.h"
+#include "dpkg.h"
 #include "rootfs.h"
 
 enum lib_rule {
@@ -45,6 +46,7 @@ struct disc {
 	size_t n_dirs;
 	struct verseen *versions;
 	size_t n_versions;
+	struct gs_dpkg dpkg; /* the host's driver packages, for unversioned executables */
 };
 
 int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spec);

@@ -210,6 +210,7 @@ static void disc_free(struct disc *d)
 		free(d->versions[i].example);
 	}
 	free(d->versions);
+	gs_dpkg_clear(&d->dpkg);
 	gs_root_close(&d->root);
 }
 

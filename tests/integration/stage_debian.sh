@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Discovery and staging on a REAL driver: Debian 12's NVIDIA 535.261.03
+# packages, downloaded once into the test cache and unpacked into a host tree
+# by fixtures/debian-driver.sh (private apt configuration, retries; see its
+# header for the cache folder).  The expected set comes from the packages
+# themselves, not from a recorded run:
+#   - every *.so.VER file the packages ship (x86-64 and i386) is staged;
+#   - nvidia-smi, nvidia-debugdump, both MPS binaries (the server carries no
+#     version string: its package's version proves it), the GSP firmware and
+#     the OpenCL ICD file are staged;
+#   - nothing of another version: nvidia-persistenced (its own package,
+#     535.171.04 in bookworm) is left out, every staged library's name
+#     carries VER;
+#   - `gpu-stage verify` passes;
+#   - a Debian rootfs given the staged lib/compute + lib/utility, with a cache
+#     refreshed by `gpu-stage ldcache update`, dlopens the real libcuda.so.1 by
+#     SONAME: cuDriverGetVersion = 12020, cuInit = 100 (no GPU here).
+# Exit 0 pass, 77 skip (reason on stderr), else failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VER=535.261.03
+GS=${GS_BUILD:-build}/gpu-stage
+PROBE=build/gs-probe
+
+skip() { echo "stage_debian.sh: SKIP: $*" >&2; exit 77; }
+fail() { echo "stage_debian.sh: FAIL: $*" >&2; exit 1; }
+
+[ -x "$GS" ] || skip "$GS is not built (run make)"
+[ -x "$PROBE" ] || skip "$PROBE is not built (run make)"
+[ "$(id -u)" -eq 0 ] || skip "needs root (ldconfig -r, chroot)"
+for t in jq apt-get dpkg-deb ldconfig chroot; do
+	command -v "$t" >/dev/null || skip "$t is not installed"
+done
+
+work=$(mktemp -d /tmp/gs-stage-deb-XXXXXX)
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+host=$work/host
+store=$work/store
+
+bash fixtures/debian-driver.sh "$host" --version "$VER" --set minimal >"$work/deb.log" 2>&1 ||
+	fail "fixtures/debian-driver.sh failed: $(tail -5 "$work/deb.log")"
+
+t0=$EPOCHREALTIME
+"$GS" --root "$host" --store "$store" --driver "$VER" --caps all >"$work/stage.out" 2>&1 ||
+	fail "staging failed: $(cat "$work/stage.out")"
+t1=$EPOCHREALTIME
+manifest=$store/$VER/manifest.json
+jq -r '.files[].source' "$manifest" | sort >"$work/got"
+
+# every versioned library file the packages installed, both architectures
+(cd "$host" && find usr/lib/x86_64-linux-gnu usr/lib/i386-linux-gnu -type f -name "*.so.$VER" | sed 's|^|/|' | sort) >"$work/libs"
+[ "$(wc -l <"$work/libs")" -ge 10 ] || fail "the Debian tree holds too few libraries: $(wc -l <"$work/libs")"
+grep -q i386 "$work/libs" || fail "the Debian tree has no i386 library"
+missing=$(comm -23 "$work/libs" "$work/got")
+[ -z "$missing" ] || fail "libraries of $VER not staged:
+$missing"
+
+need() { grep -qE "$1" "$work/got" || fail "not staged: $2"; }
+need '/nvidia-smi$' "nvidia-smi"
+need '/nvidia-debugdump$' "nvidia-debugdump"
+need '/nvidia-cuda-mps-control$' "nvidia-cuda-mps-control"
+need '/nvidia-cuda-mps-server$' "nvidia-cuda-mps-server (proven by its package's version)"
+need "/firmware/nvidia/$VER/gsp_[a-z0-9]+\.bin$" "GSP firmware"
+need '/etc/OpenCL/vendors/nvidia.icd$' "the OpenCL ICD file"
+if grep -q nvidia-persistenced "$work/got"; then
+	fail "nvidia-persistenced of another package version was staged"
+fi
+bad=$(jq -r '.files[] | select(.kind == "lib" or .kind == "lib32") | .source' "$manifest" |
+	grep -v "\.so\.$VER\$" | grep -v 'libnvidia-api\.so\.1$' || true)
+[ -z "$bad" ] || fail "libraries without $VER in their name staged: $bad"
+"$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed"
+
+# the real libcuda, loaded by SONAME through a cache over the staged dirs
+rootfs=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
+r=$work/rootfs
+cp -a "$rootfs" "$r"
+mkdir -p "$r/run/gpu-stage"
+cp -a "$store/$VER/lib" "$r/run/gpu-stage/"
+"$GS" ldcache update --root "$r" /run/gpu-stage/lib/compute /run/gpu-stage/lib/utility >/dev/null ||
+	fail "ldcache update failed"
+cp "$PROBE" "$r/gs-probe"
+out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe libcuda.so.1 libnvidia-ml.so.1) ||
+	fail "probe failed: $out"
+grep -qx "cuDriverGetVersion=12020 (rc 0)" <<<"$out" || fail "expected cuDriverGetVersion=12020, got: $out"
+grep -qx "cuInit=100" <<<"$out" || fail "expected cuInit=100 (no device), got: $out"
+printf 'stage_debian.sh: %d files of the real %s staged in %.2f s (%d versioned libraries, both arches); cuDriverGetVersion=12020 cuInit=100\n' \
+	"$(wc -l <"$work/got")" "$VER" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(wc -l <"$work/libs")"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Discovery and staging on the synthetic driver tree (fixtures/mkdriver.sh),
+# checked against the answer the generator writes from its own tables
+# (OUTROOT/.gs-fixture.json), never against a recorded run:
+#   - `--caps all` stages exactly the files the fixture lists as included
+#     (by resolved source path), none it lists as excluded (decoys of
+#     550.163.01, the X driver, an unversioned executable no package owns);
+#   - a re-run copies nothing ("unchanged"), --dry-run writes nothing;
+#   - asking for an absent or partial version fails and names what is present;
+#   - --libdir stages the co-installed second driver with nothing of the first;
+#   - --caps utility gives libnvidia-ml without libcuda;
+#   - a Debian rootfs that receives the staged lib/compute + lib/utility and a
+#     cache refreshed by `gpu-stage ldcache update` loads libcuda.so.1 by
+#     SONAME with no LD_* set, and cuDriverGetVersion is the fixture's answer.
+# Exit 0 pass, 77 skip (reason on stderr), else failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VER=535.261.03
+DECOY=550.163.01
+GS=${GS_BUILD:-build}/gpu-stage
+PROBE=build/gs-probe
+
+skip() { echo "stage_synthetic.sh: SKIP: $*" >&2; exit 77; }
+fail() { echo "stage_synthetic.sh: FAIL: $*" >&2; exit 1; }
+
+[ -x "$GS" ] || skip "$GS is not built (run make)"
+[ -x "$PROBE" ] || skip "$PROBE is not built (run make)"
+[ "$(id -u)" -eq 0 ] || skip "needs root (ldconfig -r and chroot)"
+for t in jq gcc ldconfig chroot debootstrap; do
+	command -v "$t" >/dev/null || skip "$t is not installed"
+done
+
+work=$(mktemp -d /tmp/gs-stage-syn-XXXXXX)
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+host=$work/host
+store=$work/store
+
+bash fixtures/mkdriver.sh "$host" --version "$VER" --decoy "$DECOY" >"$work/mk.log" 2>&1 ||
+	fail "fixtures/mkdriver.sh failed: $(tail -5 "$work/mk.log")"
+fixture=$host/.gs-fixture.json
+
+# 1. the staged set is exactly the fixture's include list
+"$GS" --root "$host" --store "$store" --driver "$VER" --caps all --json >"$work/stage.json" \
+	2>"$work/stage.err" || fail "staging failed: $(cat "$work/stage.err")"
+[ "$(jq -r .result "$work/stage.json")" = staged ] || fail "first run did not report 'staged'"
+manifest=$store/$VER/manifest.json
+jq -r '.include[].path | "/" + .' "$fixture" | sort >"$work/want"
+jq -r '.files[].source' "$manifest" | sort >"$work/got"
+if ! diff -u "$work/want" "$work/got" >"$work/diff"; then
+	fail "staged set differs from the fixture's (- expected, + staged):
+$(grep '^[-+]/' "$work/diff")"
+fi
+while IFS= read -r p; do
+	grep -qxF "/$p" "$work/got" && fail "excluded file /$p was staged"
+done < <(jq -r '.exclude[].path' "$fixture")
+jq -r ".warnings[]" "$manifest" | grep -q "nv-fabricmanager: not staged" ||
+	fail "no warning about the unowned, unversioned nv-fabricmanager"
+"$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed on a fresh stage"
+
+# 2. no-op re-run, dry run
+before=$(stat -c %Y.%i "$manifest")
+"$GS" --root "$host" --store "$store" --driver "$VER" --caps all --json 2>/dev/null >"$work/again.json"
+[ "$(jq -r .result "$work/again.json")" = unchanged ] || fail "re-run on an unchanged driver was not 'unchanged'"
+[ "$(stat -c %Y.%i "$manifest")" = "$before" ] || fail "re-run rewrote the staged tree"
+"$GS" --root "$host" --store "$work/dry" --driver "$VER" --dry-run --json >"$work/dry.json" 2>/dev/null ||
+	fail "--dry-run failed"
+[ ! -e "$work/dry" ] || fail "--dry-run wrote $work/dry"
+[ "$(jq '.files | length' "$work/dry.json")" -gt 0 ] || fail "--dry-run --json lists no files"
+
+# 3. absent or partial versions fail and say what is present
+for v in "$DECOY" 999.1.1; do
+	if "$GS" --root "$host" --store "$store" --driver "$v" >"$work/out" 2>&1; then
+		fail "--driver $v succeeded on a tree without a full $v"
+	fi
+	grep -q "versions present: .*$VER" "$work/out" || fail "--driver $v: no list of present versions: $(cat "$work/out")"
+	[ ! -e "$store/$v" ] || fail "--driver $v left $store/$v"
+done
+
+# 4. the co-installed second driver through --libdir, nothing of the first
+"$GS" --root "$host" --store "$store" --driver "$DECOY" --caps utility,compute \
+	--libdir "/usr/lib/x86_64-linux-gnu/nvidia/legacy-$DECOY" >/dev/null 2>"$work/decoy.err" ||
+	fail "--libdir staging of $DECOY failed: $(cat "$work/decoy.err")"
+jq -r '.files[].source' "$store/$DECOY/manifest.json" >"$work/decoy.got"
+grep -q "libcuda.so.$DECOY\$" "$work/decoy.got" || fail "$DECOY: libcuda not staged"
+if grep -F "$VER" "$work/decoy.got"; then fail "$DECOY: files of $VER staged"; fi
+"$GS" list --store "$store" --json | jq -e --arg a "$VER" --arg b "$DECOY" \
+	'[.. | strings] | index($a) != null and index($b) != null' >/dev/null ||
+	fail "list --json does not show both versions"
+
+# 5. capability filtering
+"$GS" --root "$host" --store "$work/util" --driver "$VER" --caps utility >/dev/null 2>&1 ||
+	fail "--caps utility failed"
+jq -r '.files[].path, .links[].path' "$work/util/$VER/manifest.json" >"$work/util.got"
+grep -q 'libnvidia-ml.so.1$' "$work/util.got" || fail "--caps utility: no libnvidia-ml"
+if grep -q libcuda "$work/util.got"; then fail "--caps utility staged libcuda"; fi
+
+# 6. a Debian rootfs loads the staged libcuda by SONAME through its own cache
+rootfs=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
+r=$work/rootfs
+cp -a "$rootfs" "$r"
+mkdir -p "$r/run/gpu-stage"
+cp -a "$store/$VER/lib" "$r/run/gpu-stage/"
+"$GS" ldcache update --root "$r" /run/gpu-stage/lib/compute /run/gpu-stage/lib/utility >/dev/null ||
+	fail "ldcache update failed"
+chroot "$r" /sbin/ldconfig -p | grep -q 'libcuda.so.1 .*/run/gpu-stage/lib/compute/libcuda.so.1' ||
+	fail "the rootfs's ldconfig -p does not list the staged libcuda.so.1"
+cp "$PROBE" "$r/gs-probe"
+out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe libcuda.so.1 libnvidia-ml.so.1 libz.so.1) ||
+	fail "probe failed in the rootfs: $out"
+want=$(jq -r .cuda_version "$fixture")
+grep -qx "cuDriverGetVersion=$want (rc 0)" <<<"$out" || fail "probe: expected cuDriverGetVersion=$want, got: $out"
+echo "stage_synthetic.sh: $(wc -l <"$work/want") files staged as the fixture predicts; decoys left out; cuDriverGetVersion=$want in a Debian rootfs"
