@@ -78,6 +78,7 @@ const struct lib_spec gs_lib_table[] = {
 	{"libGLESv1_CM_nvidia.so", GS_CAP_GRAPHICS, RULE_VERSIONED, false},
 	{"libnvidia-glvkspirv.so", GS_CAP_GRAPHICS, RULE_VERSIONED, false},
 	{"libnvidia-cbl.so", GS_CAP_GRAPHICS, RULE_VERSIONED, false},
+	{"libnvidia-vulkan-producer.so", GS_CAP_GRAPHICS, RULE_VERSIONED, false},
 	{"libnvidia-api.so", GS_CAP_GRAPHICS, RULE_UNVERSIONED, false},
 	{"libnvidia-egl-wayland.so", GS_CAP_GRAPHICS, RULE_OWN_VERSION, false},
 	{"libnvidia-egl-gbm.so", GS_CAP_GRAPHICS, RULE_OWN_VERSION, false},
@@ -532,15 +533,47 @@ static bool needed_ok(const struct gs_plan *p, const struct gs_file *f, const ch
 	return false;
 }
 
+static bool driver_name(const char *need)
+{
+	return gs_disc_spec_for_key(need) || strstr(need, "nvidia") || !strncmp(need, "libcuda", 7);
+}
+
+/* Appends NAME to the comma-separated list *LIST unless it is there. */
+static int list_add(char **list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = *list; p && (p = strstr(p, name)) != NULL; p += n)
+		if ((p == *list || p[-2] == ',') && (p[n] == ',' || !p[n]))
+			return 0;
+	char *v = NULL;
+	if (asprintf(&v, "%s%s%s", *list ? *list : "", *list ? ", " : "", name) < 0)
+		return -ENOMEM;
+	free(*list);
+	*list = v;
+	return 0;
+}
+
+/* A missing driver library is reported per file (the set is not whole); the
+ * libraries a driver library takes from the system (X11, Wayland, GBM,
+ * OpenSSL) are the image's to bring: one line names them all. */
 int gs_disc_check_needed(struct disc *d)
 {
+	_cleanup_free_ char *external = NULL;
 	for (size_t i = 0; i < d->plan->n_files; i++) {
 		const struct gs_file *f = &d->plan->files[i];
-		for (size_t j = 0; j < f->n_needed; j++)
-			if (!needed_ok(d->plan, f, f->needed[j]) &&
-			    warn(d, "%s needs %s, which is neither staged nor a base system library",
-				 f->path, f->needed[j]) < 0)
+		for (size_t j = 0; j < f->n_needed; j++) {
+			const char *need = f->needed[j];
+			if (needed_ok(d->plan, f, need))
+				continue;
+			int r = driver_name(need)
+					? warn(d, "%s needs %s, a driver library that is not staged", f->path, need)
+					: list_add(&external, need);
+			if (r < 0)
 				return -ENOMEM;
+		}
 	}
+	if (external && warn(d, "the container image must provide what the staged libraries need "
+				"from the system: %s", external) < 0)
+		return -ENOMEM;
 	return 0;
 }

@@ -6,10 +6,12 @@
 # by fixtures/debian-driver.sh (private apt configuration, retries; see its
 # header for the cache folder).  The expected set comes from the packages
 # themselves, not from a recorded run:
-#   - every *.so.VER file the packages ship (x86-64 and i386) is staged;
+#   - every *.so.VER file the packages ship (x86-64 and i386) is staged,
+#     except the X server's libglxserver_nvidia (not for containers);
 #   - nvidia-smi, nvidia-debugdump, both MPS binaries (the server carries no
-#     version string: its package's version proves it), the GSP firmware and
-#     the OpenCL ICD file are staged;
+#     version string: its package's version proves it), the GSP firmware, the
+#     Vulkan/EGL/OpenCL ICD files and the EGL external platform libraries
+#     (their own versions) are staged;
 #   - nothing of another version: nvidia-persistenced (its own package,
 #     535.171.04 in bookworm) is left out, every staged library's name
 #     carries VER;
@@ -40,7 +42,7 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 host=$work/host
 store=$work/store
 
-bash fixtures/debian-driver.sh "$host" --version "$VER" --set minimal >"$work/deb.log" 2>&1 ||
+bash fixtures/debian-driver.sh "$host" --version "$VER" --set full >"$work/deb.log" 2>&1 ||
 	fail "fixtures/debian-driver.sh failed: $(tail -5 "$work/deb.log")"
 
 t0=$EPOCHREALTIME
@@ -51,7 +53,7 @@ manifest=$store/$VER/manifest.json
 jq -r '.files[].source' "$manifest" | sort >"$work/got"
 
 # every versioned library file the packages installed, both architectures
-(cd "$host" && find usr/lib/x86_64-linux-gnu usr/lib/i386-linux-gnu -type f -name "*.so.$VER" | sed 's|^|/|' | sort) >"$work/libs"
+(cd "$host" && find usr/lib/x86_64-linux-gnu usr/lib/i386-linux-gnu -type f -name "*.so.$VER" | grep -v libglxserver_nvidia | sed 's|^|/|' | sort) >"$work/libs"
 [ "$(wc -l <"$work/libs")" -ge 10 ] || fail "the Debian tree holds too few libraries: $(wc -l <"$work/libs")"
 grep -q i386 "$work/libs" || fail "the Debian tree has no i386 library"
 missing=$(comm -23 "$work/libs" "$work/got")
@@ -65,11 +67,18 @@ need '/nvidia-cuda-mps-control$' "nvidia-cuda-mps-control"
 need '/nvidia-cuda-mps-server$' "nvidia-cuda-mps-server (proven by its package's version)"
 need "/firmware/nvidia/$VER/gsp_[a-z0-9]+\.bin$" "GSP firmware"
 need '/etc/OpenCL/vendors/nvidia.icd$' "the OpenCL ICD file"
+need '/vulkan/icd.d/nvidia_icd.json$' "the Vulkan ICD file"
+need '/glvnd/egl_vendor.d/10_nvidia.json$' "the EGL vendor file"
+need '/egl_external_platform.d/10_nvidia_wayland.json$' "the EGL Wayland platform file"
+need '/libnvidia-egl-wayland.so.1[.0-9]*$' "the EGL Wayland platform library"
+if grep -E 'libglxserver_nvidia|nvidia_drv.so|libnvidia-gtk|nvidia-settings$' "$work/got"; then
+	fail "X server or nvidia-settings files were staged"
+fi
 if grep -q nvidia-persistenced "$work/got"; then
 	fail "nvidia-persistenced of another package version was staged"
 fi
 bad=$(jq -r '.files[] | select(.kind == "lib" or .kind == "lib32") | .source' "$manifest" |
-	grep -v "\.so\.$VER\$" | grep -v 'libnvidia-api\.so\.1$' || true)
+	grep -v "\.so\.$VER\$" | grep -vE 'libnvidia-api\.so\.1$|libnvidia-egl-(wayland|gbm)\.so\.1\.' || true)
 [ -z "$bad" ] || fail "libraries without $VER in their name staged: $bad"
 "$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed"
 
