@@ -24,21 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VER=535.261.03
-GS=${GS_BUILD:-build}/gpu-stage
-PROBE=build/gs-probe
-
-skip() { echo "stage_debian.sh: SKIP: $*" >&2; exit 77; }
-fail() { echo "stage_debian.sh: FAIL: $*" >&2; exit 1; }
-
-[ -x "$GS" ] || skip "$GS is not built (run make)"
-[ -x "$PROBE" ] || skip "$PROBE is not built (run make)"
-[ "$(id -u)" -eq 0 ] || skip "needs root (ldconfig -r, chroot)"
-for t in jq apt-get dpkg-deb ldconfig chroot; do
-	command -v "$t" >/dev/null || skip "$t is not installed"
-done
-
-work=$(mktemp -d /tmp/gs-stage-deb-XXXXXX)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+source tests/lib.sh
+need_built "$GS" "$PROBE"
+need_root "ldconfig -r, chroot"
+need_tools jq apt-get dpkg-deb ldconfig chroot debootstrap
+make_work
 host=$work/host
 store=$work/store
 
@@ -83,16 +73,7 @@ bad=$(jq -r '.files[] | select(.kind == "lib" or .kind == "lib32") | .source' "$
 "$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed"
 
 # the real libcuda, loaded by SONAME through a cache over the staged dirs
-rootfs=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
-r=$work/rootfs
-cp -a "$rootfs" "$r"
-mkdir -p "$r/run/gpu-stage"
-cp -a "$store/$VER/lib" "$r/run/gpu-stage/"
-"$GS" ldcache update --root "$r" /run/gpu-stage/lib/compute /run/gpu-stage/lib/utility >/dev/null ||
-	fail "ldcache update failed"
-cp "$PROBE" "$r/gs-probe"
-out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe libcuda.so.1 libnvidia-ml.so.1) ||
-	fail "probe failed: $out"
+out=$(probe_staged "$store" "$VER" libcuda.so.1 libnvidia-ml.so.1)
 grep -qx "cuDriverGetVersion=12020 (rc 0)" <<<"$out" || fail "expected cuDriverGetVersion=12020, got: $out"
 grep -qx "cuInit=100" <<<"$out" || fail "expected cuInit=100 (no device), got: $out"
 printf 'stage_debian.sh: %d files of the real %s staged in %.2f s (%d versioned libraries, both arches); cuDriverGetVersion=12020 cuInit=100\n' \

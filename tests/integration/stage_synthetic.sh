@@ -20,21 +20,11 @@ cd "$(dirname "$0")/../.."
 
 VER=535.261.03
 DECOY=550.163.01
-GS=${GS_BUILD:-build}/gpu-stage
-PROBE=build/gs-probe
-
-skip() { echo "stage_synthetic.sh: SKIP: $*" >&2; exit 77; }
-fail() { echo "stage_synthetic.sh: FAIL: $*" >&2; exit 1; }
-
-[ -x "$GS" ] || skip "$GS is not built (run make)"
-[ -x "$PROBE" ] || skip "$PROBE is not built (run make)"
-[ "$(id -u)" -eq 0 ] || skip "needs root (ldconfig -r and chroot)"
-for t in jq gcc ldconfig chroot debootstrap; do
-	command -v "$t" >/dev/null || skip "$t is not installed"
-done
-
-work=$(mktemp -d /tmp/gs-stage-syn-XXXXXX)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+source tests/lib.sh
+need_built "$GS" "$PROBE"
+need_root "ldconfig -r and chroot"
+need_tools jq gcc ldconfig chroot debootstrap
+make_work
 host=$work/host
 store=$work/store
 
@@ -98,18 +88,7 @@ grep -q 'libnvidia-ml.so.1$' "$work/util.got" || fail "--caps utility: no libnvi
 if grep -q libcuda "$work/util.got"; then fail "--caps utility staged libcuda"; fi
 
 # 6. a Debian rootfs loads the staged libcuda by SONAME through its own cache
-rootfs=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
-r=$work/rootfs
-cp -a "$rootfs" "$r"
-mkdir -p "$r/run/gpu-stage"
-cp -a "$store/$VER/lib" "$r/run/gpu-stage/"
-"$GS" ldcache update --root "$r" /run/gpu-stage/lib/compute /run/gpu-stage/lib/utility >/dev/null ||
-	fail "ldcache update failed"
-chroot "$r" /sbin/ldconfig -p | grep -q 'libcuda.so.1 .*/run/gpu-stage/lib/compute/libcuda.so.1' ||
-	fail "the rootfs's ldconfig -p does not list the staged libcuda.so.1"
-cp "$PROBE" "$r/gs-probe"
-out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe libcuda.so.1 libnvidia-ml.so.1 libz.so.1) ||
-	fail "probe failed in the rootfs: $out"
+out=$(probe_staged "$store" "$VER" libcuda.so.1 libnvidia-ml.so.1 libz.so.1)
 want=$(jq -r .cuda_version "$fixture")
 grep -qx "cuDriverGetVersion=$want (rc 0)" <<<"$out" || fail "probe: expected cuDriverGetVersion=$want, got: $out"
 echo "stage_synthetic.sh: $(wc -l <"$work/want") files staged as the fixture predicts; decoys left out; cuDriverGetVersion=$want in a Debian rootfs"

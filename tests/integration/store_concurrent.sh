@@ -13,17 +13,11 @@ cd "$(dirname "$0")/../.."
 
 VER=535.261.03
 DECOY=550.163.01
-GS=${GS_BUILD:-build}/gpu-stage
-
-skip() { echo "store_concurrent.sh: SKIP: $*" >&2; exit 77; }
-fail() { echo "store_concurrent.sh: FAIL: $*" >&2; exit 1; }
-
-[ -x "$GS" ] || skip "$GS is not built (run make)"
-[ "$(id -u)" -eq 0 ] || skip "needs root (fixtures/mkdriver.sh runs ldconfig -r)"
-command -v gcc >/dev/null || skip "gcc is not installed"
-
-work=$(mktemp -d /tmp/gs-conc-XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+source tests/lib.sh
+need_built "$GS"
+need_root "fixtures/mkdriver.sh runs ldconfig -r"
+need_tools gcc
+make_work
 host=$work/host
 store=$work/store
 bash fixtures/mkdriver.sh "$host" --version "$VER" --decoy "$DECOY" >"$work/mk.log" 2>&1 ||
@@ -33,7 +27,7 @@ head -c $((20 << 20)) /dev/urandom >>"$host/usr/lib/x86_64-linux-gnu/nvidia/curr
 
 # readers: whatever is listed verifies
 (
-	while [ ! -e "$work/stop" ]; do
+	while [ -d "$work" ] && [ ! -e "$work/stop" ]; do
 		for v in $("$GS" list --store "$store" 2>/dev/null); do
 			"$GS" verify "$v" --store "$store" >/dev/null 2>&1 || echo "$v" >>"$work/bad"
 		done

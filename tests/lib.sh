@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by tests/integration/*.sh (bash, run from the repository root).
+# Exit status convention of tests/run: 0 pass, 77 skip (reason on stderr).
+
+T=$(basename "$0")
+GS=${GS_BUILD:-build}/gpu-stage
+PROBE=build/gs-probe # never sanitized: it runs inside plain rootfs trees
+
+skip() { echo "$T: SKIP: $*" >&2; exit 77; }
+fail() { echo "$T: FAIL: $*" >&2; exit 1; }
+need_built() { for f; do [ -x "$f" ] || skip "$f is not built (run make)"; done; }
+need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root ($*)"; }
+need_tools() { for t; do command -v "$t" >/dev/null || skip "$t is not installed"; done; }
+
+# A private work folder in $work, removed on exit (staged trees are 0555).
+make_work() {
+	work=$(mktemp -d "/tmp/gs-${T%.sh}-XXXXXX")
+	trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+}
+
+# probe_staged STORE VER SONAME...: a copy of the cached Debian rootfs gets
+# STORE/VER/lib at /run/gpu-stage/lib, its ld.so.cache is refreshed with
+# `gpu-stage ldcache update` (no ldconfig), and gs-probe dlopens each SONAME
+# inside it with an empty environment.  Prints the probe's output; fails when
+# the probe does.
+probe_staged() {
+	local store=$1 ver=$2 rootfs r=$work/probe-rootfs
+	shift 2
+	rootfs=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
+	rm -rf "$r"
+	cp -a "$rootfs" "$r"
+	mkdir -p "$r/run/gpu-stage"
+	cp -a "$store/$ver/lib" "$r/run/gpu-stage/"
+	"$GS" ldcache update --root "$r" /run/gpu-stage/lib/compute /run/gpu-stage/lib/utility >/dev/null ||
+		fail "ldcache update on the rootfs copy failed"
+	chroot "$r" /sbin/ldconfig -p | grep -q 'libcuda.so.1 .*/run/gpu-stage/lib/compute/libcuda.so.1' ||
+		fail "the rootfs's own ldconfig -p does not list the staged libcuda.so.1"
+	cp "$PROBE" "$r/gs-probe"
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe "$@" ||
+		fail "gs-probe failed inside the rootfs"
+}
