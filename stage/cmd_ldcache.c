@@ -199,14 +199,30 @@ static int add_existing(struct ldc_cache *dst, const struct ldc_cache *old, stru
 	return 0;
 }
 
-/* Rebuild from scratch: the DIRs, then ROOT's ld.so.conf directories. */
-static int rebuild(struct ldc_cache *c, int rootfd, struct gs_err *err)
+/* Rebuild from scratch into a fresh *C: the DIRs, then ROOT's ld.so.conf
+ * directories, in one scan, so that a directory both given and configured
+ * (or reached twice through links) is scanned once, as ldconfig does. */
+static int rebuild(struct ldc_cache **c, int rootfd, const struct update_opts *o,
+		   struct gs_err *err)
 {
 	char **conf = NULL;
 	size_t n = 0;
 	int r = ldc_conf_dirs(rootfd, &conf, &n, err);
+	if (r < 0)
+		return r;
+	char **all = calloc(o->ndirs + n + 1, sizeof(*all));
+	if (!all) {
+		ldc_strv_free(conf);
+		return gs_err_set(err, ENOMEM, "%s/etc/ld.so.conf", o->root);
+	}
+	memcpy(all, o->dirs, o->ndirs * sizeof(*all));
+	memcpy(all + o->ndirs, conf, n * sizeof(*all));
+	ldc_cache_free(*c);
+	*c = NULL;
+	r = ldc_cache_new(c, err);
 	if (r >= 0)
-		r = ldc_scan_dirs(c, rootfd, conf, n, true, err);
+		r = ldc_scan_dirs(*c, rootfd, all, o->ndirs + n, true, err);
+	free(all);
 	ldc_strv_free(conf);
 	return r;
 }
@@ -234,7 +250,7 @@ static int do_update(struct update_opts *o, size_t *added, size_t *total, char *
 		ldc_cache_remove_if(old, in_scanned_dir, o);
 		r = add_existing(c, old, err);
 	} else {
-		r = rebuild(c, rootfd, err);
+		r = rebuild(&c, rootfd, o, err);
 	}
 	if (r < 0)
 		return r;

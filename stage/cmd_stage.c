@@ -118,11 +118,12 @@ static json_t *plan_json(const struct gs_plan *p)
 	char caps[128];
 	for (size_t i = 0; i < p->n_files; i++) {
 		const struct gs_file *f = &p->files[i];
-		json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:i}", "path",
-						       f->path, "source", f->source, "kind",
+		json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:I, s:i}",
+						       "path", f->path, "source", f->source, "kind",
 						       kind_name(f->kind), "caps",
 						       gs_caps_format(f->caps, caps, sizeof(caps)),
-						       "soname", f->soname, "size", (json_int_t)f->size,
+						       "soname", f->soname, "evidence", f->evidence,
+						       "size", (json_int_t)f->size,
 						       "mode", (int)f->mode));
 	}
 	for (size_t i = 0; i < p->n_links; i++)
@@ -141,8 +142,9 @@ static void print_plan(const struct gs_plan *p)
 	       p->n_files, p->n_links);
 	for (size_t i = 0; i < p->n_files; i++) {
 		const struct gs_file *f = &p->files[i];
-		printf("  %-8s %-22s %s <- %s\n", kind_name(f->kind),
-		       gs_caps_format(f->caps, caps, sizeof(caps)), f->path, f->source);
+		printf("  %-8s %-22s %s <- %s  [%s]\n", kind_name(f->kind),
+		       gs_caps_format(f->caps, caps, sizeof(caps)), f->path, f->source,
+		       f->evidence ? f->evidence : "?");
 	}
 	for (size_t i = 0; i < p->n_links; i++)
 		printf("  link     %-22s %s -> %s\n", "", p->links[i].path, p->links[i].target);

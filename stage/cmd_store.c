@@ -249,11 +249,11 @@ static json_t *files_json(const struct gs_plan *p, const bool *want, const bool 
 		const struct gs_file *f = &p->files[i];
 		if (want[i])
 			json_array_append_new(
-				files, json_pack("{s:s, s:s, s:o, s:s?, s:I, s:s, s:s, s:i}", "path",
-						 f->path, "kind", gs_kind_name(f->kind), "caps",
+				files, json_pack("{s:s, s:s, s:o, s:s?, s:I, s:s, s:s?, s:s, s:i}",
+						 "path", f->path, "kind", gs_kind_name(f->kind), "caps",
 						 caps_array(f->caps), "soname", f->soname, "size",
-						 (json_int_t)f->size, "source", f->source, "sha256",
-						 f->sha256, "mode", (int)f->mode));
+						 (json_int_t)f->size, "source", f->source, "evidence",
+						 f->evidence, "sha256", f->sha256, "mode", (int)f->mode));
 	}
 	for (size_t i = 0; links && i < p->n_links; i++)
 		if (lwant[i])

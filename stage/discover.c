@@ -197,7 +197,8 @@ static const struct gs_file *find_source(const struct gs_plan *p, const char *so
 
 /* Appends a file; takes ownership of SOURCE and of INFO's soname/needed. */
 static int add_file(struct disc *d, const char *path, char *source, enum gs_kind kind,
-		    unsigned int caps, const struct stat *st, struct gs_elf_info *info)
+		    unsigned int caps, const struct stat *st, struct gs_elf_info *info,
+		    const char *evidence)
 {
 	struct gs_file *v = realloc(d->plan->files, (d->plan->n_files + 1) * sizeof(*v));
 	if (!v) {
@@ -208,6 +209,7 @@ static int add_file(struct disc *d, const char *path, char *source, enum gs_kind
 	struct gs_file *f = &v[d->plan->n_files++];
 	memset(f, 0, sizeof(*f));
 	f->path = strdup(path);
+	f->evidence = strdup(evidence);
 	f->source = source;
 	f->kind = kind;
 	f->caps = caps;
@@ -222,7 +224,7 @@ static int add_file(struct disc *d, const char *path, char *source, enum gs_kind
 		f->n_needed = info->n_needed;
 		info->n_needed = 0;
 	}
-	return f->path ? 0 : -ENOMEM;
+	return f->path && f->evidence ? 0 : -ENOMEM;
 }
 
 static const char *cap_dir(unsigned int cap)
@@ -262,7 +264,8 @@ static int lib_kind(const struct gs_elf_info *info, enum gs_kind *kind)
 	return 0;
 }
 
-int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spec)
+int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spec,
+		    const char *evidence)
 {
 	_cleanup_free_ char *resolved = NULL;
 	struct stat st;
@@ -291,7 +294,7 @@ int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spe
 		return -ENOMEM;
 	}
 	_cleanup_free_ char *soname = info.soname ? strdup(info.soname) : NULL;
-	r = add_file(d, staged, steal_ptr(&resolved), kind, caps, &st, &info);
+	r = add_file(d, staged, steal_ptr(&resolved), kind, caps, &st, &info, evidence);
 	gs_elf_info_clear(&info);
 	if (r >= 0 && soname)
 		r = add_link(d, dir, soname, base(staged));
@@ -359,7 +362,7 @@ static int scan_dir(struct disc *d, struct dirinfo *di)
 		_cleanup_free_ char *path = NULL;
 		if (asprintf(&path, "%s/%s", di->path, de->d_name) < 0)
 			return -ENOMEM;
-		r = gs_disc_add_lib(d, path, spec);
+		r = gs_disc_add_lib(d, path, spec, "name");
 	}
 	return r;
 }
@@ -385,6 +388,9 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 		if (fd < 0)
 			continue;
 		struct gs_err err = GS_ERR_INIT;
+		_cleanup_free_ char *evidence = strdup("content");
+		if (!evidence)
+			return -ENOMEM;
 		if (gs_fd_contains(fd, d->ver, &err) <= 0) {
 			/* no version in its bytes: the package database must vouch */
 			const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, resolved, path);
@@ -396,13 +402,16 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 			if (strcmp(pkg->upstream, d->ver))
 				return warn(d, "%s: not staged: it belongs to package %s %s, not to driver %s",
 					    resolved, pkg->name, pkg->version, d->ver);
+			free(evidence);
+			if (asprintf(&evidence, "dpkg:%s=%s", pkg->name, pkg->version) < 0)
+				return -ENOMEM;
 		}
 		if (find_source(d->plan, resolved))
 			return 0;
 		_cleanup_free_ char *staged = NULL;
 		if (asprintf(&staged, "bin/%s/%s", cap_dir(cap), name) < 0)
 			return -ENOMEM;
-		return add_file(d, staged, steal_ptr(&resolved), GS_KIND_BIN, cap, &st, NULL);
+		return add_file(d, staged, steal_ptr(&resolved), GS_KIND_BIN, cap, &st, NULL, evidence);
 	}
 	return 0;
 }
@@ -432,7 +441,8 @@ static int add_firmware_dir(struct disc *d, const char *dirpath)
 		bool riscv = info.machine == EM_RISCV;
 		gs_elf_info_clear(&info);
 		if (riscv && asprintf(&staged, "firmware/%s", de->d_name) >= 0)
-			r = add_file(d, staged, steal_ptr(&resolved), GS_KIND_FIRMWARE, CAPS_ALWAYS, &st, NULL);
+			r = add_file(d, staged, steal_ptr(&resolved), GS_KIND_FIRMWARE, CAPS_ALWAYS, &st, NULL,
+				     "firmware-folder");
 	}
 	return r;
 }
@@ -490,7 +500,8 @@ static int add_config(struct disc *d, const char *path, unsigned int cap, bool t
 	}
 	if (asprintf(&staged, "config%s", path) < 0)
 		return -ENOMEM;
-	return add_file(d, staged, steal_ptr(&resolved), GS_KIND_CONFIG, cap, &st, NULL);
+	return add_file(d, staged, steal_ptr(&resolved), GS_KIND_CONFIG, cap, &st, NULL,
+			text ? "names-staged-library" : "companion");
 }
 
 static int add_configs(struct disc *d)

@@ -49,7 +49,8 @@ struct disc {
 	struct gs_dpkg dpkg; /* the host's driver packages, for unversioned executables */
 };
 
-int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spec);
+int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spec,
+		    const char *evidence);
 int gs_disc_note_dir(struct disc *d, const char *dir);
 int gs_disc_note_version(struct disc *d, const char *ver, const char *what);
 int gs_disc_scan_dirs(struct disc *d);

@@ -104,11 +104,11 @@ static int add_unversioned(struct disc *d, const struct deferred *u)
 {
 	const struct dirinfo *di = dir_of(d, u->path);
 	if (di && di->has_ver && !di->has_other)
-		return gs_disc_add_lib(d, u->path, u->spec);
+		return gs_disc_add_lib(d, u->path, u->spec, "folder");
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_close_ int fd = gs_root_open_file(&d->root, u->path, O_RDONLY | O_NONBLOCK, NULL, &err);
 	if (fd >= 0 && gs_fd_contains(fd, d->ver, &err) > 0)
-		return gs_disc_add_lib(d, u->path, u->spec);
+		return gs_disc_add_lib(d, u->path, u->spec, "content");
 	return 0;
 }
 
@@ -128,7 +128,7 @@ static int add_deferred(struct disc *d, struct lists *l)
 		r = add_unversioned(d, &l->unversioned.v[i]);
 	bool graphics = has_graphics(d->plan);
 	for (size_t i = 0; r >= 0 && graphics && i < l->own.n; i++)
-		r = gs_disc_add_lib(d, l->own.v[i].path, l->own.v[i].spec);
+		r = gs_disc_add_lib(d, l->own.v[i].path, l->own.v[i].spec, "own-version");
 	return r;
 }
 

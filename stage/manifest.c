@@ -286,9 +286,9 @@ static json_t *caps_json(unsigned int caps)
 
 static json_t *file_json(const struct gs_file *f)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:s?, s:o, s:s, s:I, s:i, s:{s:I, s:I, s:I}}",
+	return json_pack("{s:s, s:s, s:s, s:o, s:s?, s:s?, s:o, s:s, s:I, s:i, s:{s:I, s:I, s:I}}",
 			 "path", f->path, "source", f->source, "kind", gs_kind_name(f->kind), "caps",
-			 caps_json(f->caps), "soname", f->soname, "needed",
+			 caps_json(f->caps), "soname", f->soname, "evidence", f->evidence, "needed",
 			 strv_json(f->needed, f->n_needed), "sha256", f->sha256, "size",
 			 (json_int_t)f->size, "mode", (int)f->mode, "src", "dev",
 			 (json_int_t)f->src_dev, "ino", (json_int_t)f->src_ino, "mtime_ns",
@@ -499,7 +499,7 @@ static int parse_src(struct pctx *c, const char *where, json_t *obj, struct gs_f
 
 static int parse_file_strings(struct pctx *c, const char *where, json_t *j, struct gs_file *f)
 {
-	const char *path, *source, *kind, *soname, *sha;
+	const char *path, *source, *kind, *soname, *evidence, *sha;
 	int r = get_str(c, where, j, "path", false, &path);
 	if (r >= 0)
 		r = get_str(c, where, j, "source", false, &source);
@@ -507,6 +507,8 @@ static int parse_file_strings(struct pctx *c, const char *where, json_t *j, stru
 		r = get_str(c, where, j, "kind", false, &kind);
 	if (r >= 0)
 		r = get_str(c, where, j, "soname", true, &soname);
+	if (r >= 0)
+		r = get_str(c, where, j, "evidence", true, &evidence);
 	if (r >= 0)
 		r = get_str(c, where, j, "sha256", false, &sha);
 	if (r < 0)
@@ -520,18 +522,22 @@ static int parse_file_strings(struct pctx *c, const char *where, json_t *j, stru
 		return bad(c, where, "unknown kind \"%s\"", kind);
 	if (soname && (!*soname || strchr(soname, '/') || has_control(soname)))
 		return bad(c, where, "\"soname\" is not a file name");
+	if (evidence && (!*evidence || has_control(evidence)))
+		return bad(c, where, "\"evidence\" is empty or not printable");
 	if (!is_hex64(sha))
 		return bad(c, where, "\"sha256\" must be 64 lowercase hex digits");
 	memcpy(f->sha256, sha, 65);
 	if ((r = dup_str(c, path, &f->path)) < 0 || (r = dup_str(c, source, &f->source)) < 0)
 		return r;
-	return dup_str(c, soname, &f->soname);
+	if ((r = dup_str(c, soname, &f->soname)) < 0)
+		return r;
+	return dup_str(c, evidence, &f->evidence);
 }
 
 static int parse_file(struct pctx *c, json_t *j, size_t i, struct gs_file *f)
 {
-	static const char *const keys[] = {"path",   "source", "kind", "caps", "soname", "needed",
-					   "sha256", "size",   "mode", "src",  NULL};
+	static const char *const keys[] = {"path", "source", "kind", "caps", "soname", "evidence",
+					   "needed", "sha256", "size", "mode", "src", NULL};
 	char where[48];
 	snprintf(where, sizeof(where), "files[%zu]", i);
 	if (!json_is_object(j))

@@ -19,6 +19,7 @@ void gs_plan_free(struct gs_plan *p)
 		free(f->path);
 		free(f->source);
 		free(f->soname);
+		free(f->evidence);
 		strv_free_n(f->needed, f->n_needed);
 	}
 	free(p->files);

@@ -247,7 +247,8 @@ static bool str_eq(const char *a, const char *b)
 static bool same_file(const struct gs_file *a, const struct gs_file *b)
 {
 	if (!str_eq(a->path, b->path) || !str_eq(a->source, b->source) || a->kind != b->kind ||
-	    a->caps != b->caps || !str_eq(a->soname, b->soname) || a->mode != b->mode ||
+	    a->caps != b->caps || !str_eq(a->soname, b->soname) ||
+	    !str_eq(a->evidence, b->evidence) || a->mode != b->mode ||
 	    a->size != b->size || a->src_dev != b->src_dev || a->src_ino != b->src_ino ||
 	    a->src_mtime_ns != b->src_mtime_ns || a->n_needed != b->n_needed)
 		return false;

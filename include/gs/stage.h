@@ -46,6 +46,9 @@ struct gs_file {
 	enum gs_kind kind;
 	unsigned int caps; /* enum gs_cap bits */
 	char *soname;   /* libraries: DT_SONAME, else NULL */
+	char *evidence; /* why it belongs to the driver version, for audit: "name",
+			 * "content", "folder", "dpkg:PKG=VERSION", "own-version",
+			 * "firmware-folder", "names-staged-library", "companion" */
 	char **needed;  /* libraries: DT_NEEDED */
 	size_t n_needed;
 	uint32_t mode;  /* staged mode: 0444, or 0555 for executables */

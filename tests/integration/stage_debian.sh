@@ -71,6 +71,8 @@ bad=$(jq -r '.files[] | select(.kind == "lib" or .kind == "lib32") | .source' "$
 	grep -v "\.so\.$VER\$" | grep -vE 'libnvidia-api\.so\.1$|libnvidia-egl-(wayland|gbm)\.so\.1\.' || true)
 [ -z "$bad" ] || fail "libraries without $VER in their name staged: $bad"
 "$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed"
+jq -e --arg v "dpkg:nvidia-cuda-mps=$VER-1" '.files[] | select(.source == "/usr/sbin/nvidia-cuda-mps-server") | .evidence == $v' \
+	"$manifest" >/dev/null || fail "nvidia-cuda-mps-server is not proven by its package nvidia-cuda-mps $VER-1"
 
 # the real libcuda, loaded by SONAME through a cache over the staged dirs
 out=$(probe_staged "$store" "$VER" libcuda.so.1 libnvidia-ml.so.1)

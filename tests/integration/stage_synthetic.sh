@@ -49,6 +49,13 @@ done < <(jq -r '.exclude[].path' "$fixture")
 jq -r ".warnings[]" "$manifest" | grep -q "nv-fabricmanager: not staged" ||
 	fail "no warning about the unowned, unversioned nv-fabricmanager"
 "$GS" verify "$VER" --store "$store" >/dev/null || fail "verify failed on a fresh stage"
+# the manifest says why each file belongs to VER
+ev() { jq -r --arg s "$1" '.files[] | select(.source | endswith($s)) | .evidence' "$manifest"; }
+[ "$(ev /libcuda.so.$VER | sort -u)" = name ] || fail "libcuda's evidence is not its name: $(ev /libcuda.so.$VER)"
+[ "$(ev /nvidia-cuda-mps-server)" = "dpkg:nvidia-cuda-mps-server=$VER-1" ] ||
+	fail "nvidia-cuda-mps-server's evidence is not its package: $(ev /nvidia-cuda-mps-server)"
+[ "$(ev /nvidia-smi)" = content ] || fail "nvidia-smi's evidence is not its content: $(ev /nvidia-smi)"
+[ "$(jq '[.files[] | select(.evidence == null)] | length' "$manifest")" = 0 ] || fail "files without evidence"
 
 # 2. no-op re-run, dry run
 before=$(stat -c %Y.%i "$manifest")
