@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to gpu-stage-hook (the hook/ sources).  Everything here returns >= 0 or
+ * -code with a struct gs_err filled; only main.c prints. */
+#ifndef GS_HOOK_H
+#define GS_HOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "gs/err.h"
+#include "gs/overlay.h"
+
+enum hk_stage {
+	HK_PRESTART = 0,   /* runtime namespace, before pivot_root: setns by pid */
+	HK_CREATE_RUNTIME, /* same place as prestart (OCI >= 1.0.2) */
+	HK_CREATE_CONTAINER, /* already in the container's mount namespace */
+};
+
+/* ---- oci.c: the state on stdin and the bundle's config.json ---- */
+
+struct hk_state {
+	char *id;
+	char *bundle;
+	long pid; /* 0 or absent: unknown (crun's createContainer) */
+	char *status;
+};
+
+struct hk_config {
+	char *root_path; /* root.path as written (relative to the bundle or absolute) */
+	bool readonly;   /* root.readonly */
+	char **env;      /* process.env */
+	size_t n_env;
+	bool mount_ns;   /* linux.namespaces has a "mount" entry */
+	bool cgroup_ns;  /* ... a "cgroup" entry */
+};
+
+/* Parses the OCI state JSON (strict: duplicates, wrong types and missing
+ * fields are errors). */
+int hk_state_parse(const char *text, size_t len, struct hk_state *out, struct gs_err *err);
+void hk_state_clear(struct hk_state *s);
+/* Reads BUNDLEFD/config.json (at most 16 MiB, strict). */
+int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
+void hk_config_clear(struct hk_config *c);
+/* Reads all of FD (at most MAX bytes) into a malloc'd NUL-terminated buffer. */
+int hk_read_all(int fd, size_t max, const char *what, char **out, size_t *len,
+		struct gs_err *err);
+
+/* ---- gpus.c: driver version, GPUs and device nodes ---- */
+
+/* The loaded module's version: PROCROOT/driver/nvidia/version, then
+ * /sys/module/nvidia/version.  *OUT malloc'd. */
+int hk_driver_version(const char *procroot, char **out, struct gs_err *err);
+
+/* The device nodes for E: nvidiactl, nvidia<minor> per selected GPU,
+ * nvidia-uvm(+tools) with compute, nvidia-modeset with display; numbers
+ * taken from the nodes under DEVROOT (stat), GPUs from
+ * PROCROOT/driver/nvidia/gpus/<bus>/information.  *OUT malloc'd. */
+int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
+		       const char *devroot, struct ovl_device **out, size_t *n,
+		       char *note, size_t notelen, struct gs_err *err);
+
+/* ---- cgroup.c: device access ---- */
+
+/* Allows DEVS (rwm) in the devices cgroup of process PID (v1:
+ * devices.allow).  On a pure cgroup v2 host it only reports (NOTE) that the
+ * runtime's eBPF device program decides.  PID 0: the caller's own cgroup
+ * (createContainer runs inside the container's cgroup). */
+int hk_cgroup_allow(pid_t pid, bool in_cgroupns, const struct ovl_device *devs, size_t n,
+		    char *note, size_t notelen, struct gs_err *err);
+
+/* ---- caps.c: capabilities per phase ---- */
+
+enum hk_phase {
+	HK_PHASE_START = 0, /* everything below, nothing else */
+	HK_PHASE_APPLY,     /* inside the container's namespace */
+	HK_PHASE_DONE,      /* audit only: no capability at all */
+};
+
+/* Checks that the needed capabilities are permitted, drops every other one
+ * from the bounding, inheritable and ambient sets, sets no_new_privs, and
+ * keeps what PHASE needs in the permitted and effective sets. */
+int hk_caps_init(bool devices, struct gs_err *err);
+int hk_caps_enter(enum hk_phase phase, struct gs_err *err);
+
+/* ---- ns.c: the container's mount namespace and rootfs ---- */
+
+/* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
+ * ours; returns the fd. */
+int hk_ns_open(pid_t pid, struct gs_err *err);
+/* setns(CLONE_NEWNS) into NSFD. */
+int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
+/* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */
+int hk_rootfs_path(const char *bundle, const char *root_path, char **out, struct gs_err *err);
+/* Opens ROOTFS (O_PATH|O_DIRECTORY); when WANT is non-NULL checks it is
+ * the same directory (dev, ino) as WANT. */
+int hk_rootfs_open(const char *rootfs, const struct stat *want, struct gs_err *err);
+
+/* ---- audit.c ---- */
+
+/* Opens the audit log for appending (creating its directory 0700). */
+int hk_audit_open(const char *path, struct gs_err *err);
+/* Appends RECORD as one line (one write(2) with O_APPEND, under flock). */
+int hk_audit_append(int fd, const char *record, struct gs_err *err);
+
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* gpu-stage-hook: the OCI hook that gives a container the staged driver.
+ *
+ *   gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR]
+ *                  [--proc-root DIR] [--audit-log FILE] [--dry-run]
+ *                  prestart|createRuntime|createContainer
+ *
+ * Reads the OCI state on stdin and BUNDLE/config.json, builds the plan for
+ * the container's NVIDIA_* request from STORE/VER/manifest.json, opens
+ * every source in the store as a detached read-only mount, enters the
+ * container's mount namespace (prestart, createRuntime: by the state's
+ * pid; createContainer already runs in it) and applies the plan inside
+ * the rootfs with fds only.  Appends one JSON line to the audit log.
+ *
+ * The binary is static: LD_PRELOAD / LD_LIBRARY_PATH / LD_AUDIT in the
+ * environment a runtime hands it cannot load code into it, and it reads
+ * no environment variable at all (it clears its environment first).
+ * Exit status: 0 ok (or nothing requested), 1 failure (the runtime then
+ * does not start the container), 2 usage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "hook.h"
+
+#define DEFAULT_AUDIT "/var/log/gpu-stage/hook.log"
+#define STATE_MAX (1u << 20)
+
+struct opts {
+	const char *store, *driver, *dev_root, *proc_root, *audit;
+	bool dry_run;
+	enum hk_stage stage;
+	const char *stage_name;
+};
+
+struct run {
+	struct hk_state st;
+	struct hk_config cfg;
+	struct ovl_env env;
+	char *driver;
+	char *verdir;
+	char *rootfs;
+	struct gs_plan *manifest;
+	struct ovl_device *devs;
+	size_t n_devs;
+	struct ovl_plan *plan;
+	struct ovl_sources *src;
+	struct ovl_result res;
+	char require_note[256];
+	char dev_note[512];
+	char cg_note[512];
+	int audit_fd;
+};
+
+static void run_clear(struct run *x)
+{
+	hk_state_clear(&x->st);
+	hk_config_clear(&x->cfg);
+	ovl_env_clear(&x->env);
+	free(x->driver);
+	free(x->verdir);
+	free(x->rootfs);
+	gs_plan_freep(&x->manifest);
+	free(x->devs);
+	ovl_plan_freep(&x->plan);
+	ovl_sources_freep(&x->src);
+	ovl_result_clear(&x->res);
+	if (x->audit_fd >= 0)
+		close(x->audit_fd);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR] [--proc-root DIR]\n"
+	      "                      [--audit-log FILE] [--dry-run] prestart|createRuntime|createContainer\n"
+	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n",
+	      f);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{"store", required_argument, NULL, 's'},     {"driver", required_argument, NULL, 'd'},
+		{"dev-root", required_argument, NULL, 'D'},  {"proc-root", required_argument, NULL, 'P'},
+		{"audit-log", required_argument, NULL, 'a'}, {"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+	};
+	*o = (struct opts){.store = GS_DEFAULT_STORE, .dev_root = "/dev", .proc_root = "/proc",
+			   .audit = DEFAULT_AUDIT};
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->store = optarg; break;
+		case 'd': o->driver = optarg; break;
+		case 'D': o->dev_root = optarg; break;
+		case 'P': o->proc_root = optarg; break;
+		case 'a': o->audit = optarg; break;
+		case 'n': o->dry_run = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "gpu-stage-hook: expected exactly one STAGE argument\n");
+		return -1;
+	}
+	o->stage_name = argv[optind];
+	if (!strcmp(o->stage_name, "prestart"))
+		o->stage = HK_PRESTART;
+	else if (!strcmp(o->stage_name, "createRuntime"))
+		o->stage = HK_CREATE_RUNTIME;
+	else if (!strcmp(o->stage_name, "createContainer"))
+		o->stage = HK_CREATE_CONTAINER;
+	else {
+		fprintf(stderr, "gpu-stage-hook: unknown stage '%s' (prestart, createRuntime, createContainer)\n",
+			o->stage_name);
+		return -1;
+	}
+	if (o->audit[0] != '/' || o->store[0] != '/') {
+		fprintf(stderr, "gpu-stage-hook: --store and --audit-log need absolute paths\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int read_input(const struct opts *o, struct run *x, struct gs_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = hk_read_all(STDIN_FILENO, STATE_MAX, "state (stdin)", &text, &len, err);
+	if (r >= 0)
+		r = hk_state_parse(text, len, &x->st, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int bfd = open(x->st.bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0)
+		return gs_err_set(err, errno, "bundle %s", x->st.bundle);
+	r = hk_config_load(bfd, x->st.bundle, &x->cfg, err);
+	if (r >= 0)
+		r = hk_rootfs_path(x->st.bundle, x->cfg.root_path, &x->rootfs, err);
+	if (r >= 0)
+		r = ovl_env_parse(x->cfg.env, x->cfg.n_env, &x->env, err);
+	(void)o;
+	return r;
+}
+
+static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
+{
+	int r = o->driver ? ((x->driver = strdup(o->driver)) ? 0 : -ENOMEM)
+			  : hk_driver_version(o->proc_root, &x->driver, err);
+	if (r == -ENOMEM && !x->driver)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if (r < 0)
+		return r;
+	if (asprintf(&x->verdir, "%s/%s", o->store, x->driver) < 0) {
+		x->verdir = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	struct gs_err e = GS_ERR_INIT;
+	r = gs_store_load(o->store, x->driver, &x->manifest, &e);
+	if (r < 0 && (e.code == ENOENT || e.code == ENOTDIR))
+		return gs_err_setx(err, ENOENT,
+				   "driver %s is not staged in %s (%s); run 'gpu-stage --driver %s' after installing it",
+				   x->driver, o->store, e.msg, x->driver);
+	if (r < 0) {
+		*err = e;
+		return gs_err_wrap(err, "store %s", o->store);
+	}
+	if (strcmp(x->manifest->driver, x->driver))
+		return gs_err_setx(err, EBADMSG, "%s/manifest.json: says driver %s, not %s", x->verdir,
+				   x->manifest->driver, x->driver);
+	return ovl_require_check(&x->env, x->driver, x->require_note, sizeof(x->require_note), err);
+}
+
+static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
+{
+	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root, &x->devs,
+				   &x->n_devs, x->dev_note, sizeof(x->dev_note), err);
+	if (r < 0)
+		return r;
+	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
+				  .no_write = x->cfg.readonly};
+	return ovl_plan_build(x->manifest, &req, &x->plan, err);
+}
+
+/* Where the plan is applied: the container's mount namespace. */
+static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *err)
+{
+	pid_t pid = (pid_t)x->st.pid;
+	struct stat want;
+	bool have_want = false;
+	int r = 0;
+	if (o->stage != HK_CREATE_CONTAINER) {
+		if (stat(x->rootfs, &want) < 0)
+			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
+		have_want = true;
+		r = hk_cgroup_allow(pid, false, x->devs, x->n_devs, x->cg_note, sizeof(x->cg_note), err);
+		if (r < 0)
+			return r;
+		_cleanup_close_ int nsfd = hk_ns_open(pid, err);
+		if (nsfd < 0)
+			return nsfd;
+		r = hk_ns_enter(nsfd, pid, err);
+	} else {
+		/* createContainer runs in the container's namespaces and cgroup */
+		r = hk_cgroup_allow(0, x->cfg.cgroup_ns, x->devs, x->n_devs, x->cg_note,
+				    sizeof(x->cg_note), err);
+	}
+	if (r >= 0)
+		r = hk_caps_enter(HK_PHASE_APPLY, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int rootfd = hk_rootfs_open(x->rootfs, have_want ? &want : NULL, err);
+	if (rootfd < 0)
+		return rootfd;
+	return ovl_plan_apply(x->plan, x->src, rootfd, &x->res, err);
+}
+
+static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
+{
+	if (x->audit_fd < 0 || !x->plan)
+		return;
+	char ts[64];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o*}", "time", ts, "stage",
+			      o->stage_name, "container", x->st.id, "bundle", x->st.bundle, "rootfs",
+			      x->rootfs, "pid", (json_int_t)x->st.pid, "driver", x->driver, "result",
+			      rc < 0 ? "failed" : "ok", "plan",
+			      ovl_plan_json(x->plan, x->manifest, x->verdir, x->res.ops ? &x->res : NULL));
+	if (!j)
+		return;
+	if (rc < 0)
+		json_object_set_new(j, "error", json_string(err->msg));
+	if (x->cg_note[0])
+		json_object_set_new(j, "devices_cgroup", json_string(x->cg_note));
+	if (x->dev_note[0])
+		json_object_set_new(j, "devices_note", json_string(x->dev_note));
+	if (x->require_note[0])
+		json_object_set_new(j, "require_note", json_string(x->require_note));
+	char *line = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	struct gs_err e = GS_ERR_INIT;
+	if (line && hk_audit_append(x->audit_fd, line, &e) < 0)
+		fprintf(stderr, "gpu-stage-hook: warning: %s\n", e.msg);
+	free(line);
+}
+
+static int run(const struct opts *o, struct run *x, struct gs_err *err)
+{
+	int r = read_input(o, x, err);
+	if (r < 0)
+		return r;
+	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
+		return 0; /* not a GPU container: nothing to do, nothing to record */
+	if (!o->dry_run && (r = hk_caps_init(x->env.visible != OVL_VISIBLE_NONE, err)) < 0)
+		return r;
+	r = load_driver(o, x, err);
+	if (r >= 0)
+		r = build_plan(o, x, err);
+	if (r < 0)
+		return r;
+	if (o->dry_run) {
+		_cleanup_free_ char *text = ovl_plan_describe(x->plan, x->verdir);
+		if (!text)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		fputs(text, stdout);
+		return 0;
+	}
+	x->audit_fd = hk_audit_open(o->audit, err);
+	if (x->audit_fd < 0)
+		return x->audit_fd;
+	r = ovl_sources_open(x->plan, x->verdir, &x->src, err);
+	if (r >= 0)
+		r = enter_and_apply(o, x, err);
+	struct gs_err e = GS_ERR_INIT;
+	if (hk_caps_enter(HK_PHASE_DONE, &e) < 0 && r >= 0) {
+		*err = e;
+		r = -e.code;
+	}
+	audit(o, x, r, err);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	clearenv(); /* nothing from the runtime's or the image's environment */
+	if (parse_args(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	struct run x = {.audit_fd = -1};
+	struct gs_err err = GS_ERR_INIT;
+	int r = run(&o, &x, &err);
+	if (r < 0)
+		fprintf(stderr, "gpu-stage-hook: %s%s%s: %s\n", o.stage_name, x.st.id ? " " : "",
+			x.st.id ? x.st.id : "", err.msg);
+	run_clear(&x);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The OCI state (stdin) and the bundle's config.json, parsed strictly with
+ * jansson: duplicate keys, wrong types, missing fields and oversized input
+ * are errors that name the field. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "hook.h"
+
+#define STATE_MAX (1u << 20)
+#define CONFIG_MAX (16u << 20)
+#define ENV_MAX 65536
+
+int hk_read_all(int fd, size_t max, const char *what, char **out, size_t *len,
+		struct gs_err *err)
+{
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = malloc(cap + 1);
+	if (!buf)
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", what);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max)
+				return gs_err_setx(err, EFBIG, "%s: larger than %zu bytes", what, max);
+			cap = cap * 2 > max ? max : cap * 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				return gs_err_setx(err, ENOMEM, "%s: out of memory", what);
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return gs_err_set(err, errno, "reading %s", what);
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = steal_ptr(&buf);
+	*len = n;
+	return 0;
+}
+
+static int load_json(const char *text, size_t len, const char *what, json_t **out,
+		     struct gs_err *err)
+{
+	json_error_t je;
+	if (len == 0)
+		return gs_err_setx(err, EBADMSG, "%s: empty input", what);
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!*out)
+		return gs_err_setx(err, EBADMSG, "%s: line %d column %d: %s", what, je.line,
+				   je.column, je.text);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return gs_err_setx(err, EBADMSG, "%s: not a JSON object", what);
+	}
+	return 0;
+}
+
+/* String member KEY of OBJ: *OUT strdup'd, or NULL when absent and !REQUIRED. */
+static int get_string(json_t *obj, const char *what, const char *key, bool required, char **out,
+		      struct gs_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v && !required)
+		return 0;
+	if (!v)
+		return gs_err_setx(err, EBADMSG, "%s: \"%s\" is missing", what, key);
+	if (!json_is_string(v))
+		return gs_err_setx(err, EBADMSG, "%s: \"%s\" must be a string", what, key);
+	const char *s = json_string_value(v);
+	if (strlen(s) != json_string_length(v) || strlen(s) > PATH_MAX)
+		return gs_err_setx(err, EBADMSG, "%s: \"%s\" holds a NUL byte or is too long", what,
+				   key);
+	*out = strdup(s);
+	return *out ? 0 : gs_err_setx(err, ENOMEM, "%s: out of memory", what);
+}
+
+void hk_state_clear(struct hk_state *s)
+{
+	free(s->id);
+	free(s->bundle);
+	free(s->status);
+	memset(s, 0, sizeof(*s));
+}
+
+static int state_fields(json_t *j, struct hk_state *s, struct gs_err *err)
+{
+	char *ver = NULL;
+	int r = get_string(j, "state", "ociVersion", true, &ver, err);
+	free(ver);
+	if (r >= 0)
+		r = get_string(j, "state", "id", true, &s->id, err);
+	if (r >= 0)
+		r = get_string(j, "state", "bundle", true, &s->bundle, err);
+	if (r >= 0)
+		r = get_string(j, "state", "status", false, &s->status, err);
+	if (r < 0)
+		return r;
+	if (!s->id[0] || strlen(s->id) > 1024 || strpbrk(s->id, "/\n\r\t"))
+		return gs_err_setx(err, EBADMSG, "state: \"id\" is empty, too long or holds '/'");
+	if (s->bundle[0] != '/')
+		return gs_err_setx(err, EBADMSG, "state: \"bundle\" must be an absolute path");
+	json_t *pid = json_object_get(j, "pid");
+	if (pid && !json_is_integer(pid))
+		return gs_err_setx(err, EBADMSG, "state: \"pid\" must be an integer");
+	json_int_t p = pid ? json_integer_value(pid) : 0;
+	if (p < 0 || p > INT_MAX)
+		return gs_err_setx(err, EBADMSG, "state: \"pid\" %lld out of range", (long long)p);
+	s->pid = (long)p;
+	return 0;
+}
+
+int hk_state_parse(const char *text, size_t len, struct hk_state *out, struct gs_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_(json_decrefp) json_t *j = NULL;
+	int r = load_json(text, len, "state (stdin)", &j, err);
+	if (r >= 0)
+		r = state_fields(j, out, err);
+	if (r < 0)
+		hk_state_clear(out);
+	return r;
+}
+
+/* ---- config.json ------------------------------------------------------------------ */
+
+void hk_config_clear(struct hk_config *c)
+{
+	free(c->root_path);
+	for (size_t i = 0; i < c->n_env; i++)
+		free(c->env[i]);
+	free(c->env);
+	memset(c, 0, sizeof(*c));
+}
+
+static int config_root(json_t *j, struct hk_config *c, struct gs_err *err)
+{
+	json_t *root = json_object_get(j, "root");
+	if (!json_is_object(root))
+		return gs_err_setx(err, EBADMSG, "config.json: \"root\" must be an object");
+	int r = get_string(root, "config.json: root", "path", true, &c->root_path, err);
+	if (r < 0)
+		return r;
+	if (!c->root_path[0])
+		return gs_err_setx(err, EBADMSG, "config.json: root.path is empty");
+	json_t *ro = json_object_get(root, "readonly");
+	if (ro && !json_is_boolean(ro))
+		return gs_err_setx(err, EBADMSG, "config.json: root.readonly must be a boolean");
+	c->readonly = ro && json_is_true(ro);
+	return 0;
+}
+
+static int config_env(json_t *j, struct hk_config *c, struct gs_err *err)
+{
+	json_t *proc = json_object_get(j, "process");
+	if (!proc)
+		return 0;
+	if (!json_is_object(proc))
+		return gs_err_setx(err, EBADMSG, "config.json: \"process\" must be an object");
+	json_t *env = json_object_get(proc, "env");
+	if (!env)
+		return 0;
+	if (!json_is_array(env) || json_array_size(env) > ENV_MAX)
+		return gs_err_setx(err, EBADMSG, "config.json: process.env must be an array of strings");
+	c->env = calloc(json_array_size(env) + 1, sizeof(char *));
+	if (!c->env)
+		return gs_err_setx(err, ENOMEM, "config.json: out of memory");
+	size_t i;
+	json_t *v;
+	json_array_foreach(env, i, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			return gs_err_setx(err, EBADMSG, "config.json: process.env[%zu] must be a string", i);
+		if (!(c->env[c->n_env] = strdup(json_string_value(v))))
+			return gs_err_setx(err, ENOMEM, "config.json: out of memory");
+		c->n_env++;
+	}
+	return 0;
+}
+
+static int config_namespaces(json_t *j, struct hk_config *c, struct gs_err *err)
+{
+	json_t *linux_ = json_object_get(j, "linux");
+	if (linux_ && !json_is_object(linux_))
+		return gs_err_setx(err, EBADMSG, "config.json: \"linux\" must be an object");
+	json_t *ns = linux_ ? json_object_get(linux_, "namespaces") : NULL;
+	if (ns && !json_is_array(ns))
+		return gs_err_setx(err, EBADMSG, "config.json: linux.namespaces must be an array");
+	size_t i;
+	json_t *v;
+	json_array_foreach(ns, i, v) {
+		json_t *t = json_is_object(v) ? json_object_get(v, "type") : NULL;
+		if (!json_is_string(t))
+			return gs_err_setx(err, EBADMSG, "config.json: linux.namespaces[%zu].type must be a string", i);
+		if (!strcmp(json_string_value(t), "mount"))
+			c->mount_ns = true;
+		if (!strcmp(json_string_value(t), "cgroup"))
+			c->cgroup_ns = true;
+	}
+	return 0;
+}
+
+int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_close_ int fd = openat(bundlefd, "config.json", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/config.json", bundle);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return gs_err_setx(err, EINVAL, "%s/config.json: not a regular file", bundle);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = hk_read_all(fd, CONFIG_MAX, "config.json", &text, &len, err);
+	_cleanup_(json_decrefp) json_t *j = NULL;
+	if (r >= 0)
+		r = load_json(text, len, "config.json", &j, err);
+	if (r >= 0)
+		r = config_root(j, out, err);
+	if (r >= 0)
+		r = config_env(j, out, err);
+	if (r >= 0)
+		r = config_namespaces(j, out, err);
+	if (r < 0) {
+		hk_config_clear(out);
+		return gs_err_wrap(err, "%s", bundle);
+	}
+	return 0;
+}

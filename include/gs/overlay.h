@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The overlay: what a container receives from a staged driver, and how it
+ * gets there.
+ *
+ * 1. A request (capabilities, GPUs, read-only root) is parsed from the
+ *    container's NVIDIA_* variables (ovl_env_parse) and the GPUs the kernel
+ *    module reports (ovl_gpu_info_parse, ovl_gpus_select).
+ * 2. ovl_plan_build() turns a staged manifest plus the request into a plan:
+ *    a plain list of operations (mount a tmpfs, bind a staged directory or
+ *    file, create a device node, refresh ld.so.cache, write a file, make a
+ *    symlink).  Pure: no system call, so it can be printed for a dry run and
+ *    recorded for audit (ovl_plan_describe, ovl_plan_json).
+ * 3. ovl_sources_open() opens every host source as a detached, read-only
+ *    mount (open_tree) in the caller's (the host's) mount namespace;
+ *    ovl_plan_apply() then performs the plan inside an untrusted container
+ *    rootfs with file descriptors only (openat2 RESOLVE_IN_ROOT, move_mount
+ *    onto fds), never following a symlink out of the root and never
+ *    running anything from it.
+ *
+ * Where things go inside the container (the layout is part of the
+ * contract: ld.so.cache values and the ld.so.conf.d entry name these paths):
+ *
+ *   /run/gpu-stage/                    a private tmpfs (nosuid,nodev,noexec,
+ *                                      read-only once populated)
+ *   /run/gpu-stage/lib/<cap>/          STORE/VER/lib/<cap>, bound read-only
+ *   /run/gpu-stage/lib32/<cap>/        STORE/VER/lib32/<cap> (compat32)
+ *   /run/gpu-stage/bin/<cap>/          STORE/VER/bin/<cap>
+ *   /run/gpu-stage/ld.so.cache         read-only roots only: the refreshed
+ *                                      cache, bound over /etc/ld.so.cache
+ *   /usr/bin/<name>                    each executable, bound read-only
+ *                                      (read-only roots: symlinks in a tmpfs
+ *                                      over an empty /usr/local/bin)
+ *   /<path>                            ICD / vendor files (config/<path>)
+ *   /lib/firmware/nvidia/VER/          STORE/VER/firmware (writable roots)
+ *   /dev/nvidiactl, /dev/nvidiaN, ...  character devices (mknod)
+ *   /etc/ld.so.cache                   existing entries + the staged ones,
+ *                                      staged first among equal names
+ *   /etc/ld.so.conf.d/000-gpu-stage.conf   the lib directories, so that a
+ *                                      later ldconfig keeps them (writable
+ *                                      roots with an ld.so.conf.d only)
+ *
+ * Libraries here never print, exit or read the environment. */
+#ifndef GS_OVERLAY_H
+#define GS_OVERLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "gs/err.h"
+#include "gs/stage.h"
+
+#define OVL_ANCHOR "/run/gpu-stage"
+#define OVL_CONF_DIR "/etc/ld.so.conf.d"
+#define OVL_CONF_NAME "000-gpu-stage.conf"
+#define OVL_LDCACHE "/etc/ld.so.cache"
+#define OVL_BIN_DIR "/usr/bin"
+#define OVL_BIN_FALLBACK "/usr/local/bin"
+
+/* ---- the request ------------------------------------------------------------ */
+
+enum ovl_visible {
+	OVL_VISIBLE_UNSET = 0, /* NVIDIA_VISIBLE_DEVICES absent: inject nothing */
+	OVL_VISIBLE_VOID,      /* "void" or "": inject nothing */
+	OVL_VISIBLE_NONE,      /* "none": driver files, no device node */
+	OVL_VISIBLE_ALL,       /* "all" */
+	OVL_VISIBLE_LIST,      /* indices and/or GPU UUIDs */
+};
+
+/* What a container asks for through its NVIDIA_* variables. */
+struct ovl_env {
+	enum ovl_visible visible;
+	char **devices;      /* OVL_VISIBLE_LIST: the tokens ("0", "GPU-...") */
+	size_t n_devices;
+	unsigned int caps;   /* enum gs_cap bits; default utility,compute */
+	char **require;      /* "NAME=VALUE" of each NVIDIA_REQUIRE_* */
+	size_t n_require;
+	bool disable_require;
+};
+
+/* Parses the NVIDIA_* entries of ENV ("KEY=VALUE" strings, N of them,
+ * typically config.json's process.env); every other variable is ignored.
+ * When a key appears twice the first wins (what getenv() in the container
+ * returns).  Unknown capability names and malformed device lists are
+ * errors. */
+int ovl_env_parse(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err);
+void ovl_env_clear(struct ovl_env *e);
+
+/* The CUDA version (major*1000 + minor*10, as cuDriverGetVersion reports)
+ * that driver version DRIVER supports, from the published table of driver
+ * branches; 0 when DRIVER is older than the table. */
+int ovl_driver_cuda_version(const char *driver);
+
+/* Checks every NVIDIA_REQUIRE_* constraint of E against DRIVER (unless
+ * disable_require).  A constraint is alternatives separated by spaces (OR),
+ * each a comma-separated list (AND) of "cuda>=12.0", "driver>=535", with
+ * operators = == != < <= > >=.  "arch" and "brand" need NVML and are
+ * treated as satisfied; NOTE (may be NULL) gets a line saying so.
+ * Returns 0 when satisfied, -EPERM (message names the variable) when not,
+ * -EINVAL when a constraint is malformed. */
+int ovl_require_check(const struct ovl_env *e, const char *driver, char *note, size_t notelen,
+		      struct gs_err *err);
+
+/* One GPU as /proc/driver/nvidia/gpus/<bus id>/information describes it. */
+struct ovl_gpu {
+	char bus_id[64];
+	char uuid[96];
+	int minor; /* "Device Minor": /dev/nvidia<minor> */
+};
+
+/* Parses one information file's TEXT ("GPU UUID:", "Device Minor:"). */
+int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out,
+		       struct gs_err *err);
+
+/* Selects GPUs for E from GPUS (sorted by bus id: that order gives the
+ * indices nvidia-smi shows).  *OUT holds indices into GPUS, in request
+ * order, without duplicates.  An unknown index or UUID is an error. */
+int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *e,
+		    size_t **out, size_t *n_out, struct gs_err *err);
+
+/* A device node the container receives. */
+struct ovl_device {
+	char name[64];     /* "nvidia0", "nvidiactl", "nvidia-uvm" (under /dev) */
+	uint32_t major, minor;
+};
+
+struct ovl_request {
+	unsigned int caps;                 /* enum gs_cap bits, as requested */
+	const struct ovl_device *devices;  /* nodes to create, in order */
+	size_t n_devices;
+	/* Leave the image's files alone: config.json's root.readonly, or a
+	 * rootfs on a read-only mount.  The cache is then bound over
+	 * /etc/ld.so.cache and nothing is created on the rootfs mount. */
+	bool no_write;
+};
+
+/* Capabilities after implications (video => compute, display => graphics). */
+unsigned int ovl_caps_effective(unsigned int caps);
+
+/* ---- the plan ----------------------------------------------------------------- */
+
+enum ovl_op_type {
+	OVL_OP_TMPFS = 0,   /* mount a fresh tmpfs at dest */
+	OVL_OP_BIND_DIR,    /* bind STORE/VER/source (a directory) at dest */
+	OVL_OP_BIND_FILE,   /* bind STORE/VER/source (a file) at dest */
+	OVL_OP_MKNOD,       /* character device major:minor at dest */
+	OVL_OP_LDCACHE,     /* rewrite dest: the image's entries + entries[] */
+	OVL_OP_WRITE_FILE,  /* write content at dest (atomic replace) */
+	OVL_OP_SYMLINK,     /* symlink at dest pointing at source */
+};
+
+enum ovl_op_flag {
+	/* a target that cannot be made (or may not be, read-only root) is
+	 * skipped with a note instead of failing the container */
+	OVL_F_OPTIONAL = 1u << 0,
+	/* TMPFS: only over an existing directory that is empty in the image */
+	OVL_F_IF_EMPTY = 1u << 1,
+	/* TMPFS: the anchor; on a read-only root whose /run holds no
+	 * gpu-stage directory it goes over /run itself, with the image's
+	 * top-level /run directories recreated empty inside it */
+	OVL_F_ANCHOR = 1u << 2,
+	/* LDCACHE: write the cache into the anchor and bind it over dest */
+	OVL_F_BIND_CACHE = 1u << 3,
+	/* the parent directory must exist already (no mkdir -p) */
+	OVL_F_NO_MKDIR = 1u << 4,
+};
+
+struct ovl_cache_entry {
+	char *key;     /* SONAME or development-link name */
+	char *value;   /* path inside the container */
+	int32_t flags; /* enum ldc_flag bits */
+};
+
+struct ovl_op {
+	enum ovl_op_type type;
+	unsigned int flags;    /* enum ovl_op_flag */
+	char *dest;            /* absolute path inside the container */
+	char *source;          /* BIND_*: relative to STORE/VER; SYMLINK: target */
+	unsigned int caps;     /* capabilities this op serves (audit) */
+	size_t *files;         /* BIND_*: manifest file indices it exposes */
+	size_t n_files;
+	uint32_t mode;         /* MKNOD, WRITE_FILE, TMPFS */
+	uint32_t major, minor; /* MKNOD */
+	char *content;         /* WRITE_FILE */
+	size_t content_len;
+	struct ovl_cache_entry *entries; /* LDCACHE */
+	size_t n_entries;
+};
+
+struct ovl_plan {
+	char *driver;
+	bool no_write;
+	unsigned int caps; /* effective capabilities */
+	struct ovl_op *ops;
+	size_t n_ops;
+};
+
+/* Builds the plan for REQ from MANIFEST (a staged driver, gs_store_load).
+ * Staged directories are chosen by their name (lib/<cap>, lib32/<cap>,
+ * bin/<cap>); lib32 only with compat32.  Validates every manifest path it
+ * uses (relative, no "..").  Pure. */
+int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req,
+		   struct ovl_plan **out, struct gs_err *err);
+void ovl_plan_free(struct ovl_plan *p);
+static inline void ovl_plan_freep(struct ovl_plan **p)
+{
+	if (*p)
+		ovl_plan_free(*p);
+}
+
+const char *ovl_op_name(enum ovl_op_type t);
+
+/* Human-readable plan, one line per operation (dry run).  Malloc'd. */
+char *ovl_plan_describe(const struct ovl_plan *p, const char *verdir);
+
+/* ---- applying it ------------------------------------------------------------------ */
+
+enum ovl_status {
+	OVL_PENDING = 0,
+	OVL_APPLIED,
+	OVL_SKIPPED, /* optional op that could not or may not be done; note says why */
+	OVL_FAILED,
+};
+
+struct ovl_op_result {
+	enum ovl_status status;
+	char where[256]; /* actual destination when it differs from dest */
+	char note[256];
+};
+
+struct ovl_result {
+	struct ovl_op_result *ops; /* one per plan op */
+	size_t n_ops;
+	char ldcache[256];         /* what happened to the image's ld.so.cache */
+};
+
+/* The plan as JSON for the audit record: every op with source (host
+ * path), destination, and for bound files their manifest path and sha256.
+ * RES may be NULL (plan only). */
+json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_plan *manifest,
+		      const char *verdir, const struct ovl_result *res);
+
+struct ovl_sources;
+
+/* Opens STORE/VER (VERDIR, trusted, host path) and every source the plan
+ * binds as a detached mount (open_tree OPEN_TREE_CLONE) already set
+ * read-only, nosuid, nodev and private.  Call in the host's mount
+ * namespace, before entering the container's. */
+int ovl_sources_open(const struct ovl_plan *p, const char *verdir, struct ovl_sources **out,
+		     struct gs_err *err);
+void ovl_sources_free(struct ovl_sources *s);
+static inline void ovl_sources_freep(struct ovl_sources **s)
+{
+	if (*s)
+		ovl_sources_free(*s);
+}
+
+/* Performs P inside the container rootfs ROOTFD (an O_PATH fd of the rootfs
+ * directory, opened in the container's mount namespace).  Every path is
+ * resolved inside the root; mount targets are created one component at a
+ * time (never on the rootfs mount when P->no_write); mounts are attached
+ * with move_mount onto fds and checked afterwards.  RES (allocated here,
+ * free with ovl_result_clear) says what each op did.  On failure the
+ * container must not start: mounts already made vanish with its mount
+ * namespace. */
+int ovl_plan_apply(const struct ovl_plan *p, struct ovl_sources *src, int rootfd,
+		   struct ovl_result *res, struct gs_err *err);
+void ovl_result_clear(struct ovl_result *r);
+
+#endif

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One function per operation type.  Mount targets come from target.c (fds
+ * resolved inside the root); mounts are attached onto those fds and the
+ * result is reopened and compared with the source afterwards. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/fsx.h"
+#include "internal.h"
+
+#define MIRROR_MAX 64
+
+static int beneath(int dirfd, const char *name, int flags)
+{
+	long fd;
+	do
+		fd = gs_sys_openat2(dirfd, name, (uint64_t)(flags | O_CLOEXEC), 0,
+				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	return (int)fd;
+}
+
+static int remember_tmpfs(struct ovl_ctx *c, int mnt, const char *dest, struct gs_err *err)
+{
+	if (c->n_tmpfs >= OVL_MAX_TMPFS) {
+		close(mnt);
+		return gs_err_setx(err, E2BIG, "%s: too many tmpfs mounts", dest);
+	}
+	c->tmpfs[c->n_tmpfs] = mnt;
+	snprintf(c->tmpfs_dest[c->n_tmpfs], sizeof(c->tmpfs_dest[0]), "%s", dest);
+	c->n_tmpfs++;
+	return 0;
+}
+
+/* Mounts a fresh tmpfs onto TARGET; returns its root fd (kept by C). */
+static int tmpfs_onto(struct ovl_ctx *c, int target, uint32_t mode, const char *dest,
+		      struct gs_err *err)
+{
+	int mnt = ovl_tmpfs_new(mode, err);
+	if (mnt < 0)
+		return gs_err_wrap(err, "%s", dest);
+	int r = ovl_attach(mnt, target, dest, err);
+	if (r < 0) {
+		close(mnt);
+		return r;
+	}
+	r = remember_tmpfs(c, mnt, dest, err);
+	return r < 0 ? r : mnt;
+}
+
+/* Whether entry NAME of DIRFD is a mount point (another mount than
+ * DIRFD's): a tmpfs over DIRFD would hide what the runtime mounted there. */
+static bool is_mountpoint(int dirfd, const char *name)
+{
+	uint64_t parent = 0, child = 0;
+	struct gs_err e = GS_ERR_INIT;
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool r = ovl_mnt_id(dirfd, &parent, &e) == 0 && ovl_mnt_id(fd, &child, &e) == 0 &&
+		 parent != child;
+	close(fd);
+	return r;
+}
+
+/* Recreates the image's top-level entries of DIRFD (directories, and
+ * symlinks as links) inside the tmpfs MNT that is about to cover it.
+ * Refuses when DIRFD holds a mount point (e.g. a runtime's /run/secrets). */
+static int mirror_entries(int dirfd, int mnt, const char *dest, struct gs_err *err)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return gs_err_set(err, errno, "%s", dest);
+	}
+	struct dirent *de;
+	for (int n = 0; n < MIRROR_MAX && (de = readdir(d)) != NULL;) {
+		struct stat st;
+		if (!ovl_name_ok(de->d_name) || fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (is_mountpoint(dirfd, de->d_name))
+			return gs_err_setx(err, EBUSY,
+					   "%s/%s is a mount point: a tmpfs over %s (read-only root without %s/gpu-stage) would hide it; give the container a writable %s (e.g. a tmpfs) or an empty %s/gpu-stage directory",
+					   dest, de->d_name, dest, dest, dest, dest);
+		n++;
+		if (S_ISDIR(st.st_mode) && mkdirat(mnt, de->d_name, st.st_mode & 07777) == 0) {
+			if (fchownat(mnt, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* no CAP_CHOWN: root-owned is fine */
+		} else if (S_ISLNK(st.st_mode)) {
+			char t[4096];
+			ssize_t l = readlinkat(dirfd, de->d_name, t, sizeof(t) - 1);
+			if (l > 0) {
+				t[l] = '\0';
+				if (symlinkat(t, mnt, de->d_name) < 0 && errno != EEXIST)
+					return gs_err_set(err, errno, "%s/%s", dest, de->d_name);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Read-only root without /run/gpu-stage: a tmpfs over /run itself, holding
+ * the image's top-level /run directories (empty) and gpu-stage/. */
+static int anchor_over_parent(struct ovl_ctx *c, size_t i, int parent, const char *pdest,
+			      const char *name, struct gs_err *err)
+{
+	struct stat st;
+	if (fstat(parent, &st) < 0)
+		return gs_err_set(err, errno, "%s", pdest);
+	int mnt = ovl_tmpfs_new(st.st_mode & 07777, err);
+	if (mnt < 0)
+		return gs_err_wrap(err, "%s", pdest);
+	int r = mirror_entries(parent, mnt, pdest, err);
+	if (r >= 0 && mkdirat(mnt, name, 0755) < 0 && errno != EEXIST)
+		r = gs_err_set(err, errno, "%s/%s", pdest, name);
+	if (r >= 0)
+		r = ovl_attach(mnt, parent, pdest, err);
+	if (r < 0) {
+		close(mnt);
+		return r;
+	}
+	r = remember_tmpfs(c, mnt, pdest, err);
+	if (r < 0)
+		return r;
+	c->anchorfd = beneath(mnt, name, O_PATH | O_DIRECTORY);
+	if (c->anchorfd < 0)
+		return gs_err_set(err, errno, "%s/%s", pdest, name);
+	snprintf(c->res->ops[i].where, sizeof(c->res->ops[i].where), "%s", pdest);
+	snprintf(c->res->ops[i].note, sizeof(c->res->ops[i].note),
+		 "read-only root without %s: tmpfs over %s with the image's directories recreated",
+		 c->plan->ops[i].dest, pdest);
+	return 0;
+}
+
+/* The anchor directory itself: created (writable root, or a runtime mount),
+ * replaced when it is anything but a directory (a symlink is never
+ * followed), or taken over from its parent (read-only root: *OVER set). */
+static int anchor_target(struct ovl_ctx *c, size_t i, int parent, const char *pdest,
+			 const char *name, bool *over, struct gs_err *err)
+{
+	const char *dest = c->plan->ops[i].dest;
+	*over = false;
+	int t = beneath(parent, name, O_PATH | O_DIRECTORY);
+	if (t >= 0)
+		return t;
+	int why = errno;
+	if (why != ENOENT && why != ELOOP && why != ENOTDIR)
+		return gs_err_set(err, why, "%s", dest);
+	struct gs_err e = GS_ERR_INIT;
+	if (ovl_may_create(c, parent, dest, &e) < 0) {
+		*over = true;
+		return anchor_over_parent(c, i, parent, pdest, name, err);
+	}
+	if (why != ENOENT && unlinkat(parent, name, 0) < 0)
+		return gs_err_set(err, errno, "%s: removing what the image has there", dest);
+	if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+		return gs_err_set(err, errno, "creating %s", dest);
+	t = beneath(parent, name, O_PATH | O_DIRECTORY);
+	return t >= 0 ? t : gs_err_set(err, errno, "%s", dest);
+}
+
+static int apply_anchor(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	const char *name;
+	char pdest[256];
+	bool over;
+	_cleanup_close_ int parent = ovl_parent_open(c, o->dest, c->plan->no_write, &name, err);
+	if (parent < 0)
+		return parent;
+	snprintf(pdest, sizeof(pdest), "%.*s", (int)(name - 1 - o->dest), o->dest);
+	int t = anchor_target(c, i, parent, pdest, name, &over, err);
+	if (t < 0 || over)
+		return t < 0 ? t : 0;
+	int mnt = tmpfs_onto(c, t, o->mode, o->dest, err);
+	close(t);
+	if (mnt < 0)
+		return mnt;
+	c->anchorfd = fcntl(mnt, F_DUPFD_CLOEXEC, 3);
+	return c->anchorfd < 0 ? gs_err_set(err, errno, "%s", o->dest) : 0;
+}
+
+int ovl_apply_tmpfs(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	if (o->flags & OVL_F_ANCHOR)
+		return apply_anchor(c, i, err);
+	struct gs_err e = GS_ERR_INIT;
+	_cleanup_close_ int t = gs_open_in_root(c->rootfd, o->dest, O_PATH | O_DIRECTORY, &e);
+	if (t < 0) {
+		*err = e;
+		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", e.msg) : t;
+	}
+	if (o->flags & OVL_F_IF_EMPTY) {
+		int r = ovl_dir_is_empty(t, o->dest, err);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return ovl_skip(c, i, "%s is not empty in the image: left alone", o->dest);
+	}
+	int mnt = tmpfs_onto(c, t, o->mode, o->dest, err);
+	return mnt < 0 ? mnt : 0;
+}
+
+/* ---- binds ---------------------------------------------------------------------- */
+
+/* DEST inside the anchor: "lib/compute" etc. made in our own tmpfs. */
+static int anchor_prepare(struct ovl_ctx *c, const char *rel, bool dir, struct gs_err *err)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", rel);
+	_cleanup_close_ int cur = fcntl(c->anchorfd, F_DUPFD_CLOEXEC, 3);
+	for (char *p = buf; cur >= 0 && p;) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		bool last = !slash;
+		if (!ovl_name_ok(p))
+			return gs_err_setx(err, EINVAL, "%s: bad component", rel);
+		if (last && !dir) {
+			int fd = openat(cur, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd < 0)
+				return gs_err_set(err, errno, OVL_ANCHOR "/%s", rel);
+			close(fd);
+		} else if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST) {
+			return gs_err_set(err, errno, OVL_ANCHOR "/%s", rel);
+		}
+		int next = beneath(cur, p, O_PATH | (last && !dir ? 0 : O_DIRECTORY));
+		if (next < 0)
+			return gs_err_set(err, errno, OVL_ANCHOR "/%s", rel);
+		close(cur);
+		cur = next;
+		p = slash ? slash + 1 : NULL;
+	}
+	return cur >= 0 ? steal_fd(&cur) : gs_err_set(err, errno, OVL_ANCHOR);
+}
+
+/* A file target outside the anchor: an existing regular file is covered;
+ * a symlink (never followed) is replaced on a writable root. */
+static int file_target(struct ovl_ctx *c, size_t i, int parent, const char *name,
+		       struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	int t = beneath(parent, name, O_PATH);
+	struct stat st;
+	if (t >= 0 && fstat(t, &st) == 0 && S_ISREG(st.st_mode))
+		return t;
+	if (t >= 0) {
+		close(t);
+		return gs_err_setx(err, EEXIST, "%s: exists and is not a regular file", o->dest);
+	}
+	int why = errno;
+	if (why != ENOENT && why != ELOOP)
+		return gs_err_set(err, why, "%s", o->dest);
+	int r = ovl_may_create(c, parent, o->dest, err);
+	if (r < 0)
+		return r;
+	if (why == ELOOP && unlinkat(parent, name, 0) < 0)
+		return gs_err_set(err, errno, "%s: removing the image's symlink", o->dest);
+	mode_t mode = !strncmp(o->source, "bin/", 4) ? 0755 : 0644;
+	int fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return gs_err_set(err, errno, "creating %s", o->dest);
+	close(fd);
+	t = beneath(parent, name, O_PATH);
+	return t >= 0 ? t : gs_err_set(err, errno, "%s", o->dest);
+}
+
+static bool in_anchor(const char *dest)
+{
+	size_t n = strlen(OVL_ANCHOR);
+	return !strncmp(dest, OVL_ANCHOR, n) && dest[n] == '/';
+}
+
+static int bind_target(struct ovl_ctx *c, size_t i, int *parent, const char **name,
+		       struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	bool dir = o->type == OVL_OP_BIND_DIR, no_mkdir = o->flags & OVL_F_NO_MKDIR;
+	*parent = -1;
+	if (in_anchor(o->dest)) {
+		if (c->anchorfd < 0)
+			return gs_err_setx(err, EINVAL, "%s: no anchor mounted", o->dest);
+		return anchor_prepare(c, o->dest + strlen(OVL_ANCHOR) + 1, dir, err);
+	}
+	if (dir)
+		return ovl_dir_open(c, o->dest, no_mkdir || c->plan->no_write, err);
+	*parent = ovl_parent_open(c, o->dest, no_mkdir, name, err);
+	return *parent < 0 ? *parent : file_target(c, i, *parent, *name, err);
+}
+
+/* After the mount: DEST must now show the source (same dev/ino). */
+static int verify_bind(struct ovl_ctx *c, size_t i, int parent, const char *name,
+		       struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	const struct stat *want = ovl_sources_stat(c->src, i);
+	struct gs_err e = GS_ERR_INIT;
+	int fd = parent >= 0 ? beneath(parent, name, O_PATH)
+			     : in_anchor(o->dest)
+				       ? beneath(c->anchorfd, o->dest + strlen(OVL_ANCHOR) + 1, O_PATH)
+				       : gs_open_in_root(c->rootfd, o->dest, O_PATH, &e);
+	struct stat st;
+	int ok = fd >= 0 && fstat(fd, &st) == 0 && want && st.st_dev == want->st_dev &&
+		 st.st_ino == want->st_ino;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : gs_err_setx(err, EIO, "%s: after the mount it does not show the staged %s",
+				    o->dest, o->source);
+}
+
+int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	int tree = ovl_sources_tree(c->src, i);
+	if (tree < 0)
+		return gs_err_setx(err, EBADF, "%s: source was not opened", o->dest);
+	_cleanup_close_ int parent = -1;
+	const char *name = NULL;
+	_cleanup_close_ int t = bind_target(c, i, &parent, &name, err);
+	if (t < 0)
+		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : t;
+	int r = ovl_attach(tree, t, o->dest, err);
+	return r < 0 ? r : verify_bind(c, i, parent, name, err);
+}
+
+/* ---- devices, symlinks, files ------------------------------------------------------ */
+
+int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	const char *name;
+	_cleanup_close_ int parent = ovl_parent_open(c, o->dest, false, &name, err);
+	if (parent < 0)
+		return parent;
+	dev_t dev = makedev(o->major, o->minor);
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISCHR(st.st_mode) && st.st_rdev == dev) {
+			snprintf(c->res->ops[i].note, sizeof(c->res->ops[i].note),
+				 "already present (made by the runtime)");
+			return 0;
+		}
+		return gs_err_setx(err, EEXIST, "%s exists and is not character device %u:%u",
+				   o->dest, (unsigned int)o->major, (unsigned int)o->minor);
+	}
+	int r = ovl_may_create(c, parent, o->dest, err);
+	if (r < 0)
+		return r;
+	if (mknodat(parent, name, S_IFCHR | (o->mode & 0777), dev) < 0)
+		return gs_err_set(err, errno, "mknod %s", o->dest);
+	if (fchmodat(parent, name, o->mode & 0777, 0) < 0)
+		return gs_err_set(err, errno, "chmod %s", o->dest);
+	return 0;
+}
+
+int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	const char *name;
+	bool opt = o->flags & OVL_F_OPTIONAL;
+	_cleanup_close_ int parent = ovl_parent_open(c, o->dest, o->flags & OVL_F_NO_MKDIR, &name, err);
+	if (parent < 0)
+		return opt ? ovl_skip(c, i, "%s", err->msg) : parent;
+	char t[4096];
+	ssize_t l = readlinkat(parent, name, t, sizeof(t) - 1);
+	if (l >= 0) {
+		t[l] = '\0';
+		if (!strcmp(t, o->source))
+			return 0;
+	}
+	if (l >= 0 || errno != ENOENT) {
+		gs_err_setx(err, EEXIST, "%s exists in the image: left alone", o->dest);
+		return opt ? ovl_skip(c, i, "%s", err->msg) : -EEXIST;
+	}
+	int r = ovl_may_create(c, parent, o->dest, err);
+	if (r < 0)
+		return opt ? ovl_skip(c, i, "%s", err->msg) : r;
+	if (symlinkat(o->source, parent, name) < 0)
+		return gs_err_set(err, errno, "symlink %s", o->dest);
+	return 0;
+}
+
+int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	const char *name;
+	bool opt = o->flags & OVL_F_OPTIONAL;
+	_cleanup_close_ int parent = ovl_parent_open(c, o->dest, o->flags & OVL_F_NO_MKDIR, &name, err);
+	if (parent < 0)
+		return opt ? ovl_skip(c, i, "%s", err->msg) : parent;
+	int r = ovl_may_create(c, parent, o->dest, err);
+	if (r < 0)
+		return opt ? ovl_skip(c, i, "%s", err->msg) : r;
+	r = ovl_write_atomic(parent, name, o->content, o->content_len, o->mode, err);
+	return r < 0 && opt ? ovl_skip(c, i, "%s", err->msg) : r;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to overlay/. */
+#ifndef GS_OVERLAY_INTERNAL_H
+#define GS_OVERLAY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "gs/err.h"
+#include "gs/overlay.h"
+
+/* ---- plan helpers (plan.c, plan_ldcache.c) ---- */
+
+/* One path component: no '/', not "." or "..", 1..255 bytes. */
+bool ovl_name_ok(const char *name);
+/* Relative path of such components. */
+bool ovl_relpath_ok(const char *p);
+/* Adds the ldcache op (entries for every lib dir already bound) and, on a
+ * writable root, the ld.so.conf.d entry. */
+int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_plan *m, bool no_write,
+			 struct gs_err *err);
+int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_plan *m, struct gs_err *err);
+
+/* ---- the new mount API (mountapi.c): thin wrappers, tests may --wrap ---- */
+
+int gs_sys_open_tree(int dfd, const char *path, unsigned int flags);
+int gs_sys_move_mount(int from_dfd, const char *from, int to_dfd, const char *to,
+		      unsigned int flags);
+int gs_sys_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t attr_set,
+			 uint64_t attr_clr, uint64_t propagation);
+int gs_sys_fsopen(const char *fs, unsigned int flags);
+int gs_sys_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
+int gs_sys_fsmount(int fd, unsigned int flags, unsigned int attr);
+
+/* A detached clone of the tree at FD ("" + AT_EMPTY_PATH), made read-only,
+ * nosuid, nodev and private before anyone can see it. */
+int ovl_clone_ro(int fd, const char *what, struct gs_err *err);
+/* A fresh detached tmpfs (nosuid,nodev,noexec; MODE). */
+int ovl_tmpfs_new(uint32_t mode, struct gs_err *err);
+/* Attaches the detached mount TREE onto the object TARGET (an fd). */
+int ovl_attach(int tree, int target, const char *dest, struct gs_err *err);
+/* Makes the mount whose root is MNTFD read-only (MOUNT_ATTR_RDONLY). */
+int ovl_seal(int mntfd, const char *dest, struct gs_err *err);
+/* The mount id of FD (statx STATX_MNT_ID). */
+int ovl_mnt_id(int fd, uint64_t *id, struct gs_err *err);
+
+/* ---- paths inside the root (target.c) ---- */
+
+struct ovl_ctx;
+
+/* Whether creating entries in the directory DIRFD is allowed: in no-write
+ * mode only off the rootfs mount (a tmpfs of ours or of the runtime). */
+int ovl_may_create(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err);
+
+/* Opens (O_PATH) the directory DEST inside the root, creating missing
+ * components one at a time (never through a symlink) unless NO_MKDIR. */
+int ovl_dir_open(struct ovl_ctx *c, const char *dest, bool no_mkdir, struct gs_err *err);
+
+/* Splits absolute DEST into its parent directory fd (opened or created as
+ * ovl_dir_open does) and the last component. */
+int ovl_parent_open(struct ovl_ctx *c, const char *dest, bool no_mkdir, const char **name,
+		    struct gs_err *err);
+
+/* Whether directory DIRFD (O_PATH ok) has no entries but . and .. */
+int ovl_dir_is_empty(int dirfd, const char *dest, struct gs_err *err);
+
+/* ---- the apply context (apply.c) ---- */
+
+#define OVL_MAX_TMPFS 4
+
+struct ovl_ctx {
+	const struct ovl_plan *plan;
+	struct ovl_sources *src;
+	struct ovl_result *res;
+	int rootfd;
+	uint64_t root_mnt;        /* mount id of the rootfs mount */
+	int anchorfd;             /* O_PATH root of our anchor tmpfs, -1 before */
+	char anchor_dest[256];    /* where the anchor went */
+	int tmpfs[OVL_MAX_TMPFS]; /* our tmpfs mounts, sealed read-only at the end */
+	char tmpfs_dest[OVL_MAX_TMPFS][256];
+	size_t n_tmpfs;
+};
+
+/* Applies op I of the plan (apply_ops.c). */
+int ovl_apply_tmpfs(struct ovl_ctx *c, size_t i, struct gs_err *err);
+int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err);
+int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err);
+int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err);
+int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err);
+/* ldcache.c */
+int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err);
+/* Writes LEN bytes at BUF as DIRFD/NAME: fresh temporary (O_EXCL|O_NOFOLLOW)
+ * + renameat, mode MODE.  No fsync: the files are rewritten at every start. */
+int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+		     struct gs_err *err);
+
+/* The detached clone prepared for op I, or -1 (sources.c). */
+int ovl_sources_tree(struct ovl_sources *s, size_t i);
+/* dev/ino of the host source of op I. */
+const struct stat *ovl_sources_stat(struct ovl_sources *s, size_t i);
+
+/* Records a skip with a note for op I; returns 0. */
+int ovl_skip(struct ovl_ctx *c, size_t i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

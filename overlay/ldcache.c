@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Refreshing the container's ld.so.cache without running any ldconfig:
+ * the image's entries (minus stale ones of ours) plus the staged ones,
+ * added first so that among equal names the staged library wins (ld.so
+ * takes the first matching entry of the sorted cache), sorted as ldconfig
+ * sorts.
+ *
+ * Defined behaviour for odd images:
+ *   - no glibc dynamic loader (musl, static-only): no cache is written;
+ *     musl's loader never reads ld.so.cache;
+ *   - no /etc/ld.so.cache, or one that is corrupt, too large, a symlink or
+ *     not a regular file: a cache holding the staged entries only (the
+ *     loader ignored the old one anyway, so every other library resolves
+ *     exactly as before: through the default directories);
+ *   - read-only root: the new cache is written into our tmpfs and bound
+ *     over /etc/ld.so.cache, which must exist as a regular file; else the
+ *     hook fails (the container does not start) rather than start it
+ *     without the driver in its loader's cache: nothing may be created in
+ *     a read-only image, and a symlink is never followed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/fsx.h"
+#include "gs/ldcache.h"
+#include "internal.h"
+
+#define CACHE_MAX (64u << 20)
+#define GENERATOR "gpu-stage-hook " GS_VERSION
+
+static int write_full(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+		     struct gs_err *err)
+{
+	char tmp[300];
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		uint32_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
+		snprintf(tmp, sizeof(tmp), ".%s.gs-%08x", name, rnd);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return gs_err_set(err, errno, "creating a temporary file for %s", name);
+	}
+	if (fd < 0)
+		return gs_err_setx(err, EEXIST, "%s: too many temporary name collisions", name);
+	int r = write_full(fd, buf, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return gs_err_set(err, -r, "writing %s", name);
+	}
+	return 0;
+}
+
+/* Which loader the image has: 1 glibc, 0 musl, -1 neither. */
+static int image_loader(int rootfd)
+{
+	static const char *const glibc[] = {"/lib64/ld-linux-x86-64.so.2",
+					    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+					    "/usr/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux.so.2"};
+	struct gs_err e = GS_ERR_INIT;
+	for (size_t i = 0; i < sizeof(glibc) / sizeof(glibc[0]); i++) {
+		int fd = gs_open_in_root(rootfd, glibc[i], O_PATH, &e);
+		if (fd >= 0) {
+			close(fd);
+			return 1;
+		}
+	}
+	int fd = gs_open_in_root(rootfd, "/lib/ld-musl-x86_64.so.1", O_PATH, &e);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 ? 0 : -1;
+}
+
+/* Opens ETCFD/ld.so.cache for reading: never through a symlink, never a
+ * FIFO or device (O_NONBLOCK + S_ISREG), never a huge file.  Returns the
+ * fd, or -1 with WHY saying why the image's cache is not used. */
+static int open_existing(int etcfd, char *why, size_t whylen)
+{
+	long fd;
+	do
+		fd = gs_sys_openat2(etcfd, "ld.so.cache", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+				    0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	struct stat st;
+	if (fd < 0) {
+		snprintf(why, whylen, errno == ENOENT ? "image has no ld.so.cache"
+				      : errno == ELOOP ? "image's ld.so.cache is a symlink (not followed)"
+						       : "image's ld.so.cache unreadable");
+		return -1;
+	}
+	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CACHE_MAX) {
+		snprintf(why, whylen, "image's ld.so.cache is not a regular file of sane size");
+		close((int)fd);
+		return -1;
+	}
+	return (int)fd;
+}
+
+static bool ours(const struct ldc_entry *e, void *data)
+{
+	(void)data;
+	return !strncmp(e->value, OVL_ANCHOR "/", strlen(OVL_ANCHOR) + 1);
+}
+
+/* The new cache: staged entries first, then the image's (if usable). */
+static int merge(const struct ovl_op *o, int etcfd, struct ldc_cache **out, char *why,
+		 size_t whylen, struct gs_err *err)
+{
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *old = NULL;
+	int r = ldc_cache_new(&c, err);
+	for (size_t i = 0; r >= 0 && i < o->n_entries; i++) {
+		struct ldc_entry e = {.key = o->entries[i].key, .value = o->entries[i].value,
+				      .flags = o->entries[i].flags};
+		r = ldc_cache_add(c, &e, err);
+	}
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = open_existing(etcfd, why, whylen);
+	struct gs_err lerr = GS_ERR_INIT;
+	if (fd >= 0 && ldc_cache_load_fd(fd, OVL_LDCACHE, &old, &lerr) < 0) {
+		if (lerr.code == ENOMEM)
+			return gs_err_setx(err, ENOMEM, "%s", lerr.msg);
+		snprintf(why, whylen, "image's ld.so.cache is corrupt (%.200s)", lerr.msg);
+	}
+	size_t kept = 0;
+	if (old) {
+		ldc_cache_remove_if(old, ours, NULL);
+		for (size_t i = 0; r >= 0 && i < ldc_cache_count(old); i++, kept++)
+			r = ldc_cache_add(c, ldc_cache_entry(old, i), err);
+		snprintf(why, whylen, "merged: %zu staged + %zu image entries", o->n_entries, kept);
+	}
+	if (r < 0)
+		return r;
+	ldc_cache_sort(c);
+	*out = steal_ptr(&c);
+	return 0;
+}
+
+/* Read-only root: the cache goes into the anchor and is bound over
+ * /etc/ld.so.cache, which must already be a regular file. */
+static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, size_t len,
+		      struct gs_err *err)
+{
+	if (c->anchorfd < 0)
+		return gs_err_setx(err, EINVAL, "no anchor for the cache");
+	long t = gs_sys_openat2(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
+				RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	struct stat st;
+	if (t < 0 || fstat((int)t, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (t >= 0)
+			close((int)t);
+		return gs_err_setx(err, EROFS,
+				   "the container's root is read-only and its /etc/ld.so.cache is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them");
+	}
+	_cleanup_close_ int target = (int)t;
+	int r = ovl_write_atomic(c->anchorfd, "ld.so.cache", buf, len, 0644, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int src = openat(c->anchorfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (src < 0)
+		return gs_err_set(err, errno, OVL_ANCHOR "/ld.so.cache");
+	_cleanup_close_ int tree = ovl_clone_ro(src, OVL_ANCHOR "/ld.so.cache", err);
+	if (tree < 0)
+		return tree;
+	snprintf(c->res->ops[i].where, sizeof(c->res->ops[i].where),
+		 OVL_ANCHOR "/ld.so.cache bound over " OVL_LDCACHE);
+	return ovl_attach(tree, target, OVL_LDCACHE, err);
+}
+
+int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	int loader = image_loader(c->rootfd);
+	if (loader <= 0) {
+		snprintf(c->res->ldcache, sizeof(c->res->ldcache), "not written: %s",
+			 loader == 0 ? "musl image (its loader reads no ld.so.cache)"
+				     : "no glibc dynamic loader in the image");
+		return ovl_skip(c, i, "%s", c->res->ldcache + 13);
+	}
+	_cleanup_close_ int etcfd = ovl_dir_open(c, "/etc", true, err);
+	if (etcfd < 0)
+		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : etcfd;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *cache = NULL;
+	char why[400] = "";
+	int r = merge(o, etcfd, &cache, why, sizeof(why), err);
+	if (r < 0)
+		return r;
+	snprintf(c->res->ldcache, sizeof(c->res->ldcache), "%s", why);
+	_cleanup_free_ void *buf = NULL;
+	size_t len = 0;
+	r = ldc_cache_serialize(cache, GENERATOR, &buf, &len, err);
+	if (r < 0)
+		return r;
+	if (o->flags & OVL_F_BIND_CACHE)
+		return bind_cache(c, i, etcfd, buf, len, err);
+	r = ovl_may_create(c, etcfd, o->dest, err);
+	return r < 0 ? r : ovl_write_atomic(etcfd, "ld.so.cache", buf, len, 0644, err);
+}

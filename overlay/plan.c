@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ovl_plan_build: manifest + request -> list of operations.  Pure. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/ldcache.h"
+#include "gs/overlay.h"
+#include "internal.h"
+
+#define FLAGS_X8664 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
+#define FLAGS_I386 LDC_FLAG_ELF_LIBC6
+
+/* Capability directory names in the order their operations are emitted. */
+static const struct {
+	const char *name;
+	unsigned int bit;
+} cap_dirs[] = {
+	{"utility", GS_CAP_UTILITY},   {"compute", GS_CAP_COMPUTE}, {"video", GS_CAP_VIDEO},
+	{"graphics", GS_CAP_GRAPHICS}, {"display", GS_CAP_DISPLAY}, {"ngx", GS_CAP_NGX},
+	{"compat32", GS_CAP_COMPAT32},
+};
+#define N_CAP_DIRS (sizeof(cap_dirs) / sizeof(cap_dirs[0]))
+
+void ovl_plan_free(struct ovl_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_ops; i++) {
+		struct ovl_op *o = &p->ops[i];
+		free(o->dest);
+		free(o->source);
+		free(o->files);
+		free(o->content);
+		for (size_t j = 0; j < o->n_entries; j++) {
+			free(o->entries[j].key);
+			free(o->entries[j].value);
+		}
+		free(o->entries);
+	}
+	free(p->ops);
+	free(p->driver);
+	free(p);
+}
+
+const char *ovl_op_name(enum ovl_op_type t)
+{
+	switch (t) {
+	case OVL_OP_TMPFS:
+		return "tmpfs";
+	case OVL_OP_BIND_DIR:
+		return "bind-dir";
+	case OVL_OP_BIND_FILE:
+		return "bind-file";
+	case OVL_OP_MKNOD:
+		return "mknod";
+	case OVL_OP_LDCACHE:
+		return "ldcache";
+	case OVL_OP_WRITE_FILE:
+		return "write-file";
+	case OVL_OP_SYMLINK:
+		return "symlink";
+	}
+	return "unknown";
+}
+
+/* A manifest path we are about to expose: relative, no empty/"."/".." parts. */
+bool ovl_relpath_ok(const char *p)
+{
+	if (!p || !*p || *p == '/' || strlen(p) > 1024)
+		return false;
+	for (const char *c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && !strncmp(c, "..", 2)))
+			return false;
+		c += n;
+		if (*c == '/' && !*++c)
+			return false;
+	}
+	return true;
+}
+
+static struct ovl_op *push_op(struct ovl_plan *p, enum ovl_op_type t, unsigned int flags,
+			      const char *dest)
+{
+	struct ovl_op *ops = realloc(p->ops, (p->n_ops + 1) * sizeof(*ops));
+	if (!ops)
+		return NULL;
+	p->ops = ops;
+	struct ovl_op *o = &ops[p->n_ops];
+	memset(o, 0, sizeof(*o));
+	o->type = t;
+	o->flags = flags;
+	o->dest = strdup(dest);
+	if (!o->dest)
+		return NULL;
+	p->n_ops++;
+	return o;
+}
+
+/* The directory part of PATH when PATH is exactly "TOP/<cap>/NAME". */
+static bool in_cap_dir(const char *path, const char *top, const char *cap, const char **name)
+{
+	size_t tl = strlen(top), cl = strlen(cap);
+	if (strncmp(path, top, tl) || path[tl] != '/' || strncmp(path + tl + 1, cap, cl) ||
+	    path[tl + 1 + cl] != '/')
+		return false;
+	*name = path + tl + 2 + cl;
+	return **name && !strchr(*name, '/');
+}
+
+static int add_files(struct ovl_op *o, const struct gs_plan *m, const char *top, const char *cap)
+{
+	const char *name;
+	for (size_t i = 0; i < m->n_files; i++) {
+		if (!in_cap_dir(m->files[i].path, top, cap, &name))
+			continue;
+		size_t *v = realloc(o->files, (o->n_files + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->files = v;
+		v[o->n_files++] = i;
+	}
+	return 0;
+}
+
+static int fail_nomem(struct gs_err *err)
+{
+	return gs_err_setx(err, ENOMEM, "building the plan: out of memory");
+}
+
+/* Emits bind-dir TOP/<cap> -> ANCHOR/TOP/<cap> for every included cap that
+ * has files in the manifest. */
+static int bind_top(struct ovl_plan *p, const struct gs_plan *m, const char *top,
+		    unsigned int want, struct gs_err *err)
+{
+	for (size_t c = 0; c < N_CAP_DIRS; c++) {
+		if (!(want & cap_dirs[c].bit))
+			continue;
+		char src[64], dest[128];
+		snprintf(src, sizeof(src), "%s/%s", top, cap_dirs[c].name);
+		snprintf(dest, sizeof(dest), OVL_ANCHOR "/%s", src);
+		struct ovl_op tmp = {0};
+		if (add_files(&tmp, m, top, cap_dirs[c].name) < 0)
+			return fail_nomem(err);
+		if (tmp.n_files == 0)
+			continue;
+		struct ovl_op *o = push_op(p, OVL_OP_BIND_DIR, 0, dest);
+		if (!o || !(o->source = strdup(src))) {
+			free(tmp.files);
+			return fail_nomem(err);
+		}
+		o->files = tmp.files;
+		o->n_files = tmp.n_files;
+		o->caps = cap_dirs[c].bit;
+	}
+	return 0;
+}
+
+/* Which lib32/<cap> directories a request gets: compat32 plus the cap. */
+static unsigned int lib32_caps(unsigned int caps)
+{
+	if (!(caps & GS_CAP_COMPAT32))
+		return 0;
+	return caps;
+}
+
+static int check_manifest(const struct gs_plan *m, struct gs_err *err)
+{
+	if (!ovl_name_ok(m->driver) || strlen(m->driver) > 64)
+		return gs_err_setx(err, EINVAL, "manifest: driver version '%s' is not a valid name",
+				   m->driver ? m->driver : "(null)");
+	for (size_t i = 0; i < m->n_files; i++)
+		if (!ovl_relpath_ok(m->files[i].path))
+			return gs_err_setx(err, EINVAL, "manifest: files[%zu]: bad path '%s'", i,
+					   m->files[i].path ? m->files[i].path : "(null)");
+	for (size_t i = 0; i < m->n_links; i++)
+		if (!ovl_relpath_ok(m->links[i].path) || !m->links[i].target)
+			return gs_err_setx(err, EINVAL, "manifest: links[%zu]: bad path '%s'", i,
+					   m->links[i].path ? m->links[i].path : "(null)");
+	return 0;
+}
+
+static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps, bool no_write,
+		     struct gs_err *err);
+static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+		       struct gs_err *err);
+static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
+
+static int build_ops(struct ovl_plan *p, const struct gs_plan *m, const struct ovl_request *req,
+		     struct gs_err *err)
+{
+	unsigned int caps = p->caps;
+	struct ovl_op *o = push_op(p, OVL_OP_TMPFS, OVL_F_ANCHOR, OVL_ANCHOR);
+	if (!o)
+		return fail_nomem(err);
+	o->mode = 0755;
+	int r = bind_top(p, m, "lib", caps & ~GS_CAP_COMPAT32, err);
+	if (r >= 0)
+		r = bind_top(p, m, "lib32", lib32_caps(caps), err);
+	if (r >= 0)
+		r = bind_top(p, m, "bin", caps & ~GS_CAP_COMPAT32, err);
+	if (r >= 0)
+		r = ovl_plan_add_ldcache(p, m, req->no_write, err);
+	if (r >= 0)
+		r = add_execs(p, m, caps, req->no_write, err);
+	if (r >= 0)
+		r = add_configs(p, m, caps, err);
+	if (r >= 0 && !req->no_write)
+		r = ovl_plan_add_firmware(p, m, err);
+	if (r >= 0)
+		r = add_devices(p, req, err);
+	return r;
+}
+
+int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req,
+		   struct ovl_plan **out, struct gs_err *err)
+{
+	int r = check_manifest(manifest, err);
+	if (r < 0)
+		return r;
+	struct ovl_plan *p = calloc(1, sizeof(*p));
+	if (!p || !(p->driver = strdup(manifest->driver))) {
+		free(p);
+		return fail_nomem(err);
+	}
+	p->no_write = req->no_write;
+	p->caps = ovl_caps_effective(req->caps);
+	r = build_ops(p, manifest, req, err);
+	if (r < 0) {
+		ovl_plan_free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- executables, config files, devices ---------------------------------- */
+
+static bool have_dest(const struct ovl_plan *p, const char *dest)
+{
+	for (size_t i = 0; i < p->n_ops; i++)
+		if (!strcmp(p->ops[i].dest, dest))
+			return true;
+	return false;
+}
+
+static int add_exec(struct ovl_plan *p, const struct gs_plan *m, size_t i, const char *cap,
+		    const char *name, bool no_write, struct gs_err *err)
+{
+	char dest[512], target[512];
+	snprintf(dest, sizeof(dest), "%s/%s", no_write ? OVL_BIN_FALLBACK : OVL_BIN_DIR, name);
+	if (have_dest(p, dest))
+		return 0; /* same name under two capabilities: the first wins */
+	struct ovl_op *o = push_op(p, no_write ? OVL_OP_SYMLINK : OVL_OP_BIND_FILE,
+				   no_write ? OVL_F_OPTIONAL : 0, dest);
+	if (!o)
+		return fail_nomem(err);
+	snprintf(target, sizeof(target), OVL_ANCHOR "/bin/%s/%s", cap, name);
+	o->source = strdup(no_write ? target : m->files[i].path);
+	o->files = malloc(sizeof(*o->files));
+	if (!o->source || !o->files)
+		return fail_nomem(err);
+	o->files[0] = i;
+	o->n_files = 1;
+	o->caps = m->files[i].caps;
+	return 0;
+}
+
+static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps, bool no_write,
+		     struct gs_err *err)
+{
+	bool any = false;
+	for (size_t c = 0; c < N_CAP_DIRS; c++) {
+		if (!(caps & cap_dirs[c].bit) || cap_dirs[c].bit == GS_CAP_COMPAT32)
+			continue;
+		for (size_t i = 0; i < m->n_files; i++) {
+			const char *name;
+			if (m->files[i].kind != GS_KIND_BIN ||
+			    !in_cap_dir(m->files[i].path, "bin", cap_dirs[c].name, &name))
+				continue;
+			if (no_write && !any) {
+				struct ovl_op *o = push_op(p, OVL_OP_TMPFS,
+							   OVL_F_IF_EMPTY | OVL_F_OPTIONAL,
+							   OVL_BIN_FALLBACK);
+				if (!o)
+					return fail_nomem(err);
+				o->mode = 0755;
+			}
+			any = true;
+			int r = add_exec(p, m, i, cap_dirs[c].name, name, no_write, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+		       struct gs_err *err)
+{
+	for (size_t i = 0; i < m->n_files; i++) {
+		const struct gs_file *f = &m->files[i];
+		if (f->kind != GS_KIND_CONFIG || strncmp(f->path, "config/", 7) != 0)
+			continue;
+		if (f->caps && !(f->caps & caps))
+			continue;
+		char dest[1100];
+		snprintf(dest, sizeof(dest), "/%s", f->path + 7);
+		if (have_dest(p, dest))
+			continue;
+		struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
+		if (!o || !(o->source = strdup(f->path)) || !(o->files = malloc(sizeof(size_t))))
+			return fail_nomem(err);
+		o->files[0] = i;
+		o->n_files = 1;
+		o->caps = f->caps;
+	}
+	return 0;
+}
+
+static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err)
+{
+	for (size_t i = 0; i < req->n_devices; i++) {
+		const struct ovl_device *d = &req->devices[i];
+		if (!ovl_name_ok(d->name))
+			return gs_err_setx(err, EINVAL, "device name '%s' is not a single component",
+					   d->name);
+		char dest[96];
+		snprintf(dest, sizeof(dest), "/dev/%s", d->name);
+		if (have_dest(p, dest))
+			continue;
+		struct ovl_op *o = push_op(p, OVL_OP_MKNOD, 0, dest);
+		if (!o)
+			return fail_nomem(err);
+		o->major = d->major;
+		o->minor = d->minor;
+		o->mode = 0666;
+	}
+	return 0;
+}
+
+int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_plan *m, struct gs_err *err)
+{
+	struct ovl_op tmp = {0};
+	for (size_t i = 0; i < m->n_files; i++) {
+		const char *path = m->files[i].path;
+		if (m->files[i].kind != GS_KIND_FIRMWARE || strncmp(path, "firmware/", 9) ||
+		    strchr(path + 9, '/'))
+			continue;
+		size_t *v = realloc(tmp.files, (tmp.n_files + 1) * sizeof(*v));
+		if (!v) {
+			free(tmp.files);
+			return fail_nomem(err);
+		}
+		tmp.files = v;
+		v[tmp.n_files++] = i;
+	}
+	if (tmp.n_files == 0)
+		return 0;
+	char dest[128];
+	snprintf(dest, sizeof(dest), "/lib/firmware/nvidia/%s", m->driver);
+	struct ovl_op *o = push_op(p, OVL_OP_BIND_DIR, OVL_F_OPTIONAL, dest);
+	if (!o || !(o->source = strdup("firmware"))) {
+		free(tmp.files);
+		return fail_nomem(err);
+	}
+	o->files = tmp.files;
+	o->n_files = tmp.n_files;
+	return 0;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Host sources: every staged directory or file a plan binds, opened inside
+ * STORE/VER only (no symlink, no "..", no other mount) and cloned into a
+ * detached read-only mount before the container's namespace is entered. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/fsx.h"
+#include "internal.h"
+
+struct ovl_sources {
+	size_t n;
+	int *tree;       /* detached clone per op, -1 when the op binds nothing */
+	struct stat *st; /* the source as opened, to check the mount afterwards */
+};
+
+void ovl_sources_free(struct ovl_sources *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->tree[i] >= 0)
+			close(s->tree[i]);
+	free(s->tree);
+	free(s->st);
+	free(s);
+}
+
+int ovl_sources_tree(struct ovl_sources *s, size_t i)
+{
+	return s && i < s->n ? s->tree[i] : -1;
+}
+
+const struct stat *ovl_sources_stat(struct ovl_sources *s, size_t i)
+{
+	return s && i < s->n ? &s->st[i] : NULL;
+}
+
+static int open_source(int verfd, const char *verdir, const struct ovl_op *o, struct stat *st,
+		       struct gs_err *err)
+{
+	uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+			   RESOLVE_NO_XDEV;
+	long fd;
+	do
+		fd = gs_sys_openat2(verfd, o->source, O_PATH | O_CLOEXEC, 0, resolve);
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/%s", verdir, o->source);
+	_cleanup_close_ int f = (int)fd;
+	if (fstat(f, st) < 0)
+		return gs_err_set(err, errno, "%s/%s", verdir, o->source);
+	bool dir = o->type == OVL_OP_BIND_DIR;
+	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+		return gs_err_setx(err, EINVAL, "%s/%s: not a %s in the store", verdir, o->source,
+				   dir ? "directory" : "regular file");
+	char what[1400];
+	snprintf(what, sizeof(what), "%s/%s", verdir, o->source);
+	return ovl_clone_ro(f, what, err);
+}
+
+int ovl_sources_open(const struct ovl_plan *p, const char *verdir, struct ovl_sources **out,
+		     struct gs_err *err)
+{
+	_cleanup_close_ int verfd = open(verdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (verfd < 0)
+		return gs_err_set(err, errno, "%s", verdir);
+	_cleanup_(ovl_sources_freep) struct ovl_sources *s = calloc(1, sizeof(*s));
+	if (!s || !(s->tree = malloc((p->n_ops + 1) * sizeof(int))) ||
+	    !(s->st = calloc(p->n_ops + 1, sizeof(struct stat))))
+		return gs_err_setx(err, ENOMEM, "opening sources: out of memory");
+	for (size_t i = 0; i < p->n_ops; i++)
+		s->tree[i] = -1;
+	s->n = p->n_ops;
+	for (size_t i = 0; i < p->n_ops; i++) {
+		const struct ovl_op *o = &p->ops[i];
+		if (o->type != OVL_OP_BIND_DIR && o->type != OVL_OP_BIND_FILE)
+			continue;
+		int t = open_source(verfd, verdir, o, &s->st[i], err);
+		if (t < 0)
+			return t;
+		s->tree[i] = t;
+	}
+	*out = steal_ptr(&s);
+	return 0;
+}

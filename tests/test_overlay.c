@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for overlay/: the NVIDIA_* request, requirement expressions,
+ * GPU information files, GPU selection and plan building (pure code: no
+ * privileges, no mounts). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gs/ldcache.h"
+#include "gs/overlay.h"
+
+/* ---- NVIDIA_* parsing ------------------------------------------------------ */
+
+static int parse(struct ovl_env *e, struct gs_err *err, const char *a, const char *b)
+{
+	char *env[3] = {(char *)"PATH=/usr/bin", (char *)a, (char *)b};
+	size_t n = 1 + (a != NULL) + (b != NULL);
+	return ovl_env_parse(env, n, e, err);
+}
+
+static void test_env_visible(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *kv;
+		int rc;
+		enum ovl_visible vis;
+		size_t ndev;
+	} cases[] = {
+		{NULL, 0, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=void", 0, OVL_VISIBLE_VOID, 0},
+		{"NVIDIA_VISIBLE_DEVICES=", 0, OVL_VISIBLE_VOID, 0},
+		{"NVIDIA_VISIBLE_DEVICES=none", 0, OVL_VISIBLE_NONE, 0},
+		{"NVIDIA_VISIBLE_DEVICES=all", 0, OVL_VISIBLE_ALL, 0},
+		{"NVIDIA_VISIBLE_DEVICES=0,1", 0, OVL_VISIBLE_LIST, 2},
+		{"NVIDIA_VISIBLE_DEVICES= 1 , GPU-0a1b2c3d-aaaa-bbbb-cccc-0123456789ab", 0,
+		 OVL_VISIBLE_LIST, 2},
+		{"NVIDIA_VISIBLE_DEVICES=foo", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=0,,1", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=MIG-1234", -EINVAL, OVL_VISIBLE_UNSET, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ovl_env e;
+		struct gs_err err = GS_ERR_INIT;
+		int r = parse(&e, &err, cases[i].kv, NULL);
+		assert_int_equal(r, cases[i].rc);
+		if (r < 0) {
+			assert_non_null(strstr(err.msg, "NVIDIA_VISIBLE_DEVICES"));
+			continue;
+		}
+		assert_int_equal(e.visible, cases[i].vis);
+		assert_int_equal(e.n_devices, cases[i].ndev);
+		ovl_env_clear(&e);
+	}
+}
+
+static void test_env_first_wins_and_caps(void **state)
+{
+	(void)state;
+	struct ovl_env e;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=none", "NVIDIA_VISIBLE_DEVICES=all"), 0);
+	assert_int_equal(e.visible, OVL_VISIBLE_NONE);
+	assert_int_equal(e.caps, GS_CAP_UTILITY | GS_CAP_COMPUTE); /* the default */
+	ovl_env_clear(&e);
+
+	assert_int_equal(parse(&e, &err, "NVIDIA_DRIVER_CAPABILITIES=utility", NULL), 0);
+	assert_int_equal(e.caps, GS_CAP_UTILITY);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_DRIVER_CAPABILITIES=compute, compat32", NULL), 0);
+	assert_int_equal(e.caps, GS_CAP_COMPUTE | GS_CAP_COMPAT32);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_DRIVER_CAPABILITIES=all", NULL), 0);
+	assert_int_equal(e.caps, GS_CAP_ALL);
+	ovl_env_clear(&e);
+	assert_true(parse(&e, &err, "NVIDIA_DRIVER_CAPABILITIES=compute,warp", NULL) < 0);
+	assert_non_null(strstr(err.msg, "NVIDIA_DRIVER_CAPABILITIES"));
+
+	assert_int_equal(ovl_caps_effective(GS_CAP_VIDEO), GS_CAP_VIDEO | GS_CAP_COMPUTE);
+	assert_int_equal(ovl_caps_effective(GS_CAP_DISPLAY), GS_CAP_DISPLAY | GS_CAP_GRAPHICS);
+}
+
+/* ---- requirements --------------------------------------------------------- */
+
+static void test_require(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *req;
+		const char *disable;
+		const char *driver;
+		int rc;
+	} cases[] = {
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.0", NULL, "535.261.03", 0},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.2", NULL, "535.261.03", 0},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.4", NULL, "535.261.03", -EPERM},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.4", NULL, "550.163.01", 0},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.4 driver>=535", NULL, "535.261.03", 0},   /* OR */
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.0,driver>=550", NULL, "535.261.03", -EPERM}, /* AND */
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.0,driver>=535.100", NULL, "535.261.03", 0},
+		{"NVIDIA_REQUIRE_DRIVER=driver<535", NULL, "535.261.03", -EPERM},
+		{"NVIDIA_REQUIRE_DRIVER=driver==535.261.03", NULL, "535.261.03", 0},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.4", "NVIDIA_DISABLE_REQUIRE=1", "535.261.03", 0},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=12.4", "NVIDIA_DISABLE_REQUIRE=false", "535.261.03", -EPERM},
+		{"NVIDIA_REQUIRE_CUDA=cuda>>12", NULL, "535.261.03", -EINVAL},
+		{"NVIDIA_REQUIRE_CUDA=cuda>=twelve", NULL, "535.261.03", -EINVAL},
+		{"NVIDIA_REQUIRE_CUDA=vram>=8", NULL, "535.261.03", -EINVAL},
+		{"NVIDIA_REQUIRE_ARCH=arch=x86_64 brand=tesla", NULL, "535.261.03", 0},
+		{"NVIDIA_REQUIRE_CUDA=", NULL, "535.261.03", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ovl_env e;
+		struct gs_err err = GS_ERR_INIT;
+		char note[256];
+		assert_int_equal(parse(&e, &err, cases[i].req, cases[i].disable), 0);
+		int r = ovl_require_check(&e, cases[i].driver, note, sizeof(note), &err);
+		if (r != cases[i].rc)
+			fail_msg("case %zu (%s on %s): got %d (%s), want %d", i, cases[i].req,
+				 cases[i].driver, r, err.msg, cases[i].rc);
+		if (r == -EPERM)
+			assert_non_null(strstr(err.msg, "NVIDIA_REQUIRE_"));
+		ovl_env_clear(&e);
+	}
+	assert_int_equal(ovl_driver_cuda_version("535.261.03"), 12020);
+	assert_int_equal(ovl_driver_cuda_version("550.163.01"), 12040);
+	assert_int_equal(ovl_driver_cuda_version("300.1"), 0);
+}
+
+/* ---- GPUs ----------------------------------------------------------------- */
+
+static const char *info0 = "Model: \t\t Fake GPU\nIRQ: 0\nGPU UUID: \t GPU-11111111-2222-3333-4444-555555555555\n"
+			   "Bus Location: \t 0000:01:00.0\nDevice Minor: \t 0\n";
+static const char *info1 = "GPU UUID: GPU-aaaaaaaa-2222-3333-4444-555555555555\nDevice Minor: 3\n";
+
+static void test_gpus(void **state)
+{
+	(void)state;
+	struct ovl_gpu g[2];
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ovl_gpu_info_parse(info0, "0000:01:00.0", &g[0], &err), 0);
+	assert_string_equal(g[0].uuid, "GPU-11111111-2222-3333-4444-555555555555");
+	assert_int_equal(g[0].minor, 0);
+	assert_int_equal(ovl_gpu_info_parse(info1, "0000:02:00.0", &g[1], &err), 0);
+	assert_int_equal(g[1].minor, 3);
+	struct ovl_gpu bad;
+	assert_int_equal(ovl_gpu_info_parse("GPU UUID: GPU-1234\n", "x", &bad, &err), -EBADMSG);
+	assert_int_equal(ovl_gpu_info_parse("Device Minor: 1\n", "x", &bad, &err), -EBADMSG);
+	assert_int_equal(ovl_gpu_info_parse("GPU UUID: GPU-12345\nDevice Minor: 255\n", "x", &bad, &err),
+			 -EBADMSG);
+
+	struct ovl_env e;
+	size_t *sel = NULL, n = 0;
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=all", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 2);
+	free(sel);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=GPU-aaaaaaaa-2222-3333-4444-555555555555,1,0", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 2); /* duplicates dropped, request order kept */
+	assert_int_equal(sel[0], 1);
+	assert_int_equal(sel[1], 0);
+	free(sel);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=2", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), -ENODEV);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=none", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(sel);
+	ovl_env_clear(&e);
+}
+
+/* ---- plans ---------------------------------------------------------------- */
+
+static struct gs_file mkfile(const char *path, enum gs_kind kind, unsigned int caps,
+			     const char *soname)
+{
+	struct gs_file f = {0};
+	f.path = strdup(path);
+	f.source = strdup("/usr/lib/x86_64-linux-gnu/whatever");
+	f.kind = kind;
+	f.caps = caps;
+	f.soname = soname ? strdup(soname) : NULL;
+	f.mode = kind == GS_KIND_BIN ? 0555 : 0444;
+	strcpy(f.sha256, "0000000000000000000000000000000000000000000000000000000000000000");
+	return f;
+}
+
+static struct gs_plan *manifest(void)
+{
+	struct gs_plan *m = calloc(1, sizeof(*m));
+	m->driver = strdup("535.261.03");
+	m->arch = strdup("x86_64");
+	m->n_files = 5;
+	m->files = calloc(m->n_files, sizeof(*m->files));
+	m->files[0] = mkfile("lib/utility/libnvidia-ml.so.535.261.03", GS_KIND_LIB, GS_CAP_UTILITY,
+			     "libnvidia-ml.so.1");
+	m->files[1] = mkfile("lib/compute/libcuda.so.535.261.03", GS_KIND_LIB, GS_CAP_COMPUTE,
+			     "libcuda.so.1");
+	m->files[2] = mkfile("lib32/compute/libcuda.so.535.261.03", GS_KIND_LIB32, GS_CAP_COMPUTE,
+			     "libcuda.so.1");
+	m->files[3] = mkfile("bin/utility/nvidia-smi", GS_KIND_BIN, GS_CAP_UTILITY, NULL);
+	m->files[4] = mkfile("config/etc/OpenCL/vendors/nvidia.icd", GS_KIND_CONFIG, GS_CAP_COMPUTE,
+			     NULL);
+	m->n_links = 4;
+	m->links = calloc(m->n_links, sizeof(*m->links));
+	const char *links[][2] = {
+		{"lib/utility/libnvidia-ml.so.1", "libnvidia-ml.so.535.261.03"},
+		{"lib/compute/libcuda.so.1", "libcuda.so.535.261.03"},
+		{"lib/compute/libcuda.so", "libcuda.so.1"},
+		{"lib32/compute/libcuda.so.1", "libcuda.so.535.261.03"},
+	};
+	for (size_t i = 0; i < m->n_links; i++) {
+		m->links[i].path = strdup(links[i][0]);
+		m->links[i].target = strdup(links[i][1]);
+	}
+	return m;
+}
+
+static const struct ovl_op *find_op(const struct ovl_plan *p, enum ovl_op_type t, const char *dest)
+{
+	for (size_t i = 0; i < p->n_ops; i++)
+		if (p->ops[i].type == t && !strcmp(p->ops[i].dest, dest))
+			return &p->ops[i];
+	return NULL;
+}
+
+static const struct ovl_cache_entry *find_entry(const struct ovl_plan *p, const char *key,
+						int32_t flags)
+{
+	const struct ovl_op *o = find_op(p, OVL_OP_LDCACHE, OVL_LDCACHE);
+	for (size_t i = 0; o && i < o->n_entries; i++)
+		if (!strcmp(o->entries[i].key, key) && o->entries[i].flags == flags)
+			return &o->entries[i];
+	return NULL;
+}
+
+#define X8664 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
+#define I386 LDC_FLAG_ELF_LIBC6
+
+static void test_plan_caps(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+
+	/* utility only: libnvidia-ml but no libcuda */
+	struct ovl_request req = {.caps = GS_CAP_UTILITY};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_non_null(find_op(p, OVL_OP_TMPFS, OVL_ANCHOR));
+	assert_non_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib/utility"));
+	assert_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib/compute"));
+	assert_non_null(find_entry(p, "libnvidia-ml.so.1", X8664));
+	assert_null(find_entry(p, "libcuda.so.1", X8664));
+	const struct ovl_op *smi = find_op(p, OVL_OP_BIND_FILE, "/usr/bin/nvidia-smi");
+	assert_non_null(smi);
+	assert_string_equal(smi->source, "bin/utility/nvidia-smi");
+	assert_non_null(find_op(p, OVL_OP_WRITE_FILE, OVL_CONF_DIR "/" OVL_CONF_NAME));
+	assert_null(find_op(p, OVL_OP_BIND_FILE, "/etc/OpenCL/vendors/nvidia.icd"));
+	ovl_plan_free(p);
+
+	/* compute: libcuda.so.1 (and its development link) from the staged dir */
+	req.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	const struct ovl_cache_entry *e = find_entry(p, "libcuda.so.1", X8664);
+	assert_non_null(e);
+	assert_string_equal(e->value, OVL_ANCHOR "/lib/compute/libcuda.so.1");
+	assert_non_null(find_entry(p, "libcuda.so", X8664));
+	assert_null(find_entry(p, "libcuda.so.1", I386));
+	assert_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib32/compute"));
+	assert_non_null(find_op(p, OVL_OP_BIND_FILE, "/etc/OpenCL/vendors/nvidia.icd"));
+	const struct ovl_op *conf = find_op(p, OVL_OP_WRITE_FILE, OVL_CONF_DIR "/" OVL_CONF_NAME);
+	assert_non_null(conf);
+	assert_non_null(strstr(conf->content, OVL_ANCHOR "/lib/compute\n"));
+	char *text = ovl_plan_describe(p, "/store/535.261.03");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "/store/535.261.03/lib/compute -> " OVL_ANCHOR "/lib/compute"));
+	free(text);
+	ovl_plan_free(p);
+
+	/* compat32 adds the i386 set */
+	req.caps = GS_CAP_COMPUTE | GS_CAP_COMPAT32;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_non_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib32/compute"));
+	e = find_entry(p, "libcuda.so.1", I386);
+	assert_non_null(e);
+	assert_string_equal(e->value, OVL_ANCHOR "/lib32/compute/libcuda.so.1");
+	assert_null(find_entry(p, "libnvidia-ml.so.1", X8664));
+	ovl_plan_free(p);
+	gs_plan_free(m);
+}
+
+static void test_plan_readonly_and_devices(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_device devs[] = {{"nvidiactl", 195, 255}, {"nvidia0", 195, 0}};
+	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .no_write = true,
+				  .devices = devs, .n_devices = 2};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	const struct ovl_op *c = find_op(p, OVL_OP_LDCACHE, OVL_LDCACHE);
+	assert_non_null(c);
+	assert_true(c->flags & OVL_F_BIND_CACHE);
+	/* nothing is written into a read-only image: no conf entry, no file
+	 * created at /usr/bin; the binaries are linked from a tmpfs */
+	assert_null(find_op(p, OVL_OP_WRITE_FILE, OVL_CONF_DIR "/" OVL_CONF_NAME));
+	assert_null(find_op(p, OVL_OP_BIND_FILE, "/usr/bin/nvidia-smi"));
+	const struct ovl_op *l = find_op(p, OVL_OP_SYMLINK, OVL_BIN_FALLBACK "/nvidia-smi");
+	assert_non_null(l);
+	assert_string_equal(l->source, OVL_ANCHOR "/bin/utility/nvidia-smi");
+	const struct ovl_op *d = find_op(p, OVL_OP_MKNOD, "/dev/nvidia0");
+	assert_non_null(d);
+	assert_int_equal(d->major, 195);
+	assert_int_equal(d->minor, 0);
+	assert_non_null(find_op(p, OVL_OP_MKNOD, "/dev/nvidiactl"));
+	ovl_plan_free(p);
+
+	/* a device name that is not one component is refused */
+	struct ovl_device evil[] = {{"../etc/passwd", 195, 0}};
+	req.devices = evil;
+	req.n_devices = 1;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	gs_plan_free(m);
+}
+
+static void test_plan_bad_manifest(void **state)
+{
+	(void)state;
+	static const char *bad[] = {"../lib/compute/x.so", "/etc/passwd", "lib/compute/../../x",
+				    "lib//x", "lib/./x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct gs_plan *m = manifest();
+		free(m->files[1].path);
+		m->files[1].path = strdup(bad[i]);
+		struct gs_err err = GS_ERR_INIT;
+		struct ovl_plan *p = NULL;
+		struct ovl_request req = {.caps = GS_CAP_ALL};
+		assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+		assert_null(p);
+		assert_non_null(strstr(err.msg, "bad path"));
+		gs_plan_free(m);
+	}
+	struct gs_plan *m = manifest();
+	free(m->driver);
+	m->driver = strdup("../535");
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_request req = {.caps = GS_CAP_ALL};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	gs_plan_free(m);
+}
+
+static void test_plan_json(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_request req = {.caps = GS_CAP_COMPUTE};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	json_t *j = ovl_plan_json(p, m, "/store/535.261.03", NULL);
+	assert_non_null(j);
+	char *s = json_dumps(j, JSON_COMPACT);
+	assert_non_null(strstr(s, "\"source\":\"/store/535.261.03/lib/compute\""));
+	assert_non_null(strstr(s, "\"sha256\":\"0000"));
+	free(s);
+	json_decref(j);
+	ovl_plan_free(p);
+	gs_plan_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env_visible),
+		cmocka_unit_test(test_env_first_wins_and_caps),
+		cmocka_unit_test(test_require),
+		cmocka_unit_test(test_gpus),
+		cmocka_unit_test(test_plan_caps),
+		cmocka_unit_test(test_plan_readonly_and_devices),
+		cmocka_unit_test(test_plan_bad_manifest),
+		cmocka_unit_test(test_plan_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
