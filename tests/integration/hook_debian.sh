@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# gpu-stage-hook with a REAL driver: Debian's NVIDIA 535.261.03 packages
+# (fixtures/debian-driver.sh, cached downloads), staged by gpu-stage, given to
+# a real runc container (debootstrap'd Debian rootfs) by the hook, read-only
+# root and writable, prestart, createRuntime and createContainer.  Inside: the
+# container's own ldconfig -p lists libcuda.so.1, gs-probe dlopens the real
+# libcuda.so.1 by SONAME and gets cuDriverGetVersion 12020 (cuInit 100: no
+# GPU here), the real nvidia-smi -h runs from PATH and prints v535.261.03, no
+# LD_* is set, every mount is ro,nosuid,nodev and private; the host's mount
+# table is unchanged afterwards.
+# Exit 0 pass, 77 skipped (with the reason), else failure.
+set -euo pipefail
+. "$(dirname "$0")/../../fixtures/hook_lib.sh"
+hk_setup hook_debian.sh
+command -v apt-get >/dev/null || hk_skip "apt-get is not available"
+
+bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set minimal >"$HK_WORK/deb.log" 2>&1 ||
+	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
+HK_STORE=$HK_WORK/real-store
+"$HK_GS" --root "$HK_WORK/real" --store "$HK_STORE" --driver "$HK_VER" --caps all >"$HK_WORK/stage-real.log" 2>&1 ||
+	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage-real.log")"
+# the staged libcuda is Debian's, not the synthetic one
+[ "$(jq -r '.files[] | select(.path == "lib/compute/libcuda.so.'"$HK_VER"'") | .size' "$HK_STORE/$HK_VER/manifest.json")" -gt 10000000 ] ||
+	hk_fail "the staged libcuda is not the real (tens of MB) one"
+
+n=0
+for stage in prestart createRuntime createContainer; do
+	for ro in true false; do
+		n=$((n + 1))
+		id=gs-hkdeb-$$-$n
+		hk_bundle "d$n"
+		hk_config "$HK_B" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$HK_SCRIPT"
+		before=$(hk_mounts)
+		hk_runc "$HK_B" "$id" || hk_fail "$stage ro=$ro: the container failed: $(cat "$HK_WORK/$id.out")"
+		hk_check_inside "$id" "real driver, $stage ro=$ro"
+		grep -q '^cuInit=100$' "$HK_WORK/$id.out" || hk_fail "$stage: the real cuInit did not return 100 (no device): $(cat "$HK_WORK/$id.out")"
+		[ "$(hk_mounts)" = "$before" ] || hk_fail "$stage ro=$ro: the host's mount table changed"
+		hk_ok "real Debian driver: runc $stage root.readonly=$ro: cuDriverGetVersion=12020, nvidia-smi from PATH"
+	done
+done
