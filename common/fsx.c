@@ -33,3 +33,18 @@ int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err)
 	return gs_err_setx(err, EAGAIN, "%s: path resolution kept racing with renames; giving up",
 			   path);
 }
+
+int gs_write_full(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

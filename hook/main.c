@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "gs/cleanup.h"
 #include "hook.h"
 
@@ -296,6 +298,12 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	clearenv(); /* nothing from the runtime's or the image's environment */
+	/* libcrypto (the manifest digest) must not read openssl.cnf: a config
+	 * could make this static binary dlopen a provider or engine. */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
+		fputs("gpu-stage-hook: cannot initialise libcrypto\n", stderr);
+		return 1;
+	}
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 2;

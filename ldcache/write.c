@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "internal.h"
 
 struct hwcaps_names {
@@ -187,19 +188,6 @@ int ldc_cache_serialize(const struct ldc_cache *c, const char *generator, void *
 	return 0;
 }
 
-static int write_full(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Creates a fresh temporary file next to NAME; never follows a symlink. */
 static int create_tmp(int dirfd, const char *name, char *tmp, size_t tmplen, struct gs_err *err)
@@ -230,7 +218,7 @@ int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 	_cleanup_close_ int fd = create_tmp(dirfd, name, tmp, sizeof(tmp), err);
 	if (fd < 0)
 		return fd;
-	r = write_full(fd, buf, len);
+	r = gs_write_full(fd, buf, len);
 	if (r == 0 && fchmod(fd, 0644) < 0)
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)

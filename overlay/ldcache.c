@@ -35,19 +35,6 @@
 #define CACHE_MAX (64u << 20)
 #define GENERATOR "gpu-stage-hook " GS_VERSION
 
-static int write_full(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
 		     struct gs_err *err)
@@ -65,7 +52,7 @@ int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, m
 	}
 	if (fd < 0)
 		return gs_err_setx(err, EEXIST, "%s: too many temporary name collisions", name);
-	int r = write_full(fd, buf, len);
+	int r = gs_write_full(fd, buf, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -413,20 +413,6 @@ static int open_parent(struct build *b, const char *path, const char **leaf,
 	return steal_fd(&cur);
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-	const unsigned char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static int pread_full(int fd, void *buf, size_t n, off_t off)
 {
@@ -509,7 +495,7 @@ static int copy_rw(struct build *b, int src, int dst, uint64_t size, struct gs_s
 		if (n == 0)
 			return gs_err_setx(err, EIO, "source shrank while being copied");
 		int r = gs_sha256_update(h, b->buf, (size_t)n, err);
-		if (r >= 0 && (r = write_full(dst, b->buf, (size_t)n)) < 0)
+		if (r >= 0 && (r = gs_write_full(dst, b->buf, (size_t)n)) < 0)
 			return gs_err_set(err, -r, "writing");
 		if (r < 0)
 			return r;
@@ -619,7 +605,7 @@ static int write_manifest(struct build *b, const struct gs_plan *p, struct gs_er
 					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return gs_err_set(err, errno, "creating " GS_MANIFEST_NAME);
-	if ((r = write_full(fd, text, len)) < 0)
+	if ((r = gs_write_full(fd, text, len)) < 0)
 		return gs_err_set(err, -r, "writing " GS_MANIFEST_NAME);
 	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
 		return gs_err_set(err, errno, GS_MANIFEST_NAME);

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "gs/err.h"
 
 /* Thin syscall wrapper (tests may --wrap it to inject ENOSYS/EAGAIN). */
@@ -17,5 +19,9 @@ long gs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, 
  * times; fails closed (ENOSYS) on kernels without openat2: there is no
  * userspace fallback.  Returns the fd. */
 int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err);
+
+/* write(2) until all N bytes of BUF are written (EINTR retried).
+ * Returns 0 or -errno. */
+int gs_write_full(int fd, const void *buf, size_t n);
 
 #endif
