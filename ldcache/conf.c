@@ -176,12 +176,35 @@ static int parse_file(int rootfd, const char *file, struct strv *out, int depth,
 	return r;
 }
 
+/* The directories ldconfig always scans after the configured ones: Debian's
+ * ldconfig (glibc 2.36) has the multiarch directories before /lib and
+ * /usr/lib ("/lib/x86_64-linux-gnu: (from <builtin>:0)" in ldconfig -v),
+ * so a root whose ld.so.conf does not name them still gets their libraries. */
+#if defined(__x86_64__) && defined(__ILP32__)
+#define LDC_MULTIARCH "x86_64-linux-gnux32"
+#elif defined(__x86_64__)
+#define LDC_MULTIARCH "x86_64-linux-gnu"
+#elif defined(__i386__)
+#define LDC_MULTIARCH "i386-linux-gnu"
+#elif defined(__aarch64__)
+#define LDC_MULTIARCH "aarch64-linux-gnu"
+#endif
+static const char *const builtin_dirs[] = {
+#ifdef LDC_MULTIARCH
+	"/lib/" LDC_MULTIARCH,
+	"/usr/lib/" LDC_MULTIARCH,
+#endif
+	"/lib",
+	"/usr/lib",
+};
+
 int ldc_conf_dirs(int rootfd, char ***dirs, size_t *n, struct gs_err *err)
 {
 	struct strv out = {0};
 	int r = parse_file(rootfd, "/etc/ld.so.conf", &out, 0, err);
-	if (r >= 0 && (strv_push(&out, "/lib", 4) < 0 || strv_push(&out, "/usr/lib", 8) < 0))
-		r = gs_err_set(err, ENOMEM, "/etc/ld.so.conf");
+	for (size_t i = 0; r >= 0 && i < sizeof(builtin_dirs) / sizeof(builtin_dirs[0]); i++)
+		if (strv_push(&out, builtin_dirs[i], strlen(builtin_dirs[i])) < 0)
+			r = gs_err_set(err, ENOMEM, "/etc/ld.so.conf");
 	if (r < 0) {
 		ldc_strv_free(out.v);
 		return r;

@@ -322,10 +322,13 @@ static int parse_new(struct ldc_cache *c, const struct src *s, size_t base, stru
 		return gs_err_setx(err, EBADMSG, "%s: unsupported cache version \"%.3s\" (want 1.1)",
 				   s->name, h.version);
 	uint8_t endian = h.flags & LDC_ENDIAN_MASK;
+	/* glibc's cache_file_new_matches_endian: 0 (no information) or ours */
+	if (h.flags != 0 && endian == LDC_ENDIAN_BIG)
+		return gs_err_setx(err, EBADMSG, "%s: cache was written for a big-endian machine (flags 0x%02x)",
+				   s->name, h.flags);
 	if (h.flags != 0 && endian != LDC_ENDIAN_LITTLE)
-		return gs_err_setx(err, EBADMSG, "%s: cache was written for a %s machine (flags 0x%02x)",
-				   s->name, endian == LDC_ENDIAN_BIG ? "big-endian" : "unknown-endian",
-				   h.flags);
+		return gs_err_setx(err, EBADMSG, "%s: invalid byte-order flags 0x%02x in the header",
+				   s->name, h.flags);
 	size_t table;
 	if (__builtin_mul_overflow((size_t)h.nlibs, LDC_NEW_ENTRY_SIZE, &table) ||
 	    __builtin_add_overflow(base + LDC_NEW_HDR_SIZE, table, &end) || end > s->len)

@@ -4,15 +4,17 @@
  * descriptors and reading ELF files with libelf:
  *  - names that look like DSOs (lib*.so*, ld-*.so*, ld.so.*, ld64.so.*);
  *  - regular files and symlinks (resolved inside the root) to regular files;
- *  - ELF objects with a dynamic segment for x86-64, x32 or i386;
+ *  - ELF shared objects (ET_DYN) with a dynamic segment for x86-64, x32
+ *    or i386 (a dynamically linked ET_EXEC executable is skipped);
  *  - key: DT_SONAME, or the file name without one; a symlink keeps its own
  *    name as key when it is named as its SONAME or is the ".so" link for it;
  *  - per directory and key one file wins: a file over a link, else the
  *    newer name by _dl_cache_libcmp;
  *  - value: DIR/KEY (DIR/FILE in glibc-hwcaps subdirectories).
- * Known differences, on purpose: we never create symlinks, so when DIR/KEY
- * does not exist the value is the file itself; the legacy hwcap
- * subdirectories (tls, x86_64, haswell, ...) are not descended into. */
+ *  - legacy hwcap subdirectories (tls, x86_64, haswell, ...) are scanned
+ *    after all listed directories, their entries carry the hwcap bits.
+ * Known difference, on purpose: we never create symlinks, so when DIR/KEY
+ * does not exist the value is the file itself. */
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -65,10 +67,12 @@ static bool is_prelink_tmp(const char *name)
 	return p && (p[10] == '\0' || (p[10] == '.' && strlen(p + 11) == 6));
 }
 
-/* ldconfig's flags for an object, or -1 when ldconfig would skip it. */
+/* ldconfig's flags for an object, or -1 when ldconfig would skip it: it
+ * takes shared objects (ET_DYN, PIEs included) with a dynamic segment and
+ * skips executables (ET_EXEC), even when they are dynamically linked. */
 static int32_t object_flags(const struct gs_elf_info *info)
 {
-	if (!info->dynamic)
+	if (!info->dynamic || info->type != ET_DYN)
 		return -1;
 	if (info->machine == EM_X86_64)
 		return info->elfclass == ELFCLASS64 ? LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6
@@ -85,11 +89,87 @@ static int32_t object_flags(const struct gs_elf_info *info)
 	return LDC_FLAG_ELF;
 }
 
+/* ---- legacy hwcap subdirectories ----------------------------------------------
+ * glibc 2.36's ldconfig still descends into the subdirectories named as a
+ * hwcap, a platform or "tls" (is_hwcap_platform), recursively, after every
+ * listed directory, and gives their entries the hwcap bits of the trailing
+ * such components of the path (path_hwcap).  The x86 names and bits below
+ * are what ldconfig -p prints for them (hwcaps 0..2, platforms from bit 48,
+ * tls bit 63). */
+struct legacy_name {
+	const char *name;
+	unsigned int bit;
+};
+static const struct legacy_name legacy_names[] = {
+#if defined(__x86_64__) || defined(__i386__)
+	{"sse2", 0},  {"x86_64", 1},   {"avx512_1", 2},  {"i586", 48},
+	{"i686", 49}, {"haswell", 50}, {"xeon_phi", 51},
+#endif
+	{"tls", 63},
+};
+
+/* The bit index of a legacy subdirectory name (LEN bytes), or -1. */
+static int legacy_bit(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(legacy_names) / sizeof(legacy_names[0]); i++)
+		if (strlen(legacy_names[i].name) == len && !memcmp(legacy_names[i].name, name, len))
+			return (int)legacy_names[i].bit;
+	return -1;
+}
+
+/* ldconfig's path_hwcap: the bits of PATH's trailing legacy components
+ * (added, as ldconfig adds them). */
+static uint64_t path_hwcap(const char *path)
+{
+	uint64_t hwcap = 0;
+	size_t end = strlen(path);
+	while (end > 0) {
+		size_t start = end;
+		while (start > 0 && path[start - 1] != '/')
+			start--;
+		if (start == 0)
+			break; /* ldconfig looks only at components after a '/' */
+		int bit = legacy_bit(path + start, end - start);
+		if (bit < 0)
+			break;
+		hwcap += 1ULL << bit;
+		end = start - 1;
+	}
+	return hwcap;
+}
+
+/* Directories found while scanning, to be scanned after the listed ones. */
+struct pending {
+	char **v;
+	size_t n;
+};
+
+static int pending_push(struct pending *p, const char *dir, const char *name)
+{
+	char **v = realloc(p->v, (p->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	if (asprintf(&v[p->n], "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	p->n++;
+	return 0;
+}
+
+static void pending_free(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i]);
+	free(p->v);
+}
+
 struct scandir_ctx {
 	struct ldc_cache *c;
 	int rootfd, dirfd;
 	const char *path;   /* directory as seen inside the root, no trailing '/' */
 	const char *hwcaps; /* glibc-hwcaps subdirectory name or NULL */
+	uint64_t hwcap;     /* legacy hwcap bits of the directory's path */
+	struct pending *pending; /* legacy subdirectories go here; NULL: ignored */
 	struct dlib *dlibs;
 };
 
@@ -216,6 +296,12 @@ static int read_dir(struct scandir_ctx *x, struct gs_err *err)
 		int32_t flag;
 		char *soname = NULL;
 		bool is_link;
+		if (x->pending && (de->d_type == DT_DIR || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) &&
+		    legacy_bit(de->d_name, strlen(de->d_name)) >= 0) {
+			if (pending_push(x->pending, x->path, de->d_name) < 0)
+				return gs_err_set(err, ENOMEM, "%s", x->path);
+			continue; /* scanned later, if it is a directory */
+		}
 		if (!wanted_dirent(x, de) || classify(x, de->d_name, &flag, &soname, &is_link) < 0)
 			continue;
 		if (remember(x, de->d_name, flag, soname, is_link) < 0)
@@ -238,7 +324,7 @@ static int add_dlibs(struct scandir_ctx *x, struct gs_err *err)
 		if (asprintf(&value, "%s/%s", x->path, file) < 0)
 			return gs_err_set(err, ENOMEM, "%s", x->path);
 		struct ldc_entry e = {.key = d->soname, .value = value, .flags = d->flag,
-				      .hwcaps = x->hwcaps};
+				      .hwcap = x->hwcaps ? 0 : x->hwcap, .hwcaps = x->hwcaps};
 		int r = ldc_cache_add(x->c, &e, err);
 		if (r < 0)
 			return r;
@@ -247,10 +333,14 @@ static int add_dlibs(struct scandir_ctx *x, struct gs_err *err)
 	return added;
 }
 
+/* Scans one directory.  HWCAPS: glibc-hwcaps subdirectory name, or NULL
+ * for a plain directory, whose legacy hwcap subdirectories are appended to
+ * PENDING. */
 static int scan_one(struct ldc_cache *c, int rootfd, int dirfd, const char *path,
-		    const char *hwcaps, struct gs_err *err)
+		    const char *hwcaps, struct pending *pending, struct gs_err *err)
 {
-	struct scandir_ctx x = {c, rootfd, dirfd, path, hwcaps, NULL};
+	struct scandir_ctx x = {c, rootfd, dirfd, path, hwcaps, hwcaps ? 0 : path_hwcap(path),
+				hwcaps ? NULL : pending, NULL};
 	int r = read_dir(&x, err);
 	if (r >= 0)
 		r = add_dlibs(&x, err);
@@ -312,7 +402,7 @@ static int scan_hwcaps(struct ldc_cache *c, int rootfd, const char *path, struct
 		_cleanup_close_ int sfd = gs_open_in_root(rootfd, sub, O_RDONLY | O_DIRECTORY, &ignored);
 		if (sfd < 0 || seen_before(l, sfd))
 			continue;
-		int r = scan_one(c, rootfd, sfd, sub, de->d_name, err);
+		int r = scan_one(c, rootfd, sfd, sub, de->d_name, NULL, err);
 		if (r < 0)
 			return r;
 		total += r;
@@ -330,10 +420,33 @@ static char *normalize_dir(const char *dir)
 	return strndup(dir, n);
 }
 
+/* The legacy hwcap subdirectories found so far (the list grows while it
+ * is worked through: they nest), each scanned once. */
+static int scan_pending(struct ldc_cache *c, int rootfd, struct pending *p, struct dirlist *seen,
+			struct gs_err *err)
+{
+	int total = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		struct gs_err ignored = GS_ERR_INIT;
+		_cleanup_close_ int fd = gs_open_in_root(rootfd, p->v[i], O_RDONLY | O_DIRECTORY, &ignored);
+		if (fd < 0 || seen_before(seen, fd))
+			continue; /* not a directory (or gone), or seen */
+		_cleanup_free_ char *path = strdup(p->v[i]); /* p->v may move */
+		if (!path)
+			return gs_err_set(err, ENOMEM, "%s", p->v[i]);
+		int r = scan_one(c, rootfd, fd, path, NULL, p, err);
+		if (r < 0)
+			return r;
+		total += r;
+	}
+	return total;
+}
+
 int ldc_scan_dirs(struct ldc_cache *c, int rootfd, char *const *dirs, size_t n, bool missing_ok,
 		  struct gs_err *err)
 {
 	struct dirlist seen = {0};
+	struct pending pending = {0};
 	int total = 0, r = 0;
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		_cleanup_free_ char *path = normalize_dir(dirs[i]);
@@ -353,13 +466,18 @@ int ldc_scan_dirs(struct ldc_cache *c, int rootfd, char *const *dirs, size_t n, 
 		}
 		if (seen_before(&seen, fd))
 			continue;
-		r = scan_one(c, rootfd, fd, strcmp(path, "/") ? path : "", NULL, err);
+		r = scan_one(c, rootfd, fd, strcmp(path, "/") ? path : "", NULL, &pending, err);
 		if (r >= 0) {
 			total += r;
 			r = scan_hwcaps(c, rootfd, path, &seen, err);
 			total += r > 0 ? r : 0;
 		}
 	}
+	if (r >= 0) {
+		r = scan_pending(c, rootfd, &pending, &seen, err);
+		total += r > 0 ? r : 0;
+	}
+	pending_free(&pending);
 	free(seen.v);
 	return r < 0 ? r : total;
 }

@@ -71,15 +71,19 @@ static const char *format_name(enum ldc_format f)
 	return "unknown";
 }
 
+/* hwcap is a 64-bit unsigned mask (tls is bit 63): printed as ldconfig
+ * prints it ("0x8000000000000000"), a string, since a JSON integer would
+ * turn it negative. */
 static json_t *entry_json(const struct ldc_entry *e)
 {
 	static const char *const arch[] = {"any", "x86-64", "i386", "x32", "other"};
-	char desc[64];
-	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:s?, s:I}", "key", e->key, "value",
+	char desc[64], hwcap[24];
+	snprintf(hwcap, sizeof(hwcap), "0x%016" PRIx64, e->hwcap);
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s?, s:I}", "key", e->key, "value",
 			 e->value, "flags", (int)e->flags, "type",
 			 ldc_flags_describe(e->flags, desc, sizeof(desc)), "arch",
-			 arch[ldc_flags_arch(e->flags)], "hwcap", (json_int_t)e->hwcap, "hwcaps",
-			 e->hwcaps, "osversion", (json_int_t)e->osversion);
+			 arch[ldc_flags_arch(e->flags)], "hwcap", hwcap, "hwcaps", e->hwcaps,
+			 "osversion", (json_int_t)e->osversion);
 }
 
 static int dump_json(const struct ldc_cache *c, const char *file)
@@ -146,7 +150,10 @@ struct update_opts {
 	bool verbose, json;
 };
 
-/* True when entry E lives in one of the DIRs being (re)scanned. */
+/* True when entry E lives in one of the DIRs being (re)scanned: in DIR
+ * itself, in DIR/glibc-hwcaps/NAME, or (an entry with legacy hwcap bits) in
+ * one of DIR's legacy hwcap subdirectories (DIR/tls, DIR/tls/x86_64, ...),
+ * which the scan descends into as well. */
 static bool in_scanned_dir(const struct ldc_entry *e, void *data)
 {
 	const struct update_opts *o = data;
@@ -158,11 +165,16 @@ static bool in_scanned_dir(const struct ldc_entry *e, void *data)
 		size_t n = strlen(o->dirs[i]);
 		while (n > 1 && o->dirs[i][n - 1] == '/')
 			n--;
-		if (strncmp(e->value, o->dirs[i], n) != 0)
+		if (n == 1)
+			n = 0; /* DIR "/": values are "/lib..." */
+		if (strncmp(e->value, o->dirs[i], n) != 0 || dlen < n || e->value[n] != '/')
 			continue;
 		if (dlen == n)
 			return true;
-		if (!strncmp(e->value + n, "/glibc-hwcaps/", 14) && !memchr(e->value + n + 14, '/', dlen - n - 14))
+		if (!e->hwcaps && e->hwcap != 0)
+			return true;
+		if (e->hwcaps && !strncmp(e->value + n, "/glibc-hwcaps/", 14) &&
+		    !memchr(e->value + n + 14, '/', dlen - n - 14))
 			return true;
 	}
 	return false;

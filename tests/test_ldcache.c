@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <gnu/libc-version.h>
 
 #include "../ldcache/internal.h"
 #include "gs/cleanup.h"
@@ -243,6 +246,7 @@ static void test_corrupt(void **state)
 	MUTATE(b[0] = 'X', "bad magic");
 	MUTATE(memcpy(b + 17, "1.0", 3), "unsupported cache version");
 	MUTATE(b[28] = LDC_ENDIAN_BIG, "big-endian");
+	MUTATE(b[28] = LDC_ENDIAN_INVALID, "invalid byte-order flags 0x01");
 	MUTATE(put32at(b, 20, 0xffffffffu), "do not fit");
 	MUTATE(put32at(b, 20, 3), "entry 2"); /* strings read as a third entry */
 	MUTATE(put32at(b, 48 + 4, (uint32_t)len), "past the end");
@@ -332,6 +336,183 @@ static void test_write_at_atomic(void **state)
 	assert_int_equal(err.code, EINVAL);
 }
 
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* ld.so.conf order: includes expanded in place (sorted), '=TYPE' and
+ * trailing '/' dropped, then ldconfig's built-in directories, the Debian
+ * multiarch ones first (a root whose ld.so.conf names none of them must
+ * still get libc: this once listed only /lib and /usr/lib). */
+static void test_conf_dirs(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-ldc-conf-XXXXXX";
+	char sub[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/etc", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(sub, sizeof(sub), "%s/etc/ld.so.conf.d", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_file(dir, "etc/ld.so.conf",
+		   "# comment\n/opt/first/\ninclude /etc/ld.so.conf.d/*.conf\n/opt/b=libc6\n"
+		   "hwcap 0 nosegneg\n");
+	write_file(dir, "etc/ld.so.conf.d/20-y.conf", "/opt/y\n");
+	write_file(dir, "etc/ld.so.conf.d/10-x.conf", "  /opt/x  # trailing comment\n");
+	write_file(dir, "etc/ld.so.conf.d/skip.txt", "/opt/not-included\n");
+	_cleanup_close_ int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rootfd >= 0);
+	char **dirs = NULL;
+	size_t n = 0;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_conf_dirs(rootfd, &dirs, &n, &err), 0);
+	const char *want[] = {"/opt/first", "/opt/x", "/opt/y", "/opt/b",
+#ifdef __x86_64__
+			      "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+#endif
+			      "/lib", "/usr/lib"};
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(dirs[i], want[i]);
+	assert_null(dirs[n]);
+	ldc_strv_free(dirs);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Copies SRC to DIR/NAME; with AS_EXEC the copy's e_type becomes ET_EXEC. */
+static void copy_elf(const char *src, const char *dir, const char *name, bool as_exec)
+{
+	char dst[256];
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	char buf[65536];
+	size_t n, total = 0;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (as_exec && total == 0 && n >= sizeof(Elf64_Ehdr)) {
+			uint16_t t = ET_EXEC;
+			memcpy(buf + offsetof(Elf64_Ehdr, e_type), &t, sizeof(t));
+		}
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+		total += n;
+	}
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* ldconfig takes shared objects (ET_DYN) only: a dynamically linked
+ * executable named like a library is skipped (the scanner once listed it).
+ * A directory reached twice (here through a symlinked alias) is scanned
+ * once. */
+static void test_scan_skips_executables(void **state)
+{
+	(void)state;
+	Dl_info info;
+	assert_true(dladdr((void *)gnu_get_libc_version, &info) != 0 && info.dli_fname);
+	char dir[] = "/tmp/gs-ldc-scan-XXXXXX", sub[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	copy_elf(info.dli_fname, sub, "libgsdyn.so.1", false);
+	snprintf(sub, sizeof(sub), "%s/b", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	copy_elf(info.dli_fname, sub, "libgsexec.so.1", true);
+	snprintf(sub, sizeof(sub), "%s/alias", dir);
+	assert_int_equal(symlink("a", sub), 0);
+	_cleanup_close_ int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rootfd >= 0);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_new(&c, &err), 0);
+	char *dirs[] = {"/a", "/b", "/alias/", "/missing"};
+	assert_int_equal(ldc_scan_dirs(c, rootfd, dirs, 4, true, &err), 1);
+	assert_int_equal(ldc_cache_count(c), 1);
+	const struct ldc_entry *e = ldc_cache_entry(c, 0);
+	assert_string_equal(e->key, "libc.so.6"); /* keyed by SONAME */
+	assert_string_equal(e->value, "/a/libgsdyn.so.1");
+#ifdef __x86_64__
+	assert_int_equal(e->flags, X86_64);
+#endif
+	/* without MISSING_OK a missing directory is an error naming it */
+	assert_true(ldc_scan_dirs(c, rootfd, dirs + 3, 1, false, &err) < 0);
+	assert_non_null(strstr(err.msg, "/missing"));
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Legacy hwcap subdirectories (glibc 2.36's ldconfig still descends into
+ * tls, x86_64, haswell, ...): scanned after the listed directories, nested,
+ * each once, with the hwcap bits of the path's trailing such components
+ * (the scanner once skipped them).  glibc-hwcaps subdirectories are not
+ * descended into further. */
+static void test_scan_legacy_hwcap_dirs(void **state)
+{
+	(void)state;
+	Dl_info info;
+	assert_true(dladdr((void *)gnu_get_libc_version, &info) != 0 && info.dli_fname);
+	char dir[] = "/tmp/gs-ldc-legacy-XXXXXX", sub[128];
+	assert_non_null(mkdtemp(dir));
+	const char *dirs_to_make[] = {"l", "l/tls", "l/tls/x86_64", "l/haswell", "l/notacap",
+				      "l/glibc-hwcaps", "l/glibc-hwcaps/x86-64-v3",
+				      "l/glibc-hwcaps/x86-64-v3/tls", "m"};
+	for (size_t i = 0; i < sizeof(dirs_to_make) / sizeof(dirs_to_make[0]); i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", dir, dirs_to_make[i]);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		if (strcmp(dirs_to_make[i], "l/glibc-hwcaps") != 0)
+			copy_elf(info.dli_fname, sub, "libc.so.6", false);
+	}
+	snprintf(sub, sizeof(sub), "%s/m/tls", dir); /* an alias of l/tls: scanned once */
+	assert_int_equal(symlink("../l/tls", sub), 0);
+	_cleanup_close_ int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rootfd >= 0);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ldc_cache_new(&c, &err), 0);
+	char *dirs[] = {"/l", "/m"};
+	assert_int_equal(ldc_scan_dirs(c, rootfd, dirs, 2, false, &err), 6);
+	ldc_cache_sort(c);
+	struct {
+		const char *value;
+		uint64_t hwcap;
+		const char *hwcaps;
+	} want[] = {
+		{"/l/glibc-hwcaps/x86-64-v3/libc.so.6", 0, "x86-64-v3"},
+#ifdef __x86_64__
+		{"/l/tls/x86_64/libc.so.6", (1ULL << 63) + (1ULL << 1), NULL},
+		{"/l/tls/libc.so.6", 1ULL << 63, NULL},
+		{"/l/haswell/libc.so.6", 1ULL << 50, NULL},
+#else
+		{"/l/tls/libc.so.6", 1ULL << 63, NULL},
+#endif
+		{"/l/libc.so.6", 0, NULL},
+		{"/m/libc.so.6", 0, NULL},
+	};
+	size_t nwant = sizeof(want) / sizeof(want[0]);
+	assert_int_equal(ldc_cache_count(c), nwant);
+	for (size_t i = 0; i < nwant; i++) {
+		const struct ldc_entry *e = ldc_cache_entry(c, i);
+		assert_string_equal(e->value, want[i].value);
+		assert_true(e->hwcap == want[i].hwcap);
+		if (want[i].hwcaps)
+			assert_string_equal(e->hwcaps, want[i].hwcaps);
+		else
+			assert_null(e->hwcaps);
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +520,8 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_many), cmocka_unit_test(test_header_layout),
 		cmocka_unit_test(test_lookup),     cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_old_format), cmocka_unit_test(test_write_at_atomic),
+		cmocka_unit_test(test_conf_dirs), cmocka_unit_test(test_scan_skips_executables),
+		cmocka_unit_test(test_scan_legacy_hwcap_dirs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

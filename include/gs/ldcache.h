@@ -161,7 +161,10 @@ int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
  * SONAME (or the file name when there is none), plus ".so" development links
  * that point at their SONAME.  Symlinks are resolved inside ROOTFD only
  * (openat2 RESOLVE_IN_ROOT).  DIR/glibc-hwcaps/<name>/ subdirectories are
- * scanned after DIR.  A directory seen twice (same inode) is scanned once.
+ * scanned after DIR; the legacy hwcap subdirectories (tls, x86_64, haswell,
+ * ..., nested as glibc 2.36's ldconfig nests them) are scanned after all
+ * DIRS, their entries carrying the hwcap bits.  A directory seen twice
+ * (same inode) is scanned once.
  * A missing directory is skipped with MISSING_OK, an error otherwise.
  * Returns the number of entries added. */
 int ldc_scan_dirs(struct ldc_cache *c, int rootfd, char *const *dirs, size_t n,
@@ -169,8 +172,9 @@ int ldc_scan_dirs(struct ldc_cache *c, int rootfd, char *const *dirs, size_t n,
 
 /* Reads /etc/ld.so.conf inside ROOTFD ("include" globs honoured, every
  * file resolved inside the root) and returns ldconfig's directory list:
- * the configured directories in order, then the system directories /lib
- * and /usr/lib.  *DIRS is a NULL-terminated malloc'd array of *N paths. */
+ * the configured directories in order, then ldconfig's built-in ones:
+ * /lib/MULTIARCH, /usr/lib/MULTIARCH, /lib, /usr/lib (MULTIARCH is
+ * x86_64-linux-gnu: Debian 12's glibc 2.36).  *DIRS is a NULL-terminated malloc'd array of *N paths. */
 int ldc_conf_dirs(int rootfd, char ***dirs, size_t *n, struct gs_err *err);
 void ldc_strv_free(char **v);
 
