@@ -103,9 +103,11 @@ fuzz-run: $(BUILD)/fuzz/fuzz_ldcache
 bench: all
 	bench/run
 
+MANDIR ?= $(PREFIX)/share/man
 install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 stage/gpu-stage.1 $(DESTDIR)$(MANDIR)/man1/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
