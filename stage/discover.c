@@ -334,17 +334,24 @@ int gs_disc_note_version(struct disc *d, const char *ver, const char *what)
 	return v[d->n_versions++].ver ? 0 : -ENOMEM;
 }
 
+/* A directory inside the root, or NULL when it is missing or unreadable
+ * (discovery looks in places that need not exist). */
+static DIR *root_opendir(struct disc *d, const char *path)
+{
+	struct gs_err ignored = GS_ERR_INIT;
+	int fd = gs_root_open_file(&d->root, path, O_RDONLY | O_DIRECTORY, NULL, &ignored);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir && fd >= 0)
+		close(fd);
+	return dir;
+}
+
 /* Looks at every file of one directory for PREFIX.VER names. */
 static int scan_dir(struct disc *d, struct dirinfo *di)
 {
-	struct gs_err ignored = GS_ERR_INIT;
-	int fd = gs_root_open_file(&d->root, di->path, O_RDONLY | O_DIRECTORY, NULL, &ignored);
-	_cleanup_closedir_ DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
+	_cleanup_closedir_ DIR *dir = root_opendir(d, di->path);
+	if (!dir)
 		return 0;
-	}
 	struct dirent *de;
 	int r = 0;
 	while (r >= 0 && (de = readdir(dir)) != NULL) {
@@ -418,14 +425,9 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 
 static int add_firmware_dir(struct disc *d, const char *dirpath)
 {
-	struct gs_err ignored = GS_ERR_INIT;
-	int fd = gs_root_open_file(&d->root, dirpath, O_RDONLY | O_DIRECTORY, NULL, &ignored);
-	_cleanup_closedir_ DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
+	_cleanup_closedir_ DIR *dir = root_opendir(d, dirpath);
+	if (!dir)
 		return 0;
-	}
 	struct dirent *de;
 	int r = 0;
 	while (r >= 0 && (de = readdir(dir)) != NULL) {

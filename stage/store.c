@@ -766,12 +766,18 @@ static int open_version(int storefd, const char *store, const char *ver, struct 
 	return gs_err_set(err, errno, "%s/%s", store, ver);
 }
 
-int gs_store_load_info(const char *store, const char *ver, struct gs_plan **out,
-		       struct gs_manifest_info *info, struct gs_err *err)
+/* The store, for an operation on the existing version VER. */
+static int open_store_for(const char *store, const char *ver, struct gs_err *err)
 {
 	if (!gs_store_version_valid(ver))
 		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
-	_cleanup_close_ int storefd = open_store(store, false, err);
+	return open_store(store, false, err);
+}
+
+int gs_store_load_info(const char *store, const char *ver, struct gs_plan **out,
+		       struct gs_manifest_info *info, struct gs_err *err)
+{
+	_cleanup_close_ int storefd = open_store_for(store, ver, err);
 	if (storefd < 0)
 		return storefd;
 	_cleanup_close_ int verfd = open_version(storefd, store, ver, err);
@@ -875,9 +881,7 @@ int gs_store_list(const char *store, char ***versions, size_t *n, struct gs_err 
 
 int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 {
-	if (!gs_store_version_valid(ver))
-		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
-	_cleanup_close_ int storefd = open_store(store, false, err);
+	_cleanup_close_ int storefd = open_store_for(store, ver, err);
 	if (storefd < 0)
 		return storefd;
 	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);

@@ -17,25 +17,11 @@ cd "$(dirname "$0")/../.."
 
 VER=535.261.03
 ROUNDS=${GS_KILL_ROUNDS:-30}
-GS=${GS_BUILD:-build}/gpu-stage
 MKDRIVER=${GS_MKDRIVER:-fixtures/mkdriver.sh}
-
-skip() { echo "store_kill.sh: SKIP: $*" >&2; exit 77; }
-fail() { echo "store_kill.sh: FAIL: $*" >&2; exit 1; }
-
-[ -x "$GS" ] || skip "$GS is not built (run make)"
-[ -f "$MKDRIVER" ] || skip "$MKDRIVER is missing (it generates the synthetic driver tree)"
-"$GS" stage --help >/dev/null 2>&1 || skip "$GS has no working 'stage' command yet"
-for tool in head dd find timeout; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed"
-done
-
-work=$(mktemp -d /tmp/gs-kill-XXXXXX)
-cleanup() {
-	chmod -R u+w "$work" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/lib.sh
+need_built "$GS"
+need_tools head dd find timeout gcc
+make_work
 root=$work/root
 store=$work/store
 

@@ -15,24 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VER=535.261.03
-GS=${GS_BUILD:-build}/gpu-stage
 MKDRIVER=${GS_MKDRIVER:-fixtures/mkdriver.sh}
-
-skip() { echo "store_verify.sh: SKIP: $*" >&2; exit 77; }
-fail() { echo "store_verify.sh: FAIL: $*" >&2; exit 1; }
-
-[ -x "$GS" ] || skip "$GS is not built (run make)"
-[ -f "$MKDRIVER" ] || skip "$MKDRIVER is missing (it generates the synthetic driver tree)"
-"$GS" stage --help >/dev/null 2>&1 || skip "$GS has no working 'stage' command yet"
-command -v jq >/dev/null || skip "jq is not installed (bash tests/deps.sh installs it)"
-command -v mkfifo >/dev/null || skip "mkfifo is not installed"
-
-work=$(mktemp -d /tmp/gs-verify-XXXXXX)
-cleanup() {
-	chmod -R u+w "$work" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source tests/lib.sh
+need_built "$GS"
+need_tools jq mkfifo gcc
+make_work
 root=$work/root
 store=$work/store
 dir=$store/$VER
