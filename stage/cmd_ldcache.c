@@ -36,20 +36,42 @@ static void ldcache_usage(FILE *f)
 
 /* ---- dump ----------------------------------------------------------------- */
 
-/* glibc 2.36's print_entry: osversion is no longer printed (only --json shows it). */
+static void put(const char *s)
+{
+	fputs_unlocked(s, stdout);
+}
+
+/* glibc 2.36's print_entry: osversion is no longer printed (only --json
+ * shows it).  Thousands of lines: plain puts, the flags text made once per
+ * distinct flags value. */
 static void print_entry(const struct ldc_entry *e)
 {
-	char desc[64];
-	printf("\t%s (%s", e->key, ldc_flags_describe(e->flags, desc, sizeof(desc)));
-	if (e->hwcaps)
-		printf(", hwcap: \"%s\"", e->hwcaps);
-	else if (e->hwcap != 0)
+	static int32_t last_flags = -1;
+	static char desc[64];
+	if (e->flags != last_flags) {
+		ldc_flags_describe(e->flags, desc, sizeof(desc));
+		last_flags = e->flags;
+	}
+	put("\t");
+	put(e->key);
+	put(" (");
+	put(desc);
+	if (e->hwcaps) {
+		put(", hwcap: \"");
+		put(e->hwcaps);
+		put("\"");
+	} else if (e->hwcap != 0) {
 		printf(", hwcap: %#.16" PRIx64, e->hwcap);
-	printf(") => %s\n", e->value);
+	}
+	put(") => ");
+	put(e->value);
+	putc_unlocked('\n', stdout);
 }
 
 static void dump_text(const struct ldc_cache *c, const char *file)
 {
+	static char buf[1 << 16];
+	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	size_t n = ldc_cache_count(c);
 	printf("%d libs found in cache `%s'\n", (int)n, file);
 	for (size_t i = 0; i < n; i++)
