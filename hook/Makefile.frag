@@ -48,7 +48,7 @@ $(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(LIBCOMMON)
 $(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) -Wl,--wrap=mknodat $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 # `make bench` also measures the hook's added `runc run` latency (root, runc).
 .PHONY: bench-hook

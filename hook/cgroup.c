@@ -88,15 +88,18 @@ static int devices_mount(char *out, size_t len, struct gs_err *err)
 	return gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
 }
 
-int hk_cgroup_allow(pid_t pid, bool in_cgroupns, const struct ovl_device *devs, size_t n,
-		    char *note, size_t notelen, struct gs_err *err)
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char *note,
+		   size_t notelen, struct gs_err *err)
 {
 	char cg[2048], mnt[1024];
 	bool v2 = false;
 	note[0] = '\0';
+	*fd = -1;
 	if (n == 0)
 		return 0;
 	int r = devices_path(pid, cg, sizeof(cg), &v2, err);
+	if (r >= 0 && pidfd >= 0 && hk_pid_alive(pidfd, pid, err) < 0)
+		r = -err->code;
 	if (r < 0)
 		return r;
 	if (r == 0) {
@@ -119,22 +122,28 @@ int hk_cgroup_allow(pid_t pid, bool in_cgroupns, const struct ovl_device *devs, 
 		return gs_err_set(err, errno, "%s", mnt);
 	char rel[2100];
 	snprintf(rel, sizeof(rel), "%s/devices.allow", cg + 1);
-	long fd;
+	long afd;
 	do
-		fd = gs_sys_openat2(mfd, rel, O_WRONLY | O_CLOEXEC, 0,
-				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-	if (fd < 0)
+		afd = gs_sys_openat2(mfd, rel, O_WRONLY | O_CLOEXEC, 0,
+				     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+	while (afd < 0 && (errno == EAGAIN || errno == EINTR));
+	if (afd < 0)
 		return gs_err_set(err, errno, "%s/%s", mnt, rel);
-	_cleanup_close_ int afd = (int)fd;
-	for (size_t i = 0; i < n; i++) {
+	snprintf(note, notelen, "cgroup v1: allowed %zu device%s in %s%s", n, n == 1 ? "" : "s",
+		 mnt, cg);
+	*fd = (int)afd;
+	return 0;
+}
+
+int hk_cgroup_write(int fd, const struct ovl_device *devs, size_t n, const char *note,
+		    struct gs_err *err)
+{
+	for (size_t i = 0; fd >= 0 && i < n; i++) {
 		char rule[64];
 		int l = snprintf(rule, sizeof(rule), "c %u:%u rwm", (unsigned int)devs[i].major,
 				 (unsigned int)devs[i].minor);
-		if (write(afd, rule, (size_t)l) != l)
-			return gs_err_set(err, errno, "%s/%s: '%s'", mnt, rel, rule);
+		if (write(fd, rule, (size_t)l) != l)
+			return gs_err_set(err, errno, "devices cgroup (%s): '%s'", note, rule);
 	}
-	snprintf(note, notelen, "cgroup v1: allowed %zu device%s in %s%s", n, n == 1 ? "" : "s",
-		 mnt, cg);
 	return 0;
 }

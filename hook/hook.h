@@ -64,11 +64,19 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 /* ---- cgroup.c: device access ---- */
 
 /* Allows DEVS (rwm) in the devices cgroup of process PID (v1:
- * devices.allow).  On a pure cgroup v2 host it only reports (NOTE) that the
- * runtime's eBPF device program decides.  PID 0: the caller's own cgroup
- * (createContainer runs inside the container's cgroup). */
-int hk_cgroup_allow(pid_t pid, bool in_cgroupns, const struct ovl_device *devs, size_t n,
-		    char *note, size_t notelen, struct gs_err *err);
+ * devices.allow), in two steps, so that nothing is granted before the
+ * process is known to be the container.  hk_cgroup_open finds PID's
+ * devices.allow (PID 0: the caller's own cgroup; createContainer runs
+ * inside the container's) and opens it, in the host's namespaces: *FD,
+ * or -1 with NOTE saying why there is nothing to write (no device; a pure
+ * cgroup v2 host, where the runtime's eBPF device program decides; the
+ * root cgroup, never widened).  PIDFD (or -1): the process PID, checked to
+ * be still alive once its cgroup is read, so that a recycled pid is
+ * noticed.  hk_cgroup_write writes the rules to FD (nothing when -1). */
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char *note,
+		   size_t notelen, struct gs_err *err);
+int hk_cgroup_write(int fd, const struct ovl_device *devs, size_t n, const char *note,
+		    struct gs_err *err);
 
 /* ---- caps.c: capabilities per phase ---- */
 
@@ -86,6 +94,11 @@ int hk_caps_enter(enum hk_phase phase, struct gs_err *err);
 
 /* ---- ns.c: the container's mount namespace and rootfs ---- */
 
+/* A pidfd for PID: what is read from /proc/PID afterwards is checked
+ * against it (hk_pid_alive), so a pid recycled meanwhile is noticed. */
+int hk_pid_open(pid_t pid, struct gs_err *err);
+/* 0 while the process of PIDFD runs, -ESRCH once it is gone. */
+int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err);
 /* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
  * ours; returns the fd. */
 int hk_ns_open(pid_t pid, struct gs_err *err);

@@ -198,22 +198,33 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	pid_t pid = (pid_t)x->st.pid;
 	struct stat want;
 	bool have_want = false;
+	_cleanup_close_ int cgfd = -1;
 	int r = 0;
 	if (o->stage != HK_CREATE_CONTAINER) {
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
-		r = hk_cgroup_allow(pid, false, x->devs, x->n_devs, x->cg_note, sizeof(x->cg_note), err);
-		if (r < 0)
-			return r;
+		/* The pid is pinned first and proved to be a container (a mount
+		 * namespace of its own, alive after /proc/PID was read, whose
+		 * rootfs is the bundle's) before its cgroup gains any device:
+		 * the devices.allow of its cgroup is opened here, in the host's
+		 * namespaces, and written once the rootfs is verified. */
+		_cleanup_close_ int pidfd = hk_pid_open(pid, err);
+		if (pidfd < 0)
+			return pidfd;
 		_cleanup_close_ int nsfd = hk_ns_open(pid, err);
 		if (nsfd < 0)
 			return nsfd;
-		r = hk_ns_enter(nsfd, pid, err);
+		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, &cgfd, x->cg_note,
+				   sizeof(x->cg_note), err);
+		if (r >= 0)
+			r = hk_pid_alive(pidfd, pid, err);
+		if (r >= 0)
+			r = hk_ns_enter(nsfd, pid, err);
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup */
-		r = hk_cgroup_allow(0, x->cfg.cgroup_ns, x->devs, x->n_devs, x->cg_note,
-				    sizeof(x->cg_note), err);
+		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, &cgfd, x->cg_note,
+				   sizeof(x->cg_note), err);
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);
@@ -222,7 +233,8 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	_cleanup_close_ int rootfd = hk_rootfs_open(x->rootfs, have_want ? &want : NULL, err);
 	if (rootfd < 0)
 		return rootfd;
-	return ovl_plan_apply(x->plan, x->src, rootfd, &x->res, err);
+	r = hk_cgroup_write(cgfd, x->devs, x->n_devs, x->cg_note, err);
+	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, &x->res, err);
 }
 
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
@@ -298,6 +310,10 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	clearenv(); /* nothing from the runtime's or the image's environment */
+	/* nor its umask: every mode the plan creates is explicit (a runtime
+	 * started under umask 077 would otherwise leave /run/gpu-stage/lib
+	 * unreadable to the container's other users, and /run/lock 1755) */
+	umask(0);
 	/* libcrypto (the manifest digest) must not read openssl.cnf: a config
 	 * could make this static binary dlopen a provider or engine. */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {

@@ -8,17 +8,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
 #include "hook.h"
 
+static int no_pid(struct gs_err *err)
+{
+	return gs_err_setx(err, EINVAL,
+			   "state: no container pid: this stage needs one to enter the container's mount namespace");
+}
+
+int hk_pid_open(pid_t pid, struct gs_err *err)
+{
+	if (pid <= 0)
+		return no_pid(err);
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return gs_err_set(err, errno, "pidfd_open(%d) (is container process %d gone?)", (int)pid,
+				  (int)pid);
+	return fd;
+}
+
+int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err)
+{
+	/* signal 0: nothing is sent; EPERM (no CAP_KILL is kept, and a user
+	 * namespace's process may have another uid) still means alive */
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno != EPERM)
+		return gs_err_set(err, errno, "container process %d: gone while the hook ran",
+				  (int)pid);
+	return 0;
+}
+
 int hk_ns_open(pid_t pid, struct gs_err *err)
 {
 	char path[64];
 	if (pid <= 0)
-		return gs_err_setx(err, EINVAL,
-				   "state: no container pid: this stage needs one to enter the container's mount namespace");
+		return no_pid(err);
 	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

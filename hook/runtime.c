@@ -137,17 +137,59 @@ static int add_hook(json_t *cfg, const char *hook, const char *store, const char
 	return 0;
 }
 
+/* Writes CFG as BUNDLE/config.json: a fresh temporary file in the bundle
+ * (O_EXCL|O_NOFOLLOW: a name already there, even a symlink, is never
+ * written through) with the old file's mode and owner (config.json holds
+ * the container's environment), flushed to disk, then renamed over
+ * config.json, so that a crash leaves the old file or the new one. */
+static int replace(const char *bundle, const char *path, json_t *cfg, const struct stat *old,
+		   struct gs_err *err)
+{
+	char tmp[PATH_MAX + 64];
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 2; tries++) {
+		snprintf(tmp, sizeof(tmp), "%s/.config.json.gpu-runtime.%d", bundle, (int)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST && tries == 0)
+			(void)unlink(tmp); /* left by an earlier run with our pid */
+		else if (fd < 0)
+			return gs_err_set(err, errno, "creating %s", tmp);
+	}
+	int r = 0;
+	if (fchown(fd, old->st_uid, old->st_gid) < 0 && errno != EPERM)
+		r = gs_err_set(err, errno, "%s: chown", tmp);
+	if (r == 0 && fchmod(fd, old->st_mode & 07777) < 0)
+		r = gs_err_set(err, errno, "%s: chmod", tmp);
+	if (r == 0 && json_dumpfd(cfg, fd, JSON_INDENT(1)) < 0)
+		r = gs_err_set(err, errno ? errno : EIO, "writing %s", tmp);
+	if (r == 0 && fsync(fd) < 0)
+		r = gs_err_set(err, errno, "writing %s", tmp);
+	if (close(fd) < 0 && r == 0)
+		r = gs_err_set(err, errno, "writing %s", tmp);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = gs_err_set(err, errno, "replacing %s", path);
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
 static int rewrite(const char *bundle, struct gs_err *err)
 {
-	char exe[PATH_MAX], hook[PATH_MAX + 32], path[PATH_MAX], tmp[PATH_MAX + 32];
+	char exe[PATH_MAX], hook[PATH_MAX + 32], path[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
 		return gs_err_set(err, errno, "/proc/self/exe");
 	exe[n] = '\0';
 	snprintf(hook, sizeof(hook), "%s/" HOOK_NAME, dirname(exe));
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return gs_err_setx(err, EINVAL, "%s: not a regular file", path);
 	json_error_t je;
-	json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *cfg = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
 	if (!cfg)
 		return gs_err_setx(err, EBADMSG, "%s: line %d: %s", path, je.line, je.text);
 	int r = 0;
@@ -157,11 +199,8 @@ static int rewrite(const char *bundle, struct gs_err *err)
 		const char *store = getenv("GPU_STAGE_STORE"), *driver = getenv("GPU_STAGE_DRIVER");
 		r = add_hook(cfg, hook, store && *store ? store : NULL,
 			     driver && *driver ? driver : NULL, err);
-		snprintf(tmp, sizeof(tmp), "%s/.config.json.gpu-runtime", bundle);
-		if (r == 0 && json_dump_file(cfg, tmp, JSON_INDENT(1)) < 0)
-			r = gs_err_set(err, errno ? errno : EIO, "writing %s", tmp);
-		if (r == 0 && rename(tmp, path) < 0)
-			r = gs_err_set(err, errno, "replacing %s", path);
+		if (r == 0)
+			r = replace(bundle, path, cfg, &st, err);
 	}
 	json_decref(cfg);
 	return r;

@@ -2,6 +2,7 @@
 /* ovl_plan_apply: runs a plan inside the container's rootfs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,72 @@ static int seal_all(struct ovl_ctx *c, struct gs_err *err)
 	return 0;
 }
 
+int ovl_ids_add(uint64_t **v, size_t *n, uint64_t id, struct gs_err *err)
+{
+	uint64_t *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return gs_err_setx(err, ENOMEM, "reading the mount table: out of memory");
+	*v = nv;
+	nv[(*n)++] = id;
+	return 0;
+}
+
+/* From the caller's mount namespace (the container's): the shared mounts
+ * (optional field "shared:N") and the whole tmpfs mounts (root "/", type
+ * tmpfs).  Read once: the mounts made afterwards are ours, never attached
+ * onto a shared one, and recorded as tmpfs when they are. */
+static int load_mounts(struct ovl_ctx *c, struct gs_err *err)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/thread-self/mountinfo", "re");
+	if (!f)
+		return gs_err_set(err, errno,
+				  "/proc/thread-self/mountinfo (needed to keep mounts from propagating)");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		char *dash = strstr(line, " - ");
+		char root[8], fstype[16];
+		uint64_t id;
+		if (!dash || sscanf(line, "%" SCNu64 " %*s %*s %7s", &id, root) != 2 ||
+		    sscanf(dash + 3, "%15s", fstype) != 1)
+			continue;
+		*dash = '\0';
+		int r = 0;
+		if (strstr(line, " shared:"))
+			r = ovl_ids_add(&c->shared, &c->n_shared, id, err);
+		if (r >= 0 && !strcmp(root, "/") && !strcmp(fstype, "tmpfs"))
+			r = ovl_ids_add(&c->tmpfs_ids, &c->n_tmpfs_ids, id, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int ovl_check_private(struct ovl_ctx *c, int target, const char *dest, struct gs_err *err)
+{
+	uint64_t id;
+	int r = ovl_mnt_id(target, &id, err);
+	if (r < 0)
+		return gs_err_wrap(err, "%s", dest);
+	for (size_t k = 0; k < c->n_shared; k++)
+		if (c->shared[k] == id)
+			return gs_err_setx(err, EXDEV,
+					   "%s lies on a mount with shared propagation: a mount there would propagate out of the container (e.g. into the host's mount table); refusing",
+					   dest);
+	return 0;
+}
+
+int ovl_attach_private(struct ovl_ctx *c, int tree, int target, const char *dest,
+		       struct gs_err *err)
+{
+	int r = ovl_check_private(c, target, dest, err);
+	return r < 0 ? r : ovl_attach(tree, target, dest, err);
+}
+
 static void ctx_close(struct ovl_ctx *c)
 {
+	free(c->shared);
+	free(c->tmpfs_ids);
 	for (size_t k = 0; k < c->n_tmpfs; k++)
 		close(c->tmpfs[k]);
 	if (c->anchorfd >= 0)
@@ -99,7 +164,9 @@ int ovl_plan_apply(const struct ovl_plan *p, struct ovl_sources *src, int rootfd
 	int r = ovl_mnt_id(rootfd, &c.root_mnt, err);
 	if (r < 0)
 		return gs_err_wrap(err, "container rootfs");
-	r = run_ops(&c, err);
+	r = load_mounts(&c, err);
+	if (r >= 0)
+		r = run_ops(&c, err);
 	ctx_close(&c);
 	return r;
 }

@@ -31,9 +31,14 @@ static int beneath(int dirfd, const char *name, int flags)
 
 static int remember_tmpfs(struct ovl_ctx *c, int mnt, const char *dest, struct gs_err *err)
 {
+	uint64_t id = 0;
 	if (c->n_tmpfs >= OVL_MAX_TMPFS) {
 		close(mnt);
 		return gs_err_setx(err, E2BIG, "%s: too many tmpfs mounts", dest);
+	}
+	if (ovl_mnt_id(mnt, &id, err) < 0 || ovl_ids_add(&c->tmpfs_ids, &c->n_tmpfs_ids, id, err) < 0) {
+		close(mnt);
+		return gs_err_wrap(err, "%s", dest);
 	}
 	c->tmpfs[c->n_tmpfs] = mnt;
 	snprintf(c->tmpfs_dest[c->n_tmpfs], sizeof(c->tmpfs_dest[0]), "%s", dest);
@@ -45,10 +50,13 @@ static int remember_tmpfs(struct ovl_ctx *c, int mnt, const char *dest, struct g
 static int tmpfs_onto(struct ovl_ctx *c, int target, uint32_t mode, const char *dest,
 		      struct gs_err *err)
 {
+	int r = ovl_check_private(c, target, dest, err);
+	if (r < 0)
+		return r;
 	int mnt = ovl_tmpfs_new(mode, err);
 	if (mnt < 0)
 		return gs_err_wrap(err, "%s", dest);
-	int r = ovl_attach(mnt, target, dest, err);
+	r = ovl_attach(mnt, target, dest, err);
 	if (r < 0) {
 		close(mnt);
 		return r;
@@ -125,7 +133,7 @@ static int anchor_over_parent(struct ovl_ctx *c, size_t i, int parent, const cha
 	if (r >= 0 && mkdirat(mnt, name, 0755) < 0 && errno != EEXIST)
 		r = gs_err_set(err, errno, "%s/%s", pdest, name);
 	if (r >= 0)
-		r = ovl_attach(mnt, parent, pdest, err);
+		r = ovl_attach_private(c, mnt, parent, pdest, err);
 	if (r < 0) {
 		close(mnt);
 		return r;
@@ -159,6 +167,10 @@ static int anchor_target(struct ovl_ctx *c, size_t i, int parent, const char *pd
 		return gs_err_set(err, why, "%s", dest);
 	struct gs_err e = GS_ERR_INIT;
 	if (ovl_may_create(c, parent, dest, &e) < 0) {
+		if (e.code != EROFS) { /* a volume: neither changed nor covered */
+			*err = e;
+			return -e.code;
+		}
 		*over = true;
 		return anchor_over_parent(c, i, parent, pdest, name, err);
 	}
@@ -209,6 +221,9 @@ int ovl_apply_tmpfs(struct ovl_ctx *c, size_t i, struct gs_err *err)
 		if (r == 0)
 			return ovl_skip(c, i, "%s is not empty in the image: left alone", o->dest);
 	}
+	int r = ovl_check_private(c, t, o->dest, err);
+	if (r < 0)
+		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : r;
 	int mnt = tmpfs_onto(c, t, o->mode, o->dest, err);
 	return mnt < 0 ? mnt : 0;
 }
@@ -329,6 +344,10 @@ int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	_cleanup_close_ int parent = -1;
 	const char *name = NULL;
 	_cleanup_close_ int t = bind_target(c, i, &parent, &name, err);
+	if (t >= 0 && ovl_check_private(c, t, o->dest, err) < 0) {
+		close(t);
+		t = -err->code;
+	}
 	if (t < 0)
 		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : t;
 	int r = ovl_attach(tree, t, o->dest, err);
@@ -336,6 +355,17 @@ int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err)
 }
 
 /* ---- devices, symlinks, files ------------------------------------------------------ */
+
+/* chmod of the object an O_PATH fd holds (fchmod refuses O_PATH fds):
+ * through its /proc/self/fd link, which names exactly that inode. */
+static int chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (chmod(path, mode) < 0)
+		return gs_err_set(err, errno, "chmod %s", dest);
+	return 0;
+}
 
 int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
@@ -358,11 +388,24 @@ int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	int r = ovl_may_create(c, parent, o->dest, err);
 	if (r < 0)
 		return r;
-	if (mknodat(parent, name, S_IFCHR | (o->mode & 0777), dev) < 0)
+	if (mknodat(parent, name, S_IFCHR | (o->mode & 0777), dev) < 0) {
+		if (errno == EOVERFLOW) /* the hook's uid 0 has no id in that fs's user ns */
+			return gs_err_set(err, errno,
+					  "mknod %s: the container's /dev belongs to a user namespace, where device nodes cannot be made (nor opened); list the devices in config.json's linux.devices (the runtime binds them from the host) or use NVIDIA_VISIBLE_DEVICES=none",
+					  o->dest);
 		return gs_err_set(err, errno, "mknod %s", o->dest);
-	if (fchmodat(parent, name, o->mode & 0777, 0) < 0)
-		return gs_err_set(err, errno, "chmod %s", o->dest);
-	return 0;
+	}
+	/* The node is reopened without following anything before its mode is
+	 * fixed (the umask may have cut it): by name, a concurrent process in
+	 * the rootfs could have swapped it for a symlink, and fchmodat follows
+	 * symlinks from the hook's own "/" (the host's, before pivot_root). */
+	_cleanup_close_ int fd = beneath(parent, name, O_PATH);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != dev)
+		return gs_err_setx(err, EEXIST, "%s was replaced while it was being created",
+				   o->dest);
+	if ((st.st_mode & 07777) == (o->mode & 0777))
+		return 0;
+	return chmod_fd(fd, o->mode & 0777, o->dest, err);
 }
 
 int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err)
@@ -403,6 +446,12 @@ int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	int r = ovl_may_create(c, parent, o->dest, err);
 	if (r < 0)
 		return opt ? ovl_skip(c, i, "%s", err->msg) : r;
+	r = ovl_on_root(c, parent, o->dest, err);
+	if (r == 0) /* a volume: a file of the host's could be replaced there */
+		gs_err_setx(err, EXDEV, "%s: not on the container's root file system (a volume?): left alone",
+			    o->dest);
+	if (r <= 0)
+		return opt ? ovl_skip(c, i, "%s", err->msg) : (r < 0 ? r : -EXDEV);
 	r = ovl_write_atomic(parent, name, o->content, o->content_len, o->mode, err);
 	return r < 0 && opt ? ovl_skip(c, i, "%s", err->msg) : r;
 }

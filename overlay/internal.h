@@ -51,9 +51,17 @@ int ovl_mnt_id(int fd, uint64_t *id, struct gs_err *err);
 
 struct ovl_ctx;
 
-/* Whether creating entries in the directory DIRFD is allowed: in no-write
- * mode only off the rootfs mount (a tmpfs of ours or of the runtime). */
+/* Whether creating (or removing) entries in the directory DIRFD is
+ * allowed: on the rootfs mount unless in no-write mode (EROFS), and on a
+ * tmpfs of ours or of the runtime (a whole tmpfs mount: /dev, a tmpfs
+ * /run); never on any other mount (EXDEV): a volume, i.e. a host directory
+ * the image's symlinks may point into. */
 int ovl_may_create(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err);
+
+/* Whether DIRFD lies on the rootfs mount itself (the image's own files),
+ * rather than on a volume or other mount the runtime put in the container:
+ * files that exist already are replaced only there. */
+int ovl_on_root(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err);
 
 /* Opens (O_PATH) the directory DEST inside the root, creating missing
  * components one at a time (never through a symlink) unless NO_MKDIR. */
@@ -82,7 +90,22 @@ struct ovl_ctx {
 	int tmpfs[OVL_MAX_TMPFS]; /* our tmpfs mounts, sealed read-only at the end */
 	char tmpfs_dest[OVL_MAX_TMPFS][256];
 	size_t n_tmpfs;
+	uint64_t *shared;         /* ids of the shared mounts of the namespace */
+	size_t n_shared;
+	uint64_t *tmpfs_ids;      /* ids of whole tmpfs mounts (ours, the runtime's) */
+	size_t n_tmpfs_ids;
 };
+
+/* Records mount id ID in *V (N entries). */
+int ovl_ids_add(uint64_t **v, size_t *n, uint64_t id, struct gs_err *err);
+
+/* Refuses (EXDEV) a mount target TARGET that lies on a shared mount: a
+ * mount attached there would propagate to its peers, e.g. the host's mount
+ * table (a volume with shared propagation that the image's symlinks point
+ * into).  Then attaches TREE onto it (ovl_attach). */
+int ovl_check_private(struct ovl_ctx *c, int target, const char *dest, struct gs_err *err);
+int ovl_attach_private(struct ovl_ctx *c, int tree, int target, const char *dest,
+		       struct gs_err *err);
 
 /* Applies op I of the plan (apply_ops.c). */
 int ovl_apply_tmpfs(struct ovl_ctx *c, size_t i, struct gs_err *err);

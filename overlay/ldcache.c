@@ -87,14 +87,18 @@ static int image_loader(int rootfd)
 }
 
 /* Opens ETCFD/ld.so.cache for reading: never through a symlink, never a
- * FIFO or device (O_NONBLOCK + S_ISREG), never a huge file.  Returns the
- * fd, or -1 with WHY saying why the image's cache is not used. */
+ * FIFO or device (it is first opened O_PATH, which runs no driver's open:
+ * opening a FIFO releases its writer, a watchdog device arms the host's
+ * watchdog), never a huge file.  Only a regular file is then reopened for
+ * reading, through its /proc/self/fd link (the same inode, whatever
+ * happens to the name meanwhile).  Returns the fd, or -1 with WHY saying
+ * why the image's cache is not used. */
 static int open_existing(int etcfd, char *why, size_t whylen)
 {
 	long fd;
 	do
-		fd = gs_sys_openat2(etcfd, "ld.so.cache", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-				    0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		fd = gs_sys_openat2(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
+				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
 	struct stat st;
 	if (fd < 0) {
@@ -103,12 +107,17 @@ static int open_existing(int etcfd, char *why, size_t whylen)
 						       : "image's ld.so.cache unreadable");
 		return -1;
 	}
-	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CACHE_MAX) {
+	_cleanup_close_ int pfd = (int)fd;
+	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CACHE_MAX) {
 		snprintf(why, whylen, "image's ld.so.cache is not a regular file of sane size");
-		close((int)fd);
 		return -1;
 	}
-	return (int)fd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	int rfd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (rfd < 0)
+		snprintf(why, whylen, "image's ld.so.cache unreadable");
+	return rfd;
 }
 
 static bool ours(const struct ldc_entry *e, void *data)
@@ -166,7 +175,7 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 		if (t >= 0)
 			close((int)t);
 		return gs_err_setx(err, EROFS,
-				   "the container's root is read-only and its /etc/ld.so.cache is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them");
+				   "the container's /etc is read-only or not on its root file system (a volume?), and its /etc/ld.so.cache is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them");
 	}
 	_cleanup_close_ int target = (int)t;
 	int r = ovl_write_atomic(c->anchorfd, "ld.so.cache", buf, len, 0644, err);
@@ -180,7 +189,7 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 		return tree;
 	snprintf(c->res->ops[i].where, sizeof(c->res->ops[i].where),
 		 OVL_ANCHOR "/ld.so.cache bound over " OVL_LDCACHE);
-	return ovl_attach(tree, target, OVL_LDCACHE, err);
+	return ovl_attach_private(c, tree, target, OVL_LDCACHE, err);
 }
 
 int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
@@ -208,6 +217,13 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	if (r < 0)
 		return r;
 	if (o->flags & OVL_F_BIND_CACHE)
+		return bind_cache(c, i, etcfd, buf, len, err);
+	/* /etc on a volume (the image's symlink into one, or the runtime's):
+	 * the file there may be the host's; it is covered, not replaced */
+	r = ovl_on_root(c, etcfd, "/etc", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
 		return bind_cache(c, i, etcfd, buf, len, err);
 	r = ovl_may_create(c, etcfd, o->dest, err);
 	return r < 0 ? r : ovl_write_atomic(etcfd, "ld.so.cache", buf, len, 0644, err);

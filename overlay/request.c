@@ -11,6 +11,7 @@
 
 #define ENV_VALUE_MAX 4096
 #define MAX_DEVICE_TOKENS 256
+#define MAX_REQUIRE 64
 
 static void strv_free(char **v, size_t n)
 {
@@ -161,6 +162,9 @@ static int parse_one(const char *kv, struct ovl_env *e, unsigned int *seen, stru
 		for (size_t i = 0; i < e->n_require; i++)
 			if (!strncmp(e->require[i], kv, klen + 1))
 				return 0;
+		if (e->n_require >= MAX_REQUIRE)
+			return gs_err_setx(err, E2BIG, "more than %d NVIDIA_REQUIRE_* variables",
+					   MAX_REQUIRE);
 		if (strv_push(&e->require, &e->n_require, kv, strlen(kv)) < 0)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 	}

@@ -21,17 +21,31 @@
 
 int ovl_may_create(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err)
 {
-	if (!c->plan->no_write)
-		return 0;
 	uint64_t id = 0;
 	int r = ovl_mnt_id(dirfd, &id, err);
 	if (r < 0)
 		return gs_err_wrap(err, "%s", dest);
-	if (id == c->root_mnt)
+	if (id == c->root_mnt && c->plan->no_write)
 		return gs_err_setx(err, EROFS,
 				   "%s: not created: the container's root is read-only and the image is left untouched",
 				   dest);
-	return 0;
+	if (id == c->root_mnt)
+		return 0;
+	for (size_t k = 0; k < c->n_tmpfs_ids; k++)
+		if (c->tmpfs_ids[k] == id)
+			return 0;
+	return gs_err_setx(err, EXDEV,
+			   "%s: not created: neither on the container's root file system nor on a tmpfs of its own (a volume?)",
+			   dest);
+}
+
+int ovl_on_root(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err)
+{
+	uint64_t id = 0;
+	int r = ovl_mnt_id(dirfd, &id, err);
+	if (r < 0)
+		return gs_err_wrap(err, "%s", dest);
+	return id == c->root_mnt;
 }
 
 /* Opens NAME in DIRFD without following any symlink (our own creation). */

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for overlay/: the NVIDIA_* request, requirement expressions,
  * GPU information files, GPU selection and plan building (pure code: no
- * privileges, no mounts). */
+ * privileges, no mounts); and, as root, races injected into ovl_plan_apply
+ * (mknodat is wrapped: -Wl,--wrap=mknodat). */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -127,6 +132,25 @@ static void test_require(void **state)
 			assert_non_null(strstr(err.msg, "NVIDIA_REQUIRE_"));
 		ovl_env_clear(&e);
 	}
+	/* an image's environment with tens of thousands of NVIDIA_REQUIRE_*
+	 * variables is refused at once (each new name was compared with every
+	 * earlier one: seconds of a root hook's time per container start) */
+	enum { MANY = 20000 };
+	char **env = calloc(MANY, sizeof(*env));
+	assert_non_null(env);
+	for (size_t i = 0; i < MANY; i++)
+		assert_true(asprintf(&env[i], "NVIDIA_REQUIRE_%zu=cuda>=1.0", i) > 0);
+	struct ovl_env e;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ovl_env_parse(env, MANY, &e, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "NVIDIA_REQUIRE_"));
+	assert_int_equal(ovl_env_parse(env, 16, &e, &err), 0); /* a few are fine */
+	assert_int_equal(e.n_require, 16);
+	ovl_env_clear(&e);
+	for (size_t i = 0; i < MANY; i++)
+		free(env[i]);
+	free(env);
+
 	assert_int_equal(ovl_driver_cuda_version("535.261.03"), 12020);
 	assert_int_equal(ovl_driver_cuda_version("550.163.01"), 12040);
 	assert_int_equal(ovl_driver_cuda_version("300.1"), 0);
@@ -380,6 +404,80 @@ static void test_plan_json(void **state)
 	gs_plan_free(m);
 }
 
+/* ---- races injected into apply ----------------------------------------------- */
+
+/* Set by a test: right after the hook's mknodat succeeds, a concurrent
+ * process in the same rootfs replaces the fresh node with a symlink here. */
+static const char *swap_to;
+int __real_mknodat(int dirfd, const char *name, mode_t mode, dev_t dev);
+int __wrap_mknodat(int dirfd, const char *name, mode_t mode, dev_t dev);
+int __wrap_mknodat(int dirfd, const char *name, mode_t mode, dev_t dev)
+{
+	int r = __real_mknodat(dirfd, name, mode, dev);
+	if (r == 0 && swap_to) {
+		assert_int_equal(unlinkat(dirfd, name, 0), 0);
+		assert_int_equal(symlinkat(swap_to, dirfd, name), 0);
+	}
+	return r;
+}
+
+/* The node the plan creates is swapped for a symlink to a host file
+ * between mknod and chmod: the host file's mode must not change (in
+ * prestart the hook's "/" is the host's). */
+static void test_apply_mknod_swapped(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* mknod needs root */
+	char dir[] = "/tmp/gs-ovl-XXXXXX", victim[64], rootfs[64], devdir[80];
+	assert_non_null(mkdtemp(dir));
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+	snprintf(devdir, sizeof(devdir), "%s/dev", rootfs);
+	int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(victim, 0600), 0);
+	assert_int_equal(mkdir(rootfs, 0755), 0);
+	assert_int_equal(mkdir(devdir, 0755), 0);
+	int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rootfd >= 0);
+
+	struct ovl_op op = {.type = OVL_OP_MKNOD, .dest = (char *)"/dev/nvidia0", .major = 1,
+			    .minor = 3, .mode = 0666};
+	struct ovl_plan p = {.driver = (char *)"535.261.03", .ops = &op, .n_ops = 1};
+	struct ovl_result res;
+	struct gs_err err = GS_ERR_INIT;
+	swap_to = victim;
+	int r = ovl_plan_apply(&p, NULL, rootfd, &res, &err);
+	swap_to = NULL;
+	struct stat st;
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600); /* not chmod'ed through the link */
+	assert_true(r < 0);                          /* and the swap is an error */
+	ovl_result_clear(&res);
+
+	/* without interference: a node of exactly the planned mode, whatever the umask */
+	char node[96];
+	snprintf(node, sizeof(node), "%s/nvidia0", devdir);
+	assert_int_equal(unlink(node), 0);
+	mode_t old = umask(077);
+	r = ovl_plan_apply(&p, NULL, rootfd, &res, &err);
+	umask(old);
+	assert_int_equal(r, 0);
+	assert_int_equal(lstat(node, &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0666);
+	ovl_result_clear(&res);
+
+	close(rootfd);
+	unlink(node);
+	rmdir(devdir);
+	rmdir(rootfs);
+	unlink(victim);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json),
+		cmocka_unit_test(test_apply_mknod_swapped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

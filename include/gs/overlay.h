@@ -83,8 +83,8 @@ struct ovl_env {
 /* Parses the NVIDIA_* entries of ENV ("KEY=VALUE" strings, N of them,
  * typically config.json's process.env); every other variable is ignored.
  * When a key appears twice the first wins (what getenv() in the container
- * returns).  Unknown capability names and malformed device lists are
- * errors. */
+ * returns).  Unknown capability names, malformed device lists and more
+ * than 64 NVIDIA_REQUIRE_* variables are errors. */
 int ovl_env_parse(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err);
 void ovl_env_clear(struct ovl_env *e);
 
@@ -260,8 +260,11 @@ static inline void ovl_sources_freep(struct ovl_sources **s)
 /* Performs P inside the container rootfs ROOTFD (an O_PATH fd of the rootfs
  * directory, opened in the container's mount namespace).  Every path is
  * resolved inside the root; mount targets are created one component at a
- * time (never on the rootfs mount when P->no_write); mounts are attached
- * with move_mount onto fds and checked afterwards.  RES (allocated here,
+ * time (never on the rootfs mount when P->no_write, never on a mount other
+ * than the rootfs or a whole tmpfs: not in a volume); mounts are attached
+ * with move_mount onto fds and checked afterwards, never onto a mount with
+ * shared propagation (EXDEV: it would carry them out of the namespace;
+ * /proc/thread-self/mountinfo says which are shared).  RES (allocated here,
  * free with ovl_result_clear) says what each op did.  On failure the
  * container must not start: mounts already made vanish with its mount
  * namespace. */

@@ -7,8 +7,11 @@
 # container pid that is gone; a missing store; a driver version that is
 # not staged (and no --driver with no loaded module); an unmet
 # NVIDIA_REQUIRE_CUDA (and NVIDIA_DISABLE_REQUIRE overriding it); a bad
-# NVIDIA_VISIBLE_DEVICES; a missing capability.  A container without NVIDIA_VISIBLE_DEVICES is
-# left alone (exit 0, no audit record).  --dry-run prints the plan.
+# NVIDIA_VISIBLE_DEVICES; a missing capability; a pid that is no container
+# (in the hook's own mount namespace, or in another whose rootfs is not the
+# bundle's), whose devices cgroup must gain nothing.  A container without
+# NVIDIA_VISIBLE_DEVICES is left alone (exit 0, no audit record).
+# --dry-run prints the plan.
 #
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
@@ -101,10 +104,59 @@ fi
 sh -c 'exit 0' &
 gone=$!
 wait "$gone"
-expect 1 "/proc/$gone/ns/mnt.*is container process $gone gone" "$(state "$gone")" --store "$work/store" --driver "$VER" prestart
+expect 1 "is container process $gone gone" "$(state "$gone")" --store "$work/store" --driver "$VER" prestart
 # pid 0 / absent with a stage that needs it
 expect 1 'no container pid' "$(state 0)" --store "$work/store" --driver "$VER" createRuntime
 # a pid in the hook's own mount namespace is not a container
 expect 1 "shares the hook's mount namespace" "$(state $$)" --store "$work/store" --driver "$VER" prestart
 grep -c '"result":"failed"' "$work/audit.log" | grep -qx 3 || fail "expected 3 failed audit records: $(cat "$work/audit.log")"
+
+# A pid that is no container (here: a process in the hook's own mount
+# namespace, as after a pid reuse) is refused before anything is changed
+# for it: its devices cgroup (v1) gains no rule.
+cg=/sys/fs/cgroup/devices
+if [ -w "$cg/cgroup.procs" ]; then
+	mkdir -p "$work/proc/driver/nvidia/gpus/0000:01:00.0" "$work/dev"
+	printf 'GPU UUID: \t GPU-11111111-2222-3333-4444-555555555555\nDevice Minor: \t 0\n' \
+		>"$work/proc/driver/nvidia/gpus/0000:01:00.0/information"
+	mknod "$work/dev/nvidiactl" c 195 255
+	mknod "$work/dev/nvidia0" c 195 0
+	cgd=$cg/gs-hookerr-$$
+	mkdir "$cgd"
+	sleep 300 &
+	victim=$!
+	echo "$victim" >"$cgd/cgroup.procs"
+	echo a >"$cgd/devices.deny"
+	config NVIDIA_VISIBLE_DEVICES=0
+	got=0
+	state "$victim" | "$HOOK" --audit-log "$work/audit.log" --store "$work/store" --driver "$VER" \
+		--proc-root "$work/proc" --dev-root "$work/dev" prestart >"$work/out" 2>&1 || got=$?
+	list=$(cat "$cgd/devices.list")
+	kill "$victim"
+	wait "$victim" 2>/dev/null || true
+	rmdir "$cgd"
+	[ "$got" -eq 1 ] && grep -q "shares the hook's mount namespace" "$work/out" ||
+		fail "pid of a process in the hook's namespace: exit $got: $(cat "$work/out")"
+	[ -z "$list" ] || fail "the hook allowed devices in the cgroup of a process it then refused as no container: $list"
+
+	# A pid in another mount namespace whose rootfs is not the bundle's (as
+	# after a pid reuse by another container): refused, and its cgroup
+	# gains nothing either.
+	mkdir "$cgd"
+	unshare -m --propagation private sh -c "mount -t tmpfs none '$work/bundle/rootfs' && exec sleep 300" &
+	victim=$!
+	for _ in $(seq 50); do grep -q " $work/bundle/rootfs " "/proc/$victim/mountinfo" 2>/dev/null && break; sleep 0.1; done
+	echo "$victim" >"$cgd/cgroup.procs"
+	echo a >"$cgd/devices.deny"
+	got=0
+	state "$victim" | "$HOOK" --audit-log "$work/audit.log" --store "$work/store" --driver "$VER" \
+		--proc-root "$work/proc" --dev-root "$work/dev" prestart >"$work/out" 2>&1 || got=$?
+	list=$(cat "$cgd/devices.list")
+	kill "$victim"
+	wait "$victim" 2>/dev/null || true
+	rmdir "$cgd"
+	[ "$got" -eq 1 ] && grep -q "not the directory the bundle names" "$work/out" ||
+		fail "pid of another namespace with another rootfs: exit $got: $(cat "$work/out")"
+	[ -z "$list" ] || fail "the hook allowed devices in the cgroup of a process whose rootfs is not the container's: $list"
+fi
 echo "hook_errors.sh: all refusals clear"

@@ -9,7 +9,10 @@
 # LD_PRELOAD in the image's environment (createContainer, hook entry
 # without env: the CVE-2025-23266 setting) and LD_PRELOAD/LD_AUDIT in the
 # hook's own environment; a corrupt, truncated, missing or FIFO
-# /etc/ld.so.cache.  Each run must end in a clear refusal (runtime fails,
+# /etc/ld.so.cache (a FIFO with a writer waiting: the hook must not open
+# it); /etc/ld.so.cache, the ld.so.conf.d entry and /usr/bin/nvidia-smi as
+# hard links to a host file; targets pointed into a volume with shared
+# propagation (the mounts would reach the host's table).  Each run must end in a clear refusal (runtime fails,
 # hook names the reason) or a confined success (the container loads
 # libcuda.so.1); and in every case nothing outside the rootfs changed: a
 # victim directory, the host's /etc/ld.so.cache, /usr/bin/nvidia-smi,
@@ -36,15 +39,19 @@ n=0
 refused=0
 confined=0
 
-# CASE NAME STAGE RO SETUP  (SETUP runs with $R = the rootfs, merged view)
+# CASE NAME STAGE RO SETUP [JQ]  (SETUP runs with $R = the rootfs, merged
+# view; JQ, when given, edits the bundle's config.json afterwards)
 hostile() {
-	local name=$1 stage=$2 ro=$3 setup=$4 id before
+	local name=$1 stage=$2 ro=$3 setup=$4 edit=${5:-} id before
 	n=$((n + 1))
 	id=gs-hh-$$-$n
 	hk_bundle "h$n"
 	R=$HK_B/rootfs
 	(cd "$R" && eval "$setup") || hk_fail "$name: setting up the hostile image failed"
 	hk_config "$HK_B" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$HK_SCRIPT"
+	if [ -n "$edit" ]; then
+		jq "$edit" "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
+	fi
 	before=$(host_state)
 	if hk_runc "$HK_B" "$id"; then
 		grep -q '^PROBE_OK$' "$HK_WORK/$id.out" ||
@@ -75,6 +82,56 @@ hostile "/etc -> ../../..$VICTIM" createContainer false "mv etc etc.real && ln -
 hostile "/etc -> /proc/self/root$VICTIM" prestart false "mv etc etc.real && ln -s '/proc/self/root$VICTIM' etc"
 hostile "/run/gpu-stage/lib -> $VICTIM/lib" prestart false "mkdir -p run/gpu-stage && ln -s '$VICTIM/lib' run/gpu-stage/lib"
 
+# Hard links to a host file (the image's upper layer on the host's file
+# system) where the hook writes: it replaces names, never writes through.
+hostile "/etc/ld.so.cache a hard link to a host file" prestart false \
+	"mkdir -p ../../up/etc && ln -f '$VICTIM/ld.so.cache' ../../up/etc/ld.so.cache"
+hostile "/etc/ld.so.conf.d/000-gpu-stage.conf a hard link to a host file" createContainer false \
+	"mkdir -p ../../up/etc/ld.so.conf.d && ln -f '$VICTIM/lib/canary' ../../up/etc/ld.so.conf.d/000-gpu-stage.conf"
+hostile "/usr/bin/nvidia-smi a hard link to a host file" prestart false \
+	"mkdir -p ../../up/usr/bin && ln -f '$VICTIM/nvidia-smi' ../../up/usr/bin/nvidia-smi"
+
+# A writable volume (a host directory) that the image's /etc points into:
+# the host's files there are not replaced (the cache goes over the file as
+# a bind mount, inside the container only; the conf entry is skipped).
+HOSTETC=$HK_WORK/hostetc
+mkdir -p "$HOSTETC/ld.so.conf.d"
+cp /etc/ld.so.cache "$HOSTETC/ld.so.cache"
+echo canary >"$HOSTETC/ld.so.conf.d/000-gpu-stage.conf"
+etcvol=".mounts += [{destination: \"/vol\", type: \"bind\", source: \"$HOSTETC\", options: [\"rbind\", \"rw\"]}]"
+etc_state() { (cd "$HOSTETC" && find . -printf '%p %y %s %m %T@\n' | sort && find . -type f -exec sha256sum {} + | sort); }
+etc_before=$(etc_state)
+hostile "/etc -> /vol (a writable volume of the host's)" prestart false "mv etc etc.real && ln -s /vol etc" "$etcvol"
+[ "$(etc_state)" = "$etc_before" ] || hk_fail "/etc -> /vol: the host directory behind the volume changed: $(diff <(echo "$etc_before") <(etc_state) | head -20)"
+hostile "/etc/ld.so.conf.d -> /vol/ld.so.conf.d (a writable volume of the host's)" createRuntime false \
+	"rm -rf etc/ld.so.conf.d && ln -s /vol/ld.so.conf.d etc/ld.so.conf.d" "$etcvol"
+[ "$(etc_state)" = "$etc_before" ] || hk_fail "/etc/ld.so.conf.d -> /vol: the host directory behind the volume changed: $(diff <(echo "$etc_before") <(etc_state))"
+
+# A volume with shared propagation (Kubernetes' Bidirectional, for which
+# containerd sets an rshared root): a mount attached under it propagates to
+# the host.  The image points the hook's targets into it with symlinks;
+# nothing may appear in the host's mount table.
+SHARED=$HK_WORK/shared
+mkdir -p "$SHARED/bin"
+mount --bind "$SHARED" "$SHARED" && HK_MOUNTS+=("$SHARED") && mount --make-shared "$SHARED" ||
+	hk_fail "cannot make a shared mount at $SHARED"
+vol=".linux.rootfsPropagation = \"rshared\" | .mounts += [{destination: \"/vol\", type: \"bind\", source: \"$SHARED\", options: [\"rbind\", \"rshared\"]}]"
+# (the targets exist there: nothing needs to be created in the volume)
+mkdir -p "$SHARED/gpu-stage" "$SHARED/nvidia/$HK_VER"
+for f in "$HK_STORE/$HK_VER"/bin/*/*; do : >"$SHARED/bin/${f##*/}"; done
+shared_refused() {
+	grep -q 'shared propagation' "$HK_WORK/gs-hh-$$-$n.out" ||
+		hk_fail "$1: not refused for its shared target: $(cat "$HK_WORK/gs-hh-$$-$n.out")"
+}
+hostile "/run -> /vol (a shared volume)" prestart false "rm -rf run && ln -s /vol run" "$vol"
+shared_refused "/run -> /vol"
+hostile "/usr/bin -> /vol/bin (a shared volume)" createRuntime false \
+	"rm -rf usr/bin.real && mv usr/bin usr/bin.real && ln -s /vol/bin usr/bin && cp -a usr/bin.real/. '$SHARED/bin/'" "$vol"
+shared_refused "/usr/bin -> /vol/bin"
+hostile "/lib/firmware -> /vol (a shared volume)" createContainer false "rm -rf lib/firmware && ln -s /vol lib/firmware" "$vol"
+tail -n 1 "$HK_AUDIT" | grep -q 'shared propagation' ||
+	hk_fail "/lib/firmware -> /vol: the firmware was not skipped for its shared target: $(tail -n 1 "$HK_AUDIT")"
+
 # ---- corrupt, truncated, missing, FIFO caches: confined success expected ----
 cache_case() {
 	hostile "$1" prestart false "$2"
@@ -87,6 +144,14 @@ cache_case "corrupt /etc/ld.so.cache" "head -c 4096 /dev/urandom >etc/ld.so.cach
 cache_case "truncated /etc/ld.so.cache" "head -c 60 etc/ld.so.cache >etc/c && mv etc/c etc/ld.so.cache" "corrupt"
 cache_case "no /etc/ld.so.cache" "rm etc/ld.so.cache" "no ld.so.cache"
 cache_case "FIFO /etc/ld.so.cache" "rm etc/ld.so.cache && mkfifo etc/ld.so.cache" "not a regular file"
+# The hook must not even open a special file of the image: opening one has
+# effects (a FIFO's waiting writer is released, a watchdog device is armed,
+# a tape rewinds).  Here a writer waits on the image's FIFO.
+cache_case "FIFO /etc/ld.so.cache with a writer waiting on it" \
+	"rm etc/ld.so.cache && mkfifo etc/ld.so.cache && { (exec 3>etc/ld.so.cache; touch '$HK_WORK/fifo-opened') & echo \$! >'$HK_WORK/fifo-writer'; sleep 0.3; }" \
+	"not a regular file"
+kill "$(cat "$HK_WORK/fifo-writer")" 2>/dev/null || true
+[ ! -e "$HK_WORK/fifo-opened" ] || hk_fail "the hook opened the image's FIFO /etc/ld.so.cache (its writer was released)"
 
 # ---- LD_PRELOAD: image environment and hook environment ---------------------
 SHOOK=$(hk_static_hook) || hk_fail "no statically linked gpu-stage-hook to test LD_* immunity with"

@@ -161,7 +161,7 @@ mkdir -p "$work/odd/lib"
 : >"$work/odd/empty.conf"
 ldconfig -X -i -f "$work/odd/empty.conf" -C "$work/odd/base.cache" 2>/dev/null ||
 	fail "ldconfig -f $work/odd/empty.conf failed"
-base=$(ldconfig -p -C "$work/odd/base.cache" | head -1 | awk '{print $1}')
+base=$(ldconfig -p -C "$work/odd/base.cache" | awk 'NR == 1 { print $1 }')
 extra=$((base % 2 ? 2 : 1))
 echo 'int gs_odd(void) { return 1; }' >"$work/odd/o.c"
 for ((i = 1; i <= extra; i++)); do
