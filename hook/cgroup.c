@@ -129,7 +129,7 @@ int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, ch
 	while (afd < 0 && (errno == EAGAIN || errno == EINTR));
 	if (afd < 0)
 		return gs_err_set(err, errno, "%s/%s", mnt, rel);
-	snprintf(note, notelen, "cgroup v1: allowed %zu device%s in %s%s", n, n == 1 ? "" : "s",
+	snprintf(note, notelen, "cgroup v1: %zu device rule%s for %s%s", n, n == 1 ? "" : "s",
 		 mnt, cg);
 	*fd = (int)afd;
 	return 0;
