@@ -65,19 +65,22 @@ $(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
-# gpu-stage is linked statically (as ldconfig is): no LD_* variable can load
-# code into it, and it starts in a third of the time a dynamic link takes
-# (libelf, libz, jansson, libcrypto).  The sanitizer build stays dynamic.
-# The static libcrypto makes the linker warn about dlopen/getaddrinfo: main()
-# initialises libcrypto without openssl.cnf, so that code is never reached.
+# gpu-stage and gpu-stage-hook are linked statically (as ldconfig is): no
+# LD_* variable can load code into them, and they start in a third of the
+# time a dynamic link takes (libelf, libz, jansson, libcrypto).  Sanitizer
+# builds stay dynamic.  The static libcrypto makes the linker warn about
+# dlopen/getaddrinfo: both mains initialise libcrypto without openssl.cnf, so
+# that code is never reached, and only those warnings are filtered out.
 STATIC_LIBS := $(shell pkg-config --static --libs $(PKGS) 2>/dev/null)
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+define link_static
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(if $(filter 1,$(SAN)),,-static) -o $@.tmp $^ $(ALL_LDFLAGS) \
-		$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)) 2>$@.log; rc=$$?; \
-		grep -v -e 'statically linked applications requires at runtime' \
-			-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
+	@$(CC) $(ALL_CFLAGS) $(if $(filter 1,$(SAN)),,-static) -o $@.tmp $^ $(ALL_LDFLAGS) $(1) \
+		2>$@.log; rc=$$?; grep -v -e 'statically linked applications requires at runtime' \
+		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
+endef
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -23,7 +23,6 @@ RUNTIME_SRC := hook/runtime.c
 
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
 HOOK_BINS := $(BUILD)/gpu-stage-hook $(BUILD)/gpu-runtime
-HOOK_STATIC := $(if $(filter 1,$(SAN)),,-static)
 HOOK_LIBS := $(shell pkg-config --static --libs jansson libcap libcrypto libelf 2>/dev/null)
 
 all: $(HOOK_BINS) $(BUILD)/tests/test_overlay
@@ -38,8 +37,7 @@ $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 	@$(AR) rcs $@ $^
 
 $(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
-	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(HOOK_STATIC) -o $@ $^ $(ALL_LDFLAGS) $(HOOK_LIBS)
+	$(call link_static,$(HOOK_LIBS))
 
 $(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(LIBCOMMON)
 	@echo "  LD      $@"
