@@ -136,8 +136,7 @@ const struct lib_spec *gs_disc_spec_for_key(const char *key)
 	return NULL;
 }
 
-static int warn(struct disc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int warn(struct disc *d, const char *fmt, ...)
+int gs_disc_warn(struct disc *d, const char *fmt, ...)
 {
 	va_list ap;
 	char *s = NULL;
@@ -277,7 +276,7 @@ int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spe
 	enum gs_kind kind;
 	int r = gs_elf_inspect(fd, resolved, &info, &err);
 	if (r <= 0)
-		return r < 0 ? warn(d, "%s: not staged: %s", resolved, err.msg) : 0;
+		return r < 0 ? gs_disc_warn(d, "%s: not staged: %s", resolved, err.msg) : 0;
 	if (lib_kind(&info, &kind) < 0) {
 		gs_elf_info_clear(&info);
 		return 0;
@@ -376,6 +375,14 @@ static int scan_dir(struct disc *d, struct dirinfo *di)
 
 int gs_disc_scan_dirs(struct disc *d)
 {
+	/* The VDPAU driver lives in the vdpau/ subfolder of a library folder
+	 * (where libvdpau looks for it), which no ld.so.conf names. */
+	size_t n = d->n_dirs;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *sub = NULL;
+		if (asprintf(&sub, "%s/vdpau", d->dirs[i].path) < 0 || gs_disc_note_dir(d, sub) < 0)
+			return -ENOMEM;
+	}
 	int r = 0;
 	for (size_t i = 0; r >= 0 && i < d->n_dirs; i++)
 		r = scan_dir(d, &d->dirs[i]);
@@ -402,12 +409,12 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 			/* no version in its bytes: the package database must vouch */
 			const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, resolved, path);
 			if (!pkg)
-				return warn(d,
+				return gs_disc_warn(d,
 					    "%s: not staged: it does not carry version %s and no "
 					    "installed package owns it",
 					    resolved, d->ver);
 			if (strcmp(pkg->upstream, d->ver))
-				return warn(d, "%s: not staged: it belongs to package %s %s, not to driver %s",
+				return gs_disc_warn(d, "%s: not staged: it belongs to package %s %s, not to driver %s",
 					    resolved, pkg->name, pkg->version, d->ver);
 			free(evidence);
 			if (asprintf(&evidence, "dpkg:%s=%s", pkg->name, pkg->version) < 0)
@@ -498,7 +505,7 @@ static int add_config(struct disc *d, const char *path, unsigned int cap, bool t
 		struct gs_err ignored = GS_ERR_INIT;
 		if (gs_root_read_text(&d->root, resolved, 1 << 16, &content, &ignored) < 0 ||
 		    !names_staged_lib(d->plan, content))
-			return warn(d, "%s: not staged: it names no library of driver %s", resolved, d->ver);
+			return gs_disc_warn(d, "%s: not staged: it names no library of driver %s", resolved, d->ver);
 	}
 	if (asprintf(&staged, "config%s", path) < 0)
 		return -ENOMEM;
@@ -518,10 +525,7 @@ static int add_configs(struct disc *d)
 
 int gs_disc_add_extras(struct disc *d)
 {
-	struct gs_err err = GS_ERR_INIT;
-	int r = gs_dpkg_load(&d->root, &d->dpkg, &err);
-	if (r < 0)
-		return warn(d, "%s; executables without a version string are not staged", err.msg);
+	int r = 0;
 	for (size_t i = 0; r >= 0 && i < sizeof(bin_table) / sizeof(bin_table[0]); i++)
 		if (bin_table[i].cap & d->o->caps)
 			r = add_bin(d, bin_table[i].name, bin_table[i].cap);
@@ -579,13 +583,13 @@ int gs_disc_check_needed(struct disc *d)
 			if (needed_ok(d->plan, f, need))
 				continue;
 			int r = driver_name(need)
-					? warn(d, "%s needs %s, a driver library that is not staged", f->path, need)
+					? gs_disc_warn(d, "%s needs %s, a driver library that is not staged", f->path, need)
 					: list_add(&external, need);
 			if (r < 0)
 				return -ENOMEM;
 		}
 	}
-	if (external && warn(d, "the container image must provide what the staged libraries need "
+	if (external && gs_disc_warn(d, "the container image must provide what the staged libraries need "
 				"from the system: %s", external) < 0)
 		return -ENOMEM;
 	return 0;

@@ -55,6 +55,8 @@ int gs_disc_note_dir(struct disc *d, const char *dir);
 int gs_disc_note_version(struct disc *d, const char *ver, const char *what);
 int gs_disc_scan_dirs(struct disc *d);
 int gs_disc_add_extras(struct disc *d);
+/* Adds a warning to the plan (printed by the CLI, kept in the manifest). */
+int gs_disc_warn(struct disc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gs_disc_check_needed(struct disc *d);
 const struct lib_spec *gs_disc_spec_for_key(const char *key);
 

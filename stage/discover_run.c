@@ -109,7 +109,17 @@ static int add_unversioned(struct disc *d, const struct deferred *u)
 	_cleanup_close_ int fd = gs_root_open_file(&d->root, u->path, O_RDONLY | O_NONBLOCK, NULL, &err);
 	if (fd >= 0 && gs_fd_contains(fd, d->ver, &err) > 0)
 		return gs_disc_add_lib(d, u->path, u->spec, "content");
-	return 0;
+	const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, u->path, NULL);
+	if (pkg && !strcmp(pkg->upstream, d->ver)) {
+		_cleanup_free_ char *evidence = NULL;
+		if (asprintf(&evidence, "dpkg:%s=%s", pkg->name, pkg->version) < 0)
+			return -ENOMEM;
+		return gs_disc_add_lib(d, u->path, u->spec, evidence);
+	}
+	return gs_disc_warn(d,
+			    "%s: not staged: no version in its name or bytes, its folder holds other "
+			    "versions' files too, and no installed package of %s owns it",
+			    u->path, d->ver);
 }
 
 static bool has_graphics(const struct gs_plan *p)
@@ -181,6 +191,10 @@ static int cmp_link(const void *a, const void *b)
 static int run(struct disc *d, struct gs_err *err)
 {
 	struct lists l = {{0}, {0}};
+	struct gs_err derr = GS_ERR_INIT;
+	if (gs_dpkg_load(&d->root, &d->dpkg, &derr) < 0 &&
+	    gs_disc_warn(d, "%s; files without a version of their own need other evidence", derr.msg) < 0)
+		return gs_err_set(err, ENOMEM, "discovering driver %s", d->ver);
 	int r = from_cache(d, &l, err);
 	for (size_t i = 0; r >= 0 && i < d->o->n_libdirs; i++)
 		r = d->o->libdirs[i][0] == '/' ? gs_disc_note_dir(d, d->o->libdirs[i])

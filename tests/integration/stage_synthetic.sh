@@ -13,7 +13,9 @@
 #   - --caps utility gives libnvidia-ml without libcuda;
 #   - a Debian rootfs that receives the staged lib/compute + lib/utility and a
 #     cache refreshed by `gpu-stage ldcache update` loads libcuda.so.1 by
-#     SONAME with no LD_* set, and cuDriverGetVersion is the fixture's answer.
+#     SONAME with no LD_* set, and cuDriverGetVersion is the fixture's answer;
+#   - NVIDIA's .run layout (flat, VDPAU in vdpau/, two decoy versions) and a
+#     host without i386 libraries: staged set == the fixture's again.
 # Exit 0 pass, 77 skip (reason on stderr), else failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -98,4 +100,23 @@ if grep -q libcuda "$work/util.got"; then fail "--caps utility staged libcuda"; 
 out=$(probe_staged "$store" "$VER" libcuda.so.1 libnvidia-ml.so.1 libz.so.1)
 want=$(jq -r .cuda_version "$fixture")
 grep -qx "cuDriverGetVersion=$want (rc 0)" <<<"$out" || fail "probe: expected cuDriverGetVersion=$want, got: $out"
+# 7. other layouts: NVIDIA's .run installer (flat, everything in the
+# multiarch folders, VDPAU in vdpau/) with two decoy versions, and a host
+# without i386 libraries; the staged set is again exactly the fixture's
+layout_case() { # NAME MKDRIVER-ARGS...
+	local name=$1
+	shift
+	bash fixtures/mkdriver.sh "$work/$name" --version "$VER" "$@" >"$work/$name.log" 2>&1 ||
+		fail "$name: fixtures/mkdriver.sh failed: $(tail -5 "$work/$name.log")"
+	"$GS" --root "$work/$name" --store "$work/$name-store" --driver "$VER" --caps all >/dev/null 2>&1 ||
+		fail "$name: staging failed"
+	jq -r '.include[].path | "/" + .' "$work/$name/.gs-fixture.json" | sort >"$work/$name.want"
+	jq -r '.files[].source' "$work/$name-store/$VER/manifest.json" | sort >"$work/$name.got"
+	diff -u "$work/$name.want" "$work/$name.got" >"$work/$name.diff" ||
+		fail "$name: staged set differs from the fixture's: $(grep '^[-+]/' "$work/$name.diff")"
+}
+layout_case flat --layout flat --decoy "$DECOY" --decoy 570.86.15
+layout_case no-i386 --layout flat --no-i386
+if grep -q lib32 "$work/no-i386.got"; then fail "no-i386: i386 files staged"; fi
+
 echo "stage_synthetic.sh: $(wc -l <"$work/want") files staged as the fixture predicts; decoys left out; cuDriverGetVersion=$want in a Debian rootfs"
