@@ -9,14 +9,15 @@
 # libcuda.so.1 by SONAME and gets cuDriverGetVersion 12020 (cuInit 100: no
 # GPU here), the real nvidia-smi -h runs from PATH and prints v535.261.03, no
 # LD_* is set, every mount is ro,nosuid,nodev and private; the host's mount
-# table is unchanged afterwards.
+# table is unchanged afterwards.  Then every capability of the real driver
+# (graphics, video, compat32) and its ICD/vendor files.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup hook_debian.sh
 command -v apt-get >/dev/null || hk_skip "apt-get is not available"
 
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set minimal >"$HK_WORK/deb.log" 2>&1 ||
+bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
 	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
 HK_STORE=$HK_WORK/real-store
 "$HK_GS" --root "$HK_WORK/real" --store "$HK_STORE" --driver "$HK_VER" --caps all >"$HK_WORK/stage-real.log" 2>&1 ||
@@ -40,3 +41,21 @@ for stage in prestart createRuntime createContainer; do
 		hk_ok "real Debian driver: runc $stage root.readonly=$ro: cuDriverGetVersion=12020, nvidia-smi from PATH"
 	done
 done
+
+# every capability of the real driver: graphics, video and the i386 set
+# (compat32) reach the container's cache; the ICD/vendor files are in place
+hk_bundle all
+hk_config "$HK_B" createRuntime false '["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all"]' '
+ldconfig -p | grep -q "libcuda.so.1 (libc6) => /run/gpu-stage/lib32/compute/libcuda.so.1" && echo I386_CUDA
+ldconfig -p | grep -q "libEGL_nvidia.so.0 (libc6,x86-64) => /run/gpu-stage/lib/graphics/" && echo EGL
+for f in /usr/share/vulkan/icd.d/nvidia_icd.json /usr/share/glvnd/egl_vendor.d/10_nvidia.json /etc/OpenCL/vendors/nvidia.icd; do
+	[ -s "$f" ] && echo "HAS $f"
+done
+/opt/gs-probe libEGL_nvidia.so.0 libnvidia-encode.so.1 libnvcuvid.so.1 libnvidia-ptxjitcompiler.so.1 && echo LOADED'
+hk_runc "$HK_B" "gs-hkdeb-$$-all" || hk_fail "all capabilities: the container failed: $(cat "$HK_WORK/gs-hkdeb-$$-all.out")"
+out=$HK_WORK/gs-hkdeb-$$-all.out
+for want in I386_CUDA EGL LOADED "HAS /usr/share/vulkan/icd.d/nvidia_icd.json" \
+	"HAS /usr/share/glvnd/egl_vendor.d/10_nvidia.json" "HAS /etc/OpenCL/vendors/nvidia.icd"; do
+	grep -qx "$want" "$out" || hk_fail "all capabilities: missing '$want' in: $(cat "$out")"
+done
+hk_ok "real Debian driver, NVIDIA_DRIVER_CAPABILITIES=all: i386 libcuda, EGL, NVENC/NVDEC libraries load, ICD files in place"
