@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "../stage/dpkg.h"
 #include "../stage/rootfs.h"
 #include "gs/cleanup.h"
 #include "gs/stage.h"
@@ -226,12 +227,71 @@ static void test_contains_across_chunks(void **state)
 	close(fd);
 }
 
+/* The dpkg database: only installed driver packages count, the upstream
+ * version drops epoch and revision, Multi-Arch lists are PKG:ARCH.list,
+ * and merged-/usr paths match either spelling. */
+static void test_dpkg(void **state)
+{
+	(void)state;
+	char d[64];
+	snprintf(d, sizeof(d), "/tmp/gs-dpkg-XXXXXX");
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(
+		sh("set -e; cd %s; mkdir -p var/lib/dpkg/info; "
+		   "printf 'Package: nvidia-cuda-mps\nStatus: install ok installed\nArchitecture: amd64\n"
+		   "Version: 1:535.261.03-1~deb12u1\n\nPackage: nvidia-persistenced\nStatus: deinstall ok config-files\n"
+		   "Architecture: amd64\nVersion: 535.171.04-1\n\nPackage: libcuda1\nStatus: install ok installed\n"
+		   "Multi-Arch: same\nArchitecture: i386\nVersion: 550.163.01-2\n\nPackage: zlib1g\n"
+		   "Status: install ok installed\nArchitecture: amd64\nVersion: 1.2.13\n' > var/lib/dpkg/status; "
+		   "printf '/usr\n/usr/sbin\n/usr/sbin/nvidia-cuda-mps-server\n' > var/lib/dpkg/info/nvidia-cuda-mps.list; "
+		   "printf '/usr/bin/nvidia-persistenced\n' > var/lib/dpkg/info/nvidia-persistenced.list; "
+		   "printf '/usr/lib/i386-linux-gnu/libcuda.so.550.163.01\n' > 'var/lib/dpkg/info/libcuda1:i386.list'; "
+		   "printf '/lib/x86_64-linux-gnu/libz.so.1\n' > var/lib/dpkg/info/zlib1g.list",
+		   d),
+		0);
+	struct gs_root r;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_root_open(d, &r, &err), 0);
+	struct gs_dpkg db;
+	assert_int_equal(gs_dpkg_load(&r, &db, &err), 0);
+	assert_true(db.present);
+	const struct gs_dpkg_pkg *p = gs_dpkg_owner(&db, "/usr/sbin/nvidia-cuda-mps-server", NULL);
+	assert_non_null(p);
+	assert_string_equal(p->name, "nvidia-cuda-mps");
+	assert_string_equal(p->upstream, "535.261.03");
+	/* merged /usr: found as /sbin/... too */
+	assert_ptr_equal(gs_dpkg_owner(&db, "/sbin/nvidia-cuda-mps-server", NULL), p);
+	/* removed package (config files only) owns nothing */
+	assert_null(gs_dpkg_owner(&db, "/usr/bin/nvidia-persistenced", NULL));
+	/* Multi-Arch: same list name */
+	p = gs_dpkg_owner(&db, "/usr/lib/i386-linux-gnu/libcuda.so.550.163.01", NULL);
+	assert_non_null(p);
+	assert_string_equal(p->upstream, "550.163.01");
+	/* not a driver package: not loaded */
+	assert_null(gs_dpkg_owner(&db, "/usr/lib/x86_64-linux-gnu/libz.so.1", NULL));
+	/* the second path is tried too */
+	assert_non_null(gs_dpkg_owner(&db, "/nowhere", "/usr/sbin/nvidia-cuda-mps-server"));
+	gs_dpkg_clear(&db);
+	gs_root_close(&r);
+	/* no database: empty, not an error */
+	char empty[80];
+	snprintf(empty, sizeof(empty), "%s/var", d);
+	assert_int_equal(gs_root_open(empty, &r, &err), 0);
+	assert_int_equal(gs_dpkg_load(&r, &db, &err), 0);
+	assert_false(db.present);
+	assert_int_equal(db.n_pkgs, 0);
+	gs_dpkg_clear(&db);
+	gs_root_close(&r);
+	assert_int_equal(sh("rm -rf %s", d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_versions),     cmocka_unit_test(test_contains_across_chunks),
 		cmocka_unit_test(test_exact_set),    cmocka_unit_test(test_caps_filter),
 		cmocka_unit_test(test_missing_version), cmocka_unit_test(test_detect),
+		cmocka_unit_test(test_dpkg),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
