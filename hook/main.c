@@ -82,7 +82,19 @@ static void usage(FILE *f)
 {
 	fputs("usage: gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR] [--proc-root DIR]\n"
 	      "                      [--audit-log FILE] [--dry-run] prestart|createRuntime|createContainer\n"
-	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n",
+	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n"
+	      "\n"
+	      "  --store DIR       store made by gpu-stage (default /var/lib/gpu-stage)\n"
+	      "  --driver VER      driver version (default: PROC/driver/nvidia/version)\n"
+	      "  --dev-root DIR    where the host's device nodes are (default /dev)\n"
+	      "  --proc-root DIR   where driver/nvidia is (default /proc)\n"
+	      "  --audit-log FILE  one JSON line per start (default /var/log/gpu-stage/hook.log)\n"
+	      "  --dry-run         print the plan, change nothing\n"
+	      "\n"
+	      "Container variables read: NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES,\n"
+	      "NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE; nothing else of any environment.\n"
+	      "Exit status: 0 done (or nothing asked for), 1 failure (the container does not\n"
+	      "start), 2 usage error.  See gpu-stage-hook(8).\n",
 	      f);
 }
 
