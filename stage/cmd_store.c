@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "gs/cleanup.h"
@@ -168,6 +169,8 @@ static int list_versions(const struct store_opts *o)
 	size_t n = 0;
 	if (gs_store_list(o->store, &v, &n, &err) < 0)
 		return fail(&err);
+	if (n == 0 && !o->json && isatty(STDERR_FILENO))
+		fprintf(stderr, "gpu-stage: nothing staged in %s\n", o->store);
 	int code = GS_EXIT_OK;
 	_cleanup_(gs_json_decrefp) json_t *arr = o->json ? json_array() : NULL;
 	for (size_t i = 0; i < n; i++) {
