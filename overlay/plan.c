@@ -187,6 +187,8 @@ static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
 		       struct gs_err *err);
 static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
+static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+		     struct gs_err *err);
 
 static int build_ops(struct ovl_plan *p, const struct gs_plan *m, const struct ovl_request *req,
 		     struct gs_err *err)
@@ -207,6 +209,8 @@ static int build_ops(struct ovl_plan *p, const struct gs_plan *m, const struct o
 		r = add_execs(p, m, caps, req->no_write, err);
 	if (r >= 0)
 		r = add_configs(p, m, caps, err);
+	if (r >= 0)
+		r = add_vdpau(p, m, caps, err);
 	if (r >= 0 && !req->no_write)
 		r = ovl_plan_add_firmware(p, m, err);
 	if (r >= 0)
@@ -308,6 +312,33 @@ static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int
 			continue;
 		char dest[1100];
 		snprintf(dest, sizeof(dest), "/%s", f->path + 7);
+		if (have_dest(p, dest))
+			continue;
+		struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
+		if (!o || !(o->source = strdup(f->path)) || !(o->files = malloc(sizeof(size_t))))
+			return fail_nomem(err);
+		o->files[0] = i;
+		o->n_files = 1;
+		o->caps = f->caps;
+	}
+	return 0;
+}
+
+/* libvdpau loads its driver from LIBDIR/vdpau/ (no cache, no search path):
+ * with video, the staged libvdpau_nvidia is bound there, x86-64 and, with
+ * compat32, i386.  Optional: a read-only root without the file skips it. */
+static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+		     struct gs_err *err)
+{
+	for (size_t i = 0; (caps & GS_CAP_VIDEO) && i < m->n_files; i++) {
+		const struct gs_file *f = &m->files[i];
+		bool lib32 = f->kind == GS_KIND_LIB32;
+		if ((f->kind != GS_KIND_LIB && !lib32) || (lib32 && !(caps & GS_CAP_COMPAT32)) ||
+		    !f->soname || strncmp(f->soname, "libvdpau_nvidia.so.", 19) || strchr(f->soname, '/'))
+			continue;
+		char dest[256];
+		snprintf(dest, sizeof(dest), "/usr/lib/%s/vdpau/%s",
+			 lib32 ? "i386-linux-gnu" : "x86_64-linux-gnu", f->soname);
 		if (have_dest(p, dest))
 			continue;
 		struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);

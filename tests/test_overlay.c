@@ -323,6 +323,46 @@ static void test_plan_caps(void **state)
 	gs_plan_free(m);
 }
 
+/* video: the VDPAU driver is bound where libvdpau looks for it, i386 too
+ * with compat32; without video, nothing. */
+static void test_plan_vdpau(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	m->files = realloc(m->files, (m->n_files + 2) * sizeof(*m->files));
+	assert_non_null(m->files);
+	m->files[m->n_files++] = mkfile("lib/video/libvdpau_nvidia.so.535.261.03", GS_KIND_LIB,
+					GS_CAP_VIDEO, "libvdpau_nvidia.so.1");
+	m->files[m->n_files++] = mkfile("lib32/video/libvdpau_nvidia.so.535.261.03", GS_KIND_LIB32,
+					GS_CAP_VIDEO | GS_CAP_COMPAT32, "libvdpau_nvidia.so.1");
+	static const char x64[] = "/usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.1";
+	static const char x32[] = "/usr/lib/i386-linux-gnu/vdpau/libvdpau_nvidia.so.1";
+
+	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_null(find_op(p, OVL_OP_BIND_FILE, x64));
+	ovl_plan_free(p);
+
+	req.caps = GS_CAP_VIDEO;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	const struct ovl_op *o = find_op(p, OVL_OP_BIND_FILE, x64);
+	assert_non_null(o);
+	assert_string_equal(o->source, "lib/video/libvdpau_nvidia.so.535.261.03");
+	assert_true(o->flags & OVL_F_OPTIONAL);
+	assert_null(find_op(p, OVL_OP_BIND_FILE, x32));
+	ovl_plan_free(p);
+
+	req.caps = GS_CAP_VIDEO | GS_CAP_COMPAT32;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	o = find_op(p, OVL_OP_BIND_FILE, x32);
+	assert_non_null(o);
+	assert_string_equal(o->source, "lib32/video/libvdpau_nvidia.so.535.261.03");
+	ovl_plan_free(p);
+	gs_plan_free(m);
+}
+
 static void test_plan_readonly_and_devices(void **state)
 {
 	(void)state;
@@ -486,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_require),
 		cmocka_unit_test(test_gpus),
 		cmocka_unit_test(test_plan_caps),
+		cmocka_unit_test(test_plan_vdpau),
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json),

@@ -51,11 +51,15 @@ ldconfig -p | grep -q "libEGL_nvidia.so.0 (libc6,x86-64) => /run/gpu-stage/lib/g
 for f in /usr/share/vulkan/icd.d/nvidia_icd.json /usr/share/glvnd/egl_vendor.d/10_nvidia.json /etc/OpenCL/vendors/nvidia.icd; do
 	[ -s "$f" ] && echo "HAS $f"
 done
+for f in /usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.1 /usr/lib/i386-linux-gnu/vdpau/libvdpau_nvidia.so.1; do
+	cmp -s "$f" /run/gpu-stage/lib$(case $f in *i386*) echo 32 ;; esac)/video/libvdpau_nvidia.so.1 && echo "VDPAU $f"
+done
 /opt/gs-probe libEGL_nvidia.so.0 libnvidia-encode.so.1 libnvcuvid.so.1 libnvidia-ptxjitcompiler.so.1 && echo LOADED'
 hk_runc "$HK_B" "gs-hkdeb-$$-all" || hk_fail "all capabilities: the container failed: $(cat "$HK_WORK/gs-hkdeb-$$-all.out")"
 out=$HK_WORK/gs-hkdeb-$$-all.out
 for want in I386_CUDA EGL LOADED "HAS /usr/share/vulkan/icd.d/nvidia_icd.json" \
-	"HAS /usr/share/glvnd/egl_vendor.d/10_nvidia.json" "HAS /etc/OpenCL/vendors/nvidia.icd"; do
+	"HAS /usr/share/glvnd/egl_vendor.d/10_nvidia.json" "HAS /etc/OpenCL/vendors/nvidia.icd" \
+	"VDPAU /usr/lib/x86_64-linux-gnu/vdpau/libvdpau_nvidia.so.1" "VDPAU /usr/lib/i386-linux-gnu/vdpau/libvdpau_nvidia.so.1"; do
 	grep -qx "$want" "$out" || hk_fail "all capabilities: missing '$want' in: $(cat "$out")"
 done
-hk_ok "real Debian driver, NVIDIA_DRIVER_CAPABILITIES=all: i386 libcuda, EGL, NVENC/NVDEC libraries load, ICD files in place"
+hk_ok "real Debian driver, NVIDIA_DRIVER_CAPABILITIES=all: i386 libcuda, EGL, NVENC/NVDEC libraries load, ICD files and the VDPAU driver in place"
