@@ -301,6 +301,19 @@ static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 	return 0;
 }
 
+/* An optional bind of the staged file I of M at DEST; NULL when out of memory. */
+static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_plan *m, size_t i,
+				       const char *dest)
+{
+	struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
+	if (!o || !(o->source = strdup(m->files[i].path)) || !(o->files = malloc(sizeof(size_t))))
+		return NULL;
+	o->files[0] = i;
+	o->n_files = 1;
+	o->caps = m->files[i].caps;
+	return o;
+}
+
 static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
 		       struct gs_err *err)
 {
@@ -314,12 +327,8 @@ static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int
 		snprintf(dest, sizeof(dest), "/%s", f->path + 7);
 		if (have_dest(p, dest))
 			continue;
-		struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
-		if (!o || !(o->source = strdup(f->path)) || !(o->files = malloc(sizeof(size_t))))
+		if (!bind_staged_file(p, m, i, dest))
 			return fail_nomem(err);
-		o->files[0] = i;
-		o->n_files = 1;
-		o->caps = f->caps;
 	}
 	return 0;
 }
@@ -341,12 +350,8 @@ static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 			 lib32 ? "i386-linux-gnu" : "x86_64-linux-gnu", f->soname);
 		if (have_dest(p, dest))
 			continue;
-		struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
-		if (!o || !(o->source = strdup(f->path)) || !(o->files = malloc(sizeof(size_t))))
+		if (!bind_staged_file(p, m, i, dest))
 			return fail_nomem(err);
-		o->files[0] = i;
-		o->n_files = 1;
-		o->caps = f->caps;
 	}
 	return 0;
 }
