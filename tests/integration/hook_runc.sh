@@ -209,6 +209,23 @@ if [ -x "$SHIM" ]; then
 	jq -e --arg h "$(dirname "$SHIM")/gpu-stage-hook" '.hooks.createRuntime[0] | .path == $h and .env == []' \
 		"$HK_B/config.json" >/dev/null || hk_fail "gpu-runtime wrote an unexpected hook entry: $(jq -c .hooks "$HK_B/config.json")"
 	hk_ok "gpu-runtime: hook added to config.json (createRuntime, empty env), container got the driver"
+
+	# the same shim in front of crun (in a private mount namespace with
+	# crun's cgroup setting for these machines, as hk_crun does)
+	n=$((n + 1))
+	id=gs-hk-$$-$n
+	hk_bundle "c$n"
+	hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=0"]' "$HK_SCRIPT"
+	jq 'del(.hooks)' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
+	: >"$HK_WORK/empty"
+	(cd "$HK_B" && GPU_STAGE_STORE=$HK_STORE GPU_STAGE_RUNTIME=crun \
+		GPU_STAGE_HOOK_OPTS="--audit-log $HK_AUDIT --dev-root $HK_DEV --proc-root $HK_PROC" \
+		timeout 120 unshare -m --propagation private sh -c \
+		'[ -e /sys/fs/cgroup/unified/cgroup.controllers ] && mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers; exec "$1" run "$2"' \
+		"$HK_WORK/empty" "$SHIM" "$id") >"$HK_WORK/$id.out" 2>&1 ||
+		hk_fail "gpu-runtime (crun) run failed: $(cat "$HK_WORK/$id.out")"
+	hk_check_inside "$id" "gpu-runtime (crun)"
+	hk_ok "gpu-runtime with GPU_STAGE_RUNTIME=crun: container got the driver"
 else
 	hk_fail "$SHIM is not built"
 fi
