@@ -2,6 +2,7 @@
 #include "gs/fsx.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -47,4 +48,9 @@ int gs_write_full(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+void gs_malloc_init(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }

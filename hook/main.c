@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "hook.h"
 
 #define DEFAULT_AUDIT "/var/log/gpu-stage/hook.log"
@@ -321,6 +322,7 @@ static int run(const struct opts *o, struct run *x, struct gs_err *err)
 int main(int argc, char **argv)
 {
 	struct opts o;
+	gs_malloc_init();
 	clearenv(); /* nothing from the runtime's or the image's environment */
 	/* nor its umask: every mode the plan creates is explicit (a runtime
 	 * started under umask 077 would otherwise leave /run/gpu-stage/lib

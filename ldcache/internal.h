@@ -79,6 +79,30 @@ struct ldc_cache {
 	bool sorted; /* entries are in ldconfig order (kept up to date) */
 };
 
+/* The string table of a cache being written (strtab.c). */
+struct ldc_sref {
+	const char *p;    /* a distinct string of the cache */
+	const char *host; /* the string written to the file that holds P */
+	size_t len;       /* strlen(p) */
+	uint32_t at;      /* where P starts inside HOST */
+	uint32_t off;     /* HOST's offset in the file, once placed */
+};
+
+struct ldc_strtab {
+	struct ldc_sref *v; /* sorted by address */
+	size_t n;
+	size_t bytes;       /* what the hosts take, NULs included */
+};
+
+int ldc_strtab_build(const struct ldc_cache *c, struct ldc_strtab *t, struct gs_err *err);
+/* The offset of string P (a key or value of the cache) once the strings
+ * are written from offset NEXT on: when P's host is not placed yet, it is
+ * placed at NEXT and *WRITE and *WLEN say what to write there (else *WRITE is
+ * NULL). */
+int ldc_strtab_place(struct ldc_strtab *t, const char *p, size_t next, const char **write,
+		     size_t *wlen, uint32_t *off, struct gs_err *err);
+void ldc_strtab_clear(struct ldc_strtab *t);
+
 /* < 0 when A goes before B in ldconfig's order. */
 int ldc_entry_cmp(const struct ldc_entry *a, const struct ldc_entry *b);
 bool ldc_entries_sorted(const struct ldc_entry *v, size_t n);

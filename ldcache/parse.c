@@ -40,20 +40,30 @@ void ldc_cache_free(struct ldc_cache *c)
 	free(c);
 }
 
+/* A new block of SIZE bytes, linked into C's storage (freed with C). */
+static struct ldc_arena *arena_block(struct ldc_cache *c, size_t size)
+{
+	if (size > SIZE_MAX - sizeof(struct ldc_arena))
+		return NULL;
+	struct ldc_arena *a = malloc(sizeof(*a) + size);
+	if (!a)
+		return NULL;
+	a->used = 0;
+	a->size = size;
+	a->next = c->arena;
+	c->arena = a;
+	return a;
+}
+
 const char *ldc_strdup(struct ldc_cache *c, const char *s, size_t len)
 {
 	struct ldc_arena *a = c->arena;
 	if (len == SIZE_MAX)
 		return NULL;
 	if (!a || a->size - a->used < len + 1) {
-		size_t size = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
-		a = malloc(sizeof(*a) + size);
+		a = arena_block(c, len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK);
 		if (!a)
 			return NULL;
-		a->used = 0;
-		a->size = size;
-		a->next = c->arena;
-		c->arena = a;
 	}
 	char *p = a->data + a->used;
 	memcpy(p, s, len);
@@ -62,11 +72,15 @@ const char *ldc_strdup(struct ldc_cache *c, const char *s, size_t len)
 	return p;
 }
 
-static int reserve(struct ldc_cache *c, size_t extra, struct gs_err *err)
+/* Room for EXTRA more entries: doubling for one-by-one adds, exactly
+ * what is asked for when EXACT (a table read from a file). */
+static int reserve_as(struct ldc_cache *c, size_t extra, bool exact, struct gs_err *err)
 {
 	if (c->cap - c->n >= extra)
 		return 0;
 	size_t cap = c->cap ? c->cap : 64;
+	if (exact && __builtin_add_overflow(c->n, extra, &cap))
+		return gs_err_set(err, ENOMEM, "ld.so.cache entries");
 	while (cap - c->n < extra) {
 		if (__builtin_mul_overflow(cap, 2, &cap))
 			return gs_err_set(err, ENOMEM, "ld.so.cache entries");
@@ -82,8 +96,17 @@ static int reserve(struct ldc_cache *c, size_t extra, struct gs_err *err)
 	return 0;
 }
 
+static int reserve(struct ldc_cache *c, size_t extra, struct gs_err *err)
+{
+	return reserve_as(c, extra, false, err);
+}
+
 int ldc_cache_add(struct ldc_cache *c, const struct ldc_entry *e, struct gs_err *err)
 {
+	if (strlen(e->key) > LDC_KEY_MAX || strlen(e->value) > LDC_VALUE_MAX ||
+	    (e->hwcaps && strlen(e->hwcaps) > LDC_KEY_MAX))
+		return gs_err_setx(err, EINVAL, "ld.so.cache entry %.64s...: name or path too long",
+				   e->key);
 	int r = reserve(c, 1, err);
 	if (r < 0)
 		return r;
@@ -96,6 +119,40 @@ int ldc_cache_add(struct ldc_cache *c, const struct ldc_entry *e, struct gs_err 
 	if (c->n > 0 && ldc_entry_cmp(&c->entries[c->n - 1], &copy) > 0)
 		c->sorted = false;
 	c->entries[c->n++] = copy;
+	return 0;
+}
+
+int ldc_cache_append(struct ldc_cache *dst, struct ldc_cache *src, struct gs_err *err)
+{
+	size_t need, bytes;
+	if (__builtin_add_overflow(dst->n, src->n, &need) ||
+	    __builtin_mul_overflow(need, sizeof(*dst->entries), &bytes))
+		return gs_err_set(err, ENOMEM, "ld.so.cache entries");
+	if (need > dst->cap) { /* exactly: a large SRC is not doubled */
+		struct ldc_entry *e = realloc(dst->entries, bytes ? bytes : 1);
+		if (!e)
+			return gs_err_set(err, ENOMEM, "ld.so.cache entries");
+		dst->entries = e;
+		dst->cap = need;
+	}
+	if (src->n && dst->n && ldc_entry_cmp(&dst->entries[dst->n - 1], &src->entries[0]) > 0)
+		dst->sorted = false;
+	dst->sorted = dst->sorted && src->sorted;
+	if (src->n)
+		memcpy(dst->entries + dst->n, src->entries, src->n * sizeof(*src->entries));
+	dst->n = need;
+	free(src->entries);
+	src->entries = NULL;
+	src->n = src->cap = 0;
+	/* SRC's blocks go behind DST's current one, which stays the one
+	 * ldc_strdup fills */
+	struct ldc_arena **tail = dst->arena ? &dst->arena->next : &dst->arena;
+	struct ldc_arena *rest = *tail;
+	*tail = src->arena;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = rest;
+	src->arena = NULL;
 	return 0;
 }
 
@@ -142,46 +199,52 @@ struct src {
 	const char *name;
 };
 
-/* The NUL-terminated string at BASE+OFF, checked to lie inside the file. */
+/* The NUL-terminated string at BASE+OFF, checked to lie inside the file
+ * and to be at most MAX bytes long.  Only MAX bytes are ever scanned for
+ * the NUL, so a cache whose entries all point into one huge string costs
+ * time and memory in proportion to its size, not to entries x length. */
 static int string_at(const struct src *s, size_t base, uint32_t off, const char *what,
-		     size_t idx, const char **out, size_t *len, struct gs_err *err)
+		     size_t max, size_t idx, const char **out, struct gs_err *err)
 {
 	size_t pos;
 	if (__builtin_add_overflow(base, (size_t)off, &pos) || pos >= s->len)
 		return gs_err_setx(err, EBADMSG,
 				   "%s: entry %zu: %s offset %u is past the end of the file (%zu bytes)",
 				   s->name, idx, what, off, s->len);
-	const unsigned char *nul = memchr(s->buf + pos, '\0', s->len - pos);
+	size_t room = s->len - pos;
+	const unsigned char *nul = memchr(s->buf + pos, '\0', room < max + 1 ? room : max + 1);
+	if (!nul && room > max)
+		return gs_err_setx(err, EBADMSG,
+				   "%s: entry %zu: %s at offset %zu is longer than %zu bytes (no library name or path is)",
+				   s->name, idx, what, pos, max);
 	if (!nul)
 		return gs_err_setx(err, EBADMSG,
 				   "%s: entry %zu: %s at offset %zu is not NUL-terminated inside the file",
 				   s->name, idx, what, pos);
 	*out = (const char *)s->buf + pos;
-	*len = (size_t)(nul - (s->buf + pos));
 	return 0;
 }
 
+/* The entry points into the file's bytes, which the cache owns: no string
+ * is copied, so memory stays proportional to the file size. */
 static int add_raw(struct ldc_cache *c, const struct src *s, size_t base, size_t idx,
 		   int32_t flags, uint32_t key, uint32_t value, uint32_t osv,
 		   uint64_t hwcap, const char *hwcaps, struct gs_err *err)
 {
 	const char *k, *v;
-	size_t klen, vlen;
-	int r = string_at(s, base, key, "key", idx, &k, &klen, err);
+	int r = string_at(s, base, key, "key", LDC_KEY_MAX, idx, &k, err);
 	if (r < 0)
 		return r;
-	r = string_at(s, base, value, "value", idx, &v, &vlen, err);
+	r = string_at(s, base, value, "value", LDC_VALUE_MAX, idx, &v, err);
 	if (r < 0)
 		return r;
 	struct ldc_entry *e = &c->entries[c->n];
-	e->key = ldc_strdup(c, k, klen);
-	e->value = ldc_strdup(c, v, vlen);
+	e->key = k;
+	e->value = v;
 	e->hwcaps = hwcaps;
 	e->flags = flags;
 	e->osversion = osv;
 	e->hwcap = hwcap;
-	if (!e->key || !e->value)
-		return gs_err_set(err, ENOMEM, "%s", s->name);
 	c->n++;
 	return 0;
 }
@@ -190,7 +253,7 @@ static int parse_old_entries(struct ldc_cache *c, const struct src *s, uint32_t 
 			     struct gs_err *err)
 {
 	size_t strbase = LDC_OLD_HDR_SIZE + (size_t)nlibs * LDC_OLD_ENTRY_SIZE;
-	int r = reserve(c, nlibs, err);
+	int r = reserve_as(c, nlibs, true, err);
 	for (uint32_t i = 0; r >= 0 && i < nlibs; i++) {
 		const unsigned char *p = s->buf + LDC_OLD_HDR_SIZE + (size_t)i * LDC_OLD_ENTRY_SIZE;
 		r = add_raw(c, s, strbase, i, (int32_t)ldc_rd32(p), ldc_rd32(p + 4),
@@ -269,7 +332,7 @@ static int parse_extensions(struct ldc_cache *c, const struct src *s, uint32_t e
 }
 
 /* Resolves the glibc-hwcaps subdirectory name of an extension entry. */
-static int hwcaps_name(struct ldc_cache *c, const struct src *s, const struct ext_info *x,
+static int hwcaps_name(const struct src *s, const struct ext_info *x,
 		       size_t idx, uint64_t hwcap, const char **out, struct gs_err *err)
 {
 	uint32_t index = (uint32_t)hwcap;
@@ -278,25 +341,19 @@ static int hwcaps_name(struct ldc_cache *c, const struct src *s, const struct ex
 				   "%s: entry %zu: glibc-hwcaps index %u out of range (%zu names)",
 				   s->name, idx, index, x->has_hwcaps ? x->hwcaps_count : 0);
 	uint32_t stroff = ldc_rd32(s->buf + x->hwcaps_off + (size_t)index * 4);
-	const char *name;
-	size_t len;
-	int r = string_at(s, 0, stroff, "glibc-hwcaps name", idx, &name, &len, err);
-	if (r < 0)
-		return r;
-	*out = ldc_strdup(c, name, len);
-	return *out ? 0 : gs_err_set(err, ENOMEM, "%s", s->name);
+	return string_at(s, 0, stroff, "glibc-hwcaps name", LDC_KEY_MAX, idx, out, err);
 }
 
 static int parse_new_entries(struct ldc_cache *c, const struct src *s, size_t base,
 			     uint32_t nlibs, const struct ext_info *x, struct gs_err *err)
 {
-	int r = reserve(c, nlibs, err);
+	int r = reserve_as(c, nlibs, true, err);
 	for (uint32_t i = 0; r >= 0 && i < nlibs; i++) {
 		const unsigned char *p = s->buf + base + LDC_NEW_HDR_SIZE + (size_t)i * LDC_NEW_ENTRY_SIZE;
 		uint64_t hwcap = ldc_rd64(p + 16);
 		const char *hwcaps = NULL;
 		if (hwcap & LDC_HWCAP_EXTENSION) {
-			r = hwcaps_name(c, s, x, i, hwcap, &hwcaps, err);
+			r = hwcaps_name(s, x, i, hwcap, &hwcaps, err);
 			if (r < 0)
 				break;
 			/* keep only the ISA level; index and marker are recomputed on write */
@@ -368,35 +425,46 @@ static int parse_buf(struct ldc_cache *c, const struct src *s, struct gs_err *er
 	return parse_old_entries(c, s, nlibs, err);
 }
 
+/* Parses the LEN bytes of BLOCK, a block of C's own storage. */
+static int parse_block(struct ldc_cache *c, const struct ldc_arena *block, size_t len,
+		       const char *name, struct gs_err *err)
+{
+	struct src s = {(const unsigned char *)block->data, len, name ? name : "ld.so.cache"};
+	int r = parse_buf(c, &s, err);
+	if (r < 0)
+		return r;
+	c->sorted = ldc_entries_sorted(c->entries, c->n);
+	return 0;
+}
+
 int ldc_cache_parse(const void *buf, size_t len, const char *name, struct ldc_cache **out,
 		    struct gs_err *err)
 {
-	struct ldc_cache *c = NULL;
-	struct src s = {buf, len, name ? name : "ld.so.cache"};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	if (len > LDC_FILE_MAX)
+		return gs_err_setx(err, EFBIG, "%s: too large for an ld.so.cache (%zu bytes, at most %u)",
+				   name ? name : "ld.so.cache", len, LDC_FILE_MAX);
 	int r = ldc_cache_new(&c, err);
 	if (r < 0)
 		return r;
-	r = parse_buf(c, &s, err);
-	if (r < 0) {
-		ldc_cache_free(c);
+	struct ldc_arena *block = arena_block(c, len ? len : 1);
+	if (!block)
+		return gs_err_set(err, ENOMEM, "%s", name ? name : "ld.so.cache");
+	memcpy(block->data, buf, len);
+	block->used = block->size;
+	r = parse_block(c, block, len, name, err);
+	if (r < 0)
 		return r;
-	}
-	c->sorted = ldc_entries_sorted(c->entries, c->n);
-	*out = c;
+	*out = steal_ptr(&c);
 	return 0;
 }
 
 /* Reads the whole file with read(2), not mmap: a file that shrinks while we
  * read it (a hostile rootfs can do that) must give an error, not SIGBUS. */
-#define LDC_MAX_FILE (256u * 1024u * 1024u)
-
-static int read_all(int fd, const char *name, size_t size, unsigned char **out,
-		    size_t *out_len, struct gs_err *err)
+static int read_all(int fd, const char *name, unsigned char *buf, size_t size, size_t *out_len,
+		    struct gs_err *err)
 {
-	_cleanup_free_ unsigned char *buf = malloc(size + 1);
 	size_t got = 0;
-	if (!buf)
-		return gs_err_set(err, ENOMEM, "%s", name);
 	while (got <= size) {
 		ssize_t n = read(fd, buf + got, size + 1 - got);
 		if (n < 0 && errno == EINTR)
@@ -409,7 +477,6 @@ static int read_all(int fd, const char *name, size_t size, unsigned char **out,
 	}
 	if (got != size)
 		return gs_err_setx(err, EBADMSG, "%s: file changed size while being read", name);
-	*out = steal_ptr(&buf);
 	*out_len = got;
 	return 0;
 }
@@ -421,15 +488,27 @@ int ldc_cache_load_fd(int fd, const char *name, struct ldc_cache **out, struct g
 		return gs_err_set(err, errno, "%s", name);
 	if (!S_ISREG(st.st_mode))
 		return gs_err_setx(err, EBADMSG, "%s: not a regular file", name);
-	if ((uint64_t)st.st_size > LDC_MAX_FILE)
-		return gs_err_setx(err, EFBIG, "%s: file too large for an ld.so.cache (%lld bytes)",
-				   name, (long long)st.st_size);
-	_cleanup_free_ unsigned char *buf = NULL;
-	size_t len = 0;
-	int r = read_all(fd, name, (size_t)st.st_size, &buf, &len, err);
+	if ((uint64_t)st.st_size > LDC_FILE_MAX)
+		return gs_err_setx(err, EFBIG,
+				   "%s: file too large for an ld.so.cache (%lld bytes, at most %u)",
+				   name, (long long)st.st_size, LDC_FILE_MAX);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	int r = ldc_cache_new(&c, err);
 	if (r < 0)
 		return r;
-	return ldc_cache_parse(buf, len, name, out, err);
+	/* one byte more, to see a file that grew while being read */
+	struct ldc_arena *block = arena_block(c, (size_t)st.st_size + 1);
+	if (!block)
+		return gs_err_set(err, ENOMEM, "%s", name);
+	block->used = block->size;
+	size_t len = 0;
+	r = read_all(fd, name, (unsigned char *)block->data, (size_t)st.st_size, &len, err);
+	if (r >= 0)
+		r = parse_block(c, block, len, name, err);
+	if (r < 0)
+		return r;
+	*out = steal_ptr(&c);
+	return 0;
 }
 
 int ldc_cache_load(int dirfd, const char *name, bool nofollow, struct ldc_cache **out,

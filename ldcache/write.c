@@ -89,16 +89,28 @@ static void put32(struct out *o, size_t at, uint32_t v)
 	memcpy(o->buf + at, &v, sizeof(v));
 }
 
-static int write_strings(const struct ldc_cache *c, const struct hwcaps_names *h,
-			 struct out *o, uint32_t *hw_off, struct gs_err *err)
+/* Writes string P (its host, on first use: strings come in entry order,
+ * as ldconfig writes them) and gives its offset. */
+static int put_string(struct ldc_strtab *t, struct out *o, const char *p, uint32_t *off,
+		      struct gs_err *err)
+{
+	const char *w = NULL;
+	size_t wlen = 0;
+	int r = ldc_strtab_place(t, p, o->len, &w, &wlen, off, err);
+	return r < 0 || !w ? r : out_put(o, w, wlen, err);
+}
+
+static int write_strings(const struct ldc_cache *c, struct ldc_strtab *t,
+			 const struct hwcaps_names *h, struct out *o, uint32_t *hw_off,
+			 struct gs_err *err)
 {
 	int r = 0;
 	for (size_t i = 0; r >= 0 && i < c->n; i++) {
 		const struct ldc_entry *e = &c->entries[i];
 		struct ldc_new_entry ne = {.flags = e->flags, .osversion = e->osversion, .hwcap = e->hwcap};
-		r = out_str(o, e->key, &ne.key, err);
+		r = put_string(t, o, e->key, &ne.key, err);
 		if (r >= 0)
-			r = out_str(o, e->value, &ne.value, err);
+			r = put_string(t, o, e->value, &ne.value, err);
 		if (e->hwcaps) {
 			uint64_t isa = (e->hwcap >> 32) & LDC_HWCAP_ISA_LEVEL_MASK;
 			ne.hwcap = LDC_HWCAP_EXTENSION | (isa << 32) | hwcaps_index(h, e->hwcaps);
@@ -141,20 +153,48 @@ static int write_extensions(struct out *o, const struct hwcaps_names *h, const u
 	return 0;
 }
 
+/* The exact size of the file, so that the buffer is allocated once (no
+ * doubling: the output never costs more than itself). */
+static int total_size(const struct ldc_cache *c, const struct ldc_strtab *t,
+		      const struct hwcaps_names *h, const char *generator, size_t *out,
+		      struct gs_err *err)
+{
+	size_t n = LDC_NEW_HDR_SIZE + c->n * LDC_NEW_ENTRY_SIZE + t->bytes + 3;
+	for (size_t i = 0; i < h->n; i++)
+		n += strlen(h->v[i]) + 1;
+	n += LDC_EXT_HDR_SIZE + 2 * LDC_EXT_SECTION_SIZE + h->n * 4 + strlen(generator);
+	/* what we write, we (and every later run) must be able to read */
+	if (n > LDC_FILE_MAX)
+		return gs_err_setx(err, EFBIG,
+				   "ld.so.cache would be %zu bytes (%zu entries), more than the %u bytes a cache may have",
+				   n, c->n, LDC_FILE_MAX);
+	*out = n;
+	return 0;
+}
+
 static int serialize(const struct ldc_cache *c, const struct hwcaps_names *h,
 		     const char *generator, struct out *o, struct gs_err *err)
 {
 	struct ldc_new_header hdr = {0};
+	struct ldc_strtab t = {0};
 	_cleanup_free_ uint32_t *hw_off = calloc(h->n ? h->n : 1, sizeof(*hw_off));
 	if (!hw_off)
 		return gs_err_set(err, ENOMEM, "ld.so.cache");
 	if (c->n > (UINT32_MAX - LDC_NEW_HDR_SIZE) / LDC_NEW_ENTRY_SIZE)
 		return gs_err_setx(err, EFBIG, "ld.so.cache: too many entries (%zu)", c->n);
-	int r = out_put(o, NULL, LDC_NEW_HDR_SIZE + c->n * LDC_NEW_ENTRY_SIZE, err);
-	if (r < 0)
-		return r;
+	int r = ldc_strtab_build(c, &t, err);
+	size_t total = 0;
+	if (r >= 0)
+		r = total_size(c, &t, h, generator, &total, err);
+	if (r >= 0 && !(o->buf = malloc(total)))
+		r = gs_err_set(err, ENOMEM, "ld.so.cache");
+	o->cap = total;
+	if (r >= 0)
+		r = out_put(o, NULL, LDC_NEW_HDR_SIZE + c->n * LDC_NEW_ENTRY_SIZE, err);
 	size_t strings = o->len;
-	r = write_strings(c, h, o, hw_off, err);
+	if (r >= 0)
+		r = write_strings(c, &t, h, o, hw_off, err);
+	ldc_strtab_clear(&t);
 	if (r < 0)
 		return r;
 	memcpy(hdr.magic, LDC_MAGIC_NEW, LDC_MAGIC_NEW_LEN);

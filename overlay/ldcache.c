@@ -32,7 +32,6 @@
 #include "gs/ldcache.h"
 #include "internal.h"
 
-#define CACHE_MAX (64u << 20)
 #define GENERATOR "gpu-stage-hook " GS_VERSION
 
 
@@ -108,8 +107,14 @@ static int open_existing(int etcfd, char *why, size_t whylen)
 		return -1;
 	}
 	_cleanup_close_ int pfd = (int)fd;
-	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > CACHE_MAX) {
-		snprintf(why, whylen, "image's ld.so.cache is not a regular file of sane size");
+	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "image's ld.so.cache is not a regular file");
+		return -1;
+	}
+	if ((uint64_t)st.st_size > LDC_FILE_MAX) {
+		snprintf(why, whylen,
+			 "image's ld.so.cache is too large (%lld bytes, at most %u; corrupt or hostile): not read",
+			 (long long)st.st_size, LDC_FILE_MAX);
 		return -1;
 	}
 	char path[64];
@@ -126,9 +131,10 @@ static bool ours(const struct ldc_entry *e, void *data)
 	return !strncmp(e->value, OVL_ANCHOR "/", strlen(OVL_ANCHOR) + 1);
 }
 
-/* The new cache: staged entries first, then the image's (if usable). */
-static int merge(const struct ovl_op *o, int etcfd, struct ldc_cache **out, char *why,
-		 size_t whylen, struct gs_err *err)
+/* The new cache: staged entries first, then the image's (if usable and
+ * WITH_IMAGE). */
+static int merge(const struct ovl_op *o, int etcfd, bool with_image, struct ldc_cache **out,
+		 char *why, size_t whylen, struct gs_err *err)
 {
 	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
 	_cleanup_(ldc_cache_freep) struct ldc_cache *old = NULL;
@@ -140,18 +146,18 @@ static int merge(const struct ovl_op *o, int etcfd, struct ldc_cache **out, char
 	}
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = open_existing(etcfd, why, whylen);
+	_cleanup_close_ int fd = with_image ? open_existing(etcfd, why, whylen) : -1;
 	struct gs_err lerr = GS_ERR_INIT;
 	if (fd >= 0 && ldc_cache_load_fd(fd, OVL_LDCACHE, &old, &lerr) < 0) {
 		if (lerr.code == ENOMEM)
 			return gs_err_setx(err, ENOMEM, "%s", lerr.msg);
 		snprintf(why, whylen, "image's ld.so.cache is corrupt (%.200s)", lerr.msg);
 	}
-	size_t kept = 0;
 	if (old) {
 		ldc_cache_remove_if(old, ours, NULL);
-		for (size_t i = 0; r >= 0 && i < ldc_cache_count(old); i++, kept++)
-			r = ldc_cache_add(c, ldc_cache_entry(old, i), err);
+		size_t kept = ldc_cache_count(old);
+		/* no string of the image's cache is copied (ldc_cache_append) */
+		r = ldc_cache_append(c, old, err);
 		snprintf(why, whylen, "merged: %zu staged + %zu image entries", o->n_entries, kept);
 	}
 	if (r < 0)
@@ -192,6 +198,35 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 	return ovl_attach_private(c, tree, target, OVL_LDCACHE, err);
 }
 
+/* The bytes of the new cache.  An image cache that is valid but makes the
+ * merged one larger than a cache may be (LDC_FILE_MAX) is left out like a
+ * corrupt one: the staged entries alone, and WHY says so. */
+static int build(const struct ovl_op *o, int etcfd, void **buf, size_t *len, char *why,
+		 size_t whylen, struct gs_err *err)
+{
+	char note[400] = "";
+	for (int with_image = 1; with_image >= 0; with_image--) {
+		_cleanup_(ldc_cache_freep) struct ldc_cache *cache = NULL;
+		struct gs_err e = GS_ERR_INIT;
+		int r = merge(o, etcfd, with_image, &cache, note, sizeof(note), err);
+		if (r < 0)
+			return r;
+		r = ldc_cache_serialize(cache, GENERATOR, buf, len, &e);
+		if (r >= 0) {
+			if (with_image)
+				snprintf(why, whylen, "%s", note);
+			return 0;
+		}
+		if (e.code != EFBIG || !with_image) {
+			*err = e;
+			return r;
+		}
+		snprintf(why, whylen, "image's ld.so.cache too large once merged (%.150s): staged entries only",
+			 e.msg);
+	}
+	return 0;
+}
+
 int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
@@ -205,15 +240,9 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	_cleanup_close_ int etcfd = ovl_dir_open(c, "/etc", true, err);
 	if (etcfd < 0)
 		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : etcfd;
-	_cleanup_(ldc_cache_freep) struct ldc_cache *cache = NULL;
-	char why[400] = "";
-	int r = merge(o, etcfd, &cache, why, sizeof(why), err);
-	if (r < 0)
-		return r;
-	snprintf(c->res->ldcache, sizeof(c->res->ldcache), "%s", why);
 	_cleanup_free_ void *buf = NULL;
 	size_t len = 0;
-	r = ldc_cache_serialize(cache, GENERATOR, &buf, &len, err);
+	int r = build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
 	if (r < 0)
 		return r;
 	if (o->flags & OVL_F_BIND_CACHE)

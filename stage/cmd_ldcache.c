@@ -223,16 +223,6 @@ static int load_existing(int etcfd, struct ldc_cache **out, char *why, size_t wh
 	return 0;
 }
 
-static int add_existing(struct ldc_cache *dst, const struct ldc_cache *old, struct gs_err *err)
-{
-	for (size_t i = 0; i < ldc_cache_count(old); i++) {
-		int r = ldc_cache_add(dst, ldc_cache_entry(old, i), err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* Rebuild from scratch into a fresh *C: the DIRs, then ROOT's ld.so.conf
  * directories, in one scan, so that a directory both given and configured
  * (or reached twice through links) is scanned once, as ldconfig does. */
@@ -282,7 +272,7 @@ static int do_update(struct update_opts *o, size_t *added, size_t *total, char *
 	*added = (size_t)r;
 	if (old) {
 		ldc_cache_remove_if(old, in_scanned_dir, o);
-		r = add_existing(c, old, err);
+		r = ldc_cache_append(c, old, err); /* no string copied */
 	} else {
 		r = rebuild(&c, rootfd, o, err);
 	}

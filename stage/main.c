@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "cmd.h"
+#include "gs/fsx.h"
 
 static void usage(FILE *f)
 {
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	gs_malloc_init();
 	/* Static libcrypto (SHA-256 only): never read openssl.cnf, which could
 	 * make it dlopen a provider. */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {

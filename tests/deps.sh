@@ -11,6 +11,7 @@ PKGS=(
 	gcc-multilib                        # i386 shared objects for fixtures
 	debootstrap                         # real Debian rootfs for integration tests
 	jq                                  # checking --json output in tests
+	time                                # GNU time: peak RSS in ldcache_hostile.sh
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests

@@ -150,8 +150,11 @@ static void test_header_layout(void **state)
 	uint32_t ext = ldc_rd32(buf + 32);
 	assert_int_equal(ext % 4, 0);
 	assert_int_equal(ldc_rd32(buf + ext), LDC_EXT_MAGIC);
-	assert_int_equal(ldc_rd32(buf + 24), 10 + 13); /* len_strings */
-	assert_int_equal(ext, 96);                      /* 48 + 24 + 23, rounded up to 4 */
+	/* the key is the tail of the value: written once, as ldconfig does */
+	assert_int_equal(ldc_rd32(buf + 24), 13);      /* len_strings */
+	assert_int_equal(ldc_rd32(buf + 48 + 4), ldc_rd32(buf + 48 + 8) + 3);
+	assert_string_equal((char *)buf + ldc_rd32(buf + 48 + 4), "liba.so.1");
+	assert_int_equal(ext, 88);                      /* 48 + 24 + 13, rounded up to 4 */
 }
 
 static int count_cb(const struct ldc_entry *e, void *d)
@@ -513,6 +516,73 @@ static void test_scan_legacy_hwcap_dirs(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+
+/* A cache whose N entries share strings (or their tails) serialises to its
+ * distinct strings once: the written size does not grow with N x length;
+ * ldc_cache_append moves entries without a copy, in order. */
+static void test_shared_strings(void **state)
+{
+	(void)state;
+	enum { N = 2000 };
+	const size_t len = 48 + (size_t)N * 24 + 4096 + 256;
+	unsigned char *b = calloc(1, len);
+	assert_non_null(b);
+	memcpy(b, "glibc-ld.so.cache1.1", 20);
+	uint32_t n = N, strs = 48 + N * 24, v;
+	memcpy(b + 20, &n, 4);
+	b[28] = 2;
+	memset(b + strs, 'k', 250);
+	memcpy(b + strs, "lib", 3);
+	memcpy(b + strs + 245, ".so.1", 5);
+	memset(b + strs + 251, 'v', 4000);
+	b[strs + 251] = '/';
+	for (uint32_t i = 0; i < N; i++) {
+		unsigned char *e = b + 48 + (size_t)i * 24;
+		int32_t fl = X86_64;
+		memcpy(e, &fl, 4);
+		v = strs + (i % 2 ? i % 200 : 0); /* shared, or a suffix of it */
+		memcpy(e + 4, &v, 4);
+		v = strs + 251 + (i % 3 ? i % 1000 : 0);
+		memcpy(e + 8, &v, 4);
+	}
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	assert_int_equal(ldc_cache_parse(b, len, "shared", &c, &err), 0);
+	free(b);
+	assert_int_equal(ldc_cache_count(c), N);
+	_cleanup_free_ void *buf = NULL;
+	size_t out = 0;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *back = roundtrip(c, &buf, &out);
+	/* header + table + the two strings once + extension directory */
+	assert_true(out < 48 + (size_t)N * 24 + 4096 + 256 + 512);
+	assert_int_equal(ldc_cache_count(back), N);
+	for (size_t i = 0; i < N; i++) {
+		assert_string_equal(ldc_cache_entry(back, i)->key, ldc_cache_entry(c, i)->key);
+		assert_string_equal(ldc_cache_entry(back, i)->value, ldc_cache_entry(c, i)->value);
+	}
+	/* append: DST's own entries first, then SRC's, SRC left empty */
+	_cleanup_(ldc_cache_freep) struct ldc_cache *dst = NULL;
+	static const struct ldc_entry first = {.key = "libfirst.so.1", .value = "/x/libfirst.so.1",
+					       .flags = X86_64};
+	dst = mk(&first, 1);
+	assert_int_equal(ldc_cache_append(dst, back, &err), 0);
+	assert_int_equal(ldc_cache_count(back), 0);
+	assert_int_equal(ldc_cache_count(dst), N + 1);
+	assert_string_equal(ldc_cache_entry(dst, 0)->key, "libfirst.so.1");
+	assert_string_equal(ldc_cache_entry(dst, N)->value, ldc_cache_entry(c, N - 1)->value);
+	/* strings added later still go to DST's own storage */
+	static const struct ldc_entry last = {.key = "liblast.so.2", .value = "/x/liblast.so.2",
+					      .flags = X86_64};
+	assert_int_equal(ldc_cache_add(dst, &last, &err), 0);
+	assert_string_equal(ldc_cache_entry(dst, N + 1)->key, "liblast.so.2");
+	/* over-long names are refused by add too */
+	char longkey[300];
+	memset(longkey, 'a', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	const struct ldc_entry bad = {.key = longkey, .value = "/x", .flags = X86_64};
+	assert_int_equal(ldc_cache_add(dst, &bad, &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,7 +591,7 @@ int main(void)
 		cmocka_unit_test(test_lookup),     cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_old_format), cmocka_unit_test(test_write_at_atomic),
 		cmocka_unit_test(test_conf_dirs), cmocka_unit_test(test_scan_skips_executables),
-		cmocka_unit_test(test_scan_legacy_hwcap_dirs),
+		cmocka_unit_test(test_scan_legacy_hwcap_dirs), cmocka_unit_test(test_shared_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,4 +24,11 @@ int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err)
  * Returns 0 or -errno. */
 int gs_write_full(int fd, const void *buf, size_t n);
 
+/* For the mains: every allocation of 128 KiB or more gets its own mapping,
+ * returned to the kernel when freed (glibc would otherwise raise that
+ * threshold after the first large free and keep freed memory in the heap),
+ * so that the peak memory of a run is what it holds at once, which the
+ * ld.so.cache bounds (gs/ldcache.h) are stated in. */
+void gs_malloc_init(void);
+
 #endif

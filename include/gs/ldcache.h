@@ -75,12 +75,32 @@ struct ldc_entry {
 	const char *hwcaps; /* glibc-hwcaps subdirectory name, or NULL */
 };
 
+/* Bounds on input.  A cache file larger than LDC_FILE_MAX is refused
+ * (-EFBIG): a real one holds ~90 bytes per library, so 4 MiB is room for
+ * ~45,000 libraries, several times the largest distribution install.  A key
+ * (a SONAME or file name) longer than LDC_KEY_MAX bytes, a value (a path)
+ * longer than LDC_VALUE_MAX, make the file corrupt (-EBADMSG), as no
+ * library name or path the loader can open is longer.
+ *
+ * Cost of a file of F bytes, whatever it holds (entries sharing strings,
+ * suffixes of one long string, the most entries that fit): parsing keeps
+ * one copy of the file and ~40 bytes per entry (at most 24 bytes of file
+ * each, 12 in the old format), never a copy per string; serialising writes
+ * each distinct string of the file once (strings ending at the same NUL
+ * share it), so the written cache is at most ~2F plus what was added, and
+ * the whole load + sort + serialise stays below ~8F of memory (32 MiB at
+ * LDC_FILE_MAX). */
+#define LDC_FILE_MAX (4u << 20)
+#define LDC_KEY_MAX 255u
+#define LDC_VALUE_MAX 4095u
+
 struct ldc_cache;
 
 /* An empty cache, to be filled with ldc_cache_add. */
 int ldc_cache_new(struct ldc_cache **out, struct gs_err *err);
-/* Parses LEN bytes at BUF.  NAME is used in error messages only.  Every
- * string is copied: BUF may be unmapped afterwards.  Corrupt input gives
+/* Parses LEN bytes at BUF.  NAME is used in error messages only.  BUF is
+ * copied once (the cache's strings point into that copy): BUF may be
+ * unmapped afterwards.  Corrupt input gives
  * -EBADMSG with the offset and the reason. */
 int ldc_cache_parse(const void *buf, size_t len, const char *name,
 		    struct ldc_cache **out, struct gs_err *err);
@@ -129,9 +149,16 @@ int ldc_cache_foreach_prefix(const struct ldc_cache *c, const char *prefix,
 			     int (*fn)(const struct ldc_entry *e, void *data),
 			     void *data);
 
-/* Appends an entry (strings copied).  The cache is unsorted afterwards. */
+/* Appends an entry (strings copied; a key longer than LDC_KEY_MAX or a
+ * value longer than LDC_VALUE_MAX is -EINVAL).  The cache is unsorted
+ * afterwards. */
 int ldc_cache_add(struct ldc_cache *c, const struct ldc_entry *e,
 		  struct gs_err *err);
+/* Moves every entry of SRC to the end of DST, in order, without copying a
+ * string: DST takes over SRC's storage and SRC is left empty (free it as
+ * usual).  This is how a cache read from an untrusted file is merged into
+ * another at no cost per string. */
+int ldc_cache_append(struct ldc_cache *dst, struct ldc_cache *src, struct gs_err *err);
 /* Drops every entry for which FN returns true; keeps the order. */
 void ldc_cache_remove_if(struct ldc_cache *c,
 			 bool (*fn)(const struct ldc_entry *e, void *data),
@@ -145,7 +172,9 @@ bool ldc_cache_is_sorted(const struct ldc_cache *c);
 
 /* Serialises to the new format (with an extension directory holding
  * GENERATOR and, when needed, the glibc-hwcaps names).  The cache is written
- * in its current order: call ldc_cache_sort first.  *OUT is malloc'd. */
+ * in its current order: call ldc_cache_sort first.  *OUT is malloc'd.
+ * A result larger than LDC_FILE_MAX is -EFBIG: nothing is written that
+ * the reader would refuse. */
 int ldc_cache_serialize(const struct ldc_cache *c, const char *generator,
 			void **out, size_t *out_len, struct gs_err *err);
 /* Serialises and writes atomically into directory DIRFD as NAME: a

@@ -192,7 +192,10 @@ update
 grep -qF "$R/etc/ld.so.cache: no existing cache; rebuilt" "$work/err" ||
 	fail "missing cache: message does not say so: $(cat "$work/err")"
 same_as_ldconfig "rebuild of a missing cache"
-cmp -s "$work/first.cache" "$R/etc/ld.so.cache" || fail "the rebuilt cache's bytes differ from the updated one"
+# the same entries in the same order (the bytes may differ: a string shared
+# by several entries lives where the cache being merged had it)
+cmp -s <("$GS" ldcache dump "$work/first.cache" | tail -n +2) <("$GS" ldcache dump "$R/etc/ld.so.cache" | tail -n +2) ||
+	fail "the rebuilt cache's entries differ from the updated one's"
 
 head -c 200 "$work/first.cache" >"$R/etc/ld.so.cache"
 update
