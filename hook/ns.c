@@ -101,7 +101,6 @@ int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
 	for (int i = 0; i < 6; i++)
 		if (!(fld[i] = strsep(&p, " ")))
 			goto bad;
-	fld[5] = NULL; /* the per-mount options are not used */
 	do
 		t = strsep(&p, " ");
 	while (t && strcmp(t, "-"));
