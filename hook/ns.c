@@ -98,23 +98,23 @@ int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
 	(*line)[len - 1] = '\0';
 	/* id parent maj:min root point opts [optional...] - fstype source superopts */
 	char *p = *line, *fld[6], *t = NULL;
+	bool ok = true;
 	for (int i = 0; i < 6; i++)
-		if (!(fld[i] = strsep(&p, " ")))
-			goto bad;
+		ok = ok && (fld[i] = strsep(&p, " ")) != NULL;
 	do
-		t = strsep(&p, " ");
+		t = ok ? strsep(&p, " ") : NULL;
 	while (t && strcmp(t, "-"));
-	m->root = fld[3];
-	m->point = fld[4];
-	m->fstype = strsep(&p, " ");
-	m->source = strsep(&p, " ");
-	m->superopts = p;
-	if (!t || !m->fstype || !m->source || !m->superopts || !unescape(m->root) ||
+	if (ok && t) {
+		m->root = fld[3];
+		m->point = fld[4];
+		m->fstype = strsep(&p, " ");
+		m->source = strsep(&p, " ");
+		m->superopts = p;
+	}
+	if (!ok || !t || !m->fstype || !m->source || !m->superopts || !unescape(m->root) ||
 	    !unescape(m->point) || !unescape(m->source))
-		goto bad;
+		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
 	return 1;
-bad:
-	return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
 }
 
 /* How many mounts of the table FILE (a mountinfo) have PATH as mount point. */
