@@ -13,10 +13,17 @@
  * The hook does not replace or stack programs: it reports in the audit
  * record that the runtime's program decides, and the nodes work only when
  * config.json allows them (e.g. added by the runtime shim or a CDI spec).
- * The hook never widens access on the root cgroup. */
+ * The hook never widens access on the root cgroup.
+ *
+ * Nothing read here is cut to fit a buffer: lines are read with getline
+ * and bounded (a longer one is an error naming the file), the cgroup path
+ * is kept whole or refused, so a long path can never name a shorter,
+ * different cgroup (a sibling whose name is its prefix). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,112 +33,189 @@
 #include "gs/fsx.h"
 #include "hook.h"
 
-#define LINE_MAX_CG 4096
+/* /proc/PID/cgroup: "ID:CONTROLLERS:PATH", PATH at most PATH_MAX (the
+ * kernel's own limit); controller lists are short. */
+#define CGROUP_LINE_MAX (PATH_MAX + 1024)
+#define ALLOW_FILE "/devices.allow"
+#define OPENAT2_TRIES 16
 
-/* Path of the v1 devices cgroup of PID (0: self); 1 found v1, 0 not. */
-static int devices_path(pid_t pid, char *out, size_t len, bool *v2, struct gs_err *err)
+/* The devices.allow of CG below the hierarchy's mount, as openat2 needs
+ * it (relative, shorter than PATH_MAX); ENAMETOOLONG when it cannot be. */
+static int allow_rel(const char *file, const char *cg, char **out, struct gs_err *err)
 {
-	char path[64], line[LINE_MAX_CG];
-	if (pid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/cgroup");
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	size_t len = strlen(cg);
+	if (len + sizeof(ALLOW_FILE) > PATH_MAX)
+		return gs_err_setx(err, ENAMETOOLONG,
+				   "%s: the devices cgroup path is %zu bytes long; the hook opens at most %zu: refusing rather than naming another cgroup",
+				   file, len, (size_t)PATH_MAX - sizeof(ALLOW_FILE));
+	if (asprintf(out, "%s" ALLOW_FILE, cg + 1) < 0) {
+		*out = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* One line of FILE, newline stripped: 1 a line, 0 the end. */
+static int cgroup_line(FILE *f, const char *file, char **line, size_t *cap, struct gs_err *err)
+{
+	errno = 0;
+	ssize_t len = getline(line, cap, f);
+	if (len < 0)
+		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", file) : 0;
+	if ((size_t)len > CGROUP_LINE_MAX)
+		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", file,
+				   CGROUP_LINE_MAX);
+	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
+		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", file);
+	(*line)[len - 1] = '\0';
+	return 1;
+}
+
+/* The v1 devices cgroup in FILE (/proc/PID/cgroup), *OUT malloc'd: 1
+ * found, 0 none (*V2: a cgroup v2 hierarchy is there). */
+static int devices_path(const char *file, char **out, bool *v2, struct gs_err *err)
+{
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
 	if (!f)
-		return gs_err_set(err, errno, "%s", path);
+		return gs_err_set(err, errno, "%s", file);
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	int r;
 	*v2 = false;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
+	while ((r = cgroup_line(f, file, &line, &cap, err)) > 0) {
 		char *c1 = strchr(line, ':');
 		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)
-			continue;
+			return gs_err_setx(err, EBADMSG, "%s: malformed line '%.64s'", file, line);
 		*c2 = '\0';
 		if (!strcmp(line, "0") && c1[1] == '\0') {
 			*v2 = true;
 			continue;
 		}
-		for (char *tok = strtok(c1 + 1, ","); tok; tok = strtok(NULL, ","))
-			if (!strcmp(tok, "devices")) {
-				snprintf(out, len, "%s", c2 + 1);
-				return 1;
-			}
+		char *save = NULL;
+		for (char *tok = strtok_r(c1 + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (strcmp(tok, "devices"))
+				continue;
+			if (c2[1] != '/')
+				return gs_err_setx(err, EBADMSG, "%s: devices cgroup path is not absolute", file);
+			return (*out = strdup(c2 + 1)) ? 1 : gs_err_setx(err, ENOMEM, "out of memory");
+		}
+	}
+	return r;
+}
+
+static bool has_opt(char *opts, const char *want)
+{
+	char *save = NULL;
+	for (char *tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!strcmp(tok, want))
+			return true;
+	return false;
+}
+
+/* Mount point of the v1 devices hierarchy (its root, not a bind of a
+ * sub-cgroup) from /proc/self/mountinfo; *OUT malloc'd. */
+static int devices_mount(char **out, struct gs_err *err)
+{
+	static const char file[] = "/proc/self/mountinfo";
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	if (!f)
+		return gs_err_set(err, errno, "%s", file);
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct hk_mountinfo m;
+	int r;
+	while ((r = hk_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
+		if (!strcmp(m.root, "/") && !strcmp(m.fstype, "cgroup") && has_opt(m.superopts, "devices"))
+			return (*out = strdup(m.point)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
+	return r < 0 ? r : gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
+}
+
+static int set_note(char **note, struct gs_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int set_note(char **note, struct gs_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(note, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		*note = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
-/* Mount point of the v1 devices hierarchy (its root, not a bind of a
- * sub-cgroup) from /proc/self/mountinfo. */
-static int devices_mount(char *out, size_t len, struct gs_err *err)
+/* MNT/REL opened for writing, beneath MNT, retried a bounded number of
+ * times on EAGAIN/EINTR (as gs_open_in_root). */
+static int open_allow(const char *mnt, const char *rel, struct gs_err *err)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[LINE_MAX_CG];
-	if (!f)
-		return gs_err_set(err, errno, "/proc/self/mountinfo");
-	while (fgets(line, sizeof(line), f)) {
-		char root[1024], mnt[1024];
-		if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2 || strcmp(root, "/"))
-			continue;
-		char *dash = strstr(line, " - ");
-		char fstype[64], source[256], opts[1024];
-		if (!dash || sscanf(dash + 3, "%63s %255s %1023s", fstype, source, opts) != 3 ||
-		    strcmp(fstype, "cgroup"))
-			continue;
-		bool dev = false;
-		for (char *tok = strtok(opts, ","); tok; tok = strtok(NULL, ","))
-			dev = dev || !strcmp(tok, "devices");
-		if (dev && strchr(mnt, '\\') == NULL) {
-			snprintf(out, len, "%s", mnt);
-			return 0;
-		}
+	_cleanup_close_ int mfd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return gs_err_set(err, errno, "%s", mnt);
+	for (int i = 0; i < OPENAT2_TRIES; i++) {
+		long afd = gs_sys_openat2(mfd, rel, O_WRONLY | O_CLOEXEC, 0,
+					  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+		if (afd >= 0)
+			return (int)afd;
+		if (errno != EAGAIN && errno != EINTR)
+			return gs_err_set(err, errno, "%s/%.256s", mnt, rel);
 	}
-	return gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
+	return gs_err_setx(err, EAGAIN, "%s/%.256s: openat2 kept failing with EAGAIN/EINTR; giving up",
+			   mnt, rel);
 }
 
-int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char *note,
-		   size_t notelen, struct gs_err *err)
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char **note,
+		   struct gs_err *err)
 {
-	char cg[2048], mnt[1024];
+	_cleanup_free_ char *cg = NULL, *mnt = NULL, *rel = NULL;
 	bool v2 = false;
-	note[0] = '\0';
+	char file[64];
+	*note = NULL;
 	*fd = -1;
 	if (n == 0)
 		return 0;
-	int r = devices_path(pid, cg, sizeof(cg), &v2, err);
+	if (pid > 0)
+		snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
+	else
+		snprintf(file, sizeof(file), "/proc/self/cgroup");
+	int r = devices_path(file, &cg, &v2, err);
 	if (r >= 0 && pidfd >= 0 && hk_pid_alive(pidfd, pid, err) < 0)
 		r = -err->code;
 	if (r < 0)
 		return r;
-	if (r == 0) {
-		snprintf(note, notelen,
-			 v2 ? "cgroup v2: device access is decided by the runtime's eBPF program (config.json linux.resources.devices); not changed by the hook"
-			    : "no devices cgroup: device access not restricted by a cgroup");
-		return 0;
-	}
-	if (!strcmp(cg, "/") || strstr(cg, "/..")) {
-		snprintf(note, notelen,
-			 "devices cgroup path '%s'%s: not changed (the hook never widens the root cgroup)",
-			 cg, in_cgroupns ? " (cgroup namespace)" : "");
-		return 0;
-	}
-	r = devices_mount(mnt, sizeof(mnt), err);
+	if (r == 0)
+		return set_note(note, err, "%s",
+				v2 ? "cgroup v2: device access is decided by the runtime's eBPF program (config.json linux.resources.devices); not changed by the hook"
+				   : "no devices cgroup: device access not restricted by a cgroup");
+	/* Inside a cgroup namespace (createContainer with "cgroup" in
+	 * linux.namespaces) the container's own cgroup reads as "/" and the
+	 * hierarchy's mount shows the host's root: the rules cannot be
+	 * written to the container's cgroup from here. */
+	if (in_cgroupns && !strcmp(cg, "/"))
+		return gs_err_setx(err, EPERM,
+				   "device rules cannot be written from inside a cgroup namespace on cgroup v1: register the hook as prestart or createRuntime");
+	if (strstr(cg, "/.."))
+		return gs_err_setx(err, EPERM,
+				   "%s: the devices cgroup is outside the hook's cgroup namespace: device rules cannot be written; register the hook as prestart or createRuntime",
+				   file);
+	if (!strcmp(cg, "/")) /* v1's root cgroup allows every device and is never changed */
+		return set_note(note, err,
+				"devices cgroup '/': the root cgroup allows every device; not changed (the hook never widens it)");
+	r = allow_rel(file, cg, &rel, err);
+	if (r >= 0)
+		r = devices_mount(&mnt, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int mfd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (mfd < 0)
-		return gs_err_set(err, errno, "%s", mnt);
-	char rel[2100];
-	snprintf(rel, sizeof(rel), "%s/devices.allow", cg + 1);
-	long afd;
-	do
-		afd = gs_sys_openat2(mfd, rel, O_WRONLY | O_CLOEXEC, 0,
-				     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
-	while (afd < 0 && (errno == EAGAIN || errno == EINTR));
+	int afd = open_allow(mnt, rel, err);
 	if (afd < 0)
-		return gs_err_set(err, errno, "%s/%s", mnt, rel);
-	snprintf(note, notelen, "cgroup v1: %zu device rule%s for %s%s", n, n == 1 ? "" : "s",
-		 mnt, cg);
-	*fd = (int)afd;
+		return afd;
+	r = set_note(note, err, "cgroup v1: %zu device rule%s for %s%s", n, n == 1 ? "" : "s", mnt, cg);
+	if (r < 0) {
+		close(afd);
+		return r;
+	}
+	*fd = afd;
 	return 0;
 }
 
@@ -143,7 +227,7 @@ int hk_cgroup_write(int fd, const struct ovl_device *devs, size_t n, const char 
 		int l = snprintf(rule, sizeof(rule), "c %u:%u rwm", (unsigned int)devs[i].major,
 				 (unsigned int)devs[i].minor);
 		if (write(fd, rule, (size_t)l) != l)
-			return gs_err_set(err, errno, "devices cgroup (%s): '%s'", note, rule);
+			return gs_err_set(err, errno, "devices cgroup (%.300s): '%s'", note, rule);
 	}
 	return 0;
 }

@@ -48,11 +48,23 @@ static bool version_token(const char *text, char *buf, size_t len)
 	return false;
 }
 
+/* PREFIX/NAME, malloc'd (no fixed buffer: a long --proc-root or
+ * --dev-root is used whole, never cut short). */
+static int join(const char *prefix, const char *name, char **out, struct gs_err *err)
+{
+	if (asprintf(out, "%s/%s", prefix, name) < 0) {
+		*out = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int hk_driver_version(const char *procroot, char **out, struct gs_err *err)
 {
-	char path[4200], ver[64];
-	_cleanup_free_ char *text = NULL;
-	snprintf(path, sizeof(path), "%s/driver/nvidia/version", procroot);
+	char ver[64];
+	_cleanup_free_ char *text = NULL, *path = NULL;
+	if (join(procroot, "driver/nvidia/version", &path, err) < 0)
+		return -err->code;
 	struct gs_err e = GS_ERR_INIT;
 	if (read_small(path, &text, &e) >= 0 && version_token(text, ver, sizeof(ver)))
 		return (*out = strdup(ver)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
@@ -73,10 +85,11 @@ static int gpu_cmp(const void *a, const void *b)
 
 static int list_gpus(const char *procroot, struct ovl_gpu *gpus, size_t *n, struct gs_err *err)
 {
-	char dir[4200], path[4500];
-	snprintf(dir, sizeof(dir), "%s/driver/nvidia/gpus", procroot);
-	_cleanup_closedir_ DIR *d = opendir(dir);
+	_cleanup_free_ char *dir = NULL;
 	*n = 0;
+	if (join(procroot, "driver/nvidia/gpus", &dir, err) < 0)
+		return -err->code;
+	_cleanup_closedir_ DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : gs_err_set(err, errno, "%s", dir);
 	struct dirent *de;
@@ -85,9 +98,12 @@ static int list_gpus(const char *procroot, struct ovl_gpu *gpus, size_t *n, stru
 			continue;
 		if (*n >= MAX_GPUS)
 			return gs_err_setx(err, E2BIG, "%s: more than %d GPUs", dir, MAX_GPUS);
-		snprintf(path, sizeof(path), "%s/%s/information", dir, de->d_name);
-		_cleanup_free_ char *text = NULL;
-		int r = read_small(path, &text, err);
+		_cleanup_free_ char *text = NULL, *sub = NULL, *path = NULL;
+		int r = join(dir, de->d_name, &sub, err);
+		if (r >= 0)
+			r = join(sub, "information", &path, err);
+		if (r >= 0)
+			r = read_small(path, &text, err);
 		if (r >= 0)
 			r = ovl_gpu_info_parse(text, de->d_name, &gpus[*n], err);
 		if (r < 0)
@@ -103,20 +119,31 @@ struct devlist {
 	size_t n;
 };
 
+/* Appends "PATH absent" to the malloc'd *NOTE (NULL: empty). */
+static int note_absent(char **note, const char *path, struct gs_err *err)
+{
+	char *n = NULL;
+	if (asprintf(&n, "%s%s%s absent (module not loaded?)", *note ? *note : "", *note ? "; " : "",
+		     path) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	free(*note);
+	*note = n;
+	return 0;
+}
+
 /* Adds DEVROOT/NAME with the numbers the node carries. */
 static int add_node(struct devlist *l, const char *devroot, const char *name, bool optional,
-		    char *note, size_t notelen, struct gs_err *err)
+		    char **note, struct gs_err *err)
 {
-	char path[4200];
+	_cleanup_free_ char *path = NULL;
 	struct stat st;
-	snprintf(path, sizeof(path), "%s/%s", devroot, name);
+	if (strlen(name) >= sizeof(l->v->name))
+		return gs_err_setx(err, ENAMETOOLONG, "device name %s too long", name);
+	if (join(devroot, name, &path, err) < 0)
+		return -err->code;
 	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode)) {
-		if (optional) {
-			size_t used = strlen(note);
-			snprintf(note + used, notelen - used, "%s%s absent (module not loaded?)",
-				 used ? "; " : "", path);
-			return 0;
-		}
+		if (optional)
+			return note_absent(note, path, err);
 		return errno == ENOENT || !S_ISCHR(st.st_mode)
 			       ? gs_err_setx(err, ENODEV, "%s: no such character device", path)
 			       : gs_err_set(err, errno, "%s", path);
@@ -133,31 +160,30 @@ static int add_node(struct devlist *l, const char *devroot, const char *name, bo
 }
 
 static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *sel, size_t nsel,
-		   unsigned int caps, const char *devroot, char *note, size_t notelen,
-		   struct gs_err *err)
+		   unsigned int caps, const char *devroot, char **note, struct gs_err *err)
 {
-	char name[64];
-	int r = add_node(l, devroot, "nvidiactl", false, note, notelen, err);
+	char name[32]; /* "nvidia" and an int */
+	int r = add_node(l, devroot, "nvidiactl", false, note, err);
 	for (size_t i = 0; r >= 0 && i < nsel; i++) {
 		snprintf(name, sizeof(name), "nvidia%d", gpus[sel[i]].minor);
-		r = add_node(l, devroot, name, false, note, notelen, err);
+		r = add_node(l, devroot, name, false, note, err);
 	}
 	if (r >= 0 && (caps & GS_CAP_COMPUTE))
-		r = add_node(l, devroot, "nvidia-uvm", true, note, notelen, err);
+		r = add_node(l, devroot, "nvidia-uvm", true, note, err);
 	if (r >= 0 && (caps & GS_CAP_COMPUTE))
-		r = add_node(l, devroot, "nvidia-uvm-tools", true, note, notelen, err);
+		r = add_node(l, devroot, "nvidia-uvm-tools", true, note, err);
 	if (r >= 0 && (caps & GS_CAP_DISPLAY))
-		r = add_node(l, devroot, "nvidia-modeset", true, note, notelen, err);
+		r = add_node(l, devroot, "nvidia-modeset", true, note, err);
 	return r;
 }
 
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, struct ovl_device **out, size_t *n,
-		       char *note, size_t notelen, struct gs_err *err)
+		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
+		       struct gs_err *err)
 {
 	*out = NULL;
 	*n = 0;
-	note[0] = '\0';
+	*note = NULL;
 	if (e->visible != OVL_VISIBLE_ALL && e->visible != OVL_VISIBLE_LIST)
 		return 0;
 	struct ovl_gpu *gpus = calloc(MAX_GPUS, sizeof(*gpus));
@@ -172,11 +198,13 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	if (r >= 0)
 		r = ovl_gpus_select(gpus, ngpus, e, &sel, &nsel, err);
 	if (r >= 0)
-		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, note, notelen, err);
+		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, note, err);
 	free(gpus);
 	free(sel);
 	if (r < 0) {
 		free(l.v);
+		free(*note);
+		*note = NULL;
 		return r;
 	}
 	*out = l.v;

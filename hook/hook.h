@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -34,6 +35,7 @@ struct hk_config {
 	size_t n_env;
 	bool mount_ns;   /* linux.namespaces has a "mount" entry */
 	bool cgroup_ns;  /* ... a "cgroup" entry */
+	bool user_ns;    /* ... a "user" entry */
 };
 
 /* Parses the OCI state JSON (strict: duplicates, wrong types and missing
@@ -56,10 +58,11 @@ int hk_driver_version(const char *procroot, char **out, struct gs_err *err);
 /* The device nodes for E: nvidiactl, nvidia<minor> per selected GPU,
  * nvidia-uvm(+tools) with compute, nvidia-modeset with display; numbers
  * taken from the nodes under DEVROOT (stat), GPUs from
- * PROCROOT/driver/nvidia/gpus/<bus>/information.  *OUT malloc'd. */
+ * PROCROOT/driver/nvidia/gpus/<bus>/information.  *OUT malloc'd, and
+ * *NOTE (the optional nodes found absent; NULL when none). */
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, struct ovl_device **out, size_t *n,
-		       char *note, size_t notelen, struct gs_err *err);
+		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
+		       struct gs_err *err);
 
 /* ---- cgroup.c: device access ---- */
 
@@ -68,13 +71,18 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
  * process is known to be the container.  hk_cgroup_open finds PID's
  * devices.allow (PID 0: the caller's own cgroup; createContainer runs
  * inside the container's) and opens it, in the host's namespaces: *FD,
- * or -1 with NOTE saying why there is nothing to write (no device; a pure
- * cgroup v2 host, where the runtime's eBPF device program decides; the
- * root cgroup, never widened).  PIDFD (or -1): the process PID, checked to
- * be still alive once its cgroup is read, so that a recycled pid is
- * noticed.  hk_cgroup_write writes the rules to FD (nothing when -1). */
-int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char *note,
-		   size_t notelen, struct gs_err *err);
+ * or -1 with *NOTE (malloc'd) saying why there is nothing to write (no
+ * device; a pure cgroup v2 host, where the runtime's eBPF device program
+ * decides; the root cgroup, which allows every device and is never
+ * widened).  It fails, rather than leave requested rules unwritten, when
+ * the path cannot be opened whole (over-long: never a shorter path) and
+ * inside a cgroup namespace (IN_CGROUPNS and the path reads "/", or the
+ * path lies outside the namespace).  PIDFD (or -1): the process PID,
+ * checked to be still alive once its cgroup is read, so that a recycled
+ * pid is noticed.  hk_cgroup_write writes the rules to FD (nothing when
+ * -1). */
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char **note,
+		   struct gs_err *err);
 int hk_cgroup_write(int fd, const struct ovl_device *devs, size_t n, const char *note,
 		    struct gs_err *err);
 
@@ -102,6 +110,23 @@ int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err);
 /* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
  * ours; returns the fd. */
 int hk_ns_open(pid_t pid, struct gs_err *err);
+/* One entry of a /proc/.../mountinfo: pointers into the line, with the
+ * \ooo escapes of ROOT, POINT and SOURCE decoded. */
+struct hk_mountinfo {
+	char *root, *point, *fstype, *source, *superopts;
+};
+#define HK_MOUNTINFO_LINE_MAX (1 << 20)
+/* Reads the next entry of F (named WHAT in errors) into M, with getline
+ * into *LINE / *CAP (the caller frees *LINE): 1 an entry, 0 the end;
+ * a line over HK_MOUNTINFO_LINE_MAX bytes or malformed is an error. */
+int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
+		      struct hk_mountinfo *m, struct gs_err *err);
+/* Checks that PID is the container's process at prestart/createRuntime:
+ * its mount namespace has more mounts on ROOTFS (canonical path) than
+ * ours (the runtime's bind of the rootfs onto itself), and unless USER_NS
+ * (config.json has a "user" namespace) it shares our user namespace.
+ * See ns.c for why this and not /proc/PID/root. */
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, struct gs_err *err);
 /* setns(CLONE_NEWNS) into NSFD. */
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
 /* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */

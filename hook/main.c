@@ -57,8 +57,8 @@ struct run {
 	struct ovl_sources *src;
 	struct ovl_result res;
 	char require_note[256];
-	char dev_note[512];
-	char cg_note[512];
+	char *dev_note; /* malloc'd, NULL when there is nothing to say */
+	char *cg_note;
 	int audit_fd;
 };
 
@@ -75,6 +75,8 @@ static void run_clear(struct run *x)
 	ovl_plan_freep(&x->plan);
 	ovl_sources_freep(&x->src);
 	ovl_result_clear(&x->res);
+	free(x->dev_note);
+	free(x->cg_note);
 	if (x->audit_fd >= 0)
 		close(x->audit_fd);
 }
@@ -197,7 +199,7 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root, &x->devs,
-				   &x->n_devs, x->dev_note, sizeof(x->dev_note), err);
+				   &x->n_devs, &x->dev_note, err);
 	if (r < 0)
 		return r;
 	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
@@ -205,10 +207,44 @@ static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 	return ovl_plan_build(x->manifest, &req, &x->plan, err);
 }
 
+/* Prestart and createRuntime: pins the state's pid and proves it is this
+ * container's process before its cgroup gains any device.  The pid comes
+ * from the runtime, but may have been reused (the process gone, another
+ * in its place) before the pidfd pinned it.  Proved: a mount namespace
+ * other than ours (hk_ns_open), in which the runtime has already
+ * bind-mounted the bundle's rootfs onto itself (a mount there that our
+ * namespace lacks) and, without a "user" namespace in config.json, our
+ * user namespace (hk_ns_check_container, ns.c says why: both hooks run
+ * before pivot_root, so /proc/PID/root is still the host's "/"); alive
+ * after its /proc entries were read (hk_pid_alive); and, once entered,
+ * the rootfs there is the bundle's directory (hk_rootfs_open with WANT).
+ * The devices.allow of its cgroup is opened here, in the host's
+ * namespaces, and written only after all of that. */
+static int enter_by_pid(struct run *x, int *cgfd, struct gs_err *err)
+{
+	pid_t pid = (pid_t)x->st.pid;
+	_cleanup_free_ char *real = realpath(x->rootfs, NULL);
+	if (!real)
+		return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
+	_cleanup_close_ int pidfd = hk_pid_open(pid, err);
+	if (pidfd < 0)
+		return pidfd;
+	_cleanup_close_ int nsfd = hk_ns_open(pid, err);
+	if (nsfd < 0)
+		return nsfd;
+	int r = hk_ns_check_container(pid, real, x->cfg.user_ns, err);
+	if (r >= 0)
+		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, cgfd, &x->cg_note, err);
+	if (r >= 0)
+		r = hk_pid_alive(pidfd, pid, err);
+	if (r >= 0)
+		r = hk_ns_enter(nsfd, pid, err);
+	return r;
+}
+
 /* Where the plan is applied: the container's mount namespace. */
 static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *err)
 {
-	pid_t pid = (pid_t)x->st.pid;
 	struct stat want;
 	bool have_want = false;
 	_cleanup_close_ int cgfd = -1;
@@ -217,27 +253,11 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
-		/* The pid is pinned first and proved to be a container (a mount
-		 * namespace of its own, alive after /proc/PID was read, whose
-		 * rootfs is the bundle's) before its cgroup gains any device:
-		 * the devices.allow of its cgroup is opened here, in the host's
-		 * namespaces, and written once the rootfs is verified. */
-		_cleanup_close_ int pidfd = hk_pid_open(pid, err);
-		if (pidfd < 0)
-			return pidfd;
-		_cleanup_close_ int nsfd = hk_ns_open(pid, err);
-		if (nsfd < 0)
-			return nsfd;
-		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, &cgfd, x->cg_note,
-				   sizeof(x->cg_note), err);
-		if (r >= 0)
-			r = hk_pid_alive(pidfd, pid, err);
-		if (r >= 0)
-			r = hk_ns_enter(nsfd, pid, err);
+		r = enter_by_pid(x, &cgfd, err);
 	} else {
-		/* createContainer runs in the container's namespaces and cgroup */
-		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, &cgfd, x->cg_note,
-				   sizeof(x->cg_note), err);
+		/* createContainer runs in the container's namespaces and cgroup
+		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
+		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, &cgfd, &x->cg_note, err);
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);
@@ -269,9 +289,9 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 		return;
 	if (rc < 0)
 		json_object_set_new(j, "error", json_string(err->msg));
-	if (x->cg_note[0])
+	if (x->cg_note)
 		json_object_set_new(j, "devices_cgroup", json_string(x->cg_note));
-	if (x->dev_note[0])
+	if (x->dev_note)
 		json_object_set_new(j, "devices_note", json_string(x->dev_note));
 	if (x->require_note[0])
 		json_object_set_new(j, "require_note", json_string(x->require_note));

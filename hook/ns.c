@@ -62,6 +62,130 @@ int hk_ns_open(pid_t pid, struct gs_err *err)
 	return steal_fd(&fd);
 }
 
+/* A mountinfo field with its \ooo escapes (space, tab, newline, backslash)
+ * decoded in place; false when an escape decodes to NUL (the value would
+ * be cut short). */
+static bool unescape(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			if (*w++ == '\0')
+				return false;
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return true;
+}
+
+int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
+		      struct hk_mountinfo *m, struct gs_err *err)
+{
+	errno = 0;
+	ssize_t len = getline(line, cap, f);
+	if (len < 0)
+		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", what) : 0;
+	if ((size_t)len > HK_MOUNTINFO_LINE_MAX)
+		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", what,
+				   HK_MOUNTINFO_LINE_MAX);
+	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
+		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", what);
+	(*line)[len - 1] = '\0';
+	/* id parent maj:min root point opts [optional...] - fstype source superopts */
+	char *p = *line, *fld[6], *t = NULL;
+	bool ok = true;
+	for (int i = 0; i < 6; i++)
+		ok = ok && (fld[i] = strsep(&p, " ")) != NULL;
+	do
+		t = ok ? strsep(&p, " ") : NULL;
+	while (t && strcmp(t, "-"));
+	if (ok && t) {
+		m->root = fld[3];
+		m->point = fld[4];
+		m->fstype = strsep(&p, " ");
+		m->source = strsep(&p, " ");
+		m->superopts = p;
+	}
+	if (!ok || !t || !m->fstype || !m->source || !m->superopts || !unescape(m->root) ||
+	    !unescape(m->point) || !unescape(m->source))
+		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
+	return 1;
+}
+
+/* How many mounts of the table FILE (a mountinfo) have PATH as mount point. */
+static int mounts_at(const char *file, const char *path, struct gs_err *err)
+{
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	if (!f)
+		return gs_err_set(err, errno, "%s", file);
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct hk_mountinfo m;
+	int n = 0, r;
+	while ((r = hk_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
+		n += !strcmp(m.point, path) && n < INT_MAX;
+	return r < 0 ? r : n;
+}
+
+static int same_ns(const char *a, const char *b, struct gs_err *err)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) < 0)
+		return gs_err_set(err, errno, "%s", a);
+	if (stat(b, &sb) < 0)
+		return gs_err_set(err, errno, "%s", b);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* What only the container's process has at prestart and createRuntime.
+ * Both hooks run before pivot_root: the process's root is still the
+ * host's "/", so /proc/PID/root proves nothing, and a copy of the host's
+ * mount namespace (unshare -m) sees the rootfs as the same directory as
+ * the host does, so dev/ino prove nothing either.  What runc (1.1) and
+ * crun (1.8) both do before these hooks, in the container's namespace
+ * only, is bind-mount the rootfs onto itself (runc prepareRoot, crun
+ * libcrun_set_mounts) under a private parent mount, then mount /proc,
+ * /dev, /sys beneath it: in /proc/PID/mountinfo the rootfs path carries
+ * one mount more than in the hook's own table (host: 0 for a plain
+ * directory, 1 for an overlay; container: 1 or 2).  A process that merely
+ * has a mount namespace of its own has exactly the host's count.  Making
+ * such a mount needs CAP_SYS_ADMIN over the mount namespace: an
+ * unprivileged user gets it only in a user namespace of their own, so when
+ * config.json asks for no "user" namespace the process must also share
+ * the hook's user namespace.  (A process that is root on the host, or
+ * owns a user namespace of a container that has one, and deliberately
+ * rebuilds this layout is not told apart; the pid comes from the runtime
+ * and is pinned with a pidfd before this check.) */
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, struct gs_err *err)
+{
+	char mi[64], user[64];
+	snprintf(mi, sizeof(mi), "/proc/%d/mountinfo", (int)pid);
+	snprintf(user, sizeof(user), "/proc/%d/ns/user", (int)pid);
+	int r = user_ns ? 1 : same_ns(user, "/proc/self/ns/user", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return gs_err_setx(err, EPERM,
+				   "process %d is not this container's: it is in a user namespace of its own, but config.json asks for no \"user\" namespace",
+				   (int)pid);
+	int theirs = mounts_at(mi, rootfs, err);
+	if (theirs < 0)
+		return theirs;
+	int ours = mounts_at("/proc/self/mountinfo", rootfs, err);
+	if (ours < 0)
+		return ours;
+	if (theirs <= ours)
+		return gs_err_setx(err, EPERM,
+				   "process %d is not this container's: its mount namespace has %d mount%s on the rootfs %s, the hook's %d (the runtime bind-mounts the rootfs onto itself in the container's namespace before prestart/createRuntime hooks run)",
+				   (int)pid, theirs, theirs == 1 ? "" : "s", rootfs, ours);
+	return 0;
+}
+
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err)
 {
 	if (setns(nsfd, CLONE_NEWNS) < 0)

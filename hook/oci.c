@@ -209,6 +209,8 @@ static int config_namespaces(json_t *j, struct hk_config *c, struct gs_err *err)
 			c->mount_ns = true;
 		if (!strcmp(json_string_value(t), "cgroup"))
 			c->cgroup_ns = true;
+		if (!strcmp(json_string_value(t), "user"))
+			c->user_ns = true;
 	}
 	return 0;
 }
