@@ -6,6 +6,14 @@
  * (process.env has NVIDIA_VISIBLE_DEVICES) and the hook is not there
  * already; then it execs the real runtime with the same arguments.
  *
+ * The arguments are read as the runtime reads them (rtargs.c: runc's and
+ * crun's option tables and parsing rules); when the command or the bundle
+ * of create/run cannot be known for certain, it refuses (exit 1) rather
+ * than let a GPU container start without the hook.  For a read-only root
+ * whose image has a /run directory, config.json also gains a tmpfs mount
+ * at /run/gpu-stage (unless /run or /run/gpu-stage is declared), so the
+ * runtime makes the mount point and the hook never covers /run.
+ *
  *   gpu-runtime [RUNTIME ARGS...]          e.g. as Docker's "runtimes" entry
  *   GPU_STAGE_RUNTIME   the runtime to exec (default: runc, from PATH)
  *   GPU_STAGE_STORE     passed to the hook as --store (default: its own)
@@ -13,8 +21,9 @@
  *                       loaded module's version)
  *   GPU_STAGE_HOOK_OPTS more hook options, space-separated (--audit-log F)
  *
- * Exit status: the runtime's; 1 (with a message) when config.json cannot be
- * read or rewritten, 127 when the runtime cannot be executed. */
+ * Exit status: the runtime's; 1 (with a message) when the arguments are
+ * uncertain or config.json cannot be read or rewritten, 127 when the
+ * runtime cannot be executed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
