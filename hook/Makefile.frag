@@ -19,7 +19,7 @@ OVERLAY_SRC := overlay/request.c overlay/plan.c overlay/plan_ldcache.c overlay/d
 	overlay/apply_ops.c overlay/ldcache.c
 HOOK_SRC := hook/main.c hook/oci.c hook/gpus.c hook/cgroup.c hook/caps.c hook/ns.c \
 	hook/audit.c
-RUNTIME_SRC := hook/runtime.c
+RUNTIME_SRC := hook/runtime.c hook/rtargs.c
 
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
 HOOK_BINS := $(BUILD)/gpu-stage-hook $(BUILD)/gpu-runtime

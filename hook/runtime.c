@@ -6,6 +6,14 @@
  * (process.env has NVIDIA_VISIBLE_DEVICES) and the hook is not there
  * already; then it execs the real runtime with the same arguments.
  *
+ * The arguments are read as the runtime reads them (rtargs.c: runc's and
+ * crun's option tables and parsing rules); when the command or the bundle
+ * of create/run cannot be known for certain, it refuses (exit 1) rather
+ * than let a GPU container start without the hook.  For a read-only root
+ * whose image has a /run directory, config.json also gains a tmpfs mount
+ * at /run/gpu-stage (unless /run or /run/gpu-stage is declared), so the
+ * runtime makes the mount point and the hook never covers /run.
+ *
  *   gpu-runtime [RUNTIME ARGS...]          e.g. as Docker's "runtimes" entry
  *   GPU_STAGE_RUNTIME   the runtime to exec (default: runc, from PATH)
  *   GPU_STAGE_STORE     passed to the hook as --store (default: its own)
@@ -13,8 +21,9 @@
  *                       loaded module's version)
  *   GPU_STAGE_HOOK_OPTS more hook options, space-separated (--audit-log F)
  *
- * Exit status: the runtime's; 1 (with a message) when config.json cannot be
- * read or rewritten, 127 when the runtime cannot be executed. */
+ * Exit status: the runtime's; 1 (with a message) when the arguments are
+ * uncertain or config.json cannot be read or rewritten, 127 when the
+ * runtime cannot be executed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -26,45 +35,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "gs/cleanup.h"
 #include "gs/err.h"
+#include "gs/fsx.h"
+#include "gs/overlay.h"
+#include "rtargs.h"
 
 #define HOOK_NAME "gpu-stage-hook"
-
-/* Global options of runc/crun that take a separate value. */
-static bool takes_value(const char *a)
-{
-	static const char *const v[] = {"--root", "--log", "--log-format", "--log-level",
-					"--criu", "--rootless", "--cgroup-manager"};
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		if (!strcmp(a, v[i]))
-			return true;
-	return false;
-}
-
-/* Index of the command word, or -1. */
-static int find_command(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] != '-')
-			return i;
-		if (takes_value(argv[i]))
-			i++;
-	}
-	return -1;
-}
-
-static const char *find_bundle(int argc, char **argv, int cmd)
-{
-	for (int i = cmd + 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "--bundle") || !strcmp(argv[i], "-b")) && i + 1 < argc)
-			return argv[i + 1];
-		if (!strncmp(argv[i], "--bundle=", 9))
-			return argv[i] + 9;
-	}
-	return ".";
-}
+/* The hook mounts its own anchor tmpfs (16m, overlay/mountapi.c) over this
+ * one; the same limit keeps room for the refreshed ld.so.cache (tens of
+ * KiB) should the hook ever fill this mount itself.  A limit, not memory
+ * taken: tmpfs pages are used only as files are written. */
+#define ANCHOR_SIZE "16m"
 
 static bool wants_gpu(json_t *cfg)
 {
@@ -148,7 +132,11 @@ static int replace(const char *bundle, const char *path, json_t *cfg, const stru
 	char tmp[PATH_MAX + 64];
 	int fd = -1;
 	for (int tries = 0; fd < 0 && tries < 2; tries++) {
-		snprintf(tmp, sizeof(tmp), "%s/.config.json.gpu-runtime.%d", bundle, (int)getpid());
+		int n = snprintf(tmp, sizeof(tmp), "%s/.config.json.gpu-runtime.%d", bundle,
+				 (int)getpid());
+		if (n < 0 || (size_t)n >= sizeof(tmp))
+			return gs_err_setx(err, ENAMETOOLONG, "bundle %s: path longer than %zu bytes",
+					   bundle, sizeof(tmp) - 40);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno == EEXIST && tries == 0)
 			(void)unlink(tmp); /* left by an earlier run with our pid */
@@ -173,15 +161,133 @@ static int replace(const char *bundle, const char *path, json_t *cfg, const stru
 	return r;
 }
 
+/* ---- read-only roots: the anchor as a spec mount ------------------------- */
+
+/* DEST names /WANT: "run/gpu-stage", "/run//gpu-stage/", "/./run" alike. */
+static bool dest_is(const char *dest, const char *want)
+{
+	for (;;) {
+		while (*dest == '/' || (dest[0] == '.' && (dest[1] == '/' || !dest[1])))
+			dest++;
+		while (*want == '/')
+			want++;
+		size_t n = strcspn(dest, "/"), m = strcspn(want, "/");
+		if (n != m || strncmp(dest, want, n))
+			return false;
+		if (n == 0)
+			return true;
+		dest += n;
+		want += m;
+	}
+}
+
+/* Index in MOUNTS before which the anchor goes (before a mount inside it);
+ * -1 when /run or /run/gpu-stage is declared already. */
+static ssize_t anchor_slot(json_t *mounts)
+{
+	size_t i, before = json_array_size(mounts);
+	json_t *m;
+	json_array_foreach(mounts, i, m) {
+		const char *d = json_string_value(json_object_get(m, "destination"));
+		if (!d)
+			continue;
+		if (dest_is(d, "/run") || dest_is(d, OVL_ANCHOR))
+			return -1;
+		_cleanup_free_ char *parent = strdup(d);
+		for (char *s = parent ? strrchr(parent, '/') : NULL; s; s = strrchr(parent, '/')) {
+			*s = '\0';
+			if (dest_is(parent, OVL_ANCHOR) && i < before)
+				before = i;
+		}
+	}
+	return (ssize_t)before;
+}
+
+/* Whether the image's /run (under root.path of CFG, relative to BUNDLE) is
+ * a directory of the rootfs itself: not a symlink, not missing. */
+static int image_run_is_dir(const char *bundle, json_t *cfg, bool *yes, struct gs_err *err)
+{
+	const char *root = json_string_value(json_object_get(json_object_get(cfg, "root"), "path"));
+	*yes = false;
+	if (!root)
+		return 0;
+	_cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0)
+		return gs_err_set(err, errno, "bundle %s", bundle);
+	_cleanup_close_ int rfd = openat(bfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return gs_err_set(err, errno, "root.path %s (bundle %s)", root, bundle);
+	int fd = -1;
+	for (int tries = 0; tries < 8; tries++) {
+		fd = (int)gs_sys_openat2(rfd, "run", O_PATH | O_CLOEXEC, 0,
+					 RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR))
+		return 0; /* no /run, or a symlink: the hook decides */
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/run: openat2", root);
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? gs_err_set(err, errno, "%s/run", root) : 0;
+	*yes = r == 0 && S_ISDIR(st.st_mode);
+	close(fd);
+	return r;
+}
+
+/* Read-only root: declares a tmpfs at /run/gpu-stage in config.json's
+ * mounts, so that the runtime makes the mount point (it can, on a read-only
+ * root) and the hook never needs to cover /run. */
+static int add_anchor_mount(const char *bundle, json_t *cfg, struct gs_err *err)
+{
+	if (!json_is_true(json_object_get(json_object_get(cfg, "root"), "readonly")))
+		return 0;
+	json_t *mounts = json_object_get(cfg, "mounts");
+	if (mounts && !json_is_array(mounts))
+		return gs_err_setx(err, EBADMSG, "config.json: \"mounts\" must be an array");
+	ssize_t at = mounts ? anchor_slot(mounts) : 0;
+	bool dir;
+	if (at < 0)
+		return 0;
+	int r = image_run_is_dir(bundle, cfg, &dir, err);
+	if (r < 0 || !dir)
+		return r;
+	if (!mounts) {
+		mounts = json_array();
+		if (!mounts || json_object_set_new(cfg, "mounts", mounts) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	json_t *m = json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_ANCHOR,
+			      "type", "tmpfs", "source", "tmpfs", "options", "nosuid", "nodev",
+			      "noexec", "mode=0755", "size=" ANCHOR_SIZE);
+	if (!m || json_array_insert_new(mounts, (size_t)at, m) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* PATH (of size SIZE) = DIR "/" NAME; an error, never a shorter path. */
+static int join(char *path, size_t size, const char *dir, const char *name, struct gs_err *err)
+{
+	int n = snprintf(path, size, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= size)
+		return gs_err_setx(err, ENAMETOOLONG, "%s/%s: longer than %zu bytes", dir, name,
+				   size - 1);
+	return 0;
+}
+
 static int rewrite(const char *bundle, struct gs_err *err)
 {
-	char exe[PATH_MAX], hook[PATH_MAX + 32], path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char exe[PATH_MAX], hook[PATH_MAX], path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
 	if (n < 0)
 		return gs_err_set(err, errno, "/proc/self/exe");
+	if ((size_t)n >= sizeof(exe))
+		return gs_err_setx(err, ENAMETOOLONG, "/proc/self/exe: longer than %zu bytes",
+				   sizeof(exe) - 1);
 	exe[n] = '\0';
-	snprintf(hook, sizeof(hook), "%s/" HOOK_NAME, dirname(exe));
-	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	if (join(hook, sizeof(hook), dirname(exe), HOOK_NAME, err) < 0 ||
+	    join(path, sizeof(path), bundle, "config.json", err) < 0)
+		return -err->code;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0)
@@ -200,6 +306,8 @@ static int rewrite(const char *bundle, struct gs_err *err)
 		r = add_hook(cfg, hook, store && *store ? store : NULL,
 			     driver && *driver ? driver : NULL, err);
 		if (r == 0)
+			r = add_anchor_mount(bundle, cfg, err);
+		if (r == 0)
 			r = replace(bundle, path, cfg, &st, err);
 	}
 	json_decref(cfg);
@@ -208,17 +316,18 @@ static int rewrite(const char *bundle, struct gs_err *err)
 
 int main(int argc, char **argv)
 {
-	int cmd = find_command(argc, argv);
-	if (cmd > 0 && (!strcmp(argv[cmd], "create") || !strcmp(argv[cmd], "run"))) {
-		struct gs_err err = GS_ERR_INIT;
-		if (rewrite(find_bundle(argc, argv, cmd), &err) < 0) {
-			fprintf(stderr, "gpu-runtime: %s\n", err.msg);
-			return 1;
-		}
-	}
 	const char *rt = getenv("GPU_STAGE_RUNTIME");
 	if (!rt || !*rt)
 		rt = "runc";
+	struct gs_err err = GS_ERR_INIT;
+	struct rt_args a;
+	int r = rt_args_parse(rt_dialect_of(rt), argc, argv, &a, &err);
+	if (r == 0 && a.create)
+		r = rewrite(a.bundle, &err);
+	if (r < 0) {
+		fprintf(stderr, "gpu-runtime: %s\n", err.msg);
+		return 1;
+	}
 	argv[0] = (char *)rt;
 	execvp(rt, argv);
 	fprintf(stderr, "gpu-runtime: executing %s: %s\n", rt, strerror(errno));

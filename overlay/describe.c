@@ -134,17 +134,22 @@ static const char *status_name(enum ovl_status s)
 static int op_details(json_t *j, const struct ovl_op *o, const struct gs_plan *m,
 		      const char *verdir)
 {
-	char buf[1400];
+	char buf[32];
 	switch (o->type) {
 	case OVL_OP_BIND_DIR:
-	case OVL_OP_BIND_FILE:
-		snprintf(buf, sizeof(buf), "%s/%s", verdir, o->source);
-		if (set_new(j, "source", json_string(buf)) < 0)
+	case OVL_OP_BIND_FILE: {
+		char *src = NULL; /* the store's path can be long: never cut short */
+		if (asprintf(&src, "%s/%s", verdir, o->source) < 0)
+			return -1;
+		int r = set_new(j, "source", json_string(src));
+		free(src);
+		if (r < 0)
 			return -1;
 		if (o->type == OVL_OP_BIND_FILE && o->n_files == 1 &&
 		    set_new(j, "sha256", json_string(m->files[o->files[0]].sha256)) < 0)
 			return -1;
 		return set_new(j, "files", files_json(o, m));
+	}
 	case OVL_OP_MKNOD:
 		snprintf(buf, sizeof(buf), "c %u:%u", (unsigned int)o->major, (unsigned int)o->minor);
 		return set_new(j, "device", json_string(buf));

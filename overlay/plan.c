@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ovl_plan_build: manifest + request -> list of operations.  Pure. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gs/cleanup.h"
 #include "gs/ldcache.h"
 #include "gs/overlay.h"
 #include "internal.h"
@@ -130,6 +132,17 @@ static int fail_nomem(struct gs_err *err)
 	return gs_err_setx(err, ENOMEM, "building the plan: out of memory");
 }
 
+/* A malloc'd path built from FMT: sized to fit, never cut short. */
+__attribute__((format(printf, 1, 2))) static char *path_fmt(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
 /* Emits bind-dir TOP/<cap> -> ANCHOR/TOP/<cap> for every included cap that
  * has files in the manifest. */
 static int bind_top(struct ovl_plan *p, const struct gs_plan *m, const char *top,
@@ -138,9 +151,10 @@ static int bind_top(struct ovl_plan *p, const struct gs_plan *m, const char *top
 	for (size_t c = 0; c < N_CAP_DIRS; c++) {
 		if (!(want & cap_dirs[c].bit))
 			continue;
-		char src[64], dest[128];
-		snprintf(src, sizeof(src), "%s/%s", top, cap_dirs[c].name);
-		snprintf(dest, sizeof(dest), OVL_ANCHOR "/%s", src);
+		_cleanup_free_ char *src = path_fmt("%s/%s", top, cap_dirs[c].name);
+		_cleanup_free_ char *dest = src ? path_fmt(OVL_ANCHOR "/%s", src) : NULL;
+		if (!dest)
+			return fail_nomem(err);
 		struct ovl_op tmp = {0};
 		if (add_files(&tmp, m, top, cap_dirs[c].name) < 0)
 			return fail_nomem(err);
@@ -253,15 +267,16 @@ static bool have_dest(const struct ovl_plan *p, const char *dest)
 static int add_exec(struct ovl_plan *p, const struct gs_plan *m, size_t i, const char *cap,
 		    const char *name, bool no_write, struct gs_err *err)
 {
-	char dest[512], target[512];
-	snprintf(dest, sizeof(dest), "%s/%s", no_write ? OVL_BIN_FALLBACK : OVL_BIN_DIR, name);
+	_cleanup_free_ char *dest = path_fmt("%s/%s", no_write ? OVL_BIN_FALLBACK : OVL_BIN_DIR, name);
+	_cleanup_free_ char *target = path_fmt(OVL_ANCHOR "/bin/%s/%s", cap, name);
+	if (!dest || !target)
+		return fail_nomem(err);
 	if (have_dest(p, dest))
 		return 0; /* same name under two capabilities: the first wins */
 	struct ovl_op *o = push_op(p, no_write ? OVL_OP_SYMLINK : OVL_OP_BIND_FILE,
 				   no_write ? OVL_F_OPTIONAL : 0, dest);
 	if (!o)
 		return fail_nomem(err);
-	snprintf(target, sizeof(target), OVL_ANCHOR "/bin/%s/%s", cap, name);
 	o->source = strdup(no_write ? target : m->files[i].path);
 	o->files = malloc(sizeof(*o->files));
 	if (!o->source || !o->files)
@@ -323,8 +338,9 @@ static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int
 			continue;
 		if (f->caps && !(f->caps & caps))
 			continue;
-		char dest[1100];
-		snprintf(dest, sizeof(dest), "/%s", f->path + 7);
+		_cleanup_free_ char *dest = path_fmt("/%s", f->path + 7);
+		if (!dest)
+			return fail_nomem(err);
 		if (have_dest(p, dest))
 			continue;
 		if (!bind_staged_file(p, m, i, dest))
@@ -345,9 +361,11 @@ static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 		if ((f->kind != GS_KIND_LIB && !lib32) || (lib32 && !(caps & GS_CAP_COMPAT32)) ||
 		    !f->soname || strncmp(f->soname, "libvdpau_nvidia.so.", 19) || strchr(f->soname, '/'))
 			continue;
-		char dest[256];
-		snprintf(dest, sizeof(dest), "/usr/lib/%s/vdpau/%s",
-			 lib32 ? "i386-linux-gnu" : "x86_64-linux-gnu", f->soname);
+		_cleanup_free_ char *dest = path_fmt("/usr/lib/%s/vdpau/%s",
+						     lib32 ? "i386-linux-gnu" : "x86_64-linux-gnu",
+						     f->soname);
+		if (!dest)
+			return fail_nomem(err);
 		if (have_dest(p, dest))
 			continue;
 		if (!bind_staged_file(p, m, i, dest))
@@ -363,8 +381,12 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 		if (!ovl_name_ok(d->name))
 			return gs_err_setx(err, EINVAL, "device name '%s' is not a single component",
 					   d->name);
-		char dest[96];
-		snprintf(dest, sizeof(dest), "/dev/%s", d->name);
+		if (!memchr(d->name, '\0', sizeof(d->name)))
+			return gs_err_setx(err, EINVAL, "device name not terminated within %zu bytes",
+					   sizeof(d->name));
+		_cleanup_free_ char *dest = path_fmt("/dev/%s", d->name);
+		if (!dest)
+			return fail_nomem(err);
 		if (have_dest(p, dest))
 			continue;
 		struct ovl_op *o = push_op(p, OVL_OP_MKNOD, 0, dest);
@@ -395,9 +417,8 @@ int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_plan *m, struct gs
 	}
 	if (tmp.n_files == 0)
 		return 0;
-	char dest[128];
-	snprintf(dest, sizeof(dest), "/lib/firmware/nvidia/%s", m->driver);
-	struct ovl_op *o = push_op(p, OVL_OP_BIND_DIR, OVL_F_OPTIONAL, dest);
+	_cleanup_free_ char *dest = path_fmt("/lib/firmware/nvidia/%s", m->driver);
+	struct ovl_op *o = dest ? push_op(p, OVL_OP_BIND_DIR, OVL_F_OPTIONAL, dest) : NULL;
 	if (!o || !(o->source = strdup("firmware"))) {
 		free(tmp.files);
 		return fail_nomem(err);

@@ -39,7 +39,9 @@ static ssize_t resolve_in_dir(const struct gs_plan *m, const char *dir, const ch
 	for (int hop = 0; hop < MAX_LINK_HOPS; hop++) {
 		if (!ovl_name_ok(name))
 			return -1;
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -1; /* no such file: never a shortened name */
 		for (size_t i = 0; i < m->n_files; i++)
 			if (!strcmp(m->files[i].path, path))
 				return (ssize_t)i;

@@ -12,6 +12,7 @@
 #define ENV_VALUE_MAX 4096
 #define MAX_DEVICE_TOKENS 256
 #define MAX_REQUIRE 64
+#define DEVICE_TOKEN_MAX 80 /* "GPU-" + a UUID is 40 */
 
 static void strv_free(char **v, size_t n)
 {
@@ -48,7 +49,7 @@ static bool is_space(char c)
 /* One device token: a decimal index or a GPU UUID ("GPU-" + hex and '-'). */
 static bool device_token_valid(const char *t, size_t n)
 {
-	if (n == 0 || n > 80)
+	if (n == 0 || n > DEVICE_TOKEN_MAX)
 		return false;
 	bool digits = true;
 	for (size_t i = 0; i < n; i++)
@@ -93,10 +94,14 @@ static int parse_visible(const char *v, struct ovl_env *e, struct gs_err *err)
 			t++, tn--;
 		while (tn && is_space(t[tn - 1]))
 			tn--;
+		if (tn > DEVICE_TOKEN_MAX)
+			return gs_err_setx(err, E2BIG,
+					   "NVIDIA_VISIBLE_DEVICES: device '%.40s...' is longer than %d bytes (%zu)",
+					   t, DEVICE_TOKEN_MAX, tn);
 		if (!device_token_valid(t, tn))
 			return gs_err_setx(err, EINVAL,
 					   "NVIDIA_VISIBLE_DEVICES: '%.*s' is neither a GPU index nor a GPU UUID (expected all, none, void, or a comma-separated list such as 0,1 or GPU-<uuid>; MIG devices are not supported)",
-					   (int)(tn > 80 ? 80 : tn), t);
+					   (int)tn, t);
 		if (e->n_devices >= MAX_DEVICE_TOKENS)
 			return gs_err_setx(err, E2BIG, "NVIDIA_VISIBLE_DEVICES: more than %d devices",
 					   MAX_DEVICE_TOKENS);
@@ -121,13 +126,21 @@ static bool first_time(unsigned int *seen, unsigned int bit)
 	return first;
 }
 
+/* V (at most ENV_VALUE_MAX bytes, parse_one checks) without white space:
+ * every byte of it is parsed, none dropped. */
 static int parse_caps(const char *v, struct ovl_env *e, struct gs_err *err)
 {
-	char buf[512];
+	char buf[ENV_VALUE_MAX + 1];
 	size_t o = 0;
-	for (const char *p = v; *p && o + 1 < sizeof(buf); p++)
-		if (!is_space(*p))
-			buf[o++] = *p;
+	for (const char *p = v; *p; p++) {
+		if (is_space(*p))
+			continue;
+		if (o + 1 >= sizeof(buf))
+			return gs_err_setx(err, E2BIG,
+					   "NVIDIA_DRIVER_CAPABILITIES: value longer than %d bytes",
+					   ENV_VALUE_MAX);
+		buf[o++] = *p;
+	}
 	buf[o] = '\0';
 	if (o == 0) {
 		e->caps = GS_CAP_UTILITY | GS_CAP_COMPUTE;
@@ -302,7 +315,8 @@ static int split_cond(const char *c, size_t n, size_t *name_len, enum cmp_op *op
 }
 
 struct req_ctx {
-	const char *var;
+	const char *var; /* "NVIDIA_REQUIRE_X" of VARLEN bytes, not terminated */
+	int varlen;
 	long driver[VER_PARTS];
 	long cuda[VER_PARTS];
 	bool have_cuda;
@@ -317,23 +331,24 @@ static int eval_cond(struct req_ctx *x, const char *c, size_t n, struct gs_err *
 	enum cmp_op op;
 	const char *val;
 	if (split_cond(c, n, &nl, &op, &val) < 0)
-		return gs_err_setx(err, EINVAL, "%s: malformed condition '%.*s'", x->var, (int)n, c);
+		return gs_err_setx(err, EINVAL, "%.*s: malformed condition '%.*s'", x->varlen, x->var, (int)n, c);
 	size_t vl = n - (size_t)(val - c);
 	long want[VER_PARTS];
 	if ((nl == 4 && !strncmp(c, "arch", 4)) || (nl == 5 && !strncmp(c, "brand", 5))) {
 		if (x->note && x->notelen)
-			snprintf(x->note, x->notelen, "%s: '%.*s' needs NVML, treated as satisfied",
-				 x->var, (int)n, c);
+			snprintf(x->note, x->notelen, "%.*s: '%.*s' needs NVML, treated as satisfied",
+				 x->varlen, x->var, (int)n, c);
 		return 1;
 	}
 	if (!version_parse(val, vl, want))
-		return gs_err_setx(err, EINVAL, "%s: '%.*s' is not a version", x->var, (int)vl, val);
+		return gs_err_setx(err, EINVAL, "%.*s: '%.*s' is not a version", x->varlen, x->var, (int)vl,
+				   val);
 	if (nl == 6 && !strncmp(c, "driver", 6))
 		return cmp_holds(version_cmp(x->driver, want), op);
 	if (nl == 4 && !strncmp(c, "cuda", 4))
 		return x->have_cuda && cmp_holds(version_cmp(x->cuda, want), op);
-	return gs_err_setx(err, EINVAL, "%s: unknown requirement '%.*s' (cuda, driver, arch, brand)",
-			   x->var, (int)nl, c);
+	return gs_err_setx(err, EINVAL, "%.*s: unknown requirement '%.*s' (cuda, driver, arch, brand)",
+			   x->varlen, x->var, (int)nl, c);
 }
 
 /* One alternative: comma-separated conditions, all must hold. */
@@ -345,7 +360,7 @@ static int eval_and(struct req_ctx *x, const char *s, size_t n, struct gs_err *e
 		while (i + m < n && s[i + m] != ',')
 			m++;
 		if (m == 0)
-			return gs_err_setx(err, EINVAL, "%s: empty condition", x->var);
+			return gs_err_setx(err, EINVAL, "%.*s: empty condition", x->varlen, x->var);
 		int r = eval_cond(x, s + i, m, err);
 		if (r < 0)
 			return r;
@@ -393,24 +408,26 @@ int ovl_require_check(const struct ovl_env *e, const char *driver, char *note, s
 	x.cuda[1] = (cuda % 1000) / 10;
 	for (size_t i = 0; i < e->n_require; i++) {
 		const char *eq = strchr(e->require[i], '=');
-		char var[128];
-		snprintf(var, sizeof(var), "%.*s", (int)(eq - e->require[i]), e->require[i]);
-		x.var = var;
+		x.var = e->require[i];
+		x.varlen = (int)(eq - e->require[i]);
 		int r = eval_or(&x, eq + 1, err);
 		if (r < 0)
 			return r;
 		if (r == 0)
 			return gs_err_setx(err, EPERM,
-					   "%s='%s' is not met by driver %s (CUDA %d.%d); set NVIDIA_DISABLE_REQUIRE=1 to override",
-					   var, eq + 1, driver, cuda / 1000, (cuda % 1000) / 10);
+					   "%.*s='%s' is not met by driver %s (CUDA %d.%d); set NVIDIA_DISABLE_REQUIRE=1 to override",
+					   x.varlen, x.var, eq + 1, driver, cuda / 1000,
+					   (cuda % 1000) / 10);
 	}
 	return 0;
 }
 
 /* ---- GPUs --------------------------------------------------------------------- */
 
-/* Value after "KEY:" on its own line in TEXT, trimmed, into BUF. */
-static bool info_field(const char *text, const char *key, char *buf, size_t len)
+/* Value after "KEY:" on its own line in TEXT, trimmed, into BUF: 1; 0 when
+ * there is no such line (or it is empty); -1 when the value does not fit
+ * (BUF is left empty: never a shortened value). */
+static int info_field(const char *text, const char *key, char *buf, size_t len)
 {
 	size_t kl = strlen(key);
 	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
@@ -422,13 +439,15 @@ static bool info_field(const char *text, const char *key, char *buf, size_t len)
 		size_t n = strcspn(v, "\n");
 		while (n && is_space(v[n - 1]))
 			n--;
-		if (n == 0 || n >= len)
-			return false;
+		if (n >= len)
+			return -1;
+		if (n == 0)
+			return 0;
 		memcpy(buf, v, n);
 		buf[n] = '\0';
-		return true;
+		return 1;
 	}
-	return false;
+	return 0;
 }
 
 int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out,
@@ -436,11 +455,22 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 {
 	char minor[32];
 	memset(out, 0, sizeof(*out));
-	snprintf(out->bus_id, sizeof(out->bus_id), "%s", bus_id);
-	if (!info_field(text, "GPU UUID", out->uuid, sizeof(out->uuid)) ||
-	    !device_token_valid(out->uuid, strlen(out->uuid)) || isdigit((unsigned char)out->uuid[0]))
+	if (strlen(bus_id) >= sizeof(out->bus_id))
+		return gs_err_setx(err, ENAMETOOLONG, "GPU bus id '%.64s...' is longer than %zu bytes",
+				   bus_id, sizeof(out->bus_id) - 1);
+	memcpy(out->bus_id, bus_id, strlen(bus_id) + 1);
+	int f = info_field(text, "GPU UUID", out->uuid, sizeof(out->uuid));
+	if (f < 0)
+		return gs_err_setx(err, EBADMSG, "%s: 'GPU UUID:' value longer than %zu bytes",
+				   bus_id, sizeof(out->uuid) - 1);
+	if (f == 0 || !device_token_valid(out->uuid, strlen(out->uuid)) ||
+	    isdigit((unsigned char)out->uuid[0]))
 		return gs_err_setx(err, EBADMSG, "%s: no valid 'GPU UUID:' line", bus_id);
-	if (!info_field(text, "Device Minor", minor, sizeof(minor)))
+	f = info_field(text, "Device Minor", minor, sizeof(minor));
+	if (f < 0)
+		return gs_err_setx(err, EBADMSG, "%s: 'Device Minor:' value longer than %zu bytes",
+				   bus_id, sizeof(minor) - 1);
+	if (f == 0)
 		return gs_err_setx(err, EBADMSG, "%s: no 'Device Minor:' line", bus_id);
 	char *end = NULL;
 	errno = 0;

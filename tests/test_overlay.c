@@ -363,6 +363,161 @@ static void test_plan_vdpau(void **state)
 	gs_plan_free(m);
 }
 
+/* Item 5 of issue 12: a value that does not fit a fixed buffer is an
+ * error naming the variable (or file) and the limit, or is parsed in full:
+ * never a shorter value. */
+static void test_no_silent_truncation(void **state)
+{
+	(void)state;
+	struct ovl_env e;
+	struct gs_err err = GS_ERR_INIT;
+	char *kv = malloc(8192);
+	assert_non_null(kv);
+
+	/* 600+ bytes of capabilities ending in graphics,display,video: all parsed */
+	strcpy(kv, "NVIDIA_DRIVER_CAPABILITIES=");
+	for (int i = 0; i < 80; i++)
+		strcat(kv, i % 2 ? "utility, " : "compute,");
+	strcat(kv, "graphics,display,video");
+	assert_true(strlen(kv) > 600);
+	assert_int_equal(parse(&e, &err, kv, NULL), 0);
+	assert_int_equal(e.caps, GS_CAP_UTILITY | GS_CAP_COMPUTE | GS_CAP_GRAPHICS |
+					 GS_CAP_DISPLAY | GS_CAP_VIDEO);
+	ovl_env_clear(&e);
+	/* exactly the 4096-byte limit, the last name beyond any old buffer */
+	strcpy(kv, "NVIDIA_DRIVER_CAPABILITIES=");
+	size_t k = strlen(kv);
+	memset(kv + k, ' ', 4096 - 8);
+	strcpy(kv + k + 4096 - 8, "graphics");
+	assert_int_equal(parse(&e, &err, kv, NULL), 0);
+	assert_int_equal(e.caps, GS_CAP_GRAPHICS);
+	ovl_env_clear(&e);
+	/* one byte more: an error naming the variable and the limit */
+	strcat(kv, "s");
+	assert_int_equal(parse(&e, &err, kv, NULL), -E2BIG);
+	assert_non_null(strstr(err.msg, "NVIDIA_DRIVER_CAPABILITIES"));
+	assert_non_null(strstr(err.msg, "4096"));
+	/* a bad name at the very end is still seen */
+	strcpy(kv, "NVIDIA_DRIVER_CAPABILITIES=");
+	for (int i = 0; i < 80; i++)
+		strcat(kv, "compute,");
+	strcat(kv, "graphicsX");
+	assert_int_equal(parse(&e, &err, kv, NULL), -EINVAL);
+	assert_non_null(strstr(err.msg, "graphicsX"));
+
+	/* a device token longer than 80 bytes */
+	strcpy(kv, "NVIDIA_VISIBLE_DEVICES=0,GPU-");
+	for (int i = 0; i < 77; i++)
+		strcat(kv, "a");
+	assert_int_equal(parse(&e, &err, kv, NULL), -E2BIG);
+	assert_non_null(strstr(err.msg, "NVIDIA_VISIBLE_DEVICES"));
+	assert_non_null(strstr(err.msg, "80"));
+	kv[strlen(kv) - 1] = '\0'; /* 80 bytes: a (hex) UUID-shaped token is fine */
+	assert_int_equal(parse(&e, &err, kv, NULL), 0);
+	assert_int_equal(e.n_devices, 2);
+	assert_int_equal(strlen(e.devices[1]), 80);
+	ovl_env_clear(&e);
+
+	/* NVIDIA_REQUIRE_<long name>: named in full in the verdict, the value
+	 * parsed to its end (the unmet condition is the last one) */
+	strcpy(kv, "NVIDIA_REQUIRE_");
+	for (int i = 0; i < 150; i++)
+		strcat(kv, "X");
+	strcat(kv, "=driver>=1");
+	for (int i = 0; i < 300; i++)
+		strcat(kv, ",driver>=1");
+	strcat(kv, ",driver>=999");
+	assert_int_equal(parse(&e, &err, kv, NULL), 0);
+	assert_int_equal(ovl_require_check(&e, "535.261.03", NULL, 0, &err), -EPERM);
+	char want[200] = "NVIDIA_REQUIRE_";
+	memset(want + 15, 'X', 150);
+	want[165] = '=';
+	want[166] = '\0';
+	assert_non_null(strstr(err.msg, want));
+	ovl_env_clear(&e);
+	/* a malformed condition at the end of a long value */
+	strcpy(kv, "NVIDIA_REQUIRE_CUDA=cuda>=1");
+	for (int i = 0; i < 300; i++)
+		strcat(kv, ",cuda>=1");
+	strcat(kv, ",cuda>=x");
+	assert_int_equal(parse(&e, &err, kv, NULL), 0);
+	assert_int_equal(ovl_require_check(&e, "535.261.03", NULL, 0, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "NVIDIA_REQUIRE_CUDA"));
+	ovl_env_clear(&e);
+
+	/* /proc/driver/nvidia/gpus/<bus id>/information: a bus id or a value
+	 * longer than struct ovl_gpu holds is an error, not a shorter one */
+	struct ovl_gpu g;
+	char bus[128];
+	memset(bus, 'b', sizeof(bus) - 1);
+	bus[sizeof(bus) - 1] = '\0';
+	assert_int_equal(ovl_gpu_info_parse(info0, bus, &g, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(err.msg, "63"));
+	bus[63] = '\0'; /* 63 bytes: fits */
+	assert_int_equal(ovl_gpu_info_parse(info0, bus, &g, &err), 0);
+	assert_string_equal(g.bus_id, bus);
+	strcpy(kv, "GPU UUID: GPU-");
+	for (int i = 0; i < 100; i++)
+		strcat(kv, "1");
+	strcat(kv, "\nDevice Minor: 0\n");
+	assert_int_equal(ovl_gpu_info_parse(kv, "0000:01:00.0", &g, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "GPU UUID"));
+	assert_non_null(strstr(err.msg, "95"));
+	strcpy(kv, "GPU UUID: GPU-11111111-2222-3333-4444-555555555555\nDevice Minor: ");
+	for (int i = 0; i < 40; i++)
+		strcat(kv, "0");
+	strcat(kv, "1\n");
+	assert_int_equal(ovl_gpu_info_parse(kv, "0000:01:00.0", &g, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "Device Minor"));
+	free(kv);
+}
+
+/* Plan paths are sized to fit: a long (255-byte) SONAME keeps its name in
+ * the VDPAU destination, a long store path in the audit record. */
+static void test_plan_long_names(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	char soname[256] = "libvdpau_nvidia.so.";
+	memset(soname + 19, '1', 255 - 19);
+	soname[255] = '\0';
+	m->files = realloc(m->files, (m->n_files + 1) * sizeof(*m->files));
+	assert_non_null(m->files);
+	m->files[m->n_files++] = mkfile("lib/video/libvdpau_nvidia.so.535.261.03", GS_KIND_LIB,
+					GS_CAP_VIDEO, soname);
+	struct ovl_request req = {.caps = GS_CAP_VIDEO};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	char dest[400];
+	snprintf(dest, sizeof(dest), "/usr/lib/x86_64-linux-gnu/vdpau/%s", soname);
+	assert_non_null(find_op(p, OVL_OP_BIND_FILE, dest));
+
+	char *verdir = malloc(3000);
+	assert_non_null(verdir);
+	memset(verdir, 'd', 2999);
+	verdir[0] = '/';
+	verdir[2999] = '\0';
+	json_t *j = ovl_plan_json(p, m, verdir, NULL);
+	assert_non_null(j);
+	json_t *op;
+	size_t i;
+	bool seen = false;
+	json_array_foreach(json_object_get(j, "operations"), i, op) {
+		const char *src = json_string_value(json_object_get(op, "source"));
+		if (!src)
+			continue;
+		assert_true(strlen(src) > 3000);
+		assert_int_equal(strncmp(src, verdir, 2999), 0);
+		seen = true;
+	}
+	assert_true(seen);
+	json_decref(j);
+	free(verdir);
+	ovl_plan_free(p);
+	gs_plan_free(m);
+}
+
 static void test_plan_readonly_and_devices(void **state)
 {
 	(void)state;
@@ -527,6 +682,8 @@ int main(void)
 		cmocka_unit_test(test_gpus),
 		cmocka_unit_test(test_plan_caps),
 		cmocka_unit_test(test_plan_vdpau),
+		cmocka_unit_test(test_no_silent_truncation),
+		cmocka_unit_test(test_plan_long_names),
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json),

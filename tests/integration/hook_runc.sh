@@ -14,7 +14,9 @@
 # device cgroup (an allowed node vs a denied one), an image whose cache
 # holds a stub libcuda.so.1 (the staged one wins), a read-only root with a
 # tmpfs /run (works) or a bind mount under /run (clear refusal), and the
-# runtime shim gpu-runtime adding the hook to config.json itself.
+# runtime shim gpu-runtime adding the hook to config.json itself (also with
+# runc's single-dash -root/-bundle, and for a read-only root, whose /run
+# then stays visible: gpu-runtime declares a tmpfs at /run/gpu-stage).
 #
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
@@ -210,6 +212,38 @@ if [ -x "$SHIM" ]; then
 	jq -e --arg h "$(dirname "$SHIM")/gpu-stage-hook" '.hooks.createRuntime[0] | .path == $h and .env == []' \
 		"$HK_B/config.json" >/dev/null || hk_fail "gpu-runtime wrote an unexpected hook entry: $(jq -c .hooks "$HK_B/config.json")"
 	hk_ok "gpu-runtime: hook added to config.json (createRuntime, empty env), container got the driver"
+
+	# a read-only root through the shim, with runc's single-dash spellings
+	# (-root, -bundle: issue 12 item 6): config.json gains a tmpfs at
+	# /run/gpu-stage (item 4), so the hook never covers the image's /run
+	n=$((n + 1))
+	id=gs-hk-$$-$n
+	hk_bundle "c$n"
+	hk_config "$HK_B" prestart true '["NVIDIA_VISIBLE_DEVICES=0"]' \
+		"$HK_SCRIPT"'; [ -f /run/keep-me ] && echo KEEP_ME_OK; ls -ld /run/gpu-stage/lib'
+	jq 'del(.hooks)' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
+	[ -d "$HK_B/rootfs/run" ] && [ ! -L "$HK_B/rootfs/run" ] || hk_fail "the Debian rootfs has no /run directory"
+	[ ! -e "$HK_B/rootfs/run/gpu-stage" ] || hk_fail "the Debian rootfs has a /run/gpu-stage already"
+	echo keep >"$HK_B/rootfs/run/keep-me"
+	HK_CTRS+=("$id")
+	mkdir -p "$HK_WORK/runc-root"
+	(cd "$HK_WORK" && GPU_STAGE_STORE=$HK_STORE GPU_STAGE_RUNTIME=runc \
+		GPU_STAGE_HOOK_OPTS="--audit-log $HK_AUDIT --dev-root $HK_DEV --proc-root $HK_PROC" \
+		timeout 120 "$SHIM" -root "$HK_WORK/runc-root" run -bundle "$HK_B" "$id") >"$HK_WORK/$id.out" 2>&1 ||
+		hk_fail "gpu-runtime -root X run -bundle B (read-only root) failed: $(cat "$HK_WORK/$id.out")"
+	runc --root "$HK_WORK/runc-root" delete -f "$id" >/dev/null 2>&1 || true
+	hk_check_inside "$id" "gpu-runtime -root X run -bundle B (read-only root)"
+	grep -q '^KEEP_ME_OK$' "$HK_WORK/$id.out" || hk_fail "read-only root via gpu-runtime: the image's /run/keep-me is hidden: $(cat "$HK_WORK/$id.out")"
+	jq -e '[.mounts[] | select(.destination == "/run/gpu-stage" and .type == "tmpfs")] | length == 1' \
+		"$HK_B/config.json" >/dev/null || hk_fail "gpu-runtime did not declare /run/gpu-stage: $(jq -c .mounts "$HK_B/config.json")"
+	tail -n 1 "$HK_AUDIT" | jq -e '[.plan.operations[] | select(.actual_destination == "/run")] | length == 0' >/dev/null ||
+		hk_fail "read-only root via gpu-runtime: the hook still covered /run: $(tail -n 1 "$HK_AUDIT" | jq -c .plan.operations[0])"
+	# the image changed only by the mount point the runtime made (as for any
+	# spec mount on a read-only root): an empty /run/gpu-stage
+	[ "$(cd "$HK_WORK/c$n/up" && find . -mindepth 1 ! -path ./opt ! -path ./opt/gs-probe ! -path ./run ! -path ./run/keep-me ! -path ./run/gpu-stage)" = "" ] &&
+		[ -z "$(ls -A "$HK_WORK/c$n/up/run/gpu-stage")" ] ||
+		hk_fail "read-only root via gpu-runtime: the image changed: $(cd "$HK_WORK/c$n/up" && find . -mindepth 1)"
+	hk_ok "gpu-runtime -root X run -bundle B, read-only root: /run/gpu-stage declared as a tmpfs, the image's /run stays visible"
 
 	# the same shim in front of crun (in a private mount namespace with
 	# crun's cgroup setting for these machines, as hk_crun does)
