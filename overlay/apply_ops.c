@@ -92,7 +92,7 @@ static int chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
 }
 
 #define HIDE_REMEDY                                                                          \
-	"; refusing rather than hiding it: declare a tmpfs mount at " OVL_ANCHOR                 \
+	"; refusing rather than hiding anything: declare a tmpfs mount at " OVL_ANCHOR       \
 	" in config.json (gpu-runtime does this), or give the container a writable root"
 
 /* Entry NAME (ST) of DIRFD, to be covered by a tmpfs over DEST: refused
