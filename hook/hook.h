@@ -36,6 +36,8 @@ struct hk_config {
 	bool mount_ns;   /* linux.namespaces has a "mount" entry */
 	bool cgroup_ns;  /* ... a "cgroup" entry */
 	bool user_ns;    /* ... a "user" entry */
+	char **tmpfs_dests; /* mounts[] entries of type "tmpfs": their destinations */
+	size_t n_tmpfs_dests;
 };
 
 /* Parses the OCI state JSON (strict: duplicates, wrong types and missing

@@ -203,7 +203,9 @@ static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 	if (r < 0)
 		return r;
 	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
-				  .no_write = x->cfg.readonly};
+				  .no_write = x->cfg.readonly,
+				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
+				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
 	return ovl_plan_build(x->manifest, &req, &x->plan, err);
 }
 

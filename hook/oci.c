@@ -144,6 +144,9 @@ void hk_config_clear(struct hk_config *c)
 	for (size_t i = 0; i < c->n_env; i++)
 		free(c->env[i]);
 	free(c->env);
+	for (size_t i = 0; i < c->n_tmpfs_dests; i++)
+		free(c->tmpfs_dests[i]);
+	free(c->tmpfs_dests);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -215,6 +218,40 @@ static int config_namespaces(json_t *j, struct hk_config *c, struct gs_err *err)
 	return 0;
 }
 
+/* The destinations of mounts[] entries with "type": "tmpfs" (the tmpfs
+ * mounts the runtime makes; a bind of a tmpfs has type "bind" or none).
+ * The overlay decides at apply time which of them really are the
+ * container's own. */
+static int config_tmpfs(json_t *j, struct hk_config *c, struct gs_err *err)
+{
+	json_t *mounts = json_object_get(j, "mounts");
+	if (!mounts)
+		return 0;
+	if (!json_is_array(mounts) || json_array_size(mounts) > ENV_MAX)
+		return gs_err_setx(err, EBADMSG, "config.json: \"mounts\" must be an array of objects");
+	c->tmpfs_dests = calloc(json_array_size(mounts) + 1, sizeof(char *));
+	if (!c->tmpfs_dests)
+		return gs_err_setx(err, ENOMEM, "config.json: out of memory");
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m) {
+		char what[64];
+		snprintf(what, sizeof(what), "config.json: mounts[%zu]", i);
+		if (!json_is_object(m))
+			return gs_err_setx(err, EBADMSG, "%s must be an object", what);
+		json_t *t = json_object_get(m, "type");
+		if (t && !json_is_string(t))
+			return gs_err_setx(err, EBADMSG, "%s: \"type\" must be a string", what);
+		if (!t || strcmp(json_string_value(t), "tmpfs"))
+			continue;
+		int r = get_string(m, what, "destination", true, &c->tmpfs_dests[c->n_tmpfs_dests], err);
+		if (r < 0)
+			return r;
+		c->n_tmpfs_dests++;
+	}
+	return 0;
+}
+
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -236,6 +273,8 @@ int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, stru
 		r = config_env(j, out, err);
 	if (r >= 0)
 		r = config_namespaces(j, out, err);
+	if (r >= 0)
+		r = config_tmpfs(j, out, err);
 	if (r < 0) {
 		hk_config_clear(out);
 		return gs_err_wrap(err, "%s", bundle);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "internal.h"
 
 int ovl_skip(struct ovl_ctx *c, size_t i, const char *fmt, ...)
@@ -71,35 +74,124 @@ int ovl_ids_add(uint64_t **v, size_t *n, uint64_t id, struct gs_err *err)
 	return 0;
 }
 
-/* From the caller's mount namespace (the container's): the shared mounts
- * (optional field "shared:N") and the whole tmpfs mounts (root "/", type
- * tmpfs).  Read once: the mounts made afterwards are ours, never attached
- * onto a shared one, and recorded as tmpfs when they are. */
-static int load_mounts(struct ovl_ctx *c, struct gs_err *err)
+/* One line of mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS
+ * [OPTIONAL...] - FSTYPE SOURCE SUPER" (spaces in fields are escaped). */
+struct mnt_line {
+	uint64_t id;
+	unsigned int major, minor; /* the superblock */
+	bool whole_tmpfs;          /* root "/" and type tmpfs */
+	bool at_slash;             /* mount point "/" */
+	bool shared;               /* optional field "shared:N" */
+};
+
+static bool parse_mnt_line(char *line, struct mnt_line *m)
+{
+	char *dash = strstr(line, " - "), *save = NULL, *f[5];
+	char fstype[16];
+	if (!dash || sscanf(dash + 3, "%15s", fstype) != 1)
+		return false;
+	*dash = '\0';
+	for (int k = 0; k < 5; k++)
+		if (!(f[k] = strtok_r(k ? NULL : line, " ", &save)))
+			return false;
+	if (sscanf(f[0], "%" SCNu64, &m->id) != 1 ||
+	    sscanf(f[2], "%u:%u", &m->major, &m->minor) != 2)
+		return false;
+	m->whole_tmpfs = !strcmp(f[3], "/") && !strcmp(fstype, "tmpfs");
+	m->at_slash = !strcmp(f[4], "/");
+	m->shared = save && strstr(save, " shared:") != NULL;
+	return true;
+}
+
+static int read_mounts(struct mnt_line **out, size_t *n, struct gs_err *err)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/thread-self/mountinfo", "re");
 	if (!f)
 		return gs_err_set(err, errno,
 				  "/proc/thread-self/mountinfo (needed to keep mounts from propagating)");
 	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, alloc = 0;
 	while (getline(&line, &cap, f) > 0) {
-		char *dash = strstr(line, " - ");
-		char root[8], fstype[16];
-		uint64_t id;
-		if (!dash || sscanf(line, "%" SCNu64 " %*s %*s %7s", &id, root) != 2 ||
-		    sscanf(dash + 3, "%15s", fstype) != 1)
+		struct mnt_line m;
+		if (!parse_mnt_line(line, &m))
 			continue;
-		*dash = '\0';
-		int r = 0;
-		if (strstr(line, " shared:"))
-			r = ovl_ids_add(&c->shared, &c->n_shared, id, err);
-		if (r >= 0 && !strcmp(root, "/") && !strcmp(fstype, "tmpfs"))
-			r = ovl_ids_add(&c->tmpfs_ids, &c->n_tmpfs_ids, id, err);
+		if (*n == alloc) {
+			alloc = alloc ? alloc * 2 : 64;
+			struct mnt_line *nv = realloc(*out, alloc * sizeof(*nv));
+			if (!nv)
+				return gs_err_setx(err, ENOMEM, "reading the mount table: out of memory");
+			*out = nv;
+		}
+		(*out)[(*n)++] = m;
+	}
+	return 0;
+}
+
+static const struct mnt_line *find_mount(const struct mnt_line *v, size_t n, uint64_t id)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k].id == id)
+			return &v[k];
+	return NULL;
+}
+
+/* Whether the superblock of M shows on M alone: a tmpfs that the runtime
+ * made for this container.  Before pivot_root (every hook stage) the
+ * container's namespace still holds its copy of each host mount, so a
+ * host tmpfs bound into the container (an emptyDir of medium Memory,
+ * -v /dev/shm:..., a host tmpfs at /dev) shows at least twice. */
+static bool sb_alone(const struct mnt_line *v, size_t n, const struct mnt_line *m)
+{
+	for (size_t k = 0; k < n; k++)
+		if (&v[k] != m && v[k].major == m->major && v[k].minor == m->minor)
+			return false;
+	return true;
+}
+
+/* The runtime's tmpfs mounts (config.json's mounts[] of type tmpfs, in
+ * P->tmpfs_dests) that count as the container's own: each destination is
+ * resolved inside the root, and the mount found there is accepted when it
+ * is a whole tmpfs whose superblock no other mount shows.  Anything else
+ * found there (a bind of a host tmpfs over it, another file system) is
+ * left as a volume.  Should the rootfs already be the namespace's "/"
+ * (after pivot_root, when the host's mounts are gone and a single
+ * appearance would prove nothing), none is accepted. */
+static int accept_runtime_tmpfs(struct ovl_ctx *c, const struct mnt_line *v, size_t n,
+				struct gs_err *err)
+{
+	const struct mnt_line *root = find_mount(v, n, c->root_mnt);
+	if (!root || root->at_slash)
+		return 0;
+	for (size_t i = 0; i < c->plan->n_tmpfs_dests; i++) {
+		struct gs_err e = GS_ERR_INIT;
+		uint64_t id = 0;
+		_cleanup_close_ int fd = gs_open_in_root(c->rootfd, c->plan->tmpfs_dests[i],
+							 O_PATH | O_DIRECTORY, &e);
+		if (fd < 0 || ovl_mnt_id(fd, &id, &e) < 0)
+			continue;
+		const struct mnt_line *m = find_mount(v, n, id);
+		if (!m || id == c->root_mnt || !m->whole_tmpfs || !sb_alone(v, n, m))
+			continue;
+		int r = ovl_ids_add(&c->tmpfs_ids, &c->n_tmpfs_ids, id, err);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+/* From the caller's mount namespace (the container's): the shared mounts
+ * and the runtime's own tmpfs mounts.  Read once: the mounts made
+ * afterwards are ours, never attached onto a shared one, and recorded as
+ * tmpfs when they are. */
+static int load_mounts(struct ovl_ctx *c, struct gs_err *err)
+{
+	_cleanup_free_ struct mnt_line *v = NULL;
+	size_t n = 0;
+	int r = read_mounts(&v, &n, err);
+	for (size_t k = 0; r >= 0 && k < n; k++)
+		if (v[k].shared)
+			r = ovl_ids_add(&c->shared, &c->n_shared, v[k].id, err);
+	return r < 0 ? r : accept_runtime_tmpfs(c, v, n, err);
 }
 
 int ovl_check_private(struct ovl_ctx *c, int target, const char *dest, struct gs_err *err)

@@ -80,10 +80,92 @@ static bool is_mountpoint(int dirfd, const char *name)
 	return r;
 }
 
-/* Recreates the image's top-level entries of DIRFD (directories, and
- * symlinks as links) inside the tmpfs MNT that is about to cover it.
- * Refuses when DIRFD holds a mount point (e.g. a runtime's /run/secrets). */
-static int mirror_entries(int dirfd, int mnt, const char *dest, struct gs_err *err)
+/* chmod of the object an O_PATH fd holds (fchmod refuses O_PATH fds):
+ * through its /proc/self/fd link, which names exactly that inode. */
+static int chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (chmod(path, mode) < 0)
+		return gs_err_set(err, errno, "chmod %s", dest);
+	return 0;
+}
+
+#define HIDE_REMEDY                                                                          \
+	"; refusing rather than hiding anything: declare a tmpfs mount at " OVL_ANCHOR       \
+	" in config.json (gpu-runtime does this), or give the container a writable root"
+
+/* Entry NAME (ST) of DIRFD, to be covered by a tmpfs over DEST: refused
+ * unless it is a symlink or an empty directory and no mount point.  1 when
+ * it is to be recreated, 0 when not (our own anchor name, replaced). */
+static int may_cover(int dirfd, const char *name, const struct stat *st, const char *dest,
+		     const char *anchor, struct gs_err *err)
+{
+	if (is_mountpoint(dirfd, name))
+		return gs_err_setx(err, EBUSY,
+				   "%s/%s is a mount point: a tmpfs over %s (read-only root without %s/%s) would hide it" HIDE_REMEDY,
+				   dest, name, dest, dest, anchor);
+	if (S_ISLNK(st->st_mode))
+		return strcmp(name, anchor) != 0;
+	if (S_ISDIR(st->st_mode)) {
+		_cleanup_close_ int fd = beneath(dirfd, name, O_PATH | O_DIRECTORY);
+		int r = fd < 0 ? gs_err_set(err, errno, "%s/%s", dest, name)
+			       : ovl_dir_is_empty(fd, name, err);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			return 1;
+	}
+	return gs_err_setx(err, EBUSY,
+			   "%s/%s is %s: a tmpfs over %s (read-only root without %s/%s) would hide it" HIDE_REMEDY,
+			   dest, name, S_ISDIR(st->st_mode) ? "a directory that is not empty" : "not a directory or symlink",
+			   dest, dest, anchor);
+}
+
+/* Recreates entry NAME (ST) of DIRFD in MNT exactly: a directory with its
+ * mode and owner, a symlink with its target and owner. */
+static int recreate(int dirfd, int mnt, const char *name, const struct stat *st,
+		    const char *dest, struct gs_err *err)
+{
+	char t[4096];
+	if (S_ISLNK(st->st_mode)) {
+		ssize_t l = readlinkat(dirfd, name, t, sizeof(t));
+		if (l < 0)
+			return gs_err_set(err, errno, "%s/%s: readlink", dest, name);
+		if ((size_t)l >= sizeof(t))
+			return gs_err_setx(err, ENAMETOOLONG, "%s/%s: symlink target too long", dest, name);
+		t[l] = '\0';
+		if (symlinkat(t, mnt, name) < 0)
+			return gs_err_set(err, errno, "%s/%s: recreating the symlink", dest, name);
+		if (fchownat(mnt, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return gs_err_set(err, errno, "%s/%s: chown", dest, name);
+		return 0;
+	}
+	if (mkdirat(mnt, name, 0700) < 0)
+		return gs_err_set(err, errno, "%s/%s: recreating the directory", dest, name);
+	_cleanup_close_ int fd = beneath(mnt, name, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/%s", dest, name);
+	/* mode first, while the group is ours (a setgid bit set on a directory
+	 * of another group would be dropped without CAP_FSETID); chown keeps
+	 * a directory's setgid bit */
+	struct stat now;
+	int r = chmod_fd(fd, st->st_mode & 07777, name, err);
+	if (r >= 0 && fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH) < 0)
+		r = gs_err_set(err, errno, "%s/%s: chown", dest, name);
+	if (r >= 0 && (fstat(fd, &now) < 0 || (now.st_mode & 07777) != (st->st_mode & 07777)))
+		r = gs_err_setx(err, EPERM, "%s/%s: mode %o could not be recreated", dest, name,
+				(unsigned int)(st->st_mode & 07777));
+	return r;
+}
+
+/* Recreates the image's entries of DIRFD inside the tmpfs MNT that is
+ * about to cover it, when that hides nothing (may_cover): at most
+ * MIRROR_MAX entries, empty directories and symlinks only, no mount
+ * point.  ANCHOR, a symlink there, is left out (our directory replaces
+ * it).  Refuses (EBUSY) naming the first entry that would be hidden. */
+static int mirror_entries(int dirfd, int mnt, const char *dest, const char *anchor,
+			  struct gs_err *err)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -93,33 +175,29 @@ static int mirror_entries(int dirfd, int mnt, const char *dest, struct gs_err *e
 		return gs_err_set(err, errno, "%s", dest);
 	}
 	struct dirent *de;
-	for (int n = 0; n < MIRROR_MAX && (de = readdir(d)) != NULL;) {
+	int n = 0;
+	while ((errno = 0, de = readdir(d)) != NULL) {
 		struct stat st;
-		if (!ovl_name_ok(de->d_name) || fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (is_mountpoint(dirfd, de->d_name))
+		if (++n > MIRROR_MAX)
 			return gs_err_setx(err, EBUSY,
-					   "%s/%s is a mount point: a tmpfs over %s (read-only root without %s/gpu-stage) would hide it; give the container a writable %s (e.g. a tmpfs) or an empty %s/gpu-stage directory",
-					   dest, de->d_name, dest, dest, dest, dest);
-		n++;
-		if (S_ISDIR(st.st_mode) && mkdirat(mnt, de->d_name, st.st_mode & 07777) == 0) {
-			if (fchownat(mnt, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-				continue; /* no CAP_CHOWN: root-owned is fine */
-		} else if (S_ISLNK(st.st_mode)) {
-			char t[4096];
-			ssize_t l = readlinkat(dirfd, de->d_name, t, sizeof(t) - 1);
-			if (l > 0) {
-				t[l] = '\0';
-				if (symlinkat(t, mnt, de->d_name) < 0 && errno != EEXIST)
-					return gs_err_set(err, errno, "%s/%s", dest, de->d_name);
-			}
-		}
+					   "%s holds more than %d entries: a tmpfs over it (read-only root without %s/%s) would hide them" HIDE_REMEDY,
+					   dest, MIRROR_MAX, dest, anchor);
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return gs_err_set(err, errno, "%s/%s", dest, de->d_name);
+		int r = may_cover(dirfd, de->d_name, &st, dest, anchor, err);
+		if (r > 0)
+			r = recreate(dirfd, mnt, de->d_name, &st, dest, err);
+		if (r < 0)
+			return r;
 	}
-	return 0;
+	return errno ? gs_err_set(err, errno, "%s: readdir", dest) : 0;
 }
 
-/* Read-only root without /run/gpu-stage: a tmpfs over /run itself, holding
- * the image's top-level /run directories (empty) and gpu-stage/. */
+/* Read-only root without /run/gpu-stage: a tmpfs over /run itself (mode
+ * and owner of /run), holding the image's /run entries recreated and
+ * gpu-stage/, when that hides nothing of the image's or the runtime's. */
 static int anchor_over_parent(struct ovl_ctx *c, size_t i, int parent, const char *pdest,
 			      const char *name, struct gs_err *err)
 {
@@ -129,8 +207,10 @@ static int anchor_over_parent(struct ovl_ctx *c, size_t i, int parent, const cha
 	int mnt = ovl_tmpfs_new(st.st_mode & 07777, err);
 	if (mnt < 0)
 		return gs_err_wrap(err, "%s", pdest);
-	int r = mirror_entries(parent, mnt, pdest, err);
-	if (r >= 0 && mkdirat(mnt, name, 0755) < 0 && errno != EEXIST)
+	int r = fchownat(mnt, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0
+			? gs_err_set(err, errno, "%s: chown", pdest)
+			: mirror_entries(parent, mnt, pdest, name, err);
+	if (r >= 0 && mkdirat(mnt, name, 0755) < 0)
 		r = gs_err_set(err, errno, "%s/%s", pdest, name);
 	if (r >= 0)
 		r = ovl_attach_private(c, mnt, parent, pdest, err);
@@ -146,7 +226,7 @@ static int anchor_over_parent(struct ovl_ctx *c, size_t i, int parent, const cha
 		return gs_err_set(err, errno, "%s/%s", pdest, name);
 	snprintf(c->res->ops[i].where, sizeof(c->res->ops[i].where), "%s", pdest);
 	snprintf(c->res->ops[i].note, sizeof(c->res->ops[i].note),
-		 "read-only root without %s: tmpfs over %s with the image's directories recreated",
+		 "read-only root without %s: tmpfs over %s, whose entries (empty directories and symlinks only) were recreated",
 		 c->plan->ops[i].dest, pdest);
 	return 0;
 }
@@ -355,17 +435,6 @@ int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err)
 }
 
 /* ---- devices, symlinks, files ------------------------------------------------------ */
-
-/* chmod of the object an O_PATH fd holds (fchmod refuses O_PATH fds):
- * through its /proc/self/fd link, which names exactly that inode. */
-static int chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (chmod(path, mode) < 0)
-		return gs_err_set(err, errno, "chmod %s", dest);
-	return 0;
-}
 
 int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {

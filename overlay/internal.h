@@ -51,11 +51,13 @@ int ovl_mnt_id(int fd, uint64_t *id, struct gs_err *err);
 
 struct ovl_ctx;
 
-/* Whether creating (or removing) entries in the directory DIRFD is
- * allowed: on the rootfs mount unless in no-write mode (EROFS), and on a
- * tmpfs of ours or of the runtime (a whole tmpfs mount: /dev, a tmpfs
- * /run); never on any other mount (EXDEV): a volume, i.e. a host directory
- * the image's symlinks may point into. */
+/* Whether creating (or removing, replacing, mknod'ing) entries in the
+ * directory DIRFD is allowed: on the rootfs mount unless in no-write mode
+ * (EROFS), and on a tmpfs of ours or one the runtime made from config.json
+ * (c->tmpfs_ids: a mount found at one of plan->tmpfs_dests that is a whole
+ * tmpfs whose superblock shows on no other mount); never on any other
+ * mount (EXDEV): a volume, i.e. a host directory or a host tmpfs (bound
+ * in) that the image's symlinks may point into. */
 int ovl_may_create(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *err);
 
 /* Whether DIRFD lies on the rootfs mount itself (the image's own files),
@@ -92,7 +94,8 @@ struct ovl_ctx {
 	size_t n_tmpfs;
 	uint64_t *shared;         /* ids of the shared mounts of the namespace */
 	size_t n_shared;
-	uint64_t *tmpfs_ids;      /* ids of whole tmpfs mounts (ours, the runtime's) */
+	uint64_t *tmpfs_ids;      /* ids of the container's own tmpfs mounts: ours, and
+				   * the runtime's from config.json (apply.c) */
 	size_t n_tmpfs_ids;
 };
 

@@ -41,6 +41,9 @@ void ovl_plan_free(struct ovl_plan *p)
 		}
 		free(o->entries);
 	}
+	for (size_t i = 0; i < p->n_tmpfs_dests; i++)
+		free(p->tmpfs_dests[i]);
+	free(p->tmpfs_dests);
 	free(p->ops);
 	free(p->driver);
 	free(p);
@@ -232,6 +235,25 @@ static int build_ops(struct ovl_plan *p, const struct gs_plan *m, const struct o
 	return r;
 }
 
+/* The runtime's tmpfs destinations, copied (checked at apply time). */
+static int copy_tmpfs_dests(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err)
+{
+	if (!req->n_tmpfs_dests)
+		return 0;
+	p->tmpfs_dests = calloc(req->n_tmpfs_dests, sizeof(*p->tmpfs_dests));
+	if (!p->tmpfs_dests)
+		return fail_nomem(err);
+	for (size_t i = 0; i < req->n_tmpfs_dests; i++) {
+		const char *d = req->tmpfs_dests[i];
+		if (!d || !d[0] || strlen(d) > 1024)
+			return gs_err_setx(err, EINVAL, "tmpfs mount %zu: bad destination", i);
+		if (!(p->tmpfs_dests[i] = strdup(d)))
+			return fail_nomem(err);
+		p->n_tmpfs_dests++;
+	}
+	return 0;
+}
+
 int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req,
 		   struct ovl_plan **out, struct gs_err *err)
 {
@@ -245,7 +267,9 @@ int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req
 	}
 	p->no_write = req->no_write;
 	p->caps = ovl_caps_effective(req->caps);
-	r = build_ops(p, manifest, req, err);
+	r = copy_tmpfs_dests(p, req, err);
+	if (r >= 0)
+		r = build_ops(p, manifest, req, err);
 	if (r < 0) {
 		ovl_plan_free(p);
 		return r;

@@ -35,7 +35,7 @@ int ovl_may_create(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err
 		if (c->tmpfs_ids[k] == id)
 			return 0;
 	return gs_err_setx(err, EXDEV,
-			   "%s: not created: neither on the container's root file system nor on a tmpfs of its own (a volume?)",
+			   "%s: not created, removed or replaced: on a volume (neither the container's root file system nor a tmpfs of its own: the hook's, or a mounts[] entry of type tmpfs in config.json; a host tmpfs bound in is a volume)",
 			   dest);
 }
 

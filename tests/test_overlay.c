@@ -553,6 +553,30 @@ static void test_plan_readonly_and_devices(void **state)
 	gs_plan_free(m);
 }
 
+/* The runtime's tmpfs destinations travel with the plan (checked at apply
+ * time); an empty one is refused. */
+static void test_plan_tmpfs_dests(void **state)
+{
+	(void)state;
+	struct gs_plan *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	const char *dests[] = {"/run", "/dev"};
+	struct ovl_request req = {.caps = GS_CAP_UTILITY, .tmpfs_dests = dests, .n_tmpfs_dests = 2};
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(p->n_tmpfs_dests, 2);
+	assert_string_equal(p->tmpfs_dests[0], "/run");
+	assert_string_equal(p->tmpfs_dests[1], "/dev");
+	assert_ptr_not_equal(p->tmpfs_dests[0], dests[0]);
+	ovl_plan_free(p);
+	p = NULL;
+	const char *bad[] = {"/run", ""};
+	req.tmpfs_dests = bad;
+	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	assert_null(p);
+	gs_plan_free(m);
+}
+
 static void test_plan_bad_manifest(void **state)
 {
 	(void)state;
@@ -685,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_no_silent_truncation),
 		cmocka_unit_test(test_plan_long_names),
 		cmocka_unit_test(test_plan_readonly_and_devices),
+		cmocka_unit_test(test_plan_tmpfs_dests),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json),
 		cmocka_unit_test(test_apply_mknod_swapped),

@@ -21,7 +21,18 @@
  * contract: ld.so.cache values and the ld.so.conf.d entry name these paths):
  *
  *   /run/gpu-stage/                    a private tmpfs (nosuid,nodev,noexec,
- *                                      read-only once populated)
+ *                                      read-only once populated), mounted
+ *                                      over the image's /run/gpu-stage
+ *                                      directory or one the runtime made
+ *                                      (config.json's tmpfs mount there),
+ *                                      else created in a writable root's
+ *                                      /run or in a tmpfs /run of the
+ *                                      container's own; a read-only root
+ *                                      whose /run holds only empty
+ *                                      directories and symlinks gets a
+ *                                      tmpfs over /run with those entries
+ *                                      recreated exactly; any other /run
+ *                                      is refused (nothing is hidden)
  *   /run/gpu-stage/lib/<cap>/          STORE/VER/lib/<cap>, bound read-only
  *   /run/gpu-stage/lib32/<cap>/        STORE/VER/lib32/<cap> (compat32)
  *   /run/gpu-stage/bin/<cap>/          STORE/VER/bin/<cap>
@@ -134,6 +145,15 @@ struct ovl_request {
 	 * rootfs on a read-only mount.  The cache is then bound over
 	 * /etc/ld.so.cache and nothing is created on the rootfs mount. */
 	bool no_write;
+	/* config.json's mounts[] entries of type "tmpfs" (their destinations):
+	 * the tmpfs mounts the runtime made for this container.  At apply time
+	 * each is resolved inside the root and its mount counts as the
+	 * container's own (created in, written to) only when it is a whole
+	 * tmpfs whose superblock no other mount of the namespace shows; every
+	 * other mount but the rootfs (a bind of a host tmpfs, devtmpfs, a
+	 * host directory) is a volume, never created in or removed from. */
+	const char *const *tmpfs_dests;
+	size_t n_tmpfs_dests;
 };
 
 /* Capabilities after implications (video => compute, display => graphics). */
@@ -157,9 +177,14 @@ enum ovl_op_flag {
 	OVL_F_OPTIONAL = 1u << 0,
 	/* TMPFS: only over an existing directory that is empty in the image */
 	OVL_F_IF_EMPTY = 1u << 1,
-	/* TMPFS: the anchor; on a read-only root whose /run holds no
-	 * gpu-stage directory it goes over /run itself, with the image's
-	 * top-level /run directories recreated empty inside it */
+	/* TMPFS: the anchor.  Over an existing /run/gpu-stage directory (the
+	 * image's, or the runtime's tmpfs mount declared in config.json);
+	 * else created in /run when /run may be written (a writable root, a
+	 * tmpfs of the container's own); else (read-only root) a tmpfs goes
+	 * over /run itself only when that hides nothing: at most 64 entries,
+	 * each an empty directory or a symlink and no mount point, recreated
+	 * inside it exactly (mode, owner, link target).  Otherwise the op
+	 * fails (EBUSY) naming what would be hidden. */
 	OVL_F_ANCHOR = 1u << 2,
 	/* LDCACHE: write the cache into the anchor and bind it over dest */
 	OVL_F_BIND_CACHE = 1u << 3,
@@ -192,6 +217,8 @@ struct ovl_op {
 struct ovl_plan {
 	char *driver;
 	bool no_write;
+	char **tmpfs_dests; /* copy of the request's */
+	size_t n_tmpfs_dests;
 	unsigned int caps; /* effective capabilities */
 	struct ovl_op *ops;
 	size_t n_ops;
@@ -261,7 +288,9 @@ static inline void ovl_sources_freep(struct ovl_sources **s)
  * directory, opened in the container's mount namespace).  Every path is
  * resolved inside the root; mount targets are created one component at a
  * time (never on the rootfs mount when P->no_write, never on a mount other
- * than the rootfs or a whole tmpfs: not in a volume); mounts are attached
+ * than the rootfs, a tmpfs of ours or one of P->tmpfs_dests that passes
+ * the check described at struct ovl_request: not in a volume); nothing is
+ * removed, replaced or mknod'ed on any other mount either; mounts are attached
  * with move_mount onto fds and checked afterwards, never onto a mount with
  * shared propagation (EXDEV: it would carry them out of the namespace;
  * /proc/thread-self/mountinfo says which are shared).  RES (allocated here,
