@@ -16,6 +16,20 @@ long gs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, 
 
 #define OPENAT2_TRIES 64
 
+int gs_open_beneath(int dirfd, const char *name, int flags, uint64_t extra)
+{
+	uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | extra;
+	for (int i = 0; i < OPENAT2_TRIES; i++) {
+		long fd = gs_sys_openat2(dirfd, name, (uint64_t)(flags | O_CLOEXEC), 0, resolve);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err)
 {
 	uint64_t resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;

@@ -21,12 +21,7 @@
 
 static int beneath(int dirfd, const char *name, int flags)
 {
-	long fd;
-	do
-		fd = gs_sys_openat2(dirfd, name, (uint64_t)(flags | O_CLOEXEC), 0,
-				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-	return (int)fd;
+	return gs_open_beneath(dirfd, name, flags, 0);
 }
 
 static int remember_tmpfs(struct ovl_ctx *c, int mnt, const char *dest, struct gs_err *err)

@@ -94,11 +94,7 @@ static int image_loader(int rootfd)
  * why the image's cache is not used. */
 static int open_existing(int etcfd, char *why, size_t whylen)
 {
-	long fd;
-	do
-		fd = gs_sys_openat2(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
-				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	int fd = gs_open_beneath(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW, 0);
 	struct stat st;
 	if (fd < 0) {
 		snprintf(why, whylen, errno == ENOENT ? "image has no ld.so.cache"
@@ -174,8 +170,7 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 {
 	if (c->anchorfd < 0)
 		return gs_err_setx(err, EINVAL, "no anchor for the cache");
-	long t = gs_sys_openat2(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
-				RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	long t = gs_open_beneath(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW, 0);
 	struct stat st;
 	if (t < 0 || fstat((int)t, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (t >= 0)

@@ -46,12 +46,12 @@ const struct stat *ovl_sources_stat(struct ovl_sources *s, size_t i)
 static int open_source(int verfd, const char *verdir, const struct ovl_op *o, struct stat *st,
 		       struct gs_err *err)
 {
-	uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-			   RESOLVE_NO_XDEV;
-	long fd;
-	do
-		fd = gs_sys_openat2(verfd, o->source, O_PATH | O_CLOEXEC, 0, resolve);
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+	uint64_t resolve = RESOLVE_NO_XDEV;
+	int fd = gs_open_beneath(verfd, o->source, O_PATH, resolve);
+	if (fd < 0 && errno == ENOSYS)
+		return gs_err_set(err, errno,
+				  "%s/%s: openat2 with RESOLVE_BENEATH is unavailable (Linux >= 5.6 needed); refusing to open the store's files without it",
+				  verdir, o->source);
 	if (fd < 0)
 		return gs_err_set(err, errno, "%s/%s", verdir, o->source);
 	_cleanup_close_ int f = (int)fd;

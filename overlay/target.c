@@ -51,12 +51,7 @@ int ovl_on_root(struct ovl_ctx *c, int dirfd, const char *dest, struct gs_err *e
 /* Opens NAME in DIRFD without following any symlink (our own creation). */
 static int open_beneath(int dirfd, const char *name, int flags)
 {
-	long fd;
-	do
-		fd = gs_sys_openat2(dirfd, name, (uint64_t)(flags | O_CLOEXEC), 0,
-				    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
-	return (int)fd;
+	return gs_open_beneath(dirfd, name, flags, 0);
 }
 
 static int mkdir_step(struct ovl_ctx *c, int cur, const char *prefix, const char *comp,

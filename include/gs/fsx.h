@@ -12,6 +12,13 @@
 /* Thin syscall wrapper (tests may --wrap it to inject ENOSYS/EAGAIN). */
 long gs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
+/* openat2(DIRFD, NAME) with no symlink followed, nothing above DIRFD and no
+ * magic link (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+ * plus EXTRA); O_CLOEXEC added.  EAGAIN/EINTR are retried a bounded number
+ * of times (then EAGAIN).  Returns the fd, or -1 with errno set (ENOSYS on
+ * kernels without openat2: callers fail closed). */
+int gs_open_beneath(int dirfd, const char *name, int flags, uint64_t extra);
+
 /* Opens PATH inside the root ROOTFD: absolute paths and ".." stay inside
  * the root, symlinks are followed as if ROOTFD were "/" and magic links
  * (/proc/self/root, /proc/N/fd/M) are refused.  FLAGS are open(2) flags;
