@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Which driver version is this host running?  The kernel module says so in
- * /proc/driver/nvidia/version ("... Kernel Module  535.261.03  ...") and
+ * /proc/driver/nvidia/version ("... Kernel Module  535.261.03  ...", or
+ * "... Open Kernel Module for x86_64  535.261.03 ...") and
  * /sys/module/nvidia/version; without a loaded module, what libcuda.so.1
  * and libnvidia-ml.so.1 resolve to in the root's ld.so.cache decides, and
  * disagreement is an error that lists the candidates. */
@@ -28,13 +29,25 @@ static int from_proc(const struct gs_root *r, char **out)
 	_cleanup_free_ char *text = NULL;
 	if (gs_root_read_text(r, "/proc/driver/nvidia/version", 4096, &text, &ignored) < 0)
 		return 0;
+	/* "NVIDIA UNIX x86_64 Kernel Module  535.261.03  <date>", or for the
+	 * open modules (the default on Hopper) "NVIDIA UNIX Open Kernel Module
+	 * for x86_64  535.261.03  Release Build ...": the first whole token
+	 * after "Kernel Module" that is a version */
 	const char *p = strstr(text, "Kernel Module");
 	if (!p)
 		return 0;
-	p += strlen("Kernel Module");
-	p += strspn(p, " \t");
-	*out = version_token(p);
-	return *out ? 1 : 0;
+	const char *eol = p + strcspn(p, "\n");
+	for (p += strlen("Kernel Module"); p < eol;) {
+		p += strspn(p, " \t");
+		size_t n = strcspn(p, " \t\n");
+		if (n == 0)
+			break;
+		*out = strspn(p, "0123456789.") == n ? version_token(p) : NULL;
+		if (*out)
+			return 1;
+		p += n;
+	}
+	return 0;
 }
 
 static int from_sys(const struct gs_root *r, char **out)

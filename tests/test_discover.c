@@ -183,6 +183,16 @@ static void test_detect(void **state)
 	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
 	assert_string_equal(v, "550.9.9");
 	free(v);
+	/* NVIDIA's open kernel modules word it differently */
+	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.8.7  Release Build  (dvs-builder@U16-I3-B03-4-3)  Tue Jan 1 2025\\nGCC version:  gcc version 12.2.0\\n' > %s/proc/driver/nvidia/version", root), 0);
+	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_string_equal(v, "550.8.7");
+	free(v);
+	/* a version only on a later line is not the module's: back to the libraries */
+	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX Kernel Module for x86_64\\nGCC version:  12.2.0\\n' > %s/proc/driver/nvidia/version", root), 0);
+	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_string_equal(v, "535.1.2");
+	free(v);
 	assert_int_equal(sh("rm %s/proc/driver/nvidia/version", root), 0);
 }
 
