@@ -32,7 +32,7 @@ else
 ALL_LDFLAGS := $(LDFLAGS)
 endif
 
-COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c
+COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 STAGE_LIB_SRC := stage/rootfs.c stage/plan.c stage/caps.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/manifest.c stage/dpkg.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c

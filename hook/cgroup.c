@@ -31,6 +31,7 @@
 
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
+#include "gs/mountinfo.h"
 #include "hook.h"
 
 /* /proc/PID/cgroup: "ID:CONTROLLERS:PATH", PATH at most PATH_MAX (the
@@ -123,9 +124,9 @@ static int devices_mount(char **out, struct gs_err *err)
 		return gs_err_set(err, errno, "%s", file);
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
-	struct hk_mountinfo m;
+	struct gs_mountinfo m;
 	int r;
-	while ((r = hk_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
+	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
 		if (!strcmp(m.root, "/") && !strcmp(m.fstype, "cgroup") && has_opt(m.superopts, "devices"))
 			return (*out = strdup(m.point)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
 	return r < 0 ? r : gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");

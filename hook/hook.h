@@ -112,17 +112,6 @@ int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err);
 /* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
  * ours; returns the fd. */
 int hk_ns_open(pid_t pid, struct gs_err *err);
-/* One entry of a /proc/.../mountinfo: pointers into the line, with the
- * \ooo escapes of ROOT, POINT and SOURCE decoded. */
-struct hk_mountinfo {
-	char *root, *point, *fstype, *source, *superopts;
-};
-#define HK_MOUNTINFO_LINE_MAX (1 << 20)
-/* Reads the next entry of F (named WHAT in errors) into M, with getline
- * into *LINE / *CAP (the caller frees *LINE): 1 an entry, 0 the end;
- * a line over HK_MOUNTINFO_LINE_MAX bytes or malformed is an error. */
-int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
-		      struct hk_mountinfo *m, struct gs_err *err);
 /* Checks that PID is the container's process at prestart/createRuntime:
  * its mount namespace has more mounts on ROOTFS (canonical path) than
  * ours (the runtime's bind of the rootfs onto itself), and unless USER_NS

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/mountinfo.h"
 #include "hook.h"
 
 static int no_pid(struct gs_err *err)
@@ -62,61 +63,6 @@ int hk_ns_open(pid_t pid, struct gs_err *err)
 	return steal_fd(&fd);
 }
 
-/* A mountinfo field with its \ooo escapes (space, tab, newline, backslash)
- * decoded in place; false when an escape decodes to NUL (the value would
- * be cut short). */
-static bool unescape(char *s)
-{
-	char *w = s;
-	for (const char *r = s; *r;) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-		    r[3] >= '0' && r[3] <= '7') {
-			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-			if (*w++ == '\0')
-				return false;
-			r += 4;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	return true;
-}
-
-int hk_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
-		      struct hk_mountinfo *m, struct gs_err *err)
-{
-	errno = 0;
-	ssize_t len = getline(line, cap, f);
-	if (len < 0)
-		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", what) : 0;
-	if ((size_t)len > HK_MOUNTINFO_LINE_MAX)
-		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", what,
-				   HK_MOUNTINFO_LINE_MAX);
-	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
-		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", what);
-	(*line)[len - 1] = '\0';
-	/* id parent maj:min root point opts [optional...] - fstype source superopts */
-	char *p = *line, *fld[6], *t = NULL;
-	bool ok = true;
-	for (int i = 0; i < 6; i++)
-		ok = ok && (fld[i] = strsep(&p, " ")) != NULL;
-	do
-		t = ok ? strsep(&p, " ") : NULL;
-	while (t && strcmp(t, "-"));
-	if (ok && t) {
-		m->root = fld[3];
-		m->point = fld[4];
-		m->fstype = strsep(&p, " ");
-		m->source = strsep(&p, " ");
-		m->superopts = p;
-	}
-	if (!ok || !t || !m->fstype || !m->source || !m->superopts || !unescape(m->root) ||
-	    !unescape(m->point) || !unescape(m->source))
-		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
-	return 1;
-}
-
 /* How many mounts of the table FILE (a mountinfo) have PATH as mount point. */
 static int mounts_at(const char *file, const char *path, struct gs_err *err)
 {
@@ -125,9 +71,9 @@ static int mounts_at(const char *file, const char *path, struct gs_err *err)
 		return gs_err_set(err, errno, "%s", file);
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
-	struct hk_mountinfo m;
+	struct gs_mountinfo m;
 	int n = 0, r;
-	while ((r = hk_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
+	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
 		n += !strcmp(m.point, path) && n < INT_MAX;
 	return r < 0 ? r : n;
 }

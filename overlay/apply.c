@@ -2,7 +2,6 @@
 /* ovl_plan_apply: runs a plan inside the container's rootfs. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/mountinfo.h"
 #include "gs/fsx.h"
 #include "internal.h"
 
@@ -74,8 +74,7 @@ int ovl_ids_add(uint64_t **v, size_t *n, uint64_t id, struct gs_err *err)
 	return 0;
 }
 
-/* One line of mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS
- * [OPTIONAL...] - FSTYPE SOURCE SUPER" (spaces in fields are escaped). */
+/* What the apply step needs of one mount (gs_mountinfo_next reads it). */
 struct mnt_line {
 	uint64_t id;
 	unsigned int major, minor; /* the superblock */
@@ -84,37 +83,17 @@ struct mnt_line {
 	bool shared;               /* optional field "shared:N" */
 };
 
-static bool parse_mnt_line(char *line, struct mnt_line *m)
-{
-	char *dash = strstr(line, " - "), *save = NULL, *f[5];
-	char fstype[16];
-	if (!dash || sscanf(dash + 3, "%15s", fstype) != 1)
-		return false;
-	*dash = '\0';
-	for (int k = 0; k < 5; k++)
-		if (!(f[k] = strtok_r(k ? NULL : line, " ", &save)))
-			return false;
-	if (sscanf(f[0], "%" SCNu64, &m->id) != 1 ||
-	    sscanf(f[2], "%u:%u", &m->major, &m->minor) != 2)
-		return false;
-	m->whole_tmpfs = !strcmp(f[3], "/") && !strcmp(fstype, "tmpfs");
-	m->at_slash = !strcmp(f[4], "/");
-	m->shared = save && strstr(save, " shared:") != NULL;
-	return true;
-}
-
 static int read_mounts(struct mnt_line **out, size_t *n, struct gs_err *err)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/thread-self/mountinfo", "re");
+	static const char file[] = "/proc/thread-self/mountinfo";
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
 	if (!f)
-		return gs_err_set(err, errno,
-				  "/proc/thread-self/mountinfo (needed to keep mounts from propagating)");
+		return gs_err_set(err, errno, "%s (needed to keep mounts from propagating)", file);
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0, alloc = 0;
-	while (getline(&line, &cap, f) > 0) {
-		struct mnt_line m;
-		if (!parse_mnt_line(line, &m))
-			continue;
+	struct gs_mountinfo m;
+	int r;
+	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0) {
 		if (*n == alloc) {
 			alloc = alloc ? alloc * 2 : 64;
 			struct mnt_line *nv = realloc(*out, alloc * sizeof(*nv));
@@ -122,9 +101,12 @@ static int read_mounts(struct mnt_line **out, size_t *n, struct gs_err *err)
 				return gs_err_setx(err, ENOMEM, "reading the mount table: out of memory");
 			*out = nv;
 		}
-		(*out)[(*n)++] = m;
+		(*out)[(*n)++] = (struct mnt_line){
+			.id = m.id, .major = m.major, .minor = m.minor, .shared = m.shared,
+			.whole_tmpfs = !strcmp(m.root, "/") && !strcmp(m.fstype, "tmpfs"),
+			.at_slash = !strcmp(m.point, "/")};
 	}
-	return 0;
+	return r;
 }
 
 static const struct mnt_line *find_mount(const struct mnt_line *v, size_t n, uint64_t id)

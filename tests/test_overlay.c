@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gs/ldcache.h"
+#include "gs/mountinfo.h"
 #include "gs/overlay.h"
 
 /* ---- NVIDIA_* parsing ------------------------------------------------------ */
@@ -697,6 +698,64 @@ static void test_apply_mknod_swapped(void **state)
 	rmdir(dir);
 }
 
+/* The one mountinfo reader: escapes decoded, "shared:" seen among the
+ * optional fields, and a malformed, NUL-holding or unterminated line is an
+ * error naming the file, never skipped. */
+static int mi_read(const char *text, size_t len, struct gs_mountinfo *m, char **line,
+		   struct gs_err *err)
+{
+	FILE *f = fmemopen((void *)text, len, "r");
+	assert_non_null(f);
+	size_t cap = 0;
+	int r = gs_mountinfo_next(f, "mi", line, &cap, m, err);
+	fclose(f);
+	return r;
+}
+
+static void test_mountinfo(void **state)
+{
+	(void)state;
+	static const char good[] =
+		"36 35 0:44 / /tmp/a\\040b rw,nosuid shared:7 master:1 - tmpfs tm\\011pfs rw,size=8k\n";
+	struct gs_mountinfo m;
+	struct gs_err err = GS_ERR_INIT;
+	char *line = NULL;
+	assert_int_equal(mi_read(good, sizeof(good) - 1, &m, &line, &err), 1);
+	assert_int_equal(m.id, 36);
+	assert_int_equal(m.major, 0);
+	assert_int_equal(m.minor, 44);
+	assert_string_equal(m.root, "/");
+	assert_string_equal(m.point, "/tmp/a b");
+	assert_string_equal(m.fstype, "tmpfs");
+	assert_string_equal(m.source, "tm\tpfs");
+	assert_string_equal(m.superopts, "rw,size=8k");
+	assert_true(m.shared);
+	free(line);
+	static const char priv[] = "1 0 8:1 / / rw - ext4 /dev/vda1 rw\n";
+	line = NULL;
+	assert_int_equal(mi_read(priv, sizeof(priv) - 1, &m, &line, &err), 1);
+	assert_false(m.shared);
+	free(line);
+	static const char *const bad[] = {
+		"36 35 0:44 / /x rw shared:7\n",           /* no separator */
+		"36 35 0:44 / /x rw - tmpfs\n",            /* no source */
+		"3x 35 0:44 / /x rw - tmpfs t rw\n",       /* id not a number */
+		"36 35 0:44 / /x\\000y rw - tmpfs t rw\n", /* escape decodes to NUL */
+		"36 35 0:44 / /x rw - tmpfs t rw",          /* no newline */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		line = NULL;
+		assert_true(mi_read(bad[i], strlen(bad[i]), &m, &line, &err) < 0);
+		assert_non_null(strstr(err.msg, "mi: "));
+		free(line);
+	}
+	static const char nul[] = "36 35 0:44 / /x\0y rw - tmpfs t rw\n";
+	line = NULL;
+	assert_true(mi_read(nul, sizeof(nul) - 1, &m, &line, &err) < 0);
+	assert_non_null(strstr(err.msg, "NUL"));
+	free(line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json),
 		cmocka_unit_test(test_apply_mknod_swapped),
+		cmocka_unit_test(test_mountinfo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

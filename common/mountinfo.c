@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "gs/mountinfo.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* A field with its \ooo escapes (space, tab, newline, backslash) decoded
+ * in place; false when an escape decodes to NUL (the value would be cut
+ * short). */
+static bool unescape(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			if (*w++ == '\0')
+				return false;
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return true;
+}
+
+/* The fields of the NUL-terminated LINE into M. */
+static bool split(char *line, struct gs_mountinfo *m)
+{
+	char *p = line, *fld[6], *t = NULL, end;
+	for (int i = 0; i < 6; i++)
+		if (!(fld[i] = strsep(&p, " ")))
+			return false;
+	m->shared = false;
+	while ((t = strsep(&p, " ")) && strcmp(t, "-"))
+		m->shared = m->shared || !strncmp(t, "shared:", 7);
+	if (!t || sscanf(fld[0], "%" SCNu64 "%c", &m->id, &end) != 1 ||
+	    sscanf(fld[2], "%u:%u%c", &m->major, &m->minor, &end) != 2)
+		return false;
+	m->root = fld[3];
+	m->point = fld[4];
+	m->fstype = strsep(&p, " ");
+	m->source = strsep(&p, " ");
+	m->superopts = p;
+	return m->fstype && m->source && m->superopts && unescape(m->root) &&
+	       unescape(m->point) && unescape(m->source);
+}
+
+int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
+		      struct gs_mountinfo *m, struct gs_err *err)
+{
+	errno = 0;
+	ssize_t len = getline(line, cap, f);
+	if (len < 0)
+		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", what) : 0;
+	if ((size_t)len > GS_MOUNTINFO_LINE_MAX)
+		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", what,
+				   GS_MOUNTINFO_LINE_MAX);
+	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
+		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", what);
+	(*line)[len - 1] = '\0';
+	if (!split(*line, m))
+		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
+	return 1;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reading /proc/.../mountinfo: one parser for the hook and the overlay. */
+#ifndef GS_MOUNTINFO_H
+#define GS_MOUNTINFO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gs/err.h"
+
+/* One entry: "ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - FSTYPE
+ * SOURCE SUPEROPTS".  The strings point into the line, with the \ooo
+ * escapes of ROOT, POINT and SOURCE decoded. */
+struct gs_mountinfo {
+	uint64_t id;
+	unsigned int major, minor; /* the superblock */
+	char *root, *point, *fstype, *source, *superopts;
+	bool shared; /* optional field "shared:N": mounts here propagate */
+};
+
+#define GS_MOUNTINFO_LINE_MAX (1 << 20)
+
+/* Reads the next entry of F (named WHAT in errors) into M, with getline
+ * into *LINE / *CAP (the caller frees *LINE): 1 an entry, 0 the end.  A
+ * line over GS_MOUNTINFO_LINE_MAX bytes, holding a NUL, without a newline
+ * or otherwise malformed is an error naming WHAT: never skipped, never
+ * cut short. */
+int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
+		      struct gs_mountinfo *m, struct gs_err *err);
+
+#endif
