@@ -50,19 +50,27 @@ static bool split(char *line, struct gs_mountinfo *m)
 	       unescape(m->point) && unescape(m->source);
 }
 
-int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
-		      struct gs_mountinfo *m, struct gs_err *err)
+int gs_read_line(FILE *f, const char *what, size_t max, char **line, size_t *cap,
+		 struct gs_err *err)
 {
 	errno = 0;
 	ssize_t len = getline(line, cap, f);
 	if (len < 0)
 		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", what) : 0;
-	if ((size_t)len > GS_MOUNTINFO_LINE_MAX)
-		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", what,
-				   GS_MOUNTINFO_LINE_MAX);
+	if ((size_t)len > max)
+		return gs_err_setx(err, E2BIG, "%s: a line is longer than %zu bytes", what, max);
 	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
 		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", what);
 	(*line)[len - 1] = '\0';
+	return 1;
+}
+
+int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
+		      struct gs_mountinfo *m, struct gs_err *err)
+{
+	int r = gs_read_line(f, what, GS_MOUNTINFO_LINE_MAX, line, cap, err);
+	if (r <= 0)
+		return r;
 	if (!split(*line, m))
 		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
 	return 1;

@@ -56,22 +56,6 @@ static int allow_rel(const char *file, const char *cg, char **out, struct gs_err
 	return 0;
 }
 
-/* One line of FILE, newline stripped: 1 a line, 0 the end. */
-static int cgroup_line(FILE *f, const char *file, char **line, size_t *cap, struct gs_err *err)
-{
-	errno = 0;
-	ssize_t len = getline(line, cap, f);
-	if (len < 0)
-		return ferror(f) || errno ? gs_err_set(err, errno ? errno : EIO, "reading %s", file) : 0;
-	if ((size_t)len > CGROUP_LINE_MAX)
-		return gs_err_setx(err, E2BIG, "%s: a line is longer than %d bytes", file,
-				   CGROUP_LINE_MAX);
-	if (strlen(*line) != (size_t)len || (*line)[len - 1] != '\n')
-		return gs_err_setx(err, EBADMSG, "%s: a line holds a NUL byte or has no newline", file);
-	(*line)[len - 1] = '\0';
-	return 1;
-}
-
 /* The v1 devices cgroup in FILE (/proc/PID/cgroup), *OUT malloc'd: 1
  * found, 0 none (*V2: a cgroup v2 hierarchy is there). */
 static int devices_path(const char *file, char **out, bool *v2, struct gs_err *err)
@@ -83,7 +67,7 @@ static int devices_path(const char *file, char **out, bool *v2, struct gs_err *e
 	size_t cap = 0;
 	int r;
 	*v2 = false;
-	while ((r = cgroup_line(f, file, &line, &cap, err)) > 0) {
+	while ((r = gs_read_line(f, file, CGROUP_LINE_MAX, &line, &cap, err)) > 0) {
 		char *c1 = strchr(line, ':');
 		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)

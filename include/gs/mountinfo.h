@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading /proc/.../mountinfo: one parser for the hook and the overlay. */
+/* Reading /proc files line by line, and /proc/.../mountinfo: one parser
+ * for the hook and the overlay. */
 #ifndef GS_MOUNTINFO_H
 #define GS_MOUNTINFO_H
 
@@ -20,6 +21,13 @@ struct gs_mountinfo {
 };
 
 #define GS_MOUNTINFO_LINE_MAX (1 << 20)
+
+/* One line of F (named WHAT in errors) with getline into *LINE / *CAP,
+ * newline stripped: 1 a line, 0 the end.  A line over MAX bytes, holding
+ * a NUL or without a newline is an error (a /proc file is never read in
+ * pieces or cut short). */
+int gs_read_line(FILE *f, const char *what, size_t max, char **line, size_t *cap,
+		 struct gs_err *err);
 
 /* Reads the next entry of F (named WHAT in errors) into M, with getline
  * into *LINE / *CAP (the caller frees *LINE): 1 an entry, 0 the end.  A
