@@ -17,8 +17,8 @@
 # ("longer than 255 bytes", "too large") -- by the CLI with exit 1, by the
 # hook with a staged-only cache and the reason in the audit record, and the
 # container still loads libcuda.so.1.  The code that landed before this
-# test peaked at 1.5 GB on oldshared.cache and wrote a 700 MB cache from
-# shared.cache.
+# test peaked at 1.5 GB dumping oldshared.cache, and at 2.2 GB updating
+# over shared.cache, writing a 764 MB cache.
 #
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
