@@ -32,15 +32,18 @@ else
 ALL_LDFLAGS := $(LDFLAGS)
 endif
 
-COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c
+COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
-STAGE_LIB_SRC := stage/rootfs.c stage/plan.c stage/caps.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/manifest.c stage/dpkg.c
+MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
+	manifest/sha256.c manifest/store.c
+STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libgscommon.a
 LIBLDCACHE := $(BUILD)/libldcache.a
+LIBMANIFEST := $(BUILD)/libgsmanifest.a
 LIBSTAGE := $(BUILD)/libgsstage.a
 BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
@@ -61,6 +64,9 @@ $(LIBLDCACHE): $(call obj,$(LDCACHE_SRC))
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
+$(LIBMANIFEST): $(call obj,$(MANIFEST_SRC))
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
 $(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
@@ -79,15 +85,15 @@ define link_static
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
 endef
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
-$(BUILD)/fixtures/%: $(BUILD)/obj/fixtures/%.o $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/fixtures/%: $(BUILD)/obj/fixtures/%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 

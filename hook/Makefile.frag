@@ -1,7 +1,7 @@
 # Build rules for the overlay library, the OCI hook and the runtime shim.
 # Included from the top Makefile (`include hook/Makefile.frag`, after its own
 # rules); uses its $(BUILD), $(ALL_CFLAGS), $(ALL_LDFLAGS), $(call obj,...),
-# $(LIBLDCACHE), $(LIBCOMMON), $(LIBSTAGE), $(PKG_LIBS).
+# $(LIBLDCACHE), $(LIBCOMMON), $(LIBMANIFEST), $(PKG_LIBS).
 #
 # gpu-stage-hook is a static executable, so LD_PRELOAD / LD_LIBRARY_PATH /
 # LD_AUDIT in whatever environment a runtime hands it cannot load code into
@@ -36,14 +36,14 @@ $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
-$(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(HOOK_LIBS))
 
 $(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(LIBCOMMON)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBSTAGE) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) -Wl,--wrap=mknodat $(PKG_LIBS) $(shell pkg-config --libs cmocka)

@@ -14,6 +14,7 @@
 
 #include "gs/cleanup.h"
 #include "hook.h"
+#include "gs/version.h"
 
 #define INFO_MAX 65536
 #define MAX_GPUS 64
@@ -25,27 +26,6 @@ static int read_small(const char *path, char **out, struct gs_err *err)
 		return gs_err_set(err, errno, "%s", path);
 	size_t len;
 	return hk_read_all(fd, INFO_MAX, path, out, &len, err);
-}
-
-/* First token that looks like a version ("535.261.03") after "Module". */
-static bool version_token(const char *text, char *buf, size_t len)
-{
-	const char *p = strstr(text, "Module");
-	for (p = p ? p : text; *p;) {
-		while (*p && isspace((unsigned char)*p))
-			p++;
-		size_t n = strcspn(p, " \t\n");
-		bool ok = n > 2 && n < len && isdigit((unsigned char)p[0]) && memchr(p, '.', n);
-		for (size_t i = 0; ok && i < n; i++)
-			ok = isdigit((unsigned char)p[i]) || p[i] == '.';
-		if (ok) {
-			memcpy(buf, p, n);
-			buf[n] = '\0';
-			return true;
-		}
-		p += n;
-	}
-	return false;
 }
 
 /* PREFIX/NAME, malloc'd (no fixed buffer: a long --proc-root or
@@ -61,17 +41,17 @@ static int join(const char *prefix, const char *name, char **out, struct gs_err 
 
 int hk_driver_version(const char *procroot, char **out, struct gs_err *err)
 {
-	char ver[64];
+	char ver[GS_VERSION_MAX + 1];
 	_cleanup_free_ char *text = NULL, *path = NULL;
 	if (join(procroot, "driver/nvidia/version", &path, err) < 0)
 		return -err->code;
 	struct gs_err e = GS_ERR_INIT;
-	if (read_small(path, &text, &e) >= 0 && version_token(text, ver, sizeof(ver)))
+	if (read_small(path, &text, &e) >= 0 && gs_kmod_version_parse(text, true, ver))
 		return (*out = strdup(ver)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
 	free(text);
 	text = NULL;
 	if (read_small("/sys/module/nvidia/version", &text, &e) >= 0 &&
-	    version_token(text, ver, sizeof(ver)))
+	    gs_kmod_version_parse(text, false, ver))
 		return (*out = strdup(ver)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
 	return gs_err_setx(err, ENODEV,
 			   "no NVIDIA kernel module version in %s or /sys/module/nvidia/version (is the driver loaded?); pass --driver VER",

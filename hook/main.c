@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
@@ -50,7 +49,7 @@ struct run {
 	char *driver;
 	char *verdir;
 	char *rootfs;
-	struct gs_plan *manifest;
+	struct gs_manifest *manifest;
 	struct ovl_device *devs;
 	size_t n_devs;
 	struct ovl_plan *plan;
@@ -70,7 +69,7 @@ static void run_clear(struct run *x)
 	free(x->driver);
 	free(x->verdir);
 	free(x->rootfs);
-	gs_plan_freep(&x->manifest);
+	gs_manifest_freep(&x->manifest);
 	free(x->devs);
 	ovl_plan_freep(&x->plan);
 	ovl_sources_freep(&x->src);
@@ -350,12 +349,6 @@ int main(int argc, char **argv)
 	 * started under umask 077 would otherwise leave /run/gpu-stage/lib
 	 * unreadable to the container's other users, and /run/lock 1755) */
 	umask(0);
-	/* libcrypto (the manifest digest) must not read openssl.cnf: a config
-	 * could make this static binary dlopen a provider or engine. */
-	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
-		fputs("gpu-stage-hook: cannot initialise libcrypto\n", stderr);
-		return 1;
-	}
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 2;

@@ -14,17 +14,6 @@
 #define FLAGS_X8664 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
 #define FLAGS_I386 LDC_FLAG_ELF_LIBC6
 
-/* Capability directory names in the order their operations are emitted. */
-static const struct {
-	const char *name;
-	unsigned int bit;
-} cap_dirs[] = {
-	{"utility", GS_CAP_UTILITY},   {"compute", GS_CAP_COMPUTE}, {"video", GS_CAP_VIDEO},
-	{"graphics", GS_CAP_GRAPHICS}, {"display", GS_CAP_DISPLAY}, {"ngx", GS_CAP_NGX},
-	{"compat32", GS_CAP_COMPAT32},
-};
-#define N_CAP_DIRS (sizeof(cap_dirs) / sizeof(cap_dirs[0]))
-
 void ovl_plan_free(struct ovl_plan *p)
 {
 	if (!p)
@@ -115,7 +104,7 @@ static bool in_cap_dir(const char *path, const char *top, const char *cap, const
 	return **name && !strchr(*name, '/');
 }
 
-static int add_files(struct ovl_op *o, const struct gs_plan *m, const char *top, const char *cap)
+static int add_files(struct ovl_op *o, const struct gs_manifest *m, const char *top, const char *cap)
 {
 	const char *name;
 	for (size_t i = 0; i < m->n_files; i++) {
@@ -148,18 +137,19 @@ __attribute__((format(printf, 1, 2))) static char *path_fmt(const char *fmt, ...
 
 /* Emits bind-dir TOP/<cap> -> ANCHOR/TOP/<cap> for every included cap that
  * has files in the manifest. */
-static int bind_top(struct ovl_plan *p, const struct gs_plan *m, const char *top,
+static int bind_top(struct ovl_plan *p, const struct gs_manifest *m, const char *top,
 		    unsigned int want, struct gs_err *err)
 {
-	for (size_t c = 0; c < N_CAP_DIRS; c++) {
-		if (!(want & cap_dirs[c].bit))
+	for (size_t c = 0; c < GS_N_CAPS; c++) {
+		unsigned int bit = gs_cap_order[c];
+		if (!(want & bit))
 			continue;
-		_cleanup_free_ char *src = path_fmt("%s/%s", top, cap_dirs[c].name);
+		_cleanup_free_ char *src = path_fmt("%s/%s", top, gs_cap_name(bit));
 		_cleanup_free_ char *dest = src ? path_fmt(OVL_ANCHOR "/%s", src) : NULL;
 		if (!dest)
 			return fail_nomem(err);
 		struct ovl_op tmp = {0};
-		if (add_files(&tmp, m, top, cap_dirs[c].name) < 0)
+		if (add_files(&tmp, m, top, gs_cap_name(bit)) < 0)
 			return fail_nomem(err);
 		if (tmp.n_files == 0)
 			continue;
@@ -170,7 +160,7 @@ static int bind_top(struct ovl_plan *p, const struct gs_plan *m, const char *top
 		}
 		o->files = tmp.files;
 		o->n_files = tmp.n_files;
-		o->caps = cap_dirs[c].bit;
+		o->caps = bit;
 	}
 	return 0;
 }
@@ -183,7 +173,7 @@ static unsigned int lib32_caps(unsigned int caps)
 	return caps;
 }
 
-static int check_manifest(const struct gs_plan *m, struct gs_err *err)
+static int check_manifest(const struct gs_manifest *m, struct gs_err *err)
 {
 	if (!ovl_name_ok(m->driver) || strlen(m->driver) > 64)
 		return gs_err_setx(err, EINVAL, "manifest: driver version '%s' is not a valid name",
@@ -199,15 +189,15 @@ static int check_manifest(const struct gs_plan *m, struct gs_err *err)
 	return 0;
 }
 
-static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps, bool no_write,
+static int add_execs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps, bool no_write,
 		     struct gs_err *err);
-static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+static int add_configs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
 		       struct gs_err *err);
 static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
-static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+static int add_vdpau(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
 		     struct gs_err *err);
 
-static int build_ops(struct ovl_plan *p, const struct gs_plan *m, const struct ovl_request *req,
+static int build_ops(struct ovl_plan *p, const struct gs_manifest *m, const struct ovl_request *req,
 		     struct gs_err *err)
 {
 	unsigned int caps = p->caps;
@@ -254,7 +244,7 @@ static int copy_tmpfs_dests(struct ovl_plan *p, const struct ovl_request *req, s
 	return 0;
 }
 
-int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req,
+int ovl_plan_build(const struct gs_manifest *manifest, const struct ovl_request *req,
 		   struct ovl_plan **out, struct gs_err *err)
 {
 	int r = check_manifest(manifest, err);
@@ -288,7 +278,7 @@ static bool have_dest(const struct ovl_plan *p, const char *dest)
 	return false;
 }
 
-static int add_exec(struct ovl_plan *p, const struct gs_plan *m, size_t i, const char *cap,
+static int add_exec(struct ovl_plan *p, const struct gs_manifest *m, size_t i, const char *cap,
 		    const char *name, bool no_write, struct gs_err *err)
 {
 	_cleanup_free_ char *dest = path_fmt("%s/%s", no_write ? OVL_BIN_FALLBACK : OVL_BIN_DIR, name);
@@ -311,17 +301,18 @@ static int add_exec(struct ovl_plan *p, const struct gs_plan *m, size_t i, const
 	return 0;
 }
 
-static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps, bool no_write,
+static int add_execs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps, bool no_write,
 		     struct gs_err *err)
 {
 	bool any = false;
-	for (size_t c = 0; c < N_CAP_DIRS; c++) {
-		if (!(caps & cap_dirs[c].bit) || cap_dirs[c].bit == GS_CAP_COMPAT32)
+	for (size_t c = 0; c < GS_N_CAPS; c++) {
+		unsigned int bit = gs_cap_order[c];
+		if (!(caps & bit) || bit == GS_CAP_COMPAT32)
 			continue;
 		for (size_t i = 0; i < m->n_files; i++) {
 			const char *name;
 			if (m->files[i].kind != GS_KIND_BIN ||
-			    !in_cap_dir(m->files[i].path, "bin", cap_dirs[c].name, &name))
+			    !in_cap_dir(m->files[i].path, "bin", gs_cap_name(bit), &name))
 				continue;
 			if (no_write && !any) {
 				struct ovl_op *o = push_op(p, OVL_OP_TMPFS,
@@ -332,7 +323,7 @@ static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 				o->mode = 0755;
 			}
 			any = true;
-			int r = add_exec(p, m, i, cap_dirs[c].name, name, no_write, err);
+			int r = add_exec(p, m, i, gs_cap_name(bit), name, no_write, err);
 			if (r < 0)
 				return r;
 		}
@@ -341,7 +332,7 @@ static int add_execs(struct ovl_plan *p, const struct gs_plan *m, unsigned int c
 }
 
 /* An optional bind of the staged file I of M at DEST; NULL when out of memory. */
-static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_plan *m, size_t i,
+static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_manifest *m, size_t i,
 				       const char *dest)
 {
 	struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
@@ -353,7 +344,7 @@ static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_plan 
 	return o;
 }
 
-static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+static int add_configs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
 		       struct gs_err *err)
 {
 	for (size_t i = 0; i < m->n_files; i++) {
@@ -376,7 +367,7 @@ static int add_configs(struct ovl_plan *p, const struct gs_plan *m, unsigned int
 /* libvdpau loads its driver from LIBDIR/vdpau/ (no cache, no search path):
  * with video, the staged libvdpau_nvidia is bound there, x86-64 and, with
  * compat32, i386.  Optional: a read-only root without the file skips it. */
-static int add_vdpau(struct ovl_plan *p, const struct gs_plan *m, unsigned int caps,
+static int add_vdpau(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
 		     struct gs_err *err)
 {
 	for (size_t i = 0; (caps & GS_CAP_VIDEO) && i < m->n_files; i++) {
@@ -423,7 +414,7 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 	return 0;
 }
 
-int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_plan *m, struct gs_err *err)
+int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_manifest *m, struct gs_err *err)
 {
 	struct ovl_op tmp = {0};
 	for (size_t i = 0; i < m->n_files; i++) {

@@ -33,7 +33,7 @@ static bool dso_name(const char *n)
 
 /* Index of the manifest file DIR/NAME, following links inside DIR;
  * -1 when there is none or the chain leaves DIR. */
-static ssize_t resolve_in_dir(const struct gs_plan *m, const char *dir, const char *name)
+static ssize_t resolve_in_dir(const struct gs_manifest *m, const char *dir, const char *name)
 {
 	char path[1400];
 	for (int hop = 0; hop < MAX_LINK_HOPS; hop++) {
@@ -56,7 +56,7 @@ static ssize_t resolve_in_dir(const struct gs_plan *m, const char *dir, const ch
 	return -1;
 }
 
-static bool exists_in_dir(const struct gs_plan *m, const char *dir, const char *name)
+static bool exists_in_dir(const struct gs_manifest *m, const char *dir, const char *name)
 {
 	return resolve_in_dir(m, dir, name) >= 0;
 }
@@ -89,7 +89,7 @@ static int push_entry(struct ovl_op *o, const char *key, const char *dir, const 
 }
 
 /* Entries for the libraries of one bound directory OP (source lib/<cap>). */
-static int dir_entries(struct ovl_op *cache, const struct ovl_op *op, const struct gs_plan *m,
+static int dir_entries(struct ovl_op *cache, const struct ovl_op *op, const struct gs_manifest *m,
 		       int32_t flags)
 {
 	for (size_t k = 0; k < op->n_files; k++) {
@@ -161,7 +161,7 @@ static int add_conf(struct ovl_plan *p, size_t cache_idx, struct gs_err *err)
 	return 0;
 }
 
-int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_plan *m, bool no_write,
+int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_manifest *m, bool no_write,
 			 struct gs_err *err)
 {
 	struct ovl_op cache = {.type = OVL_OP_LDCACHE,

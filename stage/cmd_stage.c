@@ -112,7 +112,7 @@ static const char *kind_name(enum gs_kind k)
 	return "?";
 }
 
-static json_t *plan_json(const struct gs_plan *p)
+static json_t *plan_json(const struct gs_manifest *p)
 {
 	json_t *files = json_array(), *links = json_array(), *warns = json_array();
 	char caps[128];
@@ -135,7 +135,7 @@ static json_t *plan_json(const struct gs_plan *p)
 			 "root", p->root, "files", files, "links", links, "warnings", warns);
 }
 
-static void print_plan(const struct gs_plan *p)
+static void print_plan(const struct gs_manifest *p)
 {
 	char caps[128];
 	printf("driver %s (%s) under %s: %zu files, %zu links\n", p->driver, p->arch, p->root,
@@ -160,13 +160,13 @@ static void progress(void *data, size_t done, size_t total, uint64_t done_bytes,
 	fflush(stderr);
 }
 
-static void print_warnings(const struct gs_plan *p)
+static void print_warnings(const struct gs_manifest *p)
 {
 	for (size_t i = 0; i < p->n_warnings; i++)
 		fprintf(stderr, "gpu-stage: warning: %s\n", p->warnings[i]);
 }
 
-static int stage_plan(const struct stage_opts *o, struct gs_plan *p)
+static int stage_plan(const struct stage_opts *o, struct gs_manifest *p)
 {
 	struct gs_err err = GS_ERR_INIT;
 	struct gs_progress prog = {progress, NULL};
@@ -214,7 +214,7 @@ int cmd_stage(int argc, char **argv)
 		}
 		o.d.driver = detected;
 	}
-	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
 	if (gs_discover(&o.d, &p, &err) < 0) {
 		fprintf(stderr, "gpu-stage: %s\n", err.msg);
 		return GS_EXIT_FAIL;

@@ -138,12 +138,12 @@ static json_t *caps_array(unsigned int caps)
 }
 
 /* gs_store_load() that also gives the creation time. */
-static int load(const char *store, const char *ver, struct gs_plan **p,
+static int load(const char *store, const char *ver, struct gs_manifest **p,
 		struct gs_manifest_info *info, struct gs_err *err)
 {
 	int r = gs_store_load_info(store, ver, p, info, err);
 	if (r >= 0 && !info->digest_ok) {
-		gs_plan_free(*p);
+		gs_manifest_free(*p);
 		*p = NULL;
 		return gs_err_setx(err, EBADMSG,
 				   "%s/%s/" GS_MANIFEST_NAME ": edited after staging (manifest_sha256 does not match)",
@@ -154,7 +154,7 @@ static int load(const char *store, const char *ver, struct gs_plan **p,
 
 /* ---- list ---------------------------------------------------------------------------- */
 
-static uint64_t plan_bytes(const struct gs_plan *p)
+static uint64_t plan_bytes(const struct gs_manifest *p)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < p->n_files; i++)
@@ -178,7 +178,7 @@ static int list_versions(const struct store_opts *o)
 			printf("%s\n", v[i]);
 		} else {
 			struct gs_manifest_info info;
-			_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+			_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
 			if (load(o->store, v[i], &p, &info, &err) < 0) {
 				code = fail(&err);
 			} else {
@@ -226,7 +226,7 @@ static char *link_dest(const char *path, const char *target)
 }
 
 /* Index of the file link I finally points to, following link chains. */
-static long link_file(const struct gs_plan *p, size_t i)
+static long link_file(const struct gs_manifest *p, size_t i)
 {
 	_cleanup_free_ char *dest = link_dest(p->links[i].path, p->links[i].target);
 	for (int hops = 0; dest && hops < 16; hops++) {
@@ -245,7 +245,7 @@ static long link_file(const struct gs_plan *p, size_t i)
 	return -1;
 }
 
-static json_t *files_json(const struct gs_plan *p, const bool *want, const bool *lwant)
+static json_t *files_json(const struct gs_manifest *p, const bool *want, const bool *lwant)
 {
 	json_t *files = json_array(), *links = json_array();
 	for (size_t i = 0; files && i < p->n_files; i++) {
@@ -266,7 +266,7 @@ static json_t *files_json(const struct gs_plan *p, const bool *want, const bool 
 			 p->root, "files", files, "links", links);
 }
 
-static void files_text(const struct gs_plan *p, const bool *want, const bool *lwant,
+static void files_text(const struct gs_manifest *p, const bool *want, const bool *lwant,
 		       const char *created)
 {
 	int wp = 4, wc = 4, wn = 6;
@@ -309,7 +309,7 @@ static int list_files(const struct store_opts *o)
 		return GS_EXIT_USAGE;
 	}
 	struct gs_manifest_info info;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
 	if (load(o->store, o->driver, &p, &info, &err) < 0)
 		return fail(&err);
 	_cleanup_free_ bool *want = calloc(p->n_files + 1, sizeof(bool));
@@ -426,7 +426,7 @@ static char *file_key(const struct gs_file *f, const char *ver)
 }
 
 struct side {
-	const struct gs_plan *p;
+	const struct gs_manifest *p;
 	char **fkeys, **lkeys, **ltargets; /* unversioned link paths and targets */
 	bool *fmatched, *lmatched;
 };
@@ -446,7 +446,7 @@ static void side_free(struct side *s)
 	free(s->lmatched);
 }
 
-static int side_init(struct side *s, const struct gs_plan *p)
+static int side_init(struct side *s, const struct gs_manifest *p)
 {
 	s->p = p;
 	s->fkeys = calloc(p->n_files + 1, sizeof(char *));
@@ -569,8 +569,8 @@ int cmd_diff(int argc, char **argv)
 		return r;
 	struct gs_err err = GS_ERR_INIT;
 	struct gs_manifest_info info;
-	_cleanup_(gs_plan_freep) struct gs_plan *p1 = NULL;
-	_cleanup_(gs_plan_freep) struct gs_plan *p2 = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p1 = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p2 = NULL;
 	if (load(o.store, o.args[0], &p1, &info, &err) < 0 ||
 	    load(o.store, o.args[1], &p2, &info, &err) < 0)
 		return fail(&err);

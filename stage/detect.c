@@ -14,50 +14,21 @@
 #include "gs/cleanup.h"
 #include "gs/ldcache.h"
 #include "gs/stage.h"
+#include "gs/version.h"
 #include "rootfs.h"
 
-static char *version_token(const char *s)
-{
-	size_t n = strspn(s, "0123456789.");
-	_cleanup_free_ char *v = strndup(s, n);
-	return v && gs_version_valid(v) ? steal_ptr(&v) : NULL;
-}
-
-static int from_proc(const struct gs_root *r, char **out)
+/* The loaded module's version: /proc/driver/nvidia/version, else
+ * /sys/module/nvidia/version (gs_kmod_version_parse reads both). */
+static int from_kmod(const struct gs_root *r, const char *path, bool proc, char **out)
 {
 	struct gs_err ignored = GS_ERR_INIT;
 	_cleanup_free_ char *text = NULL;
-	if (gs_root_read_text(r, "/proc/driver/nvidia/version", 4096, &text, &ignored) < 0)
+	char ver[GS_VERSION_MAX + 1];
+	if (gs_root_read_text(r, path, 4096, &text, &ignored) < 0 ||
+	    !gs_kmod_version_parse(text, proc, ver))
 		return 0;
-	/* "NVIDIA UNIX x86_64 Kernel Module  535.261.03  <date>", or for the
-	 * open modules (the default on Hopper) "NVIDIA UNIX Open Kernel Module
-	 * for x86_64  535.261.03  Release Build ...": the first whole token
-	 * after "Kernel Module" that is a version */
-	const char *p = strstr(text, "Kernel Module");
-	if (!p)
-		return 0;
-	const char *eol = p + strcspn(p, "\n");
-	for (p += strlen("Kernel Module"); p < eol;) {
-		p += strspn(p, " \t");
-		size_t n = strcspn(p, " \t\n");
-		if (n == 0)
-			break;
-		*out = strspn(p, "0123456789.") == n ? version_token(p) : NULL;
-		if (*out)
-			return 1;
-		p += n;
-	}
-	return 0;
-}
-
-static int from_sys(const struct gs_root *r, char **out)
-{
-	struct gs_err ignored = GS_ERR_INIT;
-	_cleanup_free_ char *text = NULL;
-	if (gs_root_read_text(r, "/sys/module/nvidia/version", 256, &text, &ignored) < 0)
-		return 0;
-	*out = version_token(text + strspn(text, " \t"));
-	return *out ? 1 : 0;
+	*out = strdup(ver);
+	return *out ? 1 : -ENOMEM;
 }
 
 struct cands {
@@ -123,7 +94,8 @@ int gs_driver_detect(const char *root, char **out, struct gs_err *err)
 	int rr = gs_root_open(root, &r, err);
 	if (rr < 0)
 		return rr;
-	if (from_proc(&r, out) > 0 || from_sys(&r, out) > 0)
+	if (from_kmod(&r, "/proc/driver/nvidia/version", true, out) > 0 ||
+	    from_kmod(&r, "/sys/module/nvidia/version", false, out) > 0)
 		rr = 0;
 	else
 		rr = from_libs(&r, out, err);

@@ -159,7 +159,7 @@ static const char *base(const char *path)
 	return s ? s + 1 : path;
 }
 
-static bool has_link(const struct gs_plan *p, const char *path)
+static bool has_link(const struct gs_manifest *p, const char *path)
 {
 	for (size_t i = 0; i < p->n_links; i++)
 		if (!strcmp(p->links[i].path, path))
@@ -186,7 +186,7 @@ static int add_link(struct disc *d, const char *dir, const char *name, const cha
 	return 0;
 }
 
-static const struct gs_file *find_source(const struct gs_plan *p, const char *source)
+static const struct gs_file *find_source(const struct gs_manifest *p, const char *source)
 {
 	for (size_t i = 0; i < p->n_files; i++)
 		if (!strcmp(p->files[i].source, source))
@@ -471,7 +471,7 @@ static int add_firmware(struct disc *d)
 }
 
 /* Whether TEXT names a library staged for this driver. */
-static bool names_staged_lib(const struct gs_plan *p, const char *text)
+static bool names_staged_lib(const struct gs_manifest *p, const char *text)
 {
 	for (size_t i = 0; i < p->n_files; i++) {
 		const struct gs_file *f = &p->files[i];
@@ -483,7 +483,7 @@ static bool names_staged_lib(const struct gs_plan *p, const char *text)
 	return false;
 }
 
-static const struct gs_file *staged_by_prefix(const struct gs_plan *p, const char *prefix)
+static const struct gs_file *staged_by_prefix(const struct gs_manifest *p, const char *prefix)
 {
 	for (size_t i = 0; i < p->n_files; i++)
 		if (p->files[i].soname && gs_disc_spec_for_key(p->files[i].soname) &&
@@ -538,7 +538,7 @@ int gs_disc_add_extras(struct disc *d)
 
 /* ---- completeness ------------------------------------------------------------ */
 
-static bool needed_ok(const struct gs_plan *p, const struct gs_file *f, const char *need)
+static bool needed_ok(const struct gs_manifest *p, const struct gs_file *f, const char *need)
 {
 	for (size_t i = 0; i < sizeof(base_libs) / sizeof(base_libs[0]); i++)
 		if (!strcmp(need, base_libs[i]))

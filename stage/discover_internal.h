@@ -41,7 +41,7 @@ struct disc {
 	const struct gs_discover_opts *o;
 	const char *ver;
 	struct gs_root root;
-	struct gs_plan *plan;
+	struct gs_manifest *plan;
 	struct dirinfo *dirs;
 	size_t n_dirs;
 	struct verseen *versions;

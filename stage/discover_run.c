@@ -122,7 +122,7 @@ static int add_unversioned(struct disc *d, const struct deferred *u)
 			    u->path, d->ver);
 }
 
-static bool has_graphics(const struct gs_plan *p)
+static bool has_graphics(const struct gs_manifest *p)
 {
 	for (size_t i = 0; i < p->n_files; i++)
 		if ((p->files[i].kind == GS_KIND_LIB || p->files[i].kind == GS_KIND_LIB32) &&
@@ -142,7 +142,7 @@ static int add_deferred(struct disc *d, struct lists *l)
 	return r;
 }
 
-static bool staged_soname(const struct gs_plan *p, const char *soname)
+static bool staged_soname(const struct gs_manifest *p, const char *soname)
 {
 	for (size_t i = 0; i < p->n_files; i++)
 		if (p->files[i].kind == GS_KIND_LIB && p->files[i].soname &&
@@ -228,14 +228,14 @@ static void disc_free(struct disc *d)
 	gs_root_close(&d->root);
 }
 
-int gs_discover(const struct gs_discover_opts *o, struct gs_plan **out, struct gs_err *err)
+int gs_discover(const struct gs_discover_opts *o, struct gs_manifest **out, struct gs_err *err)
 {
 	if (!gs_version_valid(o->driver))
 		return gs_err_setx(err, EINVAL, "'%s' is not a driver version (like 535.261.03)",
 				   o->driver ? o->driver : "");
 	struct disc d = {.o = o, .ver = o->driver, .root = {-1, NULL, 0}};
 	gs_err_clear(err);
-	_cleanup_(gs_plan_freep) struct gs_plan *p = calloc(1, sizeof(*p));
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = calloc(1, sizeof(*p));
 	if (!p || !(p->driver = strdup(o->driver)) || !(p->arch = strdup("x86_64")) ||
 	    !(p->root = strdup(o->root)))
 		return gs_err_set(err, ENOMEM, "discovery");

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 
 #include "cmd.h"
 #include "gs/fsx.h"
@@ -46,12 +45,6 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	gs_malloc_init();
-	/* Static libcrypto (SHA-256 only): never read openssl.cnf, which could
-	 * make it dlopen a provider. */
-	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) != 1) {
-		fputs("gpu-stage: cannot initialise libcrypto\n", stderr);
-		return 1;
-	}
 	if (argc < 2) {
 		usage(stderr);
 		return GS_EXIT_USAGE;

@@ -119,23 +119,6 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
 	}
 }
 
-bool gs_version_valid(const char *v)
-{
-	bool dot = false;
-	if (!v || !(*v >= '0' && *v <= '9'))
-		return false;
-	for (const char *p = v; *p; p++) {
-		if (*p == '.') {
-			if (p[1] < '0' || p[1] > '9')
-				return false;
-			dot = true;
-		} else if (*p < '0' || *p > '9') {
-			return false;
-		}
-	}
-	return dot && strlen(v) < 32;
-}
-
 const char *gs_name_version(const char *name)
 {
 	const char *p = strstr(name, ".so.");

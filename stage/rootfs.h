@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "gs/err.h"
+#include "gs/version.h"
 
 struct gs_root {
 	int fd;           /* O_PATH of the root */
@@ -36,6 +37,5 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err);
  * like one (digits and dots with at least one dot: "535.261.03", "550.54"),
  * else NULL.  Returns a pointer into NAME. */
 const char *gs_name_version(const char *name);
-bool gs_version_valid(const char *v);
 
 #endif

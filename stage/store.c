@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,53 +33,6 @@
 #define RM_DEPTH_MAX 64
 #define TMP_PREFIX ".tmp-"
 #define LOCK_NAME ".lock"
-
-/* ---- SHA-256 ------------------------------------------------------------------ */
-
-struct gs_sha256 {
-	EVP_MD_CTX *ctx;
-};
-
-int gs_sha256_new(struct gs_sha256 **out, struct gs_err *err)
-{
-	struct gs_sha256 *h = calloc(1, sizeof(*h));
-	if (!h || !(h->ctx = EVP_MD_CTX_new())) {
-		free(h);
-		return gs_err_setx(err, ENOMEM, "sha256: out of memory");
-	}
-	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-		gs_sha256_free(h);
-		return gs_err_setx(err, EIO, "sha256: EVP_DigestInit_ex failed");
-	}
-	*out = h;
-	return 0;
-}
-
-int gs_sha256_update(struct gs_sha256 *h, const void *p, size_t n, struct gs_err *err)
-{
-	if (n && EVP_DigestUpdate(h->ctx, p, n) != 1)
-		return gs_err_setx(err, EIO, "sha256: EVP_DigestUpdate failed");
-	return 0;
-}
-
-int gs_sha256_final(struct gs_sha256 *h, char hex[65], struct gs_err *err)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != 32)
-		return gs_err_setx(err, EIO, "sha256: EVP_DigestFinal_ex failed");
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
-void gs_sha256_free(struct gs_sha256 *h)
-{
-	if (h) {
-		EVP_MD_CTX_free(h->ctx);
-		free(h);
-	}
-}
 
 /* ---- the store directory, its lock, temporary trees ----------------------------- */
 
@@ -180,9 +132,13 @@ static int remove_entries(DIR *d, unsigned int depth)
 	return r;
 }
 
-/* Removes STORE/.tmp-* left by a killed run (the caller holds the lock). */
+/* Removes STORE/.tmp-* left by a killed run (the caller holds the lock).
+ * A run killed between swapping a tree away and deleting it may have left
+ * a reader on that tree: the readers' barrier waits for it first. */
 static void remove_stale(int storefd)
 {
+	struct gs_err ignored = GS_ERR_INIT;
+	(void)gs_store_readers_barrier(storefd, &ignored);
 	int fd = fcntl(storefd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
@@ -270,7 +226,7 @@ static int link_ptr_cmp(const void *a, const void *b)
 
 /* Same files (by path) and links; on a match, copies the staged hashes into
  * WANT.  Returns 1 on a match, 0 when different, -ENOMEM. */
-static int plans_match(struct gs_plan *want, const struct gs_plan *have)
+static int plans_match(struct gs_manifest *want, const struct gs_manifest *have)
 {
 	if (want->n_files != have->n_files || want->n_links != have->n_links ||
 	    !str_eq(want->arch, have->arch) || !str_eq(want->root, have->root))
@@ -307,7 +263,7 @@ static int plans_match(struct gs_plan *want, const struct gs_plan *have)
 
 /* A cheap look at the staged tree (no hashing): every file is there with
  * its size and mode, every link with its target. */
-static bool tree_intact(int verfd, const struct gs_plan *have)
+static bool tree_intact(int verfd, const struct gs_manifest *have)
 {
 	for (size_t i = 0; i < have->n_files; i++) {
 		const struct gs_file *f = &have->files[i];
@@ -330,13 +286,13 @@ static bool tree_intact(int verfd, const struct gs_plan *have)
 
 /* 1 when STORE/VER already holds PLAN (hashes copied into PLAN), else 0.  A
  * staged copy that cannot be read is simply rebuilt. */
-static int staged_matches(int storefd, struct gs_plan *plan, struct gs_err *err)
+static int staged_matches(int storefd, struct gs_manifest *plan, struct gs_err *err)
 {
 	_cleanup_close_ int verfd =
 		openat(storefd, plan->driver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (verfd < 0)
 		return 0;
-	_cleanup_(gs_plan_freep) struct gs_plan *have = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *have = NULL;
 	struct gs_manifest_info info;
 	struct gs_err ignored = GS_ERR_INIT;
 	if (gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &have, &info, &ignored) < 0 ||
@@ -594,7 +550,7 @@ static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *e
 	return 0;
 }
 
-static int write_manifest(struct build *b, const struct gs_plan *p, struct gs_err *err)
+static int write_manifest(struct build *b, const struct gs_manifest *p, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
@@ -647,20 +603,25 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 	if (fsync(b->storefd) < 0)
 		return gs_err_set(err, errno, "fsync %s", b->store);
 	if (exists) { /* the old tree, now under the temporary name; else the next run does it */
+		/* readers that opened the old tree finish first (manifest/store.c) */
+		int r = gs_store_readers_barrier(b->storefd, err);
+		if (r < 0)
+			return gs_err_wrap(err, "%s/%s: replaced, but the old copy (now %s) is kept",
+					   b->store, ver, b->tmpname);
 		(void)rm_tree_at(b->storefd, b->tmpname, 0);
 		(void)fsync(b->storefd);
 	}
 	return 0;
 }
 
-static void report(const struct gs_progress *pr, size_t i, const struct gs_plan *p,
+static void report(const struct gs_progress *pr, size_t i, const struct gs_manifest *p,
 		   uint64_t done, uint64_t total)
 {
 	if (pr && pr->fn)
 		pr->fn(pr->data, i + 1, p->n_files, done, total, p->files[i].path);
 }
 
-static int build_tree(struct build *b, int rootfd, struct gs_plan *p,
+static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,
 		      const struct gs_progress *progress, struct gs_err *err)
 {
 	uint64_t total = 0, done = 0;
@@ -683,7 +644,7 @@ static int build_tree(struct build *b, int rootfd, struct gs_plan *p,
 }
 
 /* The staged mode of a file: 0555 for executables, else 0444. */
-static void normalise_modes(struct gs_plan *p)
+static void normalise_modes(struct gs_manifest *p)
 {
 	for (size_t i = 0; i < p->n_files; i++) {
 		struct gs_file *f = &p->files[i];
@@ -691,7 +652,7 @@ static void normalise_modes(struct gs_plan *p)
 	}
 }
 
-static int stage_locked(struct build *b, int rootfd, struct gs_plan *plan, bool force,
+static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, bool force,
 			const struct gs_progress *progress, enum gs_stage_result *result,
 			struct gs_err *err)
 {
@@ -727,11 +688,11 @@ static int stage_locked(struct build *b, int rootfd, struct gs_plan *plan, bool 
 	return 0;
 }
 
-int gs_store_stage(const char *store, int rootfd, struct gs_plan *plan, bool force,
+int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool force,
 		   const struct gs_progress *progress, enum gs_stage_result *result,
 		   struct gs_err *err)
 {
-	int r = gs_plan_check(plan, err);
+	int r = gs_manifest_check(plan, err);
 	if (r < 0)
 		return gs_err_wrap(err, "refusing to stage");
 	normalise_modes(plan);
@@ -753,64 +714,6 @@ int gs_store_stage(const char *store, int rootfd, struct gs_plan *plan, bool for
 
 /* ---- reading the store --------------------------------------------------------------- */
 
-/* Opens STORE/VER (never through a symlink). */
-static int open_version(int storefd, const char *store, const char *ver, struct gs_err *err)
-{
-	int fd = openat(storefd, ver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	if (errno == ENOENT)
-		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
-	if (errno == ELOOP || errno == ENOTDIR)
-		return gs_err_setx(err, ENOTDIR, "%s/%s: not a directory", store, ver);
-	return gs_err_set(err, errno, "%s/%s", store, ver);
-}
-
-/* The store, for an operation on the existing version VER. */
-static int open_store_for(const char *store, const char *ver, struct gs_err *err)
-{
-	if (!gs_store_version_valid(ver))
-		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
-	return open_store(store, false, err);
-}
-
-int gs_store_load_info(const char *store, const char *ver, struct gs_plan **out,
-		       struct gs_manifest_info *info, struct gs_err *err)
-{
-	_cleanup_close_ int storefd = open_store_for(store, ver, err);
-	if (storefd < 0)
-		return storefd;
-	_cleanup_close_ int verfd = open_version(storefd, store, ver, err);
-	if (verfd < 0)
-		return verfd;
-	char name[GS_PATH_MAX + 128];
-	snprintf(name, sizeof(name), "%s/%s/" GS_MANIFEST_NAME, store, ver);
-	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
-	int r = gs_manifest_read_at(verfd, name, &p, info, err);
-	if (r < 0)
-		return r;
-	if (strcmp(p->driver, ver))
-		return gs_err_setx(err, EBADMSG, "%s: driver \"%s\" does not match its directory %s",
-				   name, p->driver, ver);
-	*out = steal_ptr(&p);
-	return 0;
-}
-
-int gs_store_load(const char *store, const char *ver, struct gs_plan **out, struct gs_err *err)
-{
-	struct gs_manifest_info info;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
-	int r = gs_store_load_info(store, ver, &p, &info, err);
-	if (r < 0)
-		return r;
-	if (!info.digest_ok)
-		return gs_err_setx(err, EBADMSG,
-				   "%s/%s/" GS_MANIFEST_NAME ": edited after staging (manifest_sha256 does not match)",
-				   store, ver);
-	*out = steal_ptr(&p);
-	return 0;
-}
-
 static int version_cmp(const void *a, const void *b)
 {
 	return strverscmp(*(char *const *)a, *(char *const *)b);
@@ -820,7 +723,7 @@ static bool is_version_dir(int storefd, const char *name)
 {
 	struct stat st;
 	char rel[128];
-	if (name[0] == '.' || !gs_store_version_valid(name))
+	if (name[0] == '.' || !gs_version_valid(name))
 		return false;
 	if (fstatat(storefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 		return false;
@@ -881,7 +784,9 @@ int gs_store_list(const char *store, char ***versions, size_t *n, struct gs_err 
 
 int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 {
-	_cleanup_close_ int storefd = open_store_for(store, ver, err);
+	if (!gs_version_valid(ver))
+		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
+	_cleanup_close_ int storefd = open_store(store, false, err);
 	if (storefd < 0)
 		return storefd;
 	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
@@ -904,6 +809,9 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	if (r < 0)
 		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
 	(void)fsync(storefd);
+	if ((r = gs_store_readers_barrier(storefd, err)) < 0)
+		return gs_err_wrap(err, "%s/%s: removed from the store, but not deleted (now %s)", store,
+				   ver, tmp);
 	if ((r = rm_tree_at(storefd, tmp, 0)) < 0)
 		return gs_err_set(err, -r,
 				  "%s/%s: removed from the store, but deleting it (now %s) failed; the next run retries",
@@ -925,15 +833,15 @@ int gs_store_verify(const char *store, const char *ver,
 	_cleanup_close_ int lockfd = lock_store(storefd, store, true, &lerr);
 	(void)lockfd;
 	struct gs_manifest_info info;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = NULL;
-	int r = gs_store_load_info(store, ver, &p, &info, err);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
+	_cleanup_(gs_store_ver_closep) struct gs_store_ver v = {.verfd = -1, .lockfd = -1};
+	int r = gs_store_ver_open(store, ver, &v, err);
+	if (r >= 0)
+		r = gs_store_ver_manifest(&v, ver, &p, &info, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int verfd = open_version(storefd, store, ver, err);
-	if (verfd < 0)
-		return verfd;
 	size_t bad = 0;
-	r = gs_manifest_check_tree(verfd, p, info.digest_ok, report_fn, data, &bad, err);
+	r = gs_manifest_check_tree(v.verfd, p, info.digest_ok, report_fn, data, &bad, err);
 	if (r >= 0 && bad)
 		r = gs_err_setx(err, EBADMSG, "%s/%s: %zu mismatch%s with its manifest", store, ver,
 				bad, bad == 1 ? "" : "es");

@@ -76,7 +76,7 @@ static int teardown(void **state)
 	return sh("rm -rf %s", root);
 }
 
-static const struct gs_file *file_by_path(const struct gs_plan *p, const char *path)
+static const struct gs_file *file_by_path(const struct gs_manifest *p, const char *path)
 {
 	for (size_t i = 0; i < p->n_files; i++)
 		if (!strcmp(p->files[i].path, path))
@@ -84,7 +84,7 @@ static const struct gs_file *file_by_path(const struct gs_plan *p, const char *p
 	return NULL;
 }
 
-static const struct gs_link *link_by_path(const struct gs_plan *p, const char *path)
+static const struct gs_link *link_by_path(const struct gs_manifest *p, const char *path)
 {
 	for (size_t i = 0; i < p->n_links; i++)
 		if (!strcmp(p->links[i].path, path))
@@ -92,10 +92,10 @@ static const struct gs_link *link_by_path(const struct gs_plan *p, const char *p
 	return NULL;
 }
 
-static struct gs_plan *discover(const char *ver, unsigned int caps, int expect)
+static struct gs_manifest *discover(const char *ver, unsigned int caps, int expect)
 {
 	struct gs_discover_opts o = {.root = root, .driver = ver, .caps = caps};
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	struct gs_err err = GS_ERR_INIT;
 	int r = gs_discover(&o, &p, &err);
 	if ((r < 0) != (expect < 0))
@@ -108,7 +108,7 @@ static struct gs_plan *discover(const char *ver, unsigned int caps, int expect)
 static void test_exact_set(void **state)
 {
 	(void)state;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = discover("535.1.2", GS_CAP_ALL, 0);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = discover("535.1.2", GS_CAP_ALL, 0);
 	const struct gs_file *cuda = file_by_path(p, "lib/compute/libcuda.so.535.1.2");
 	assert_non_null(cuda);
 	assert_string_equal(cuda->source, "/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1.2");
@@ -143,12 +143,12 @@ static void test_exact_set(void **state)
 static void test_caps_filter(void **state)
 {
 	(void)state;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = discover("535.1.2", GS_CAP_UTILITY, 0);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = discover("535.1.2", GS_CAP_UTILITY, 0);
 	assert_non_null(file_by_path(p, "lib/utility/libnvidia-ml.so.535.1.2"));
 	assert_null(file_by_path(p, "lib/compute/libcuda.so.535.1.2"));
 	assert_null(file_by_path(p, "lib32/compute/libcuda.so.535.1.2"));
-	gs_plan_free(discover("535.1.2", GS_CAP_COMPUTE, 0));
-	_cleanup_(gs_plan_freep) struct gs_plan *q = discover("535.1.2", GS_CAP_COMPUTE | GS_CAP_UTILITY, 0);
+	gs_manifest_free(discover("535.1.2", GS_CAP_COMPUTE, 0));
+	_cleanup_(gs_manifest_freep) struct gs_manifest *q = discover("535.1.2", GS_CAP_COMPUTE | GS_CAP_UTILITY, 0);
 	assert_null(file_by_path(q, "lib32/compute/libcuda.so.535.1.2"));
 }
 
@@ -156,7 +156,7 @@ static void test_missing_version(void **state)
 {
 	(void)state;
 	struct gs_discover_opts o = {.root = root, .driver = "550.9.9", .caps = GS_CAP_ALL};
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	struct gs_err err = GS_ERR_INIT;
 	assert_int_equal(gs_discover(&o, &p, &err), -ENOENT);
 	assert_null(p);
@@ -196,6 +196,30 @@ static void test_detect(void **state)
 	assert_int_equal(sh("rm %s/proc/driver/nvidia/version", root), 0);
 }
 
+/* The one reader of the kernel module's version, both module flavours. */
+static void test_kmod_version(void **state)
+{
+	(void)state;
+	char v[GS_VERSION_MAX + 1];
+	assert_true(gs_kmod_version_parse(
+		"NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.261.03  Wed Jul 30 00:00:00 UTC 2025\n"
+		"GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n", true, v));
+	assert_string_equal(v, "535.261.03");
+	assert_true(gs_kmod_version_parse(
+		"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  (dvs-builder@U16-I3-B03-4-3)  Thu Jan 23 00:00:00 UTC 2025\n",
+		true, v));
+	assert_string_equal(v, "570.86.15");
+	/* the version must be on the module's line, a whole token */
+	assert_false(gs_kmod_version_parse("NVRM version: NVIDIA UNIX Kernel Module\n535.261.03\n", true, v));
+	assert_false(gs_kmod_version_parse("GCC version: 12.2.0\n", true, v));
+	assert_false(gs_kmod_version_parse("NVIDIA Kernel Module 535.261.03x\n", true, v));
+	assert_false(gs_kmod_version_parse(NULL, true, v));
+	assert_true(gs_kmod_version_parse("  550.54.14 \n", false, v));
+	assert_string_equal(v, "550.54.14");
+	assert_false(gs_kmod_version_parse("550.54.14 extra\n", false, v));
+	assert_false(gs_kmod_version_parse("1.2345678901234567890123456789012\n", false, v));
+}
+
 static void test_versions(void **state)
 {
 	(void)state;
@@ -208,6 +232,10 @@ static void test_versions(void **state)
 	assert_false(gs_version_valid("570..1"));
 	assert_false(gs_version_valid("570.1/.."));
 	assert_false(gs_version_valid(".570.1"));
+	assert_false(gs_version_valid("570.1."));
+	assert_false(gs_version_valid("570.86.15a"));
+	assert_false(gs_version_valid("1.234567890123456789012345678901"));  /* 32 bytes */
+	assert_true(gs_version_valid("1.23456789012345678901234567890"));   /* 31 bytes */
 	unsigned int caps = 0;
 	struct gs_err err = GS_ERR_INIT;
 	assert_int_equal(gs_caps_parse("utility,compute", &caps, &err), 0);
@@ -298,7 +326,7 @@ static void test_dpkg(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_versions),     cmocka_unit_test(test_contains_across_chunks),
+		cmocka_unit_test(test_versions), cmocka_unit_test(test_kmod_version),     cmocka_unit_test(test_contains_across_chunks),
 		cmocka_unit_test(test_exact_set),    cmocka_unit_test(test_caps_filter),
 		cmocka_unit_test(test_missing_version), cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_dpkg),

@@ -219,9 +219,9 @@ static struct gs_file mkfile(const char *path, enum gs_kind kind, unsigned int c
 	return f;
 }
 
-static struct gs_plan *manifest(void)
+static struct gs_manifest *manifest(void)
 {
-	struct gs_plan *m = calloc(1, sizeof(*m));
+	struct gs_manifest *m = calloc(1, sizeof(*m));
 	m->driver = strdup("535.261.03");
 	m->arch = strdup("x86_64");
 	m->n_files = 5;
@@ -274,7 +274,7 @@ static const struct ovl_cache_entry *find_entry(const struct ovl_plan *p, const 
 static void test_plan_caps(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 
@@ -321,7 +321,7 @@ static void test_plan_caps(void **state)
 	assert_string_equal(e->value, OVL_ANCHOR "/lib32/compute/libcuda.so.1");
 	assert_null(find_entry(p, "libnvidia-ml.so.1", X8664));
 	ovl_plan_free(p);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 /* video: the VDPAU driver is bound where libvdpau looks for it, i386 too
@@ -329,7 +329,7 @@ static void test_plan_caps(void **state)
 static void test_plan_vdpau(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	m->files = realloc(m->files, (m->n_files + 2) * sizeof(*m->files));
@@ -361,7 +361,7 @@ static void test_plan_vdpau(void **state)
 	assert_non_null(o);
 	assert_string_equal(o->source, "lib32/video/libvdpau_nvidia.so.535.261.03");
 	ovl_plan_free(p);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 /* Item 5 of issue 12: a value that does not fit a fixed buffer is an
@@ -478,7 +478,7 @@ static void test_no_silent_truncation(void **state)
 static void test_plan_long_names(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	char soname[256] = "libvdpau_nvidia.so.";
@@ -516,13 +516,13 @@ static void test_plan_long_names(void **state)
 	json_decref(j);
 	free(verdir);
 	ovl_plan_free(p);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 static void test_plan_readonly_and_devices(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	struct ovl_device devs[] = {{"nvidiactl", 195, 255}, {"nvidia0", 195, 0}};
@@ -551,7 +551,7 @@ static void test_plan_readonly_and_devices(void **state)
 	req.devices = evil;
 	req.n_devices = 1;
 	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 /* The runtime's tmpfs destinations travel with the plan (checked at apply
@@ -559,7 +559,7 @@ static void test_plan_readonly_and_devices(void **state)
 static void test_plan_tmpfs_dests(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	const char *dests[] = {"/run", "/dev"};
@@ -575,7 +575,7 @@ static void test_plan_tmpfs_dests(void **state)
 	req.tmpfs_dests = bad;
 	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
 	assert_null(p);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 static void test_plan_bad_manifest(void **state)
@@ -584,7 +584,7 @@ static void test_plan_bad_manifest(void **state)
 	static const char *bad[] = {"../lib/compute/x.so", "/etc/passwd", "lib/compute/../../x",
 				    "lib//x", "lib/./x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct gs_plan *m = manifest();
+		struct gs_manifest *m = manifest();
 		free(m->files[1].path);
 		m->files[1].path = strdup(bad[i]);
 		struct gs_err err = GS_ERR_INIT;
@@ -593,22 +593,22 @@ static void test_plan_bad_manifest(void **state)
 		assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
 		assert_null(p);
 		assert_non_null(strstr(err.msg, "bad path"));
-		gs_plan_free(m);
+		gs_manifest_free(m);
 	}
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	free(m->driver);
 	m->driver = strdup("../535");
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	struct ovl_request req = {.caps = GS_CAP_ALL};
 	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 static void test_plan_json(void **state)
 {
 	(void)state;
-	struct gs_plan *m = manifest();
+	struct gs_manifest *m = manifest();
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	struct ovl_request req = {.caps = GS_CAP_COMPUTE};
@@ -621,7 +621,7 @@ static void test_plan_json(void **state)
 	free(s);
 	json_decref(j);
 	ovl_plan_free(p);
-	gs_plan_free(m);
+	gs_manifest_free(m);
 }
 
 /* ---- races injected into apply ----------------------------------------------- */

@@ -115,7 +115,7 @@ static char *xstrdup(const char *s)
 }
 
 /* Appends a file, its identity taken from the source as it is now. */
-static struct gs_file *add_file(const struct fx *x, struct gs_plan *p, const char *path,
+static struct gs_file *add_file(const struct fx *x, struct gs_manifest *p, const char *path,
 				const char *source, enum gs_kind kind, unsigned int caps,
 				const char *soname)
 {
@@ -146,7 +146,7 @@ static struct gs_file *add_file(const struct fx *x, struct gs_plan *p, const cha
 	return f;
 }
 
-static void add_link(struct gs_plan *p, const char *path, const char *target)
+static void add_link(struct gs_manifest *p, const char *path, const char *target)
 {
 	p->links = realloc(p->links, (p->n_links + 1) * sizeof(*p->links));
 	assert_non_null(p->links);
@@ -154,9 +154,9 @@ static void add_link(struct gs_plan *p, const char *path, const char *target)
 	p->links[p->n_links++].target = xstrdup(target);
 }
 
-static struct gs_plan *empty_plan(const char *ver)
+static struct gs_manifest *empty_plan(const char *ver)
 {
-	struct gs_plan *p = calloc(1, sizeof(*p));
+	struct gs_manifest *p = calloc(1, sizeof(*p));
 	assert_non_null(p);
 	p->driver = xstrdup(ver);
 	p->arch = xstrdup("x86_64");
@@ -165,9 +165,9 @@ static struct gs_plan *empty_plan(const char *ver)
 }
 
 /* What discovery would produce for the fake root. */
-static struct gs_plan *make_plan(const struct fx *x, const char *ver)
+static struct gs_manifest *make_plan(const struct fx *x, const char *ver)
 {
-	struct gs_plan *p = empty_plan(ver);
+	struct gs_manifest *p = empty_plan(ver);
 	add_file(x, p, "lib/compute/libcuda.so." VER, "/usr/lib/x86_64-linux-gnu/libcuda.so." VER,
 		 GS_KIND_LIB, GS_CAP_COMPUTE, "libcuda.so.1");
 	add_file(x, p, "lib/utility/libnvidia-ml.so." VER,
@@ -184,7 +184,7 @@ static struct gs_plan *make_plan(const struct fx *x, const char *ver)
 	return p;
 }
 
-static int stage(const struct fx *x, struct gs_plan *p, bool force, enum gs_stage_result *res,
+static int stage(const struct fx *x, struct gs_manifest *p, bool force, enum gs_stage_result *res,
 		 struct gs_err *err)
 {
 	gs_err_clear(err);
@@ -195,7 +195,7 @@ static void stage_ok(const struct fx *x, const char *ver, enum gs_stage_result w
 {
 	struct gs_err err = GS_ERR_INIT;
 	enum gs_stage_result res = GS_STAGE_UNCHANGED;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, ver);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, ver);
 	if (stage(x, p, false, &res, &err) < 0)
 		fail_msg("staging %s: %s", ver, err.msg);
 	assert_int_equal(res, want);
@@ -265,7 +265,7 @@ static void test_stage_creates_readonly_tree(void **state)
 	struct fx *x = *state;
 	struct gs_err err = GS_ERR_INIT;
 	enum gs_stage_result res;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	assert_int_equal(stage(x, p, false, &res, &err), 0);
 	assert_int_equal(res, GS_STAGE_CREATED);
 	assert_string_equal(p->files[0].sha256, HELLO_SHA);
@@ -289,7 +289,7 @@ static void test_stage_creates_readonly_tree(void **state)
 	assert_string_equal(buf, "hello world\n");
 	assert_int_equal(count_tmp(x), 0);
 
-	_cleanup_(gs_plan_freep) struct gs_plan *m = NULL;
+	_cleanup_(gs_manifest_freep) struct gs_manifest *m = NULL;
 	struct gs_manifest_info info;
 	assert_int_equal(gs_store_load_info(x->store, VER, &m, &info, &err), 0);
 	assert_true(info.digest_ok);
@@ -321,7 +321,7 @@ struct ino_snapshot {
 	struct timespec mtime[8];
 };
 
-static void snapshot(const struct fx *x, const struct gs_plan *p, struct ino_snapshot *s)
+static void snapshot(const struct fx *x, const struct gs_manifest *p, struct ino_snapshot *s)
 {
 	char rel[256];
 	struct stat st;
@@ -339,7 +339,7 @@ static void test_restage_unchanged(void **state)
 	struct gs_err err = GS_ERR_INIT;
 	enum gs_stage_result res;
 	stage_ok(x, VER, GS_STAGE_CREATED);
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	struct ino_snapshot before = {0}, after = {0};
 	snapshot(x, p, &before);
 	assert_int_equal(stage(x, p, false, &res, &err), 0);
@@ -363,14 +363,14 @@ static void test_restage_changed_source(void **state)
 	enum gs_stage_result res;
 	stage_ok(x, VER, GS_STAGE_CREATED);
 	puts_root(x, "usr/lib/x86_64-linux-gnu/libcuda.so." VER, "hello world, version two\n");
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	assert_int_equal(stage(x, p, false, &res, &err), 0);
 	assert_int_equal(res, GS_STAGE_REPLACED);
 	assert_string_not_equal(p->files[0].sha256, HELLO_SHA);
 	assert_int_equal(count_tmp(x), 0);
 	verify_ok(x, VER);
 	/* a plan with a different file set replaces too */
-	_cleanup_(gs_plan_freep) struct gs_plan *q = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *q = make_plan(x, VER);
 	free(q->links[--q->n_links].path);
 	free(q->links[q->n_links].target);
 	assert_int_equal(stage(x, q, false, &res, &err), 0);
@@ -397,7 +397,7 @@ static void test_source_changed_since_discovery(void **state)
 	struct fx *x = *state;
 	struct gs_err err = GS_ERR_INIT;
 	enum gs_stage_result res;
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	puts_root(x, "usr/bin/nvidia-smi", "#!/bin/sh\necho a different smi\n");
 	assert_int_equal(stage(x, p, false, &res, &err), -ESTALE);
 	assert_non_null(strstr(err.msg, "/usr/bin/nvidia-smi"));
@@ -406,10 +406,10 @@ static void test_source_changed_since_discovery(void **state)
 	assert_int_equal(count_tmp(x), 0);
 
 	/* with a staged copy in place: the failure leaves it as it was */
-	_cleanup_(gs_plan_freep) struct gs_plan *q = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *q = make_plan(x, VER);
 	assert_int_equal(stage(x, q, false, &res, &err), 0);
 	puts_root(x, "usr/lib/x86_64-linux-gnu/libnvidia-ml.so." VER, "new nvml");
-	_cleanup_(gs_plan_freep) struct gs_plan *r = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *r = make_plan(x, VER);
 	puts_root(x, "usr/lib/x86_64-linux-gnu/libnvidia-ml.so." VER, "newer nvml!");
 	assert_int_equal(stage(x, r, false, &res, &err), -ESTALE);
 	assert_int_equal(count_tmp(x), 0);
@@ -423,7 +423,7 @@ static void test_source_missing_rolls_back(void **state)
 	enum gs_stage_result res;
 	stage_ok(x, VER, GS_STAGE_CREATED);
 	puts_root(x, "usr/bin/nvidia-smi", "#!/bin/sh\necho smi two\n");
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	char full[256];
 	snprintf(full, sizeof(full), "%s/usr/bin/nvidia-smi", x->root);
 	assert_int_equal(unlink(full), 0);
@@ -451,7 +451,7 @@ static void test_source_symlink_outside_root(void **state)
 		snprintf(target, sizeof(target), "%s", links[i] ? links[i] : outside);
 		snprintf(link, sizeof(link), "%s/usr/lib/libevil.so.%zu", x->root, i);
 		assert_int_equal(symlink(target, link), 0);
-		_cleanup_(gs_plan_freep) struct gs_plan *p = empty_plan(VER);
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = empty_plan(VER);
 		struct stat st;
 		assert_int_equal(stat(outside, &st), 0); /* as if discovery had been fooled */
 		struct gs_file *f = add_file(x, p, "lib/compute/libevil.so", "/usr/lib/libevil.so.0",
@@ -467,7 +467,7 @@ static void test_source_symlink_outside_root(void **state)
 		assert_int_equal(count_tmp(x), 0);
 	}
 	/* and a source that is not a regular file */
-	_cleanup_(gs_plan_freep) struct gs_plan *p = empty_plan(VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = empty_plan(VER);
 	add_file(x, p, "lib/x", "/usr/lib", GS_KIND_LIB, GS_CAP_COMPUTE, NULL);
 	assert_int_equal(stage(x, p, false, &res, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "not a regular file"));
@@ -480,7 +480,7 @@ static void test_bad_plans_refused(void **state)
 	struct gs_err err = GS_ERR_INIT;
 	enum gs_stage_result res;
 	for (size_t i = 0; i < sizeof(bad_versions) / sizeof(*bad_versions); i++) {
-		_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 		free(p->driver);
 		p->driver = xstrdup(bad_versions[i]);
 		assert_int_equal(stage(x, p, false, &res, &err), -EINVAL);
@@ -503,7 +503,7 @@ static void test_bad_plans_refused(void **state)
 		{NULL, "lib/compute/libcuda.so.1", "y", "used twice"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 		if (cases[i].path)
 			add_file(x, p, cases[i].path, "/usr/bin/nvidia-smi", GS_KIND_BIN, GS_CAP_UTILITY,
 				 NULL);
@@ -539,7 +539,7 @@ static void test_not_a_directory(void **state)
 	enum gs_stage_result res;
 	assert_int_equal(mkdir(x->store, 0755), 0);
 	assert_int_equal(symlink("/", sp(x, VER)), 0);
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	assert_int_equal(stage(x, p, false, &res, &err), -ENOTDIR);
 	char buf[8] = {0};
 	assert_int_equal(readlink(sp(x, VER), buf, sizeof(buf)), 1); /* untouched */
@@ -574,7 +574,7 @@ static void test_large_and_empty_files(void **state)
 		data[i] = (unsigned char)(i * 7 + i / 4096);
 	put(x, "usr/lib/big.so", data, big);
 	put(x, "usr/lib/empty", "", 0);
-	_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 	add_file(x, p, "lib/compute/big.so", "/usr/lib/big.so", GS_KIND_LIB, GS_CAP_COMPUTE, NULL);
 	add_file(x, p, "config/empty", "/usr/lib/empty", GS_KIND_CONFIG, GS_CAP_COMPUTE, NULL);
 	struct prog pr = {0};
@@ -653,7 +653,7 @@ static void test_verify_detects_tampering(void **state)
 		/* a plain re-run must heal it (the manifest edit needs --force) */
 		struct gs_err serr = GS_ERR_INIT;
 		enum gs_stage_result res;
-		_cleanup_(gs_plan_freep) struct gs_plan *p = make_plan(x, VER);
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
 		assert_int_equal(stage(x, p, true, &res, &serr), 0);
 		verify_ok(x, VER);
 	}
@@ -661,7 +661,7 @@ static void test_verify_detects_tampering(void **state)
 	run("cd $S/" VER " && chmod u+w . manifest.json && sed -i 's/x86_64/x86_65/' manifest.json && chmod 0444 manifest.json && chmod 0555 .",
 	    x);
 	struct gs_err err = GS_ERR_INIT;
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	assert_int_equal(gs_store_load(x->store, VER, &p, &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "edited after staging"));
 	assert_non_null(strstr(err.msg, "manifest.json"));
@@ -712,10 +712,10 @@ static char *edit(const char *text, const char *keypath, const char *value)
 static void expect_rejected(const char *text, const char *why)
 {
 	struct gs_err err = GS_ERR_INIT;
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	int r = gs_manifest_parse(text, strlen(text), "m.json", &p, NULL, &err);
 	if (r >= 0) {
-		gs_plan_free(p);
+		gs_manifest_free(p);
 		fail_msg("accepted; expected '%s'", why);
 	}
 	assert_int_equal(r, -EBADMSG);
@@ -779,11 +779,11 @@ static void test_corrupt_manifests(void **state)
 	expect_rejected(dup, "duplicate");
 	/* the good one parses, and its digest holds */
 	struct gs_err err = GS_ERR_INIT;
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	struct gs_manifest_info info;
 	assert_int_equal(gs_manifest_parse(good, strlen(good), "m.json", &p, &info, &err), 0);
 	assert_true(info.digest_ok);
-	gs_plan_free(p);
+	gs_manifest_free(p);
 }
 
 /* Problems with the file rather than its content name the file. */
@@ -791,7 +791,7 @@ static void test_manifest_file_problems(void **state)
 {
 	struct fx *x = *state;
 	struct gs_err err = GS_ERR_INIT;
-	struct gs_plan *p = NULL;
+	struct gs_manifest *p = NULL;
 	stage_ok(x, VER, GS_STAGE_CREATED);
 	/* driver differs from its directory */
 	assert_int_equal(rename(sp(x, VER), sp(x, "550.54.14")), 0);

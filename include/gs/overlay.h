@@ -61,7 +61,7 @@
 #include <jansson.h>
 
 #include "gs/err.h"
-#include "gs/stage.h"
+#include "gs/manifest.h"
 
 #define OVL_ANCHOR "/run/gpu-stage"
 #define OVL_CONF_DIR "/etc/ld.so.conf.d"
@@ -228,7 +228,7 @@ struct ovl_plan {
  * Staged directories are chosen by their name (lib/<cap>, lib32/<cap>,
  * bin/<cap>); lib32 only with compat32.  Validates every manifest path it
  * uses (relative, no "..").  Pure. */
-int ovl_plan_build(const struct gs_plan *manifest, const struct ovl_request *req,
+int ovl_plan_build(const struct gs_manifest *manifest, const struct ovl_request *req,
 		   struct ovl_plan **out, struct gs_err *err);
 void ovl_plan_free(struct ovl_plan *p);
 static inline void ovl_plan_freep(struct ovl_plan **p)
@@ -266,7 +266,7 @@ struct ovl_result {
 /* The plan as JSON for the audit record: every op with source (host
  * path), destination, and for bound files their manifest path and sha256.
  * RES may be NULL (plan only). */
-json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_plan *manifest,
+json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_manifest *manifest,
 		      const char *verdir, const struct ovl_result *res);
 
 struct ovl_sources;

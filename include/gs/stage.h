@@ -16,78 +16,7 @@
 #include <sys/types.h>
 
 #include "gs/err.h"
-
-#define GS_MANIFEST_SCHEMA "gpu-stage/manifest/v1"
-#define GS_DEFAULT_STORE "/var/lib/gpu-stage"
-
-enum gs_kind {
-	GS_KIND_LIB = 0,  /* x86-64 shared library */
-	GS_KIND_LIB32,    /* i386 shared library */
-	GS_KIND_BIN,      /* executable */
-	GS_KIND_FIRMWARE, /* GSP firmware */
-	GS_KIND_CONFIG,   /* ICD / vendor JSON, nvoptix.bin, ... */
-};
-
-/* Capabilities, as NVIDIA_DRIVER_CAPABILITIES names them. */
-enum gs_cap {
-	GS_CAP_UTILITY = 1u << 0,
-	GS_CAP_COMPUTE = 1u << 1,
-	GS_CAP_VIDEO = 1u << 2,
-	GS_CAP_GRAPHICS = 1u << 3,
-	GS_CAP_DISPLAY = 1u << 4,
-	GS_CAP_NGX = 1u << 5,
-	GS_CAP_COMPAT32 = 1u << 6,
-	GS_CAP_ALL = (1u << 7) - 1,
-};
-
-struct gs_file {
-	char *path;     /* relative to STORE/VER, e.g. "lib/compute/libcuda.so.535.261.03" */
-	char *source;   /* absolute host path as resolved inside the root (no root prefix) */
-	enum gs_kind kind;
-	unsigned int caps; /* enum gs_cap bits */
-	char *soname;   /* libraries: DT_SONAME, else NULL */
-	char *evidence; /* why it belongs to the driver version, for audit: "name",
-			 * "content", "folder", "dpkg:PKG=VERSION", "own-version",
-			 * "firmware-folder", "names-staged-library", "companion" */
-	char **needed;  /* libraries: DT_NEEDED */
-	size_t n_needed;
-	uint32_t mode;  /* staged mode: 0444, or 0555 for executables */
-	uint64_t size;
-	/* identity of the source when discovered: a re-run compares these to
-	 * skip copying an unchanged driver */
-	uint64_t src_dev, src_ino;
-	int64_t src_mtime_ns;
-	char sha256[65]; /* hex; filled by the store while copying ("" before) */
-};
-
-struct gs_link {
-	char *path;   /* relative to STORE/VER */
-	char *target; /* relative symlink target, e.g. "libcuda.so.535.261.03" */
-};
-
-struct gs_plan {
-	char *driver; /* "535.261.03" */
-	char *arch;   /* "x86_64" */
-	char *root;   /* host root it was discovered under */
-	struct gs_file *files;
-	size_t n_files;
-	struct gs_link *links;
-	size_t n_links;
-	char **warnings; /* e.g. unresolved DT_NEEDED; n_warnings strings */
-	size_t n_warnings;
-};
-
-void gs_plan_free(struct gs_plan *p);
-static inline void gs_plan_freep(struct gs_plan **p)
-{
-	if (*p)
-		gs_plan_free(*p);
-}
-
-/* Capability names <-> bits.  "all" is every capability. */
-int gs_caps_parse(const char *list, unsigned int *caps, struct gs_err *err);
-/* Comma-separated names into BUF ("compute,utility"). */
-const char *gs_caps_format(unsigned int caps, char *buf, size_t len);
+#include "gs/manifest.h"
 
 /* ---- discovery ----------------------------------------------------------- */
 
@@ -106,7 +35,7 @@ struct gs_discover_opts {
 int gs_driver_detect(const char *root, char **out, struct gs_err *err);
 
 /* Computes the plan for one driver version. */
-int gs_discover(const struct gs_discover_opts *o, struct gs_plan **out, struct gs_err *err);
+int gs_discover(const struct gs_discover_opts *o, struct gs_manifest **out, struct gs_err *err);
 
 /* ---- the store ------------------------------------------------------------ */
 
@@ -130,12 +59,9 @@ enum gs_stage_result {
  * a crash at any moment leaves either the old or the new STORE/VER, never a
  * partial one under that name.  Fills every file's sha256 and writes
  * manifest.json.  FORCE re-copies even when unchanged. */
-int gs_store_stage(const char *store, int rootfd, struct gs_plan *plan, bool force,
+int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool force,
 		   const struct gs_progress *progress, enum gs_stage_result *result,
 		   struct gs_err *err);
-
-/* Reads STORE/VER/manifest.json back into a plan (strictly validated). */
-int gs_store_load(const char *store, const char *ver, struct gs_plan **out, struct gs_err *err);
 
 /* Staged versions (sorted by version), ignoring temporary directories. */
 int gs_store_list(const char *store, char ***versions, size_t *n, struct gs_err *err);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gs/stage.h"
+#include "gs/manifest.h"
 
 static const struct {
 	const char *name;
@@ -22,15 +22,9 @@ int gs_caps_parse(const char *list, unsigned int *caps, struct gs_err *err)
 	const char *p = list;
 	while (*p) {
 		size_t n = strcspn(p, ",");
-		bool found = n == 3 && !strncmp(p, "all", 3);
-		if (found)
-			*caps |= GS_CAP_ALL;
-		for (size_t i = 0; !found && i < N_CAPS; i++) {
-			if (strlen(cap_names[i].name) == n && !strncmp(p, cap_names[i].name, n)) {
-				*caps |= cap_names[i].bit;
-				found = true;
-			}
-		}
+		unsigned int bit = n == 3 && !strncmp(p, "all", 3) ? GS_CAP_ALL : gs_cap_bit(p, n);
+		bool found = bit != 0;
+		*caps |= bit;
 		if (!found && n > 0)
 			return gs_err_setx(err, EINVAL,
 					   "unknown capability '%.*s' (utility, compute, video, graphics, display, ngx, compat32, all)",
@@ -55,4 +49,25 @@ const char *gs_caps_format(unsigned int caps, char *buf, size_t len)
 		used += (size_t)n;
 	}
 	return buf;
+}
+
+const unsigned int gs_cap_order[GS_N_CAPS] = {
+	GS_CAP_UTILITY, GS_CAP_COMPUTE, GS_CAP_VIDEO,	 GS_CAP_GRAPHICS,
+	GS_CAP_DISPLAY, GS_CAP_NGX,	GS_CAP_COMPAT32,
+};
+
+unsigned int gs_cap_bit(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_CAPS; i++)
+		if (strlen(cap_names[i].name) == len && !strncmp(name, cap_names[i].name, len))
+			return cap_names[i].bit;
+	return 0;
+}
+
+const char *gs_cap_name(unsigned int bit)
+{
+	for (size_t i = 0; i < N_CAPS; i++)
+		if (cap_names[i].bit == bit)
+			return cap_names[i].name;
+	return NULL;
 }

@@ -26,211 +26,12 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
-#include "store_internal.h"
+#include "gs/manifest.h"
 
 #define DIGEST_KEY "manifest_sha256"
-#define HASH_CHUNK (1u << 20)
-#define WALK_DEPTH_MAX 64
 
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
-/* ---- names ------------------------------------------------------------------ */
-
-bool gs_store_version_valid(const char *ver)
-{
-	size_t n = ver ? strlen(ver) : 0;
-	if (n == 0 || n > 64 || strstr(ver, ".."))
-		return false;
-	if (!((ver[0] >= '0' && ver[0] <= '9') || (ver[0] >= 'a' && ver[0] <= 'z') ||
-	      (ver[0] >= 'A' && ver[0] <= 'Z')))
-		return false;
-	return strspn(ver, "0123456789abcdefghijklmnopqrstuvwxyz"
-			   "ABCDEFGHIJKLMNOPQRSTUVWXYZ._+~-") == n;
-}
-
-static bool has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
-const char *gs_store_path_check(const char *path)
-{
-	if (!path || !*path)
-		return "empty path";
-	if (strlen(path) > GS_PATH_MAX)
-		return "path too long";
-	if (path[0] == '/')
-		return "absolute path (must be relative to the version directory)";
-	if (has_control(path))
-		return "control character in path";
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0)
-			return "empty path component";
-		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return "'.' or '..' component";
-		if (n > 255)
-			return "path component too long";
-		p += n;
-		if (*p == '/' && !*++p)
-			return "trailing '/'";
-	}
-	return NULL;
-}
-
-const char *gs_store_target_check(const char *path, const char *target)
-{
-	if (!target || !*target)
-		return "empty link target";
-	if (strlen(target) > GS_PATH_MAX)
-		return "link target too long";
-	if (target[0] == '/')
-		return "absolute link target";
-	if (has_control(target))
-		return "control character in link target";
-	long depth = 0;
-	for (const char *s = path; *s; s++)
-		depth += *s == '/';
-	bool leading = true; /* ".." only before every other component */
-	for (const char *p = target; *p;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0)
-			return "empty component in link target";
-		if (n == 1 && p[0] == '.')
-			return "'.' component in link target";
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (!leading)
-				return "'..' after a name in link target";
-			if (--depth < 0)
-				return "link target leaves the version directory";
-		} else {
-			leading = false;
-		}
-		p += n;
-		if (*p == '/' && !*++p)
-			return "trailing '/' in link target";
-	}
-	return leading ? "link target names no file" : NULL;
-}
-
-static const char *const kind_names[] = {
-	[GS_KIND_LIB] = "lib",		 [GS_KIND_LIB32] = "lib32",   [GS_KIND_BIN] = "bin",
-	[GS_KIND_FIRMWARE] = "firmware", [GS_KIND_CONFIG] = "config",
-};
-#define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
-
-const char *gs_kind_name(enum gs_kind k)
-{
-	return (unsigned int)k < N_KINDS ? kind_names[k] : "?";
-}
-
-int gs_kind_parse(const char *s, enum gs_kind *k)
-{
-	for (size_t i = 0; i < N_KINDS; i++) {
-		if (!strcmp(s, kind_names[i])) {
-			*k = (enum gs_kind)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* Orders paths component by component ('/' sorts before every other byte),
- * so that "a" is immediately followed by "a/..." entries. */
-static int path_cmp(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned int ca = *a == '/' ? 1u : *a ? (unsigned char)*a + 1u : 0u;
-		unsigned int cb = *b == '/' ? 1u : *b ? (unsigned char)*b + 1u : 0u;
-		if (ca != cb || !ca)
-			return (int)ca - (int)cb;
-	}
-}
-
-struct named {
-	const char *path;
-	char what;    /* 'f' file, 'l' link */
-	size_t index;
-};
-
-static int named_cmp(const void *a, const void *b)
-{
-	return path_cmp(((const struct named *)a)->path, ((const struct named *)b)->path);
-}
-
-static int check_collisions(struct named *v, size_t n, struct gs_err *err)
-{
-	qsort(v, n, sizeof(*v), named_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(v[i].path, GS_MANIFEST_NAME))
-			return gs_err_setx(err, EINVAL, "%s[%zu]: path %s is reserved",
-					   v[i].what == 'f' ? "files" : "links", v[i].index,
-					   v[i].path);
-		if (i + 1 == n)
-			break;
-		size_t len = strlen(v[i].path);
-		if (!strcmp(v[i].path, v[i + 1].path))
-			return gs_err_setx(err, EINVAL, "%s: path used twice", v[i].path);
-		if (!strncmp(v[i].path, v[i + 1].path, len) && v[i + 1].path[len] == '/')
-			return gs_err_setx(err, EINVAL, "%s: is a %s and also a directory of %s",
-					   v[i].path, v[i].what == 'f' ? "file" : "link",
-					   v[i + 1].path);
-	}
-	return 0;
-}
-
-static int check_entries(const struct gs_plan *p, struct named *v, struct gs_err *err)
-{
-	const char *why;
-	for (size_t i = 0; i < p->n_files; i++) {
-		const struct gs_file *f = &p->files[i];
-		if ((why = gs_store_path_check(f->path)))
-			return gs_err_setx(err, EINVAL, "files[%zu]: %s: %s", i,
-					   f->path ? f->path : "(null)", why);
-		if (!f->source || f->source[0] != '/' || has_control(f->source))
-			return gs_err_setx(err, EINVAL, "files[%zu]: %s: source must be an absolute path",
-					   i, f->path);
-		if ((unsigned int)f->kind >= N_KINDS)
-			return gs_err_setx(err, EINVAL, "files[%zu]: %s: unknown kind %d", i, f->path,
-					   (int)f->kind);
-		for (size_t k = 0; k < f->n_needed; k++)
-			if (!f->needed || !f->needed[k])
-				return gs_err_setx(err, EINVAL, "files[%zu]: %s: needed[%zu] is NULL",
-						   i, f->path, k);
-		v[i] = (struct named){f->path, 'f', i};
-	}
-	for (size_t i = 0; i < p->n_links; i++) {
-		const struct gs_link *l = &p->links[i];
-		if ((why = gs_store_path_check(l->path)))
-			return gs_err_setx(err, EINVAL, "links[%zu]: %s: %s", i,
-					   l->path ? l->path : "(null)", why);
-		if ((why = gs_store_target_check(l->path, l->target)))
-			return gs_err_setx(err, EINVAL, "links[%zu]: %s -> %s: %s", i, l->path,
-					   l->target ? l->target : "(null)", why);
-		v[p->n_files + i] = (struct named){l->path, 'l', i};
-	}
-	return 0;
-}
-
-int gs_plan_check(const struct gs_plan *p, struct gs_err *err)
-{
-	if (!gs_store_version_valid(p->driver))
-		return gs_err_setx(err, EINVAL, "driver version '%s' is not usable as a directory name",
-				   p->driver ? p->driver : "(null)");
-	if (!p->arch || !*p->arch || has_control(p->arch))
-		return gs_err_setx(err, EINVAL, "driver %s: no architecture", p->driver);
-	if ((p->n_files && !p->files) || (p->n_links && !p->links))
-		return gs_err_setx(err, EINVAL, "driver %s: malformed plan", p->driver);
-	size_t n = p->n_files + p->n_links;
-	_cleanup_free_ struct named *v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		return gs_err_setx(err, ENOMEM, "checking plan: out of memory");
-	int r = check_entries(p, v, err);
-	return r < 0 ? r : check_collisions(v, n, err);
-}
 
 static int sha256_buf(const void *p, size_t n, char hex[65], struct gs_err *err)
 {
@@ -295,7 +96,7 @@ static json_t *file_json(const struct gs_file *f)
 			 (json_int_t)f->src_mtime_ns);
 }
 
-static json_t *plan_json(const struct gs_plan *p, const char *created)
+static json_t *plan_json(const struct gs_manifest *p, const char *created)
 {
 	_cleanup_json_ json_t *files = json_array(), *links = json_array();
 	if (!files || !links)
@@ -313,7 +114,7 @@ static json_t *plan_json(const struct gs_plan *p, const char *created)
 			 strv_json(p->warnings, p->n_warnings));
 }
 
-int gs_manifest_dump(const struct gs_plan *p, time_t created, char **out, size_t *len,
+int gs_manifest_dump(const struct gs_manifest *p, time_t created, char **out, size_t *len,
 		     struct gs_err *err)
 {
 	char when[32];
@@ -430,7 +231,7 @@ static int dup_str(struct pctx *c, const char *s, char **out)
 }
 
 /* An array of strings into a malloc'd vector (its length is set first, so
- * a failure half-way leaves something gs_plan_free can free). */
+ * a failure half-way leaves something gs_manifest_free can free). */
 static int get_strv(struct pctx *c, const char *where, json_t *obj, const char *key,
 		    char ***v, size_t *n)
 {
@@ -516,13 +317,13 @@ static int parse_file_strings(struct pctx *c, const char *where, json_t *j, stru
 	const char *why = gs_store_path_check(path);
 	if (why)
 		return bad(c, where, "\"path\" %s: %s", path, why);
-	if (source[0] != '/' || has_control(source))
+	if (source[0] != '/' || gs_has_control(source))
 		return bad(c, where, "\"source\" must be an absolute path");
 	if (gs_kind_parse(kind, &f->kind) < 0)
 		return bad(c, where, "unknown kind \"%s\"", kind);
-	if (soname && (!*soname || strchr(soname, '/') || has_control(soname)))
+	if (soname && (!*soname || strchr(soname, '/') || gs_has_control(soname)))
 		return bad(c, where, "\"soname\" is not a file name");
-	if (evidence && (!*evidence || has_control(evidence)))
+	if (evidence && (!*evidence || gs_has_control(evidence)))
 		return bad(c, where, "\"evidence\" is empty or not printable");
 	if (!is_hex64(sha))
 		return bad(c, where, "\"sha256\" must be 64 lowercase hex digits");
@@ -591,7 +392,7 @@ static int parse_link(struct pctx *c, json_t *j, size_t i, struct gs_link *l)
 	return dup_str(c, target, &l->target);
 }
 
-static int parse_lists(struct pctx *c, json_t *root, struct gs_plan *p)
+static int parse_lists(struct pctx *c, json_t *root, struct gs_manifest *p)
 {
 	json_t *files, *links;
 	int r = get_array(c, "", root, "files", &files);
@@ -620,7 +421,7 @@ static bool created_valid(const char *s)
 	return end && !*end;
 }
 
-static int parse_top(struct pctx *c, json_t *root, struct gs_plan *p,
+static int parse_top(struct pctx *c, json_t *root, struct gs_manifest *p,
 		     struct gs_manifest_info *info)
 {
 	static const char *const keys[] = {"schema", "driver", "arch",     "root",   "created",
@@ -634,9 +435,9 @@ static int parse_top(struct pctx *c, json_t *root, struct gs_plan *p,
 		return r;
 	if (strcmp(v[SCHEMA], GS_MANIFEST_SCHEMA))
 		return bad(c, "", "schema \"%s\" is not " GS_MANIFEST_SCHEMA, v[SCHEMA]);
-	if (!gs_store_version_valid(v[DRIVER]))
+	if (!gs_version_valid(v[DRIVER]))
 		return bad(c, "", "\"driver\" is not a valid version");
-	if (!*v[ARCH] || has_control(v[ARCH]))
+	if (!*v[ARCH] || gs_has_control(v[ARCH]))
 		return bad(c, "", "\"arch\" is empty or not printable");
 	if (!created_valid(v[CREATED]))
 		return bad(c, "", "\"created\" is not an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ)");
@@ -660,7 +461,7 @@ static int check_digest(struct pctx *c, json_t *root, bool *ok)
 	return 0;
 }
 
-int gs_manifest_parse(const char *text, size_t len, const char *name, struct gs_plan **out,
+int gs_manifest_parse(const char *text, size_t len, const char *name, struct gs_manifest **out,
 		      struct gs_manifest_info *info, struct gs_err *err)
 {
 	struct pctx c = {name, err};
@@ -670,14 +471,14 @@ int gs_manifest_parse(const char *text, size_t len, const char *name, struct gs_
 		return bad(&c, "", "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(root))
 		return bad(&c, "", "top level must be an object");
-	_cleanup_(gs_plan_freep) struct gs_plan *p = calloc(1, sizeof(*p));
+	_cleanup_(gs_manifest_freep) struct gs_manifest *p = calloc(1, sizeof(*p));
 	if (!p)
 		return gs_err_setx(err, ENOMEM, "%s: out of memory", name);
 	struct gs_manifest_info local;
 	int r = parse_top(&c, root, p, info ? info : &local);
 	if (r >= 0)
 		r = parse_lists(&c, root, p);
-	if (r >= 0 && (r = gs_plan_check(p, err)) < 0) {
+	if (r >= 0 && (r = gs_manifest_check(p, err)) < 0) {
 		err->code = EBADMSG;
 		return gs_err_wrap(err, "%s", name);
 	}
@@ -719,7 +520,7 @@ static int read_all(int fd, const char *name, char **out, size_t *len, struct gs
 	return 0;
 }
 
-int gs_manifest_read_at(int verfd, const char *name, struct gs_plan **out,
+int gs_manifest_read_at(int verfd, const char *name, struct gs_manifest **out,
 			struct gs_manifest_info *info, struct gs_err *err)
 {
 	_cleanup_close_ int fd =
@@ -734,302 +535,3 @@ int gs_manifest_read_at(int verfd, const char *name, struct gs_plan **out,
 	return r < 0 ? r : gs_manifest_parse(text, len, name, out, info, err);
 }
 
-/* ---- checking a staged tree against its manifest --------------------------------- */
-
-enum expect_type { EXP_FILE, EXP_LINK, EXP_MANIFEST };
-
-struct expect {
-	const char *path;
-	enum expect_type type;
-	size_t index; /* into files or links */
-	bool seen;
-};
-
-struct verify {
-	const struct gs_plan *p;
-	struct expect *v; /* sorted by strcmp: a directory's entries are contiguous */
-	size_t n;
-	char **lines;     /* mismatches, sorted before they are reported */
-	size_t n_lines;
-	bool oom;
-	unsigned char *buf;
-};
-
-__attribute__((format(printf, 3, 4))) static void mismatch(struct verify *c, const char *path,
-							   const char *fmt, ...)
-{
-	char reason[512];
-	char *line = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	char **v = realloc(c->lines, (c->n_lines + 1) * sizeof(*v));
-	if (v)
-		c->lines = v;
-	if (!v || asprintf(&line, "%s: %s", path, reason) < 0) {
-		c->oom = true;
-		return;
-	}
-	c->lines[c->n_lines++] = line;
-}
-
-static int expect_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct expect *)a)->path, ((const struct expect *)b)->path);
-}
-
-static int expect_build(struct verify *c)
-{
-	const struct gs_plan *p = c->p;
-	c->v = calloc(p->n_files + p->n_links + 1, sizeof(*c->v));
-	if (!c->v)
-		return -ENOMEM;
-	c->v[c->n++] = (struct expect){GS_MANIFEST_NAME, EXP_MANIFEST, 0, false};
-	for (size_t i = 0; i < p->n_files; i++)
-		c->v[c->n++] = (struct expect){p->files[i].path, EXP_FILE, i, false};
-	for (size_t i = 0; i < p->n_links; i++)
-		c->v[c->n++] = (struct expect){p->links[i].path, EXP_LINK, i, false};
-	qsort(c->v, c->n, sizeof(*c->v), expect_cmp);
-	return 0;
-}
-
-static struct expect *expect_find(struct verify *c, const char *path)
-{
-	struct expect key = {.path = path};
-	return bsearch(&key, c->v, c->n, sizeof(*c->v), expect_cmp);
-}
-
-/* Whether some expected path lies under directory DIR. */
-static bool expect_dir(const struct verify *c, const char *dir)
-{
-	size_t lo = 0, hi = c->n, len = strlen(dir);
-	while (lo < hi) { /* first path >= DIR */
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(c->v[mid].path, dir) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < c->n && !strncmp(c->v[lo].path, dir, len); lo++)
-		if (c->v[lo].path[len] == '/')
-			return true;
-	return false;
-}
-
-static const char *type_name(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return "regular file";
-	case S_IFDIR: return "directory";
-	case S_IFLNK: return "symlink";
-	case S_IFIFO: return "fifo";
-	case S_IFSOCK: return "socket";
-	case S_IFCHR: return "character device";
-	case S_IFBLK: return "block device";
-	default: return "special file";
-	}
-}
-
-static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65], int *err_no)
-{
-	struct gs_err e = GS_ERR_INIT;
-	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		*err_no = errno;
-		return -1;
-	}
-	if (gs_sha256_new(&h, &e) < 0)
-		return -2;
-	for (;;) {
-		ssize_t n = read(fd, c->buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err_no = errno;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		if (gs_sha256_update(h, c->buf, (size_t)n, &e) < 0)
-			return -2;
-	}
-	return gs_sha256_final(h, hex, &e) < 0 ? -2 : 0;
-}
-
-static int check_file(struct verify *c, int dirfd, const char *name, const char *rel,
-		      const struct stat *st, const struct gs_file *f)
-{
-	if (!S_ISREG(st->st_mode)) {
-		mismatch(c, rel, "expected a regular file, found a %s", type_name(st->st_mode));
-		return 0;
-	}
-	if ((st->st_mode & 07777) != f->mode)
-		mismatch(c, rel, "mode %04o, expected %04o", (unsigned int)(st->st_mode & 07777),
-			 (unsigned int)f->mode);
-	if (st->st_nlink != 1)
-		mismatch(c, rel, "has %ju hard links, expected 1", (uintmax_t)st->st_nlink);
-	if ((uint64_t)st->st_size != f->size) {
-		mismatch(c, rel, "size %jd, expected %ju", (intmax_t)st->st_size, (uintmax_t)f->size);
-		return 0;
-	}
-	char hex[65];
-	int e = 0, r = hash_file(c, dirfd, name, hex, &e);
-	if (r == -2)
-		return -ENOMEM;
-	if (r < 0)
-		mismatch(c, rel, "cannot read: %s", strerror(e));
-	else if (strcmp(hex, f->sha256))
-		mismatch(c, rel, "content differs (sha256 %s, expected %s)", hex, f->sha256);
-	return 0;
-}
-
-static void check_link(struct verify *c, int dirfd, const char *name, const char *rel,
-		       const struct stat *st, const struct gs_link *l)
-{
-	char buf[GS_PATH_MAX + 2];
-	if (!S_ISLNK(st->st_mode)) {
-		mismatch(c, rel, "expected a symlink, found a %s", type_name(st->st_mode));
-		return;
-	}
-	ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		mismatch(c, rel, "cannot read link: %s", strerror(errno));
-		return;
-	}
-	buf[n] = '\0';
-	if ((size_t)n >= sizeof(buf) - 1 || strcmp(buf, l->target))
-		mismatch(c, rel, "link target \"%.*s\", expected \"%s\"", 200, buf, l->target);
-}
-
-static void check_manifest(struct verify *c, const char *rel, const struct stat *st)
-{
-	if (!S_ISREG(st->st_mode))
-		mismatch(c, rel, "expected a regular file, found a %s", type_name(st->st_mode));
-	else if ((st->st_mode & 07777) != 0444)
-		mismatch(c, rel, "mode %04o, expected 0444", (unsigned int)(st->st_mode & 07777));
-	else if (st->st_nlink != 1)
-		mismatch(c, rel, "has %ju hard links, expected 1", (uintmax_t)st->st_nlink);
-}
-
-static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth);
-
-static int check_entry(struct verify *c, int dirfd, const char *name, const char *rel,
-		       unsigned int depth)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		mismatch(c, rel, "cannot stat: %s", strerror(errno));
-		return 0;
-	}
-	struct expect *e = expect_find(c, rel);
-	if (e) {
-		e->seen = true;
-		switch (e->type) {
-		case EXP_FILE:
-			return check_file(c, dirfd, name, rel, &st, &c->p->files[e->index]);
-		case EXP_LINK:
-			check_link(c, dirfd, name, rel, &st, &c->p->links[e->index]);
-			return 0;
-		case EXP_MANIFEST:
-			check_manifest(c, rel, &st);
-			return 0;
-		}
-	}
-	if (!expect_dir(c, rel)) {
-		mismatch(c, rel, "unexpected %s", type_name(st.st_mode));
-		return 0;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		mismatch(c, rel, "expected a directory, found a %s", type_name(st.st_mode));
-		return 0;
-	}
-	if ((st.st_mode & 07777) != 0555)
-		mismatch(c, rel, "mode %04o, expected 0555", (unsigned int)(st.st_mode & 07777));
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		mismatch(c, rel, "cannot open: %s", strerror(errno));
-		return 0;
-	}
-	int r = walk(c, fd, rel, depth + 1);
-	close(fd);
-	return r;
-}
-
-/* Checks every entry of DIRFD (REL is its path, "" at the top). */
-static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth)
-{
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		mismatch(c, *rel ? rel : ".", "cannot list: %s", strerror(errno));
-		return 0;
-	}
-	int r = 0;
-	struct dirent *e;
-	while (r >= 0 && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char path[GS_PATH_MAX + 512];
-		snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
-		if (depth > WALK_DEPTH_MAX || strlen(path) > GS_PATH_MAX)
-			mismatch(c, path, "unexpected entry (too deep or too long)");
-		else
-			r = check_entry(c, dirfd, e->d_name, path, depth);
-	}
-	closedir(d);
-	return r;
-}
-
-static int line_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int verify_tree(struct verify *c, int verfd, struct gs_err *err)
-{
-	struct stat st;
-	if (expect_build(c) < 0)
-		return gs_err_setx(err, ENOMEM, "verify: out of memory");
-	if (fstat(verfd, &st) < 0)
-		return gs_err_set(err, errno, "verify");
-	if ((st.st_mode & 07777) != 0555)
-		mismatch(c, ".", "mode %04o, expected 0555", (unsigned int)(st.st_mode & 07777));
-	if (walk(c, verfd, "", 0) < 0)
-		return gs_err_setx(err, ENOMEM, "verify: out of memory");
-	for (size_t i = 0; i < c->n; i++)
-		if (!c->v[i].seen)
-			mismatch(c, c->v[i].path, "missing");
-	if (c->oom)
-		return gs_err_setx(err, ENOMEM, "verify: out of memory");
-	if (c->n_lines)
-		qsort(c->lines, c->n_lines, sizeof(*c->lines), line_cmp);
-	return 0;
-}
-
-int gs_manifest_check_tree(int verfd, const struct gs_plan *p, bool digest_ok,
-			   void (*report_fn)(void *data, const char *line), void *data,
-			   size_t *bad, struct gs_err *err)
-{
-	struct verify c = {.p = p};
-	c.buf = malloc(HASH_CHUNK);
-	int r = c.buf ? verify_tree(&c, verfd, err)
-		      : gs_err_setx(err, ENOMEM, "verify: out of memory");
-	if (r >= 0 && !digest_ok)
-		mismatch(&c, GS_MANIFEST_NAME, "edited after staging (manifest_sha256 does not match)");
-	if (r >= 0 && c.oom)
-		r = gs_err_setx(err, ENOMEM, "verify: out of memory");
-	for (size_t i = 0; i < c.n_lines; i++) {
-		if (r >= 0 && report_fn)
-			report_fn(data, c.lines[i]);
-		free(c.lines[i]);
-	}
-	*bad = c.n_lines;
-	free(c.lines);
-	free(c.v);
-	free(c.buf);
-	return r;
-}

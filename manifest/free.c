@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdlib.h>
 
-#include "gs/stage.h"
+#include "gs/manifest.h"
 
 static void strv_free_n(char **v, size_t n)
 {
@@ -10,7 +10,7 @@ static void strv_free_n(char **v, size_t n)
 	free(v);
 }
 
-void gs_plan_free(struct gs_plan *p)
+void gs_manifest_free(struct gs_manifest *p)
 {
 	if (!p)
 		return;

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The manifest module: the record of one staged driver (STORE/VER/) and
+ * everything that reads or writes it -- types, the capability table and
+ * the staged layout, the name rules, manifest.json's codec, the index, the
+ * tree check behind verify, and the read side of the store (opening
+ * STORE/VER under the store's shared lock).  It sits below the stager
+ * (stage/), the overlay (overlay/) and the hook (hook/), and includes
+ * none of them.
+ *
+ * Discovery produces a struct gs_manifest without digests; the store
+ * fills every file's sha256 while copying and writes it as manifest.json.
+ * Libraries here never print. */
+#ifndef GS_MANIFEST_H
+#define GS_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "gs/err.h"
+#include "gs/version.h"
+
+#define GS_MANIFEST_SCHEMA "gpu-stage/manifest/v1"
+#define GS_DEFAULT_STORE "/var/lib/gpu-stage"
+
+enum gs_kind {
+	GS_KIND_LIB = 0,  /* x86-64 shared library */
+	GS_KIND_LIB32,    /* i386 shared library */
+	GS_KIND_BIN,      /* executable */
+	GS_KIND_FIRMWARE, /* GSP firmware */
+	GS_KIND_CONFIG,   /* ICD / vendor JSON, nvoptix.bin, ... */
+};
+
+/* Capabilities, as NVIDIA_DRIVER_CAPABILITIES names them. */
+enum gs_cap {
+	GS_CAP_UTILITY = 1u << 0,
+	GS_CAP_COMPUTE = 1u << 1,
+	GS_CAP_VIDEO = 1u << 2,
+	GS_CAP_GRAPHICS = 1u << 3,
+	GS_CAP_DISPLAY = 1u << 4,
+	GS_CAP_NGX = 1u << 5,
+	GS_CAP_COMPAT32 = 1u << 6,
+	GS_CAP_ALL = (1u << 7) - 1,
+};
+
+struct gs_file {
+	char *path;     /* relative to STORE/VER, e.g. "lib/compute/libcuda.so.535.261.03" */
+	char *source;   /* absolute host path as resolved inside the root (no root prefix) */
+	enum gs_kind kind;
+	unsigned int caps; /* enum gs_cap bits */
+	char *soname;   /* libraries: DT_SONAME, else NULL */
+	char *evidence; /* why it belongs to the driver version, for audit: "name",
+			 * "content", "folder", "dpkg:PKG=VERSION", "own-version",
+			 * "firmware-folder", "names-staged-library", "companion" */
+	char **needed;  /* libraries: DT_NEEDED */
+	size_t n_needed;
+	uint32_t mode;  /* staged mode: 0444, or 0555 for executables */
+	uint64_t size;
+	/* identity of the source when discovered: a re-run compares these to
+	 * skip copying an unchanged driver */
+	uint64_t src_dev, src_ino;
+	int64_t src_mtime_ns;
+	char sha256[65]; /* hex; filled by the store while copying ("" before) */
+};
+
+struct gs_link {
+	char *path;   /* relative to STORE/VER */
+	char *target; /* relative symlink target, e.g. "libcuda.so.535.261.03" */
+};
+
+struct gs_manifest {
+	char *driver; /* "535.261.03" */
+	char *arch;   /* "x86_64" */
+	char *root;   /* host root it was discovered under */
+	struct gs_file *files;
+	size_t n_files;
+	struct gs_link *links;
+	size_t n_links;
+	char **warnings; /* e.g. unresolved DT_NEEDED; n_warnings strings */
+	size_t n_warnings;
+};
+
+void gs_manifest_free(struct gs_manifest *p);
+static inline void gs_manifest_freep(struct gs_manifest **p)
+{
+	if (*p)
+		gs_manifest_free(*p);
+}
+
+/* Capability names <-> bits.  "all" is every capability. */
+int gs_caps_parse(const char *list, unsigned int *caps, struct gs_err *err);
+/* Comma-separated names into BUF ("compute,utility"). */
+const char *gs_caps_format(unsigned int caps, char *buf, size_t len);
+
+/* The capability a staged directory name stands for ("compute" ->
+ * GS_CAP_COMPUTE), 0 when none; and the name of one capability bit. */
+unsigned int gs_cap_bit(const char *name, size_t len);
+const char *gs_cap_name(unsigned int bit);
+/* Every capability bit in the order the staged layout lists them
+ * (utility, compute, video, graphics, display, ngx, compat32). */
+extern const unsigned int gs_cap_order[7];
+#define GS_N_CAPS 7
+
+#define GS_MANIFEST_NAME "manifest.json"
+#define GS_MANIFEST_MAX (64u << 20) /* refuse to parse manifests larger than this */
+#define GS_PATH_MAX 1024            /* longest relative path under STORE/VER */
+
+/* What a manifest holds beyond a gs_plan. */
+struct gs_manifest_info {
+	char created[32];  /* RFC 3339 UTC, "2025-01-31T12:00:00Z" */
+	bool digest_ok;    /* manifest_sha256 matches the rest of the document */
+};
+
+/* ---- names (names.c; driver versions: gs/version.h) -------------------------- */
+
+/* Whether S holds a control character (< 0x20 or 0x7f). */
+bool gs_has_control(const char *s);
+
+/* A path relative to STORE/VER: no leading or trailing '/', no empty, "."
+ * or ".." components, components of at most 255 bytes, at most
+ * GS_PATH_MAX bytes.  NULL when valid, else the reason. */
+const char *gs_store_path_check(const char *path);
+
+/* A symlink target for a link at PATH: relative, no empty components, and
+ * its ".." never climbs above STORE/VER.  NULL when valid, else the reason. */
+const char *gs_store_target_check(const char *path, const char *target);
+
+/* The whole plan: driver/arch set, every path and link target valid, no
+ * path used twice, no path that is also another path's directory, nothing
+ * named manifest.json at the top.  Messages name the entry ("files[3]"). */
+int gs_manifest_check(const struct gs_manifest *p, struct gs_err *err);
+
+const char *gs_kind_name(enum gs_kind k);
+int gs_kind_parse(const char *s, enum gs_kind *k);
+
+/* ---- manifest.json (json.c) -------------------------------------------- */
+
+/* Serialises PLAN (sha256 filled) as manifest.json text with CREATED as
+ * its creation time.  *OUT is malloc'd, NUL-terminated. */
+int gs_manifest_dump(const struct gs_manifest *p, time_t created, char **out, size_t *len,
+		     struct gs_err *err);
+
+/* Parses and strictly validates manifest text.  NAME (the file) prefixes
+ * every message.  INFO may be NULL. */
+int gs_manifest_parse(const char *text, size_t len, const char *name, struct gs_manifest **out,
+		      struct gs_manifest_info *info, struct gs_err *err);
+
+/* Reads VERFD/manifest.json (never through a symlink).  NAME is the file
+ * as shown in messages. */
+int gs_manifest_read_at(int verfd, const char *name, struct gs_manifest **out,
+			struct gs_manifest_info *info, struct gs_err *err);
+
+/* Checks the tree at VERFD against P: every file's type, mode, size, link
+ * count and sha256, every link's target, directory modes, manifest.json's
+ * mode, and that nothing else is there.  Each mismatch goes to REPORT as
+ * "PATH: reason", sorted; *BAD counts them.  !DIGEST_OK adds one for
+ * manifest.json.  Fails only when it cannot run (out of memory). */
+int gs_manifest_check_tree(int verfd, const struct gs_manifest *p, bool digest_ok,
+			   void (*report)(void *data, const char *line), void *data,
+			   size_t *bad, struct gs_err *err);
+
+/* ---- hashing (sha256.c) -------------------------------------------------- */
+
+struct gs_sha256;
+int gs_sha256_new(struct gs_sha256 **h, struct gs_err *err);
+int gs_sha256_update(struct gs_sha256 *h, const void *p, size_t n, struct gs_err *err);
+/* Writes 64 lowercase hex digits and a NUL into HEX. */
+int gs_sha256_final(struct gs_sha256 *h, char hex[65], struct gs_err *err);
+void gs_sha256_free(struct gs_sha256 *h);
+static inline void gs_sha256_freep(struct gs_sha256 **h)
+{
+	if (*h)
+		gs_sha256_free(*h);
+}
+
+/* ---- the store, read side (store.c) ------------------------------------------- */
+
+#define GS_READERS_LOCK ".readers"
+
+/* Takes STORE/.readers (STOREFD) shared or EXCLUSIVE into *FD.  Without
+ * CREATE a missing lock file is no error (*FD = -1: a store staged before
+ * it existed). */
+int gs_store_readers_lock(int storefd, bool exclusive, bool create, int *fd,
+			  struct gs_err *err);
+/* Waits until no reader holds STORE/.readers (takes it exclusively and
+ * lets go): call between swapping a tree away and deleting it. */
+int gs_store_readers_barrier(int storefd, struct gs_err *err);
+
+/* One staged version, opened once: everything is read through VERFD. */
+struct gs_store_ver {
+	int verfd;  /* STORE/VER, O_DIRECTORY */
+	int lockfd; /* STORE/.readers held shared, or -1 */
+	char *dir;  /* "STORE/VER", for messages */
+};
+/* Takes the readers' lock, then opens STORE/VER (never through a symlink;
+ * VER must be a valid version).  -ENOENT when it is not staged. */
+int gs_store_ver_open(const char *store, const char *ver, struct gs_store_ver *out,
+		      struct gs_err *err);
+void gs_store_ver_close(struct gs_store_ver *v);
+static inline void gs_store_ver_closep(struct gs_store_ver *v)
+{
+	gs_store_ver_close(v);
+}
+/* V's manifest.json, strictly parsed; its driver must be VER. */
+int gs_store_ver_manifest(const struct gs_store_ver *v, const char *ver,
+			  struct gs_manifest **out, struct gs_manifest_info *info,
+			  struct gs_err *err);
+/* Reads STORE/VER/manifest.json back (strictly validated; a digest
+ * mismatch is -EBADMSG). */
+int gs_store_load(const char *store, const char *ver, struct gs_manifest **out,
+		  struct gs_err *err);
+/* gs_store_load() plus the creation time and digest state; a digest
+ * mismatch is not an error here (INFO says so). */
+int gs_store_load_info(const char *store, const char *ver, struct gs_manifest **out,
+		       struct gs_manifest_info *info, struct gs_err *err);
+
+#endif

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Checking a staged tree (STORE/VER) against its manifest, for verify. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gs/cleanup.h"
+#include "gs/manifest.h"
+
+#define HASH_CHUNK (1u << 20)
+#define WALK_DEPTH_MAX 64
+
+enum expect_type { EXP_FILE, EXP_LINK, EXP_MANIFEST };
+
+struct expect {
+	const char *path;
+	enum expect_type type;
+	size_t index; /* into files or links */
+	bool seen;
+};
+
+struct verify {
+	const struct gs_manifest *p;
+	struct expect *v; /* sorted by strcmp: a directory's entries are contiguous */
+	size_t n;
+	char **lines;     /* mismatches, sorted before they are reported */
+	size_t n_lines;
+	bool oom;
+	unsigned char *buf;
+};
+
+__attribute__((format(printf, 3, 4))) static void mismatch(struct verify *c, const char *path,
+							   const char *fmt, ...)
+{
+	char reason[512];
+	char *line = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	char **v = realloc(c->lines, (c->n_lines + 1) * sizeof(*v));
+	if (v)
+		c->lines = v;
+	if (!v || asprintf(&line, "%s: %s", path, reason) < 0) {
+		c->oom = true;
+		return;
+	}
+	c->lines[c->n_lines++] = line;
+}
+
+static int expect_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct expect *)a)->path, ((const struct expect *)b)->path);
+}
+
+static int expect_build(struct verify *c)
+{
+	const struct gs_manifest *p = c->p;
+	c->v = calloc(p->n_files + p->n_links + 1, sizeof(*c->v));
+	if (!c->v)
+		return -ENOMEM;
+	c->v[c->n++] = (struct expect){GS_MANIFEST_NAME, EXP_MANIFEST, 0, false};
+	for (size_t i = 0; i < p->n_files; i++)
+		c->v[c->n++] = (struct expect){p->files[i].path, EXP_FILE, i, false};
+	for (size_t i = 0; i < p->n_links; i++)
+		c->v[c->n++] = (struct expect){p->links[i].path, EXP_LINK, i, false};
+	qsort(c->v, c->n, sizeof(*c->v), expect_cmp);
+	return 0;
+}
+
+static struct expect *expect_find(struct verify *c, const char *path)
+{
+	struct expect key = {.path = path};
+	return bsearch(&key, c->v, c->n, sizeof(*c->v), expect_cmp);
+}
+
+/* Whether some expected path lies under directory DIR. */
+static bool expect_dir(const struct verify *c, const char *dir)
+{
+	size_t lo = 0, hi = c->n, len = strlen(dir);
+	while (lo < hi) { /* first path >= DIR */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(c->v[mid].path, dir) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < c->n && !strncmp(c->v[lo].path, dir, len); lo++)
+		if (c->v[lo].path[len] == '/')
+			return true;
+	return false;
+}
+
+static const char *type_name(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "regular file";
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "symlink";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "character device";
+	case S_IFBLK: return "block device";
+	default: return "special file";
+	}
+}
+
+static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65], int *err_no)
+{
+	struct gs_err e = GS_ERR_INIT;
+	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		*err_no = errno;
+		return -1;
+	}
+	if (gs_sha256_new(&h, &e) < 0)
+		return -2;
+	for (;;) {
+		ssize_t n = read(fd, c->buf, HASH_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*err_no = errno;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (gs_sha256_update(h, c->buf, (size_t)n, &e) < 0)
+			return -2;
+	}
+	return gs_sha256_final(h, hex, &e) < 0 ? -2 : 0;
+}
+
+static int check_file(struct verify *c, int dirfd, const char *name, const char *rel,
+		      const struct stat *st, const struct gs_file *f)
+{
+	if (!S_ISREG(st->st_mode)) {
+		mismatch(c, rel, "expected a regular file, found a %s", type_name(st->st_mode));
+		return 0;
+	}
+	if ((st->st_mode & 07777) != f->mode)
+		mismatch(c, rel, "mode %04o, expected %04o", (unsigned int)(st->st_mode & 07777),
+			 (unsigned int)f->mode);
+	if (st->st_nlink != 1)
+		mismatch(c, rel, "has %ju hard links, expected 1", (uintmax_t)st->st_nlink);
+	if ((uint64_t)st->st_size != f->size) {
+		mismatch(c, rel, "size %jd, expected %ju", (intmax_t)st->st_size, (uintmax_t)f->size);
+		return 0;
+	}
+	char hex[65];
+	int e = 0, r = hash_file(c, dirfd, name, hex, &e);
+	if (r == -2)
+		return -ENOMEM;
+	if (r < 0)
+		mismatch(c, rel, "cannot read: %s", strerror(e));
+	else if (strcmp(hex, f->sha256))
+		mismatch(c, rel, "content differs (sha256 %s, expected %s)", hex, f->sha256);
+	return 0;
+}
+
+static void check_link(struct verify *c, int dirfd, const char *name, const char *rel,
+		       const struct stat *st, const struct gs_link *l)
+{
+	char buf[GS_PATH_MAX + 2];
+	if (!S_ISLNK(st->st_mode)) {
+		mismatch(c, rel, "expected a symlink, found a %s", type_name(st->st_mode));
+		return;
+	}
+	ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		mismatch(c, rel, "cannot read link: %s", strerror(errno));
+		return;
+	}
+	buf[n] = '\0';
+	if ((size_t)n >= sizeof(buf) - 1 || strcmp(buf, l->target))
+		mismatch(c, rel, "link target \"%.*s\", expected \"%s\"", 200, buf, l->target);
+}
+
+static void check_manifest(struct verify *c, const char *rel, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		mismatch(c, rel, "expected a regular file, found a %s", type_name(st->st_mode));
+	else if ((st->st_mode & 07777) != 0444)
+		mismatch(c, rel, "mode %04o, expected 0444", (unsigned int)(st->st_mode & 07777));
+	else if (st->st_nlink != 1)
+		mismatch(c, rel, "has %ju hard links, expected 1", (uintmax_t)st->st_nlink);
+}
+
+static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth);
+
+static int check_entry(struct verify *c, int dirfd, const char *name, const char *rel,
+		       unsigned int depth)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		mismatch(c, rel, "cannot stat: %s", strerror(errno));
+		return 0;
+	}
+	struct expect *e = expect_find(c, rel);
+	if (e) {
+		e->seen = true;
+		switch (e->type) {
+		case EXP_FILE:
+			return check_file(c, dirfd, name, rel, &st, &c->p->files[e->index]);
+		case EXP_LINK:
+			check_link(c, dirfd, name, rel, &st, &c->p->links[e->index]);
+			return 0;
+		case EXP_MANIFEST:
+			check_manifest(c, rel, &st);
+			return 0;
+		}
+	}
+	if (!expect_dir(c, rel)) {
+		mismatch(c, rel, "unexpected %s", type_name(st.st_mode));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		mismatch(c, rel, "expected a directory, found a %s", type_name(st.st_mode));
+		return 0;
+	}
+	if ((st.st_mode & 07777) != 0555)
+		mismatch(c, rel, "mode %04o, expected 0555", (unsigned int)(st.st_mode & 07777));
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		mismatch(c, rel, "cannot open: %s", strerror(errno));
+		return 0;
+	}
+	int r = walk(c, fd, rel, depth + 1);
+	close(fd);
+	return r;
+}
+
+/* Checks every entry of DIRFD (REL is its path, "" at the top). */
+static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		mismatch(c, *rel ? rel : ".", "cannot list: %s", strerror(errno));
+		return 0;
+	}
+	int r = 0;
+	struct dirent *e;
+	while (r >= 0 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char path[GS_PATH_MAX + 512];
+		snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+		if (depth > WALK_DEPTH_MAX || strlen(path) > GS_PATH_MAX)
+			mismatch(c, path, "unexpected entry (too deep or too long)");
+		else
+			r = check_entry(c, dirfd, e->d_name, path, depth);
+	}
+	closedir(d);
+	return r;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int verify_tree(struct verify *c, int verfd, struct gs_err *err)
+{
+	struct stat st;
+	if (expect_build(c) < 0)
+		return gs_err_setx(err, ENOMEM, "verify: out of memory");
+	if (fstat(verfd, &st) < 0)
+		return gs_err_set(err, errno, "verify");
+	if ((st.st_mode & 07777) != 0555)
+		mismatch(c, ".", "mode %04o, expected 0555", (unsigned int)(st.st_mode & 07777));
+	if (walk(c, verfd, "", 0) < 0)
+		return gs_err_setx(err, ENOMEM, "verify: out of memory");
+	for (size_t i = 0; i < c->n; i++)
+		if (!c->v[i].seen)
+			mismatch(c, c->v[i].path, "missing");
+	if (c->oom)
+		return gs_err_setx(err, ENOMEM, "verify: out of memory");
+	if (c->n_lines)
+		qsort(c->lines, c->n_lines, sizeof(*c->lines), line_cmp);
+	return 0;
+}
+
+int gs_manifest_check_tree(int verfd, const struct gs_manifest *p, bool digest_ok,
+			   void (*report_fn)(void *data, const char *line), void *data,
+			   size_t *bad, struct gs_err *err)
+{
+	struct verify c = {.p = p};
+	c.buf = malloc(HASH_CHUNK);
+	int r = c.buf ? verify_tree(&c, verfd, err)
+		      : gs_err_setx(err, ENOMEM, "verify: out of memory");
+	if (r >= 0 && !digest_ok)
+		mismatch(&c, GS_MANIFEST_NAME, "edited after staging (manifest_sha256 does not match)");
+	if (r >= 0 && c.oom)
+		r = gs_err_setx(err, ENOMEM, "verify: out of memory");
+	for (size_t i = 0; i < c.n_lines; i++) {
+		if (r >= 0 && report_fn)
+			report_fn(data, c.lines[i]);
+		free(c.lines[i]);
+	}
+	*bad = c.n_lines;
+	free(c.lines);
+	free(c.v);
+	free(c.buf);
+	return r;
+}
