@@ -11,7 +11,7 @@ BUILD ?= build
 CC ?= cc
 VERSION := 0.1.0
 
-PKGS := libelf jansson libcrypto
+PKGS := libelf jansson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -35,7 +35,7 @@ endif
 COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
-	manifest/sha256.c manifest/store.c
+	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c
 STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c
 
@@ -95,7 +95,8 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(
 
 $(BUILD)/fixtures/%: $(BUILD)/obj/fixtures/%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
 # The in-container probe: never sanitized (it runs inside a plain rootfs).
 $(BUILD)/gs-probe: fixtures/probe.c

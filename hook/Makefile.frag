@@ -23,7 +23,7 @@ RUNTIME_SRC := hook/runtime.c hook/rtargs.c
 
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
 HOOK_BINS := $(BUILD)/gpu-stage-hook $(BUILD)/gpu-runtime
-HOOK_LIBS := $(shell pkg-config --static --libs jansson libcap libcrypto libelf 2>/dev/null)
+HOOK_LIBS := $(shell pkg-config --static --libs jansson libcap libelf zlib 2>/dev/null)
 
 all: $(HOOK_BINS) $(BUILD)/tests/test_overlay
 install: install-hook

@@ -5,9 +5,12 @@
  *                  [--proc-root DIR] [--audit-log FILE] [--dry-run]
  *                  prestart|createRuntime|createContainer
  *
- * Reads the OCI state on stdin and BUNDLE/config.json, builds the plan for
- * the container's NVIDIA_* request from STORE/VER/manifest.json, opens
- * every source in the store as a detached read-only mount, enters the
+ * Reads the OCI state on stdin and BUNDLE/config.json, opens STORE/VER once
+ * (under the store's readers' lock, held to the end: a re-stage never
+ * deletes a tree in use), builds the plan for the container's NVIDIA_*
+ * request from STORE/VER/index (made at staging time: no JSON parse of the
+ * manifest, no hashing here), opens every source in that tree as a
+ * detached read-only mount, enters the
  * container's mount namespace (prestart, createRuntime: by the state's
  * pid; createContainer already runs in it) and applies the plan inside
  * the rootfs with fds only.  Appends one JSON line to the audit log.
@@ -47,9 +50,9 @@ struct run {
 	struct hk_config cfg;
 	struct ovl_env env;
 	char *driver;
-	char *verdir;
 	char *rootfs;
-	struct gs_manifest *manifest;
+	struct gs_store_ver ver;
+	struct gs_index *index;
 	struct ovl_device *devs;
 	size_t n_devs;
 	struct ovl_plan *plan;
@@ -67,9 +70,9 @@ static void run_clear(struct run *x)
 	hk_config_clear(&x->cfg);
 	ovl_env_clear(&x->env);
 	free(x->driver);
-	free(x->verdir);
 	free(x->rootfs);
-	gs_manifest_freep(&x->manifest);
+	gs_index_freep(&x->index);
+	gs_store_ver_close(&x->ver);
 	free(x->devs);
 	ovl_plan_freep(&x->plan);
 	ovl_sources_freep(&x->src);
@@ -175,12 +178,8 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	if (r < 0)
 		return r;
-	if (asprintf(&x->verdir, "%s/%s", o->store, x->driver) < 0) {
-		x->verdir = NULL;
-		return gs_err_setx(err, ENOMEM, "out of memory");
-	}
 	struct gs_err e = GS_ERR_INIT;
-	r = gs_store_load(o->store, x->driver, &x->manifest, &e);
+	r = gs_store_ver_open(o->store, x->driver, &x->ver, &e);
 	if (r < 0 && (e.code == ENOENT || e.code == ENOTDIR))
 		return gs_err_setx(err, ENOENT,
 				   "driver %s is not staged in %s (%s); run 'gpu-stage --driver %s' after installing it",
@@ -189,9 +188,9 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 		*err = e;
 		return gs_err_wrap(err, "store %s", o->store);
 	}
-	if (strcmp(x->manifest->driver, x->driver))
-		return gs_err_setx(err, EBADMSG, "%s/manifest.json: says driver %s, not %s", x->verdir,
-				   x->manifest->driver, x->driver);
+	r = gs_index_read_at(x->ver.verfd, x->ver.dir, x->driver, &x->index, err);
+	if (r < 0)
+		return r;
 	return ovl_require_check(&x->env, x->driver, x->require_note, sizeof(x->require_note), err);
 }
 
@@ -205,7 +204,7 @@ static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 				  .no_write = x->cfg.readonly,
 				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
 				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
-	return ovl_plan_build(x->manifest, &req, &x->plan, err);
+	return ovl_plan_build(x->index, &req, &x->plan, err);
 }
 
 /* Prestart and createRuntime: pins the state's pid and proves it is this
@@ -285,7 +284,7 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 			      o->stage_name, "container", x->st.id, "bundle", x->st.bundle, "rootfs",
 			      x->rootfs, "pid", (json_int_t)x->st.pid, "driver", x->driver, "result",
 			      rc < 0 ? "failed" : "ok", "plan",
-			      ovl_plan_json(x->plan, x->manifest, x->verdir, x->res.ops ? &x->res : NULL));
+			      ovl_plan_json(x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL));
 	if (!j)
 		return;
 	if (rc < 0)
@@ -319,7 +318,7 @@ static int run(const struct opts *o, struct run *x, struct gs_err *err)
 	if (r < 0)
 		return r;
 	if (o->dry_run) {
-		_cleanup_free_ char *text = ovl_plan_describe(x->plan, x->verdir);
+		_cleanup_free_ char *text = ovl_plan_describe(x->plan, x->ver.dir);
 		if (!text)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 		fputs(text, stdout);
@@ -328,7 +327,7 @@ static int run(const struct opts *o, struct run *x, struct gs_err *err)
 	x->audit_fd = hk_audit_open(o->audit, err);
 	if (x->audit_fd < 0)
 		return x->audit_fd;
-	r = ovl_sources_open(x->plan, x->verdir, &x->src, err);
+	r = ovl_sources_open(x->plan, x->ver.verfd, x->ver.dir, &x->src, err);
 	if (r >= 0)
 		r = enter_and_apply(o, x, err);
 	struct gs_err e = GS_ERR_INIT;
@@ -353,7 +352,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	struct run x = {.audit_fd = -1};
+	struct run x = {.audit_fd = -1, .ver = {.verfd = -1, .lockfd = -1}};
 	struct gs_err err = GS_ERR_INIT;
 	int r = run(&o, &x, &err);
 	if (r < 0)

@@ -103,8 +103,6 @@ int ldc_strtab_place(struct ldc_strtab *t, const char *p, size_t next, const cha
 		     size_t *wlen, uint32_t *off, struct gs_err *err);
 void ldc_strtab_clear(struct ldc_strtab *t);
 
-/* < 0 when A goes before B in ldconfig's order. */
-int ldc_entry_cmp(const struct ldc_entry *a, const struct ldc_entry *b);
 bool ldc_entries_sorted(const struct ldc_entry *v, size_t n);
 
 /* Copies S (LEN bytes, a NUL is added) into the cache's arena. */

@@ -532,6 +532,10 @@ int gs_manifest_read_at(int verfd, const char *name, struct gs_manifest **out,
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	int r = read_all(fd, name, &text, &len, err);
+	if (r >= 0 && info) {
+		info->size = len;
+		r = sha256_buf(text, len, info->file_sha256, err);
+	}
 	return r < 0 ? r : gs_manifest_parse(text, len, name, out, info, err);
 }
 

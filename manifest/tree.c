@@ -15,7 +15,7 @@
 #define HASH_CHUNK (1u << 20)
 #define WALK_DEPTH_MAX 64
 
-enum expect_type { EXP_FILE, EXP_LINK, EXP_MANIFEST };
+enum expect_type { EXP_FILE, EXP_LINK, EXP_MANIFEST, EXP_INDEX };
 
 struct expect {
 	const char *path;
@@ -26,6 +26,7 @@ struct expect {
 
 struct verify {
 	const struct gs_manifest *p;
+	const struct gs_manifest_info *info;
 	struct expect *v; /* sorted by strcmp: a directory's entries are contiguous */
 	size_t n;
 	char **lines;     /* mismatches, sorted before they are reported */
@@ -61,10 +62,11 @@ static int expect_cmp(const void *a, const void *b)
 static int expect_build(struct verify *c)
 {
 	const struct gs_manifest *p = c->p;
-	c->v = calloc(p->n_files + p->n_links + 1, sizeof(*c->v));
+	c->v = calloc(p->n_files + p->n_links + 2, sizeof(*c->v));
 	if (!c->v)
 		return -ENOMEM;
 	c->v[c->n++] = (struct expect){GS_MANIFEST_NAME, EXP_MANIFEST, 0, false};
+	c->v[c->n++] = (struct expect){GS_INDEX_NAME, EXP_INDEX, 0, false};
 	for (size_t i = 0; i < p->n_files; i++)
 		c->v[c->n++] = (struct expect){p->files[i].path, EXP_FILE, i, false};
 	for (size_t i = 0; i < p->n_links; i++)
@@ -192,6 +194,18 @@ static void check_manifest(struct verify *c, const char *rel, const struct stat 
 		mismatch(c, rel, "has %ju hard links, expected 1", (uintmax_t)st->st_nlink);
 }
 
+/* The index: a sealed file holding exactly what the manifest makes. */
+static int check_index(struct verify *c, int dirfd, const char *rel, const struct stat *st,
+		       struct gs_err *err)
+{
+	check_manifest(c, rel, st);
+	const char *why = NULL;
+	int r = gs_index_matches_at(dirfd, c->p, c->info, &why, err);
+	if (r == 0)
+		mismatch(c, rel, "%s", why);
+	return r < 0 ? r : 0;
+}
+
 static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth);
 
 static int check_entry(struct verify *c, int dirfd, const char *name, const char *rel,
@@ -214,6 +228,12 @@ static int check_entry(struct verify *c, int dirfd, const char *name, const char
 		case EXP_MANIFEST:
 			check_manifest(c, rel, &st);
 			return 0;
+		case EXP_INDEX: {
+			struct gs_err ierr = GS_ERR_INIT;
+			if (check_index(c, dirfd, rel, &st, &ierr) < 0)
+				mismatch(c, rel, "cannot check: %s", ierr.msg);
+			return 0;
+		}
 		}
 	}
 	if (!expect_dir(c, rel)) {
@@ -289,11 +309,13 @@ static int verify_tree(struct verify *c, int verfd, struct gs_err *err)
 	return 0;
 }
 
-int gs_manifest_check_tree(int verfd, const struct gs_manifest *p, bool digest_ok,
+int gs_manifest_check_tree(int verfd, const struct gs_manifest *p,
+			   const struct gs_manifest_info *info,
 			   void (*report_fn)(void *data, const char *line), void *data,
 			   size_t *bad, struct gs_err *err)
 {
-	struct verify c = {.p = p};
+	bool digest_ok = info->digest_ok;
+	struct verify c = {.p = p, .info = info};
 	c.buf = malloc(HASH_CHUNK);
 	int r = c.buf ? verify_tree(&c, verfd, err)
 		      : gs_err_setx(err, ENOMEM, "verify: out of memory");

@@ -86,11 +86,11 @@ static int set_new(json_t *o, const char *k, json_t *v)
 	return v ? json_object_set_new(o, k, v) : -1;
 }
 
-static json_t *files_json(const struct ovl_op *o, const struct gs_manifest *m)
+static json_t *files_json(const struct ovl_op *o, const struct gs_index *m)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < o->n_files; i++) {
-		const struct gs_file *f = &m->files[o->files[i]];
+		const struct gs_index_file *f = &m->files[o->files[i]];
 		json_t *e = json_pack("{s:s, s:s, s:s, s:I}", "path", f->path, "source",
 				      f->source ? f->source : "", "sha256", f->sha256, "size",
 				      (json_int_t)f->size);
@@ -131,7 +131,7 @@ static const char *status_name(enum ovl_status s)
 	return "unknown";
 }
 
-static int op_details(json_t *j, const struct ovl_op *o, const struct gs_manifest *m,
+static int op_details(json_t *j, const struct ovl_op *o, const struct gs_index *m,
 		      const char *verdir)
 {
 	char buf[32];
@@ -165,7 +165,7 @@ static int op_details(json_t *j, const struct ovl_op *o, const struct gs_manifes
 	return 0;
 }
 
-static json_t *op_json(const struct ovl_op *o, const struct gs_manifest *m, const char *verdir,
+static json_t *op_json(const struct ovl_op *o, const struct gs_index *m, const char *verdir,
 		       const struct ovl_op_result *r)
 {
 	json_t *j = json_pack("{s:s, s:s}", "op", ovl_op_name(o->type), "destination", o->dest);
@@ -183,7 +183,7 @@ fail:
 	return NULL;
 }
 
-json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_manifest *manifest,
+json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_index *manifest,
 		      const char *verdir, const struct ovl_result *res)
 {
 	char caps[128];

@@ -20,9 +20,9 @@ bool ovl_name_ok(const char *name);
 bool ovl_relpath_ok(const char *p);
 /* Adds the ldcache op (entries for every lib dir already bound) and, on a
  * writable root, the ld.so.conf.d entry. */
-int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_manifest *m, bool no_write,
+int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_index *m, bool no_write,
 			 struct gs_err *err);
-int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_manifest *m, struct gs_err *err);
+int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_index *m, struct gs_err *err);
 
 /* ---- the new mount API (mountapi.c): thin wrappers, tests may --wrap ---- */
 

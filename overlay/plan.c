@@ -104,7 +104,7 @@ static bool in_cap_dir(const char *path, const char *top, const char *cap, const
 	return **name && !strchr(*name, '/');
 }
 
-static int add_files(struct ovl_op *o, const struct gs_manifest *m, const char *top, const char *cap)
+static int add_files(struct ovl_op *o, const struct gs_index *m, const char *top, const char *cap)
 {
 	const char *name;
 	for (size_t i = 0; i < m->n_files; i++) {
@@ -137,7 +137,7 @@ __attribute__((format(printf, 1, 2))) static char *path_fmt(const char *fmt, ...
 
 /* Emits bind-dir TOP/<cap> -> ANCHOR/TOP/<cap> for every included cap that
  * has files in the manifest. */
-static int bind_top(struct ovl_plan *p, const struct gs_manifest *m, const char *top,
+static int bind_top(struct ovl_plan *p, const struct gs_index *m, const char *top,
 		    unsigned int want, struct gs_err *err)
 {
 	for (size_t c = 0; c < GS_N_CAPS; c++) {
@@ -173,31 +173,27 @@ static unsigned int lib32_caps(unsigned int caps)
 	return caps;
 }
 
-static int check_manifest(const struct gs_manifest *m, struct gs_err *err)
+static int check_manifest(const struct gs_index *m, struct gs_err *err)
 {
 	if (!ovl_name_ok(m->driver) || strlen(m->driver) > 64)
-		return gs_err_setx(err, EINVAL, "manifest: driver version '%s' is not a valid name",
+		return gs_err_setx(err, EINVAL, "index: driver version '%s' is not a valid name",
 				   m->driver ? m->driver : "(null)");
 	for (size_t i = 0; i < m->n_files; i++)
 		if (!ovl_relpath_ok(m->files[i].path))
-			return gs_err_setx(err, EINVAL, "manifest: files[%zu]: bad path '%s'", i,
+			return gs_err_setx(err, EINVAL, "index: files[%zu]: bad path '%s'", i,
 					   m->files[i].path ? m->files[i].path : "(null)");
-	for (size_t i = 0; i < m->n_links; i++)
-		if (!ovl_relpath_ok(m->links[i].path) || !m->links[i].target)
-			return gs_err_setx(err, EINVAL, "manifest: links[%zu]: bad path '%s'", i,
-					   m->links[i].path ? m->links[i].path : "(null)");
 	return 0;
 }
 
-static int add_execs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps, bool no_write,
+static int add_execs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps, bool no_write,
 		     struct gs_err *err);
-static int add_configs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
+static int add_configs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		       struct gs_err *err);
 static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
-static int add_vdpau(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
+static int add_vdpau(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		     struct gs_err *err);
 
-static int build_ops(struct ovl_plan *p, const struct gs_manifest *m, const struct ovl_request *req,
+static int build_ops(struct ovl_plan *p, const struct gs_index *m, const struct ovl_request *req,
 		     struct gs_err *err)
 {
 	unsigned int caps = p->caps;
@@ -244,7 +240,7 @@ static int copy_tmpfs_dests(struct ovl_plan *p, const struct ovl_request *req, s
 	return 0;
 }
 
-int ovl_plan_build(const struct gs_manifest *manifest, const struct ovl_request *req,
+int ovl_plan_build(const struct gs_index *manifest, const struct ovl_request *req,
 		   struct ovl_plan **out, struct gs_err *err)
 {
 	int r = check_manifest(manifest, err);
@@ -278,7 +274,7 @@ static bool have_dest(const struct ovl_plan *p, const char *dest)
 	return false;
 }
 
-static int add_exec(struct ovl_plan *p, const struct gs_manifest *m, size_t i, const char *cap,
+static int add_exec(struct ovl_plan *p, const struct gs_index *m, size_t i, const char *cap,
 		    const char *name, bool no_write, struct gs_err *err)
 {
 	_cleanup_free_ char *dest = path_fmt("%s/%s", no_write ? OVL_BIN_FALLBACK : OVL_BIN_DIR, name);
@@ -301,7 +297,7 @@ static int add_exec(struct ovl_plan *p, const struct gs_manifest *m, size_t i, c
 	return 0;
 }
 
-static int add_execs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps, bool no_write,
+static int add_execs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps, bool no_write,
 		     struct gs_err *err)
 {
 	bool any = false;
@@ -332,7 +328,7 @@ static int add_execs(struct ovl_plan *p, const struct gs_manifest *m, unsigned i
 }
 
 /* An optional bind of the staged file I of M at DEST; NULL when out of memory. */
-static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_manifest *m, size_t i,
+static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_index *m, size_t i,
 				       const char *dest)
 {
 	struct ovl_op *o = push_op(p, OVL_OP_BIND_FILE, OVL_F_OPTIONAL, dest);
@@ -344,11 +340,11 @@ static struct ovl_op *bind_staged_file(struct ovl_plan *p, const struct gs_manif
 	return o;
 }
 
-static int add_configs(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
+static int add_configs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		       struct gs_err *err)
 {
 	for (size_t i = 0; i < m->n_files; i++) {
-		const struct gs_file *f = &m->files[i];
+		const struct gs_index_file *f = &m->files[i];
 		if (f->kind != GS_KIND_CONFIG || strncmp(f->path, "config/", 7) != 0)
 			continue;
 		if (f->caps && !(f->caps & caps))
@@ -367,11 +363,11 @@ static int add_configs(struct ovl_plan *p, const struct gs_manifest *m, unsigned
 /* libvdpau loads its driver from LIBDIR/vdpau/ (no cache, no search path):
  * with video, the staged libvdpau_nvidia is bound there, x86-64 and, with
  * compat32, i386.  Optional: a read-only root without the file skips it. */
-static int add_vdpau(struct ovl_plan *p, const struct gs_manifest *m, unsigned int caps,
+static int add_vdpau(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		     struct gs_err *err)
 {
 	for (size_t i = 0; (caps & GS_CAP_VIDEO) && i < m->n_files; i++) {
-		const struct gs_file *f = &m->files[i];
+		const struct gs_index_file *f = &m->files[i];
 		bool lib32 = f->kind == GS_KIND_LIB32;
 		if ((f->kind != GS_KIND_LIB && !lib32) || (lib32 && !(caps & GS_CAP_COMPAT32)) ||
 		    !f->soname || strncmp(f->soname, "libvdpau_nvidia.so.", 19) || strchr(f->soname, '/'))
@@ -414,7 +410,7 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 	return 0;
 }
 
-int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_manifest *m, struct gs_err *err)
+int ovl_plan_add_firmware(struct ovl_plan *p, const struct gs_index *m, struct gs_err *err)
 {
 	struct ovl_op tmp = {0};
 	for (size_t i = 0; i < m->n_files; i++) {

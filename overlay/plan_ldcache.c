@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cache part of the plan: which ld.so.cache entries the staged library
- * directories give, keyed as ldconfig keys them, computed from the
- * manifest's SONAMEs and links (no ELF file is read at container start). */
+/* The cache part of the plan: the ld.so.cache entries of the staged
+ * library directories the container receives, taken from the index
+ * (computed at staging time from the manifest's SONAMEs and links, as
+ * ldconfig keys them, and already sorted: no ELF file is read and nothing
+ * is sorted at container start), and the ld.so.conf.d entry. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +12,6 @@
 #include "gs/ldcache.h"
 #include "internal.h"
 
-#define FLAGS_X8664 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
-#define FLAGS_I386 LDC_FLAG_ELF_LIBC6
-#define MAX_LINK_HOPS 8
 
 bool ovl_name_ok(const char *name)
 {
@@ -20,106 +19,31 @@ bool ovl_name_ok(const char *name)
 	return n > 0 && n <= 255 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
 }
 
-static const char *base_name(const char *path)
+/* The entries of the bound library directory OP (source lib/<cap> or
+ * lib32/<cap>), from the index: already in ldconfig's order, so the
+ * cache's entries, gathered for the bound directories in index order, are
+ * still sorted.  The value is the path inside the container. */
+static int dir_entries(struct ovl_op *cache, const struct ovl_op *op,
+		       const struct gs_index_entry *e)
 {
-	const char *s = strrchr(path, '/');
-	return s ? s + 1 : path;
-}
-
-static bool dso_name(const char *n)
-{
-	return (!strncmp(n, "lib", 3) && strstr(n, ".so")) || !strncmp(n, "ld-", 3);
-}
-
-/* Index of the manifest file DIR/NAME, following links inside DIR;
- * -1 when there is none or the chain leaves DIR. */
-static ssize_t resolve_in_dir(const struct gs_manifest *m, const char *dir, const char *name)
-{
-	char path[1400];
-	for (int hop = 0; hop < MAX_LINK_HOPS; hop++) {
-		if (!ovl_name_ok(name))
-			return -1;
-		int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-		if (n < 0 || (size_t)n >= sizeof(path))
-			return -1; /* no such file: never a shortened name */
-		for (size_t i = 0; i < m->n_files; i++)
-			if (!strcmp(m->files[i].path, path))
-				return (ssize_t)i;
-		const char *next = NULL;
-		for (size_t i = 0; i < m->n_links && !next; i++)
-			if (!strcmp(m->links[i].path, path))
-				next = m->links[i].target;
-		if (!next)
-			return -1;
-		name = next;
-	}
-	return -1;
-}
-
-static bool exists_in_dir(const struct gs_manifest *m, const char *dir, const char *name)
-{
-	return resolve_in_dir(m, dir, name) >= 0;
-}
-
-static int push_entry(struct ovl_op *o, const char *key, const char *dir, const char *file,
-		      int32_t flags)
-{
-	for (size_t i = 0; i < o->n_entries; i++) {
-		const char *v = o->entries[i].value;
-		size_t dl = strlen(dir);
-		if (!strcmp(o->entries[i].key, key) && !strncmp(v, dir, dl) && v[dl] == '/')
-			return 0; /* one entry per key and directory, as ldconfig */
-	}
-	struct ovl_cache_entry *v = realloc(o->entries, (o->n_entries + 1) * sizeof(*v));
+	if (strcmp(e->dir, op->source))
+		return 0;
+	struct ovl_cache_entry *v = realloc(cache->entries, (cache->n_entries + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	o->entries = v;
-	struct ovl_cache_entry *e = &v[o->n_entries];
-	e->flags = flags;
-	e->key = strdup(key);
-	if (asprintf(&e->value, "%s/%s", dir, file) < 0)
-		e->value = NULL;
-	if (!e->key || !e->value) {
-		free(e->key);
-		free(e->value);
+	cache->entries = v;
+	struct ovl_cache_entry *c = &v[cache->n_entries];
+	c->flags = e->flags;
+	c->key = strdup(e->key);
+	if (asprintf(&c->value, "%s/%s", op->dest, e->file) < 0)
+		c->value = NULL;
+	if (!c->key || !c->value) {
+		free(c->key);
+		free(c->value);
 		return -ENOMEM;
 	}
-	o->n_entries++;
-	return 0;
-}
-
-/* Entries for the libraries of one bound directory OP (source lib/<cap>). */
-static int dir_entries(struct ovl_op *cache, const struct ovl_op *op, const struct gs_manifest *m,
-		       int32_t flags)
-{
-	for (size_t k = 0; k < op->n_files; k++) {
-		const struct gs_file *f = &m->files[op->files[k]];
-		const char *name = base_name(f->path);
-		if (!dso_name(name) || (f->kind != GS_KIND_LIB && f->kind != GS_KIND_LIB32))
-			continue;
-		const char *key = f->soname && ovl_name_ok(f->soname) ? f->soname : name;
-		const char *file = exists_in_dir(m, op->source, key) ? key : name;
-		if (push_entry(cache, key, op->dest, file, flags) < 0)
-			return -ENOMEM;
-	}
-	/* development links: "libcuda.so" -> ... -> a library whose SONAME
-	 * starts with the link's name keeps its own entry */
-	size_t sl = strlen(op->source);
-	for (size_t i = 0; i < m->n_links; i++) {
-		const char *path = m->links[i].path;
-		const char *name = base_name(path);
-		size_t nl = strlen(name);
-		if (strncmp(path, op->source, sl) || path[sl] != '/' || strchr(path + sl + 1, '/') ||
-		    nl < 4 || strcmp(name + nl - 3, ".so"))
-			continue;
-		ssize_t t = resolve_in_dir(m, op->source, name);
-		if (t < 0 || !m->files[t].soname || strncmp(name, m->files[t].soname, nl) ||
-		    !strcmp(name, m->files[t].soname))
-			continue;
-		if (push_entry(cache, name, op->dest, name, flags) < 0)
-			return -ENOMEM;
-	}
-	return 0;
+	cache->n_entries++;
+	return 1;
 }
 
 static int add_conf(struct ovl_plan *p, size_t cache_idx, struct gs_err *err)
@@ -161,7 +85,7 @@ static int add_conf(struct ovl_plan *p, size_t cache_idx, struct gs_err *err)
 	return 0;
 }
 
-int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_manifest *m, bool no_write,
+int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_index *m, bool no_write,
 			 struct gs_err *err)
 {
 	struct ovl_op cache = {.type = OVL_OP_LDCACHE,
@@ -169,14 +93,22 @@ int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_manifest *m, bool n
 	bool any = false;
 	for (size_t i = 0; i < p->n_ops; i++) {
 		const struct ovl_op *op = &p->ops[i];
-		if (op->type != OVL_OP_BIND_DIR)
-			continue;
-		bool lib = !strncmp(op->source, "lib/", 4), lib32 = !strncmp(op->source, "lib32/", 6);
-		if (!lib && !lib32)
-			continue;
-		any = true;
-		if (dir_entries(&cache, op, m, lib ? FLAGS_X8664 : FLAGS_I386) < 0)
-			goto nomem;
+		any |= op->type == OVL_OP_BIND_DIR &&
+		       (!strncmp(op->source, "lib/", 4) || !strncmp(op->source, "lib32/", 6));
+	}
+	/* index order (sorted) outside, bound directories inside: the
+	 * entries come out sorted; each directory is bound once */
+	for (size_t k = 0; any && k < m->n_cache; k++) {
+		for (size_t i = 0; i < p->n_ops; i++) {
+			const struct ovl_op *op = &p->ops[i];
+			if (op->type != OVL_OP_BIND_DIR)
+				continue;
+			int r = dir_entries(&cache, op, &m->cache[k]);
+			if (r < 0)
+				goto nomem;
+			if (r > 0)
+				break;
+		}
 	}
 	if (!any)
 		return 0;

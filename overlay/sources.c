@@ -66,12 +66,9 @@ static int open_source(int verfd, const char *verdir, const struct ovl_op *o, st
 	return ovl_clone_ro(f, what, err);
 }
 
-int ovl_sources_open(const struct ovl_plan *p, const char *verdir, struct ovl_sources **out,
-		     struct gs_err *err)
+int ovl_sources_open(const struct ovl_plan *p, int verfd, const char *verdir,
+		     struct ovl_sources **out, struct gs_err *err)
 {
-	_cleanup_close_ int verfd = open(verdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (verfd < 0)
-		return gs_err_set(err, errno, "%s", verdir);
 	_cleanup_(ovl_sources_freep) struct ovl_sources *s = calloc(1, sizeof(*s));
 	if (!s || !(s->tree = malloc((p->n_ops + 1) * sizeof(int))) ||
 	    !(s->st = calloc(p->n_ops + 1, sizeof(struct stat))))

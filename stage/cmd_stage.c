@@ -181,7 +181,7 @@ static int stage_plan(const struct stage_opts *o, struct gs_manifest *p)
 		fprintf(stderr, "gpu-stage: %s\n", err.msg);
 		return GS_EXIT_FAIL;
 	}
-	static const char *const what[] = {"staged", "replaced", "unchanged"};
+	static const char *const what[] = {"staged", "replaced", "unchanged", "index rebuilt"};
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < p->n_files; i++)
 		bytes += p->files[i].size;

@@ -284,8 +284,9 @@ static bool tree_intact(int verfd, const struct gs_manifest *have)
 	return true;
 }
 
-/* 1 when STORE/VER already holds PLAN (hashes copied into PLAN), else 0.  A
- * staged copy that cannot be read is simply rebuilt. */
+/* 1 when STORE/VER already holds PLAN (hashes copied into PLAN); 2 when it
+ * does but its index is not the manifest's; else 0.  A staged copy that
+ * cannot be read is simply rebuilt. */
 static int staged_matches(int storefd, struct gs_manifest *plan, struct gs_err *err)
 {
 	_cleanup_close_ int verfd =
@@ -301,7 +302,14 @@ static int staged_matches(int storefd, struct gs_manifest *plan, struct gs_err *
 	int r = plans_match(plan, have);
 	if (r < 0)
 		return gs_err_setx(err, ENOMEM, "comparing with the staged copy: out of memory");
-	return r == 1 && tree_intact(verfd, have) ? 1 : 0;
+	if (r != 1 || !tree_intact(verfd, have))
+		return 0;
+	/* an index that is missing, stale or of an older format: rebuilt by
+	 * staging the version again (the caller says so) */
+	const char *why = NULL;
+	if ((r = gs_index_matches_at(verfd, have, &info, &why, err)) < 0)
+		return r;
+	return r == 1 ? 1 : 2;
 }
 
 /* ---- building the new tree --------------------------------------------------------- */
@@ -550,22 +558,80 @@ static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *e
 	return 0;
 }
 
+/* DIRFD/NAME, a new file holding TEXT, sealed 0444 and fsynced. */
+static int write_sealed(int dirfd, const char *name, const char *text, size_t len,
+			struct gs_err *err)
+{
+	_cleanup_close_ int fd =
+		openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return gs_err_set(err, errno, "creating %s", name);
+	int r = gs_write_full(fd, text, len);
+	if (r < 0)
+		return gs_err_set(err, -r, "writing %s", name);
+	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
+		return gs_err_set(err, errno, "%s", name);
+	return 0;
+}
+
+/* The index of P, whose manifest.json is TEXT (LEN bytes). */
+static int index_text(const struct gs_manifest *p, const char *text, size_t len, char **out,
+		      size_t *olen, struct gs_err *err)
+{
+	char sha[65];
+	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
+	int r = gs_sha256_new(&h, err);
+	if (r >= 0)
+		r = gs_sha256_update(h, text, len, err);
+	if (r >= 0)
+		r = gs_sha256_final(h, sha, err);
+	return r < 0 ? r : gs_index_format(p, len, sha, out, olen, err);
+}
+
+/* manifest.json, then the index made from it. */
 static int write_manifest(struct build *b, const struct gs_manifest *p, struct gs_err *err)
 {
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
+	_cleanup_free_ char *text = NULL, *index = NULL;
+	size_t len = 0, ilen = 0;
 	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
+	if (r >= 0)
+		r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
+	if (r >= 0)
+		r = index_text(p, text, len, &index, &ilen, err);
+	return r < 0 ? r : write_sealed(b->tmpfd, GS_INDEX_NAME, index, ilen, err);
+}
+
+/* STORE/VER is intact but its index is missing, stale or of an older
+ * format (staged by an older gpu-stage): the index alone is written again,
+ * under the lock, by a rename inside the briefly writable directory (a
+ * reader sees the old index or the new one, never a part). */
+static int reindex(int storefd, const char *store, const char *ver, struct gs_err *err)
+{
+	_cleanup_close_ int verfd = openat(storefd, ver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (verfd < 0)
+		return gs_err_set(err, errno, "%s/%s", store, ver);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *m = NULL;
+	struct gs_manifest_info info;
+	_cleanup_free_ char *index = NULL;
+	size_t ilen = 0;
+	int r = gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &m, &info, err);
+	if (r >= 0)
+		r = gs_index_format(m, info.size, info.file_sha256, &index, &ilen, err);
 	if (r < 0)
-		return r;
-	_cleanup_close_ int fd = openat(b->tmpfd, GS_MANIFEST_NAME,
-					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gs_err_set(err, errno, "creating " GS_MANIFEST_NAME);
-	if ((r = gs_write_full(fd, text, len)) < 0)
-		return gs_err_set(err, -r, "writing " GS_MANIFEST_NAME);
-	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
-		return gs_err_set(err, errno, GS_MANIFEST_NAME);
-	return 0;
+		return gs_err_wrap(err, "%s/%s: rebuilding the index", store, ver);
+	if (fchmod(verfd, 0755) < 0)
+		return gs_err_set(err, errno, "%s/%s: rebuilding the index", store, ver);
+	(void)unlinkat(verfd, ".index.tmp", 0);
+	r = write_sealed(verfd, ".index.tmp", index, ilen, err);
+	if (r >= 0 && renameat(verfd, ".index.tmp", verfd, GS_INDEX_NAME) < 0)
+		r = gs_err_set(err, errno, "%s/%s: renaming the new index into place", store, ver);
+	if (r < 0)
+		(void)unlinkat(verfd, ".index.tmp", 0);
+	if (fchmod(verfd, 0555) < 0 && r >= 0)
+		r = gs_err_set(err, errno, "%s/%s: sealing", store, ver);
+	if (fsync(verfd) < 0 && r >= 0)
+		r = gs_err_set(err, errno, "%s/%s: fsync", store, ver);
+	return r < 0 ? gs_err_wrap(err, "%s/%s: rebuilding the index", store, ver) : 0;
 }
 
 /* Directories become 0555 and are fsynced, the top one last. */
@@ -666,6 +732,10 @@ static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, b
 		if (r == 1) {
 			*result = GS_STAGE_UNCHANGED;
 			return 0;
+		}
+		if (r == 2) {
+			*result = GS_STAGE_REINDEXED;
+			return reindex(b->storefd, b->store, plan->driver, err);
 		}
 	}
 	char prefix[96];
@@ -841,7 +911,7 @@ int gs_store_verify(const char *store, const char *ver,
 	if (r < 0)
 		return r;
 	size_t bad = 0;
-	r = gs_manifest_check_tree(v.verfd, p, info.digest_ok, report_fn, data, &bad, err);
+	r = gs_manifest_check_tree(v.verfd, p, &info, report_fn, data, &bad, err);
 	if (r >= 0 && bad)
 		r = gs_err_setx(err, EBADMSG, "%s/%s: %zu mismatch%s with its manifest", store, ver,
 				bad, bad == 1 ? "" : "es");

@@ -250,6 +250,36 @@ static struct gs_manifest *manifest(void)
 	return m;
 }
 
+/* The index of M, as gpu-stage writes it and the hook reads it. */
+static struct gs_index *ix(const struct gs_manifest *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct gs_err e = GS_ERR_INIT;
+	assert_int_equal(gs_index_format(m, 1234, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &text, &len, &e), 0);
+	struct gs_index *x = NULL;
+	assert_int_equal(gs_index_parse(text, len, "index", &x, &e), 0);
+	return x;
+}
+
+static int plan_build(const struct gs_manifest *m, const struct ovl_request *req,
+		      struct ovl_plan **out, struct gs_err *err)
+{
+	struct gs_index *x = ix(m);
+	int r = ovl_plan_build(x, req, out, err);
+	gs_index_free(x);
+	return r;
+}
+
+static json_t *plan_json(const struct ovl_plan *p, const struct gs_manifest *m, const char *verdir,
+			 const struct ovl_result *res)
+{
+	struct gs_index *x = ix(m);
+	json_t *j = ovl_plan_json(p, x, verdir, res);
+	gs_index_free(x);
+	return j;
+}
+
 static const struct ovl_op *find_op(const struct ovl_plan *p, enum ovl_op_type t, const char *dest)
 {
 	for (size_t i = 0; i < p->n_ops; i++)
@@ -280,7 +310,7 @@ static void test_plan_caps(void **state)
 
 	/* utility only: libnvidia-ml but no libcuda */
 	struct ovl_request req = {.caps = GS_CAP_UTILITY};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	assert_non_null(find_op(p, OVL_OP_TMPFS, OVL_ANCHOR));
 	assert_non_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib/utility"));
 	assert_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib/compute"));
@@ -295,7 +325,7 @@ static void test_plan_caps(void **state)
 
 	/* compute: libcuda.so.1 (and its development link) from the staged dir */
 	req.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	const struct ovl_cache_entry *e = find_entry(p, "libcuda.so.1", X8664);
 	assert_non_null(e);
 	assert_string_equal(e->value, OVL_ANCHOR "/lib/compute/libcuda.so.1");
@@ -314,7 +344,7 @@ static void test_plan_caps(void **state)
 
 	/* compat32 adds the i386 set */
 	req.caps = GS_CAP_COMPUTE | GS_CAP_COMPAT32;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	assert_non_null(find_op(p, OVL_OP_BIND_DIR, OVL_ANCHOR "/lib32/compute"));
 	e = find_entry(p, "libcuda.so.1", I386);
 	assert_non_null(e);
@@ -342,12 +372,12 @@ static void test_plan_vdpau(void **state)
 	static const char x32[] = "/usr/lib/i386-linux-gnu/vdpau/libvdpau_nvidia.so.1";
 
 	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	assert_null(find_op(p, OVL_OP_BIND_FILE, x64));
 	ovl_plan_free(p);
 
 	req.caps = GS_CAP_VIDEO;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	const struct ovl_op *o = find_op(p, OVL_OP_BIND_FILE, x64);
 	assert_non_null(o);
 	assert_string_equal(o->source, "lib/video/libvdpau_nvidia.so.535.261.03");
@@ -356,7 +386,7 @@ static void test_plan_vdpau(void **state)
 	ovl_plan_free(p);
 
 	req.caps = GS_CAP_VIDEO | GS_CAP_COMPAT32;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	o = find_op(p, OVL_OP_BIND_FILE, x32);
 	assert_non_null(o);
 	assert_string_equal(o->source, "lib32/video/libvdpau_nvidia.so.535.261.03");
@@ -489,7 +519,7 @@ static void test_plan_long_names(void **state)
 	m->files[m->n_files++] = mkfile("lib/video/libvdpau_nvidia.so.535.261.03", GS_KIND_LIB,
 					GS_CAP_VIDEO, soname);
 	struct ovl_request req = {.caps = GS_CAP_VIDEO};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	char dest[400];
 	snprintf(dest, sizeof(dest), "/usr/lib/x86_64-linux-gnu/vdpau/%s", soname);
 	assert_non_null(find_op(p, OVL_OP_BIND_FILE, dest));
@@ -499,7 +529,7 @@ static void test_plan_long_names(void **state)
 	memset(verdir, 'd', 2999);
 	verdir[0] = '/';
 	verdir[2999] = '\0';
-	json_t *j = ovl_plan_json(p, m, verdir, NULL);
+	json_t *j = plan_json(p, m, verdir, NULL);
 	assert_non_null(j);
 	json_t *op;
 	size_t i;
@@ -528,7 +558,7 @@ static void test_plan_readonly_and_devices(void **state)
 	struct ovl_device devs[] = {{"nvidiactl", 195, 255}, {"nvidia0", 195, 0}};
 	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .no_write = true,
 				  .devices = devs, .n_devices = 2};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	const struct ovl_op *c = find_op(p, OVL_OP_LDCACHE, OVL_LDCACHE);
 	assert_non_null(c);
 	assert_true(c->flags & OVL_F_BIND_CACHE);
@@ -550,7 +580,7 @@ static void test_plan_readonly_and_devices(void **state)
 	struct ovl_device evil[] = {{"../etc/passwd", 195, 0}};
 	req.devices = evil;
 	req.n_devices = 1;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
 	gs_manifest_free(m);
 }
 
@@ -564,7 +594,7 @@ static void test_plan_tmpfs_dests(void **state)
 	struct ovl_plan *p = NULL;
 	const char *dests[] = {"/run", "/dev"};
 	struct ovl_request req = {.caps = GS_CAP_UTILITY, .tmpfs_dests = dests, .n_tmpfs_dests = 2};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
 	assert_int_equal(p->n_tmpfs_dests, 2);
 	assert_string_equal(p->tmpfs_dests[0], "/run");
 	assert_string_equal(p->tmpfs_dests[1], "/dev");
@@ -573,7 +603,7 @@ static void test_plan_tmpfs_dests(void **state)
 	p = NULL;
 	const char *bad[] = {"/run", ""};
 	req.tmpfs_dests = bad;
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
 	assert_null(p);
 	gs_manifest_free(m);
 }
@@ -581,27 +611,30 @@ static void test_plan_tmpfs_dests(void **state)
 static void test_plan_bad_manifest(void **state)
 {
 	(void)state;
+	/* the index reader refuses these paths; the plan checks again */
 	static const char *bad[] = {"../lib/compute/x.so", "/etc/passwd", "lib/compute/../../x",
 				    "lib//x", "lib/./x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct gs_manifest *m = manifest();
-		free(m->files[1].path);
-		m->files[1].path = strdup(bad[i]);
+		struct gs_index *x = ix(m);
+		x->files[1].path = bad[i];
 		struct gs_err err = GS_ERR_INIT;
 		struct ovl_plan *p = NULL;
 		struct ovl_request req = {.caps = GS_CAP_ALL};
-		assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+		assert_int_equal(ovl_plan_build(x, &req, &p, &err), -EINVAL);
 		assert_null(p);
 		assert_non_null(strstr(err.msg, "bad path"));
+		gs_index_free(x);
 		gs_manifest_free(m);
 	}
 	struct gs_manifest *m = manifest();
-	free(m->driver);
-	m->driver = strdup("../535");
+	struct gs_index *x = ix(m);
+	x->driver = "../535";
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	struct ovl_request req = {.caps = GS_CAP_ALL};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), -EINVAL);
+	assert_int_equal(ovl_plan_build(x, &req, &p, &err), -EINVAL);
+	gs_index_free(x);
 	gs_manifest_free(m);
 }
 
@@ -612,8 +645,8 @@ static void test_plan_json(void **state)
 	struct gs_err err = GS_ERR_INIT;
 	struct ovl_plan *p = NULL;
 	struct ovl_request req = {.caps = GS_CAP_COMPUTE};
-	assert_int_equal(ovl_plan_build(m, &req, &p, &err), 0);
-	json_t *j = ovl_plan_json(p, m, "/store/535.261.03", NULL);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	json_t *j = plan_json(p, m, "/store/535.261.03", NULL);
 	assert_non_null(j);
 	char *s = json_dumps(j, JSON_COMPACT);
 	assert_non_null(strstr(s, "\"source\":\"/store/535.261.03/lib/compute\""));

@@ -168,6 +168,8 @@ void ldc_cache_remove_if(struct ldc_cache *c,
  * then osversion).  Stable: among equal entries the earlier-added one stays
  * first, exactly as ldconfig's insertion keeps directory order. */
 void ldc_cache_sort(struct ldc_cache *c);
+/* < 0 when A goes before B in ldconfig's order. */
+int ldc_entry_cmp(const struct ldc_entry *a, const struct ldc_entry *b);
 bool ldc_cache_is_sorted(const struct ldc_cache *c);
 
 /* Serialises to the new format (with an extension directory holding

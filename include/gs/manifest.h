@@ -111,6 +111,10 @@ extern const unsigned int gs_cap_order[7];
 struct gs_manifest_info {
 	char created[32];  /* RFC 3339 UTC, "2025-01-31T12:00:00Z" */
 	bool digest_ok;    /* manifest_sha256 matches the rest of the document */
+	/* gs_manifest_read_at only: the file's size and SHA-256 (what the
+	 * index records of it) */
+	uint64_t size;
+	char file_sha256[65];
 };
 
 /* ---- names (names.c; driver versions: gs/version.h) -------------------------- */
@@ -154,10 +158,13 @@ int gs_manifest_read_at(int verfd, const char *name, struct gs_manifest **out,
 
 /* Checks the tree at VERFD against P: every file's type, mode, size, link
  * count and sha256, every link's target, directory modes, manifest.json's
- * mode, and that nothing else is there.  Each mismatch goes to REPORT as
- * "PATH: reason", sorted; *BAD counts them.  !DIGEST_OK adds one for
+ * mode, the index (byte for byte what gs_index_format makes of P and
+ * INFO's size and digest), and that nothing else is there.  Each mismatch
+ * goes to REPORT as "PATH: reason", sorted; *BAD counts them.  A manifest
+ * digest that does not match (!INFO->digest_ok) adds one for
  * manifest.json.  Fails only when it cannot run (out of memory). */
-int gs_manifest_check_tree(int verfd, const struct gs_manifest *p, bool digest_ok,
+int gs_manifest_check_tree(int verfd, const struct gs_manifest *p,
+			   const struct gs_manifest_info *info,
 			   void (*report)(void *data, const char *line), void *data,
 			   size_t *bad, struct gs_err *err);
 
@@ -174,6 +181,69 @@ static inline void gs_sha256_freep(struct gs_sha256 **h)
 	if (*h)
 		gs_sha256_free(*h);
 }
+
+/* ---- the index (index.c) --------------------------------------------------------- */
+
+#define GS_INDEX_NAME "index"
+#define GS_INDEX_FORMAT 1
+#define GS_INDEX_MAX (16u << 20) /* refuse to read an index larger than this */
+
+/* What a container start needs of a staged driver (format: index.c). */
+struct gs_index_file {
+	const char *path;   /* relative to STORE/VER */
+	const char *soname; /* or NULL */
+	const char *sha256; /* 64 hex digits */
+	const char *source; /* host path it was staged from */
+	uint64_t size;
+	enum gs_kind kind;
+	unsigned int caps;
+};
+/* One ld.so.cache entry a staged library directory gives. */
+struct gs_index_entry {
+	const char *dir;  /* "lib/compute", "lib32/compute" */
+	const char *key;  /* SONAME or development-link name */
+	const char *file; /* name inside DIR the entry points at */
+	int32_t flags;    /* enum ldc_flag bits */
+};
+struct gs_index {
+	char *buf; /* the text; every string below points into it */
+	size_t len;
+	const char *driver, *arch;
+	uint64_t manifest_size;
+	const char *manifest_sha256; /* of manifest.json's bytes */
+	struct gs_index_file *files; /* manifest order: same indices */
+	size_t n_files;
+	struct gs_index_entry *cache; /* in ldconfig's order */
+	size_t n_cache;
+};
+void gs_index_free(struct gs_index *x);
+static inline void gs_index_freep(struct gs_index **x)
+{
+	if (*x)
+		gs_index_free(*x);
+}
+
+/* The index of manifest M, whose manifest.json is MANIFEST_SIZE bytes with
+ * SHA-256 MANIFEST_SHA256 (hex): deterministic, so verify can rebuild it
+ * and compare.  *OUT malloc'd. */
+int gs_index_format(const struct gs_manifest *m, uint64_t manifest_size,
+		    const char *manifest_sha256, char **out, size_t *len, struct gs_err *err);
+/* Parses index text BUF (LEN bytes; ownership passes to *OUT, or BUF is
+ * freed on error): checksum first, then every line strictly; another
+ * format is -EPROTO.  NAME prefixes messages. */
+int gs_index_parse(char *buf, size_t len, const char *name, struct gs_index **out,
+		   struct gs_err *err);
+/* Reads VERFD/index (DIR is STORE/VER, for messages) of version VER:
+ * never through a symlink, at most GS_INDEX_MAX bytes, its driver VER, and
+ * manifest.json beside it of the size it records.  Every refusal says to
+ * run gpu-stage --driver VER, which rebuilds it. */
+int gs_index_read_at(int verfd, const char *dir, const char *ver, struct gs_index **out,
+		     struct gs_err *err);
+/* Whether VERFD/index is exactly the index of M (INFO from
+ * gs_manifest_read_at of VERFD): 1 yes; 0 no, *WHY saying how ("missing",
+ * "differs from its manifest", ...); < 0 when it cannot tell. */
+int gs_index_matches_at(int verfd, const struct gs_manifest *m,
+			const struct gs_manifest_info *info, const char **why, struct gs_err *err);
 
 /* ---- the store, read side (store.c) ------------------------------------------- */
 

@@ -5,7 +5,7 @@
  * 1. A request (capabilities, GPUs, read-only root) is parsed from the
  *    container's NVIDIA_* variables (ovl_env_parse) and the GPUs the kernel
  *    module reports (ovl_gpu_info_parse, ovl_gpus_select).
- * 2. ovl_plan_build() turns a staged manifest plus the request into a plan:
+ * 2. ovl_plan_build() turns a staged driver's index plus the request into a plan:
  *    a plain list of operations (mount a tmpfs, bind a staged directory or
  *    file, create a device node, refresh ld.so.cache, write a file, make a
  *    symlink).  Pure: no system call, so it can be printed for a dry run and
@@ -224,11 +224,11 @@ struct ovl_plan {
 	size_t n_ops;
 };
 
-/* Builds the plan for REQ from MANIFEST (a staged driver, gs_store_load).
- * Staged directories are chosen by their name (lib/<cap>, lib32/<cap>,
- * bin/<cap>); lib32 only with compat32.  Validates every manifest path it
- * uses (relative, no "..").  Pure. */
-int ovl_plan_build(const struct gs_manifest *manifest, const struct ovl_request *req,
+/* Builds the plan for REQ from INDEX (a staged driver's index,
+ * gs_index_read_at).  Staged directories are chosen by their name
+ * (lib/<cap>, lib32/<cap>, bin/<cap>); lib32 only with compat32.
+ * Validates every path it uses (relative, no "..").  Pure. */
+int ovl_plan_build(const struct gs_index *index, const struct ovl_request *req,
 		   struct ovl_plan **out, struct gs_err *err);
 void ovl_plan_free(struct ovl_plan *p);
 static inline void ovl_plan_freep(struct ovl_plan **p)
@@ -266,17 +266,18 @@ struct ovl_result {
 /* The plan as JSON for the audit record: every op with source (host
  * path), destination, and for bound files their manifest path and sha256.
  * RES may be NULL (plan only). */
-json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_manifest *manifest,
+json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_index *index,
 		      const char *verdir, const struct ovl_result *res);
 
 struct ovl_sources;
 
-/* Opens STORE/VER (VERDIR, trusted, host path) and every source the plan
- * binds as a detached mount (open_tree OPEN_TREE_CLONE) already set
- * read-only, nosuid, nodev and private.  Call in the host's mount
- * namespace, before entering the container's. */
-int ovl_sources_open(const struct ovl_plan *p, const char *verdir, struct ovl_sources **out,
-		     struct gs_err *err);
+/* Opens every source the plan binds, inside VERFD (STORE/VER, opened once
+ * by the caller, under the store's readers' lock: gs_store_ver_open; VERDIR
+ * names it in messages), as a detached mount (open_tree OPEN_TREE_CLONE)
+ * already set read-only, nosuid, nodev and private.  Call in the host's
+ * mount namespace, before entering the container's. */
+int ovl_sources_open(const struct ovl_plan *p, int verfd, const char *verdir,
+		     struct ovl_sources **out, struct gs_err *err);
 void ovl_sources_free(struct ovl_sources *s);
 static inline void ovl_sources_freep(struct ovl_sources **s)
 {

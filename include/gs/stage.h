@@ -50,6 +50,8 @@ enum gs_stage_result {
 	GS_STAGE_CREATED = 0,   /* STORE/VER did not exist */
 	GS_STAGE_REPLACED = 1,  /* STORE/VER existed and differed: replaced atomically */
 	GS_STAGE_UNCHANGED = 2, /* STORE/VER matched the plan: nothing copied */
+	GS_STAGE_REINDEXED = 3, /* it matched, but its index was missing or stale
+				 * (an older gpu-stage): only the index rewritten */
 };
 
 /* Stages PLAN into STORE/PLAN->driver.  Sources are opened inside ROOTFD
