@@ -32,7 +32,7 @@ else
 ALL_LDFLAGS := $(LDFLAGS)
 endif
 
-COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c
+COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c common/jsonw.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
 	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c
@@ -59,17 +59,17 @@ $(BUILD)/obj/%.o: %.c
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 $(LIBLDCACHE): $(call obj,$(LDCACHE_SRC))
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBMANIFEST): $(call obj,$(MANIFEST_SRC))
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 $(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 # gpu-stage and gpu-stage-hook are linked statically (as ldconfig is): no
 # LD_* variable can load code into them, and they start in a third of the

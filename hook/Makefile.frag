@@ -34,7 +34,7 @@ install-hook: $(HOOK_BINS)
 
 $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(HOOK_LIBS))

@@ -26,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 
 #include "gs/cleanup.h"
@@ -270,37 +273,55 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, &x->res, err);
 }
 
+/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
+ * the time zone files for nothing). */
+static void utc_now(char ts[32])
+{
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* One line: what this start gave the container (written from the plan as
+ * applied, with a streaming writer: no document tree is built). */
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
 {
 	if (x->audit_fd < 0 || !x->plan)
 		return;
-	char ts[64];
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	struct tm tm;
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o*}", "time", ts, "stage",
-			      o->stage_name, "container", x->st.id, "bundle", x->st.bundle, "rootfs",
-			      x->rootfs, "pid", (json_int_t)x->st.pid, "driver", x->driver, "result",
-			      rc < 0 ? "failed" : "ok", "plan",
-			      ovl_plan_json(x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL));
-	if (!j)
-		return;
-	if (rc < 0)
-		json_object_set_new(j, "error", json_string(err->msg));
-	if (x->cg_note)
-		json_object_set_new(j, "devices_cgroup", json_string(x->cg_note));
-	if (x->dev_note)
-		json_object_set_new(j, "devices_note", json_string(x->dev_note));
-	if (x->require_note[0])
-		json_object_set_new(j, "require_note", json_string(x->require_note));
-	char *line = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
+	char ts[32];
+	utc_now(ts);
+	struct gs_jw w;
 	struct gs_err e = GS_ERR_INIT;
-	if (line && hk_audit_append(x->audit_fd, line, &e) < 0)
-		fprintf(stderr, "gpu-stage-hook: warning: %s\n", e.msg);
-	free(line);
+	if (gs_jw_start(&w, &e) < 0) {
+		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
+		return;
+	}
+	gs_jw_object(&w, NULL);
+	gs_jw_string(&w, "time", ts);
+	gs_jw_string(&w, "stage", o->stage_name);
+	gs_jw_string(&w, "container", x->st.id);
+	gs_jw_string(&w, "bundle", x->st.bundle);
+	gs_jw_string(&w, "rootfs", x->rootfs);
+	gs_jw_int(&w, "pid", x->st.pid);
+	gs_jw_string(&w, "driver", x->driver);
+	gs_jw_string(&w, "result", rc < 0 ? "failed" : "ok");
+	ovl_plan_write(&w, "plan", x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
+	if (rc < 0)
+		gs_jw_string(&w, "error", err->msg);
+	if (x->cg_note)
+		gs_jw_string(&w, "devices_cgroup", x->cg_note);
+	if (x->dev_note)
+		gs_jw_string(&w, "devices_note", x->dev_note);
+	if (x->require_note[0])
+		gs_jw_string(&w, "require_note", x->require_note);
+	gs_jw_end(&w);
+	_cleanup_free_ char *line = NULL;
+	size_t len = 0;
+	if (gs_jw_finish(&w, &line, &len, &e) < 0 || hk_audit_append(x->audit_fd, line, &e) < 0)
+		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
 }
 
 static int run(const struct opts *o, struct run *x, struct gs_err *err)
@@ -348,6 +369,11 @@ int main(int argc, char **argv)
 	 * started under umask 077 would otherwise leave /run/gpu-stage/lib
 	 * unreadable to the container's other users, and /run/lock 1755) */
 	umask(0);
+	/* jansson's hash seed (config.json is partly the user's: keys must
+	 * not collide at will) from getrandom, not by opening /dev/urandom */
+	uint32_t seed;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
+		json_object_seed(seed ? seed : 1);
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 2;

@@ -79,41 +79,33 @@ char *ovl_plan_describe(const struct ovl_plan *p, const char *verdir)
 	return text;
 }
 
-/* ---- JSON ------------------------------------------------------------------- */
+/* ---- JSON (the audit record) ---------------------------------------------------- */
 
-static int set_new(json_t *o, const char *k, json_t *v)
+static void files_json(struct gs_jw *w, const struct ovl_op *o, const struct gs_index *m)
 {
-	return v ? json_object_set_new(o, k, v) : -1;
-}
-
-static json_t *files_json(const struct ovl_op *o, const struct gs_index *m)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < o->n_files; i++) {
+	gs_jw_array(w, "files");
+	for (size_t i = 0; i < o->n_files; i++) {
 		const struct gs_index_file *f = &m->files[o->files[i]];
-		json_t *e = json_pack("{s:s, s:s, s:s, s:I}", "path", f->path, "source",
-				      f->source ? f->source : "", "sha256", f->sha256, "size",
-				      (json_int_t)f->size);
-		if (json_array_append_new(a, e) < 0) {
-			json_decref(a);
-			return NULL;
-		}
+		gs_jw_object(w, NULL);
+		gs_jw_string(w, "path", f->path);
+		gs_jw_string(w, "source", f->source);
+		gs_jw_string(w, "sha256", f->sha256);
+		gs_jw_int(w, "size", (long long)f->size);
+		gs_jw_end(w);
 	}
-	return a;
+	gs_jw_end(w);
 }
 
-static json_t *entries_json(const struct ovl_op *o)
+static void entries_json(struct gs_jw *w, const struct ovl_op *o)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < o->n_entries; i++) {
-		json_t *e = json_pack("{s:s, s:s}", "key", o->entries[i].key, "value",
-				      o->entries[i].value);
-		if (json_array_append_new(a, e) < 0) {
-			json_decref(a);
-			return NULL;
-		}
+	gs_jw_array(w, "entries");
+	for (size_t i = 0; i < o->n_entries; i++) {
+		gs_jw_object(w, NULL);
+		gs_jw_string(w, "key", o->entries[i].key);
+		gs_jw_string(w, "value", o->entries[i].value);
+		gs_jw_end(w);
 	}
-	return a;
+	gs_jw_end(w);
 }
 
 static const char *status_name(enum ovl_status s)
@@ -131,79 +123,71 @@ static const char *status_name(enum ovl_status s)
 	return "unknown";
 }
 
-static int op_details(json_t *j, const struct ovl_op *o, const struct gs_index *m,
-		      const char *verdir)
+static void op_details(struct gs_jw *w, const struct ovl_op *o, const struct gs_index *m,
+		       const char *verdir)
 {
 	char buf[32];
 	switch (o->type) {
 	case OVL_OP_BIND_DIR:
 	case OVL_OP_BIND_FILE: {
 		char *src = NULL; /* the store's path can be long: never cut short */
-		if (asprintf(&src, "%s/%s", verdir, o->source) < 0)
-			return -1;
-		int r = set_new(j, "source", json_string(src));
+		if (asprintf(&src, "%s/%s", verdir, o->source) < 0) {
+			w->failed = true;
+			break;
+		}
+		gs_jw_string(w, "source", src);
 		free(src);
-		if (r < 0)
-			return -1;
-		if (o->type == OVL_OP_BIND_FILE && o->n_files == 1 &&
-		    set_new(j, "sha256", json_string(m->files[o->files[0]].sha256)) < 0)
-			return -1;
-		return set_new(j, "files", files_json(o, m));
+		if (o->type == OVL_OP_BIND_FILE && o->n_files == 1)
+			gs_jw_string(w, "sha256", m->files[o->files[0]].sha256);
+		files_json(w, o, m);
+		break;
 	}
 	case OVL_OP_MKNOD:
 		snprintf(buf, sizeof(buf), "c %u:%u", (unsigned int)o->major, (unsigned int)o->minor);
-		return set_new(j, "device", json_string(buf));
+		gs_jw_string(w, "device", buf);
+		break;
 	case OVL_OP_LDCACHE:
-		return set_new(j, "entries", entries_json(o));
+		entries_json(w, o);
+		break;
 	case OVL_OP_WRITE_FILE:
-		return set_new(j, "content", json_stringn(o->content, o->content_len));
+		gs_jw_stringn(w, "content", o->content, o->content_len);
+		break;
 	case OVL_OP_SYMLINK:
-		return set_new(j, "target", json_string(o->source));
+		gs_jw_string(w, "target", o->source);
+		break;
 	case OVL_OP_TMPFS:
-		return 0;
+		break;
 	}
-	return 0;
 }
 
-static json_t *op_json(const struct ovl_op *o, const struct gs_index *m, const char *verdir,
-		       const struct ovl_op_result *r)
-{
-	json_t *j = json_pack("{s:s, s:s}", "op", ovl_op_name(o->type), "destination", o->dest);
-	if (!j || op_details(j, o, m, verdir) < 0)
-		goto fail;
-	if (r && set_new(j, "status", json_string(status_name(r->status))) < 0)
-		goto fail;
-	if (r && r->where[0] && set_new(j, "actual_destination", json_string(r->where)) < 0)
-		goto fail;
-	if (r && r->note[0] && set_new(j, "note", json_string(r->note)) < 0)
-		goto fail;
-	return j;
-fail:
-	json_decref(j);
-	return NULL;
-}
-
-json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_index *manifest,
-		      const char *verdir, const struct ovl_result *res)
+void ovl_plan_write(struct gs_jw *w, const char *key, const struct ovl_plan *p,
+		    const struct gs_index *index, const char *verdir, const struct ovl_result *res)
 {
 	char caps[128];
-	json_t *ops = json_array();
-	for (size_t i = 0; ops && i < p->n_ops; i++) {
+	gs_jw_object(w, key);
+	gs_jw_string(w, "driver", p->driver);
+	gs_jw_string(w, "store", verdir);
+	gs_jw_string(w, "capabilities", gs_caps_format(p->caps, caps, sizeof(caps)));
+	gs_jw_bool(w, "read_only_root", p->no_write);
+	gs_jw_array(w, "operations");
+	for (size_t i = 0; i < p->n_ops; i++) {
+		const struct ovl_op *o = &p->ops[i];
 		const struct ovl_op_result *r = res && i < res->n_ops ? &res->ops[i] : NULL;
-		if (json_array_append_new(ops, op_json(&p->ops[i], manifest, verdir, r)) < 0) {
-			json_decref(ops);
-			return NULL;
+		gs_jw_object(w, NULL);
+		gs_jw_string(w, "op", ovl_op_name(o->type));
+		gs_jw_string(w, "destination", o->dest);
+		op_details(w, o, index, verdir);
+		if (r) {
+			gs_jw_string(w, "status", status_name(r->status));
+			if (r->where[0])
+				gs_jw_string(w, "actual_destination", r->where);
+			if (r->note[0])
+				gs_jw_string(w, "note", r->note);
 		}
+		gs_jw_end(w);
 	}
-	if (!ops)
-		return NULL;
-	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:o}", "driver", p->driver, "store", verdir,
-			      "capabilities", gs_caps_format(p->caps, caps, sizeof(caps)),
-			      "read_only_root", p->no_write, "operations", ops);
-	if (j && res && res->ldcache[0] &&
-	    set_new(j, "ldcache", json_string(res->ldcache)) < 0) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	gs_jw_end(w);
+	if (res && res->ldcache[0])
+		gs_jw_string(w, "ldcache", res->ldcache);
+	gs_jw_end(w);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "gs/ldcache.h"
 #include "gs/mountinfo.h"
@@ -274,9 +275,21 @@ static int plan_build(const struct gs_manifest *m, const struct ovl_request *req
 static json_t *plan_json(const struct ovl_plan *p, const struct gs_manifest *m, const char *verdir,
 			 const struct ovl_result *res)
 {
+	/* the streaming writer's output must be valid JSON: jansson reads it back */
 	struct gs_index *x = ix(m);
-	json_t *j = ovl_plan_json(p, x, verdir, res);
+	struct gs_jw w;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_jw_start(&w, &err), 0);
+	ovl_plan_write(&w, NULL, p, x, verdir, res);
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(gs_jw_finish(&w, &text, &len, &err), 0);
 	gs_index_free(x);
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		fail_msg("not JSON (%s): %s", jerr.text, text);
+	free(text);
 	return j;
 }
 
@@ -638,6 +651,57 @@ static void test_plan_bad_manifest(void **state)
 	gs_manifest_free(m);
 }
 
+/* The audit record's writer: always valid JSON, whatever bytes a path holds. */
+static void test_json_writer(void **state)
+{
+	(void)state;
+	struct gs_jw w;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_jw_start(&w, &err), 0);
+	gs_jw_object(&w, NULL);
+	gs_jw_string(&w, "quote", "a\"b\\c\n\x01\x7f");
+	gs_jw_string(&w, "utf8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	gs_jw_string(&w, "bad", "\xff\xc3(\xed\xa0\x80\xc0\xaf");
+	gs_jw_stringn(&w, "nul", "a\0b", 3);
+	gs_jw_string(&w, "null", NULL);
+	gs_jw_int(&w, "n", -42);
+	gs_jw_array(&w, "a");
+	gs_jw_bool(&w, NULL, true);
+	gs_jw_object(&w, NULL);
+	gs_jw_end(&w);
+	gs_jw_end(&w);
+	gs_jw_end(&w);
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(gs_jw_finish(&w, &text, &len, &err), 0);
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!j)
+		fail_msg("not JSON (%s): %s", jerr.text, text);
+	assert_string_equal(json_string_value(json_object_get(j, "quote")), "a\"b\\c\n\x01\x7f");
+	assert_string_equal(json_string_value(json_object_get(j, "utf8")),
+			    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	/* every invalid sequence (stray byte, truncated, surrogate, overlong) is U+FFFD */
+	assert_non_null(strstr(json_string_value(json_object_get(j, "bad")), "\xef\xbf\xbd("));
+	assert_null(strstr(json_string_value(json_object_get(j, "bad")), "\xed"));
+	assert_int_equal(json_string_length(json_object_get(j, "nul")), 3);
+	assert_true(json_is_null(json_object_get(j, "null")));
+	assert_int_equal(json_integer_value(json_object_get(j, "n")), -42);
+	assert_int_equal(json_array_size(json_object_get(j, "a")), 2);
+	json_decref(j);
+	free(text);
+	/* unbalanced or too deep: an error, never a broken line */
+	assert_int_equal(gs_jw_start(&w, &err), 0);
+	gs_jw_object(&w, NULL);
+	assert_int_equal(gs_jw_finish(&w, &text, &len, &err), -ENOMEM);
+	assert_int_equal(gs_jw_start(&w, &err), 0);
+	for (int i = 0; i <= GS_JW_DEPTH; i++)
+		gs_jw_array(&w, NULL);
+	for (int i = 0; i <= GS_JW_DEPTH; i++)
+		gs_jw_end(&w);
+	assert_int_equal(gs_jw_finish(&w, &text, &len, &err), -ENOMEM);
+}
+
 static void test_plan_json(void **state)
 {
 	(void)state;
@@ -803,7 +867,7 @@ int main(void)
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_tmpfs_dests),
 		cmocka_unit_test(test_plan_bad_manifest),
-		cmocka_unit_test(test_plan_json),
+		cmocka_unit_test(test_plan_json), cmocka_unit_test(test_json_writer),
 		cmocka_unit_test(test_apply_mknod_swapped),
 		cmocka_unit_test(test_mountinfo),
 	};

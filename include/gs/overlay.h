@@ -58,9 +58,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "gs/err.h"
+#include "gs/jsonw.h"
 #include "gs/manifest.h"
 
 #define OVL_ANCHOR "/run/gpu-stage"
@@ -263,11 +262,12 @@ struct ovl_result {
 	char ldcache[256];         /* what happened to the image's ld.so.cache */
 };
 
-/* The plan as JSON for the audit record: every op with source (host
- * path), destination, and for bound files their manifest path and sha256.
- * RES may be NULL (plan only). */
-json_t *ovl_plan_json(const struct ovl_plan *p, const struct gs_index *index,
-		      const char *verdir, const struct ovl_result *res);
+/* Writes the plan as a JSON object (member KEY, or NULL in an array) for
+ * the audit record: every op with source (host path), destination, and for
+ * bound files their store path, host source, size and sha256 (from
+ * INDEX).  RES may be NULL (plan only). */
+void ovl_plan_write(struct gs_jw *w, const char *key, const struct ovl_plan *p,
+		    const struct gs_index *index, const char *verdir, const struct ovl_result *res);
 
 struct ovl_sources;
 
