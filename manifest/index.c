@@ -299,23 +299,27 @@ static int fields(struct rctx *c, char **f, size_t n, const char *tag)
 		return bad(c, "truncated (expected a '%s' line)", tag);
 	*nl = '\0';
 	size_t k = 0;
+	bool more = false;
 	for (char *s = c->p;;) {
-		if (k == n)
-			return bad(c, "too many fields in a '%s' line", tag);
 		f[k++] = s;
 		char *t = strchr(s, '\t');
 		if (!t)
 			break;
 		*t = '\0';
 		s = t + 1;
+		if (k == n) {
+			more = true;
+			break;
+		}
 	}
-	if (k != n)
-		return bad(c, "expected %zu fields in a '%s' line, found %zu", n, tag, k);
+	if (strcmp(f[0], tag))
+		return bad(c, "expected a '%s' line, found '%.40s'", tag, f[0]);
+	if (more || k != n)
+		return bad(c, "expected %zu fields in a '%s' line, found %s%zu", n, tag,
+			   more ? "more than " : "", k);
 	for (size_t i = 0; i < n; i++)
 		if (gs_has_control(f[i]))
 			return bad(c, "control character in a '%s' line", tag);
-	if (strcmp(f[0], tag))
-		return bad(c, "expected a '%s' line, found '%.40s'", tag, f[0]);
 	c->p = nl + 1;
 	return 0;
 }

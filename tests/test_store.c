@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "../stage/store_internal.h"
 #include "gs/cleanup.h"
@@ -859,6 +860,161 @@ static void test_list_sorted(void **state)
 	free(v);
 }
 
+/* ---- the index ------------------------------------------------------------ */
+
+/* TEXT with its last line ("end<TAB>CRC") made right again after an edit:
+ * the parser must then find the edit itself, not only the checksum. */
+static char *recrc(const char *text)
+{
+	size_t n = strlen(text);
+	const char *end = strstr(text, "end\t");
+	assert_non_null(end);
+	n = (size_t)(end - text);
+	char *out = malloc(n + 16);
+	assert_non_null(out);
+	memcpy(out, text, n);
+	uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)n);
+	snprintf(out + n, 16, "end\t%08lx\n", crc);
+	return out;
+}
+
+static char *replace1(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	if (!at)
+		fail_msg("'%s' not in the index", from);
+	size_t a = (size_t)(at - text), fl = strlen(from), tl = strlen(to), n = strlen(text);
+	char *out = malloc(n - fl + tl + 1);
+	assert_non_null(out);
+	memcpy(out, text, a);
+	memcpy(out + a, to, tl);
+	memcpy(out + a + tl, at + fl, n - a - fl + 1);
+	return out;
+}
+
+/* Parses TEXT (a copy) and expects failure with code CODE and WHY in the message. */
+static void index_rejected(const char *text, size_t len, int code, const char *why)
+{
+	char *buf = malloc(len + 1);
+	assert_non_null(buf);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	struct gs_index *x = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	int r = gs_index_parse(buf, len, "index", &x, &err);
+	if (r != -code || !strstr(err.msg, why))
+		fail_msg("expected -%d with '%s', got %d: %s", code, why, r, err.msg);
+	assert_null(x);
+}
+
+static char *read_text(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char *buf = malloc(1 << 20);
+	assert_non_null(buf);
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_index(void **state)
+{
+	struct fx *x = *state;
+	stage_ok(x, VER, GS_STAGE_CREATED);
+	struct gs_store_ver v;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_store_ver_open(x->store, VER, &v, &err), 0);
+	assert_true(v.lockfd >= 0);
+	struct gs_index *ix = NULL;
+	if (gs_index_read_at(v.verfd, v.dir, VER, &ix, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(ix->driver, VER);
+	assert_int_equal(ix->n_files, 5);
+	assert_string_equal(ix->files[0].path, "lib/compute/libcuda.so." VER);
+	assert_string_equal(ix->files[0].soname, "libcuda.so.1");
+	assert_int_equal(ix->files[0].caps, GS_CAP_COMPUTE);
+	assert_int_equal(strlen(ix->files[0].sha256), 64);
+	/* libcuda.so.1 (SONAME link), libcuda.so (development link),
+	 * libnvidia-ml.so.1, in ldconfig's order: keys descending */
+	assert_int_equal(ix->n_cache, 3);
+	assert_string_equal(ix->cache[0].key, "libnvidia-ml.so.1");
+	assert_string_equal(ix->cache[0].dir, "lib/utility");
+	assert_string_equal(ix->cache[1].key, "libcuda.so.1");
+	assert_string_equal(ix->cache[1].file, "libcuda.so.1");
+	assert_string_equal(ix->cache[2].key, "libcuda.so");
+	gs_index_free(ix);
+
+	size_t len;
+	char *text = read_text(sp(x, VER "/index"), &len);
+	/* truncated anywhere, a flipped byte, trailing garbage */
+	index_rejected(text, len - 1, EBADMSG, "truncated");
+	index_rejected(text, len / 2, EBADMSG, "truncated");
+	index_rejected(text, 0, EBADMSG, "truncated");
+	char *flip = strdup(text);
+	flip[40] ^= 1;
+	index_rejected(flip, len, EBADMSG, "checksum");
+	free(flip);
+	/* edits with a matching checksum are still caught */
+	static const struct {
+		const char *from, *to;
+		int code;
+		const char *why;
+	} edits[] = {
+		{"gpu-stage-index\t1\n", "gpu-stage-index\t2\n", EPROTO, "format 2"},
+		{"driver\t" VER, "driver\t../x", EBADMSG, "not a driver version"},
+		{"\tlib/compute/libcuda.so." VER "\n", "\tlib/compute/../../x\n", EBADMSG, "'..'"},
+		{"F\tlib\t2\t", "F\tlib\t200\t", EBADMSG, "not a number in range"},
+		{"C\t771\tlib/utility", "C\t771\tetc/utility", EBADMSG, "not a staged library directory"},
+		{"libnvidia-ml.so.1\tlibnvidia-ml.so.1", "liba.so.1\tlibnvidia-ml.so.1", EBADMSG,
+		 "out of ldconfig's order"},
+		{"files\t5\n", "files\t6\n", EBADMSG, "expected a 'F' line"},
+		{"cache\t3\n", "cache\t2\n", EBADMSG, "unexpected line"},
+		{"\tlibcuda.so.1\t", "\tlibcuda.so.1\textra\t", EBADMSG, "fields"},
+	};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		char *e = replace1(text, edits[i].from, edits[i].to);
+		char *c = recrc(e);
+		index_rejected(c, strlen(c), edits[i].code, edits[i].why);
+		free(e);
+		free(c);
+	}
+	free(text);
+
+	/* the hook's reader: a missing index says how to rebuild it; one made
+	 * from another manifest (size differs) is refused */
+	run("chmod 755 \"$S/" VER "\" && mv \"$S/" VER "/index\" \"$S/index.saved\"", x);
+	assert_int_equal(gs_index_read_at(v.verfd, v.dir, VER, &ix, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "gpu-stage --driver " VER));
+	run("sed 's/^manifest\t[0-9]*/manifest\t1/' \"$S/index.saved\" > \"$S/" VER "/index\"", x);
+	assert_true(gs_index_read_at(v.verfd, v.dir, VER, &ix, &err) < 0);
+	run("rm \"$S/" VER "/index\" && chmod 555 \"$S/" VER "\"", x);
+	gs_store_ver_close(&v);
+	/* verify names the missing index; staging again rebuilds it alone */
+	struct lines l = {0};
+	assert_int_equal(verify(x, VER, &l, &err), -EBADMSG);
+	assert_non_null(strstr(l.text, "index: missing"));
+	ino_t before = 0;
+	struct stat st;
+	assert_int_equal(stat(sp(x, VER "/lib/compute/libcuda.so." VER), &st), 0);
+	before = st.st_ino;
+	stage_ok(x, VER, GS_STAGE_REINDEXED);
+	assert_int_equal(stat(sp(x, VER "/lib/compute/libcuda.so." VER), &st), 0);
+	assert_int_equal(st.st_ino, before); /* nothing copied */
+	assert_int_equal(mode_of(sp(x, VER)), 0555);
+	verify_ok(x, VER);
+	stage_ok(x, VER, GS_STAGE_UNCHANGED);
+	run("cmp \"$S/index.saved\" \"$S/" VER "/index\"", x);
+	/* a tampered index (checksum fixed up) is caught by verify */
+	run("chmod 755 \"$S/" VER "\" && chmod 644 \"$S/" VER "/index\" && "
+	    "sed -i 's/\\tlib\\/compute\\tlibcuda.so.1\\tlibcuda.so.1/\\tlib\\/compute\\tlibcuda.so.1\\tlibcuda.so/' \"$S/" VER "/index\" && "
+	    "chmod 444 \"$S/" VER "/index\" && chmod 555 \"$S/" VER "\"", x);
+	struct lines l2 = {0};
+	assert_int_equal(verify(x, VER, &l2, &err), -EBADMSG);
+	assert_non_null(strstr(l2.text, "index: not the index of manifest.json"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +1035,7 @@ int main(void)
 		T(test_manifest_file_problems),
 		T(test_remove),
 		T(test_list_sorted),
+		T(test_index),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
