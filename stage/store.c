@@ -70,8 +70,8 @@ static int lock_store(int storefd, const char *store, bool shared, struct gs_err
 		return -1;
 	if (fd < 0)
 		return gs_err_set(err, errno, "%s/" LOCK_NAME, store);
-	while (flock(fd, shared ? LOCK_SH : LOCK_EX) < 0) {
-		if (errno != EINTR)
+	for (int eintr = 0; flock(fd, shared ? LOCK_SH : LOCK_EX) < 0;) {
+		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
 			return gs_err_set(err, errno, "locking %s/" LOCK_NAME, store);
 	}
 	return steal_fd(&fd);
@@ -374,14 +374,16 @@ static int pread_full(int fd, void *buf, size_t n, off_t off)
 {
 	unsigned char *p = buf;
 	size_t got = 0;
+	int eintr = 0;
 	while (got < n) {
 		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
 			break;
+		eintr = 0;
 		got += (size_t)r;
 	}
 	return (int)got;
@@ -415,12 +417,14 @@ static int copy_range(struct build *b, int src, int dst, uint64_t size, struct g
 		      struct gs_err *err)
 {
 	loff_t soff = 0, doff = 0;
+	int eintr = 0;
 	while ((uint64_t)doff < size) {
 		uint64_t left = size - (uint64_t)doff;
 		ssize_t n = copy_file_range(src, &soff, dst, &doff,
 					    left < COPY_CHUNK ? (size_t)left : COPY_CHUNK, 0);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
+		eintr = 0;
 		if (n < 0 && doff == 0 &&
 		    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
 			return COPY_FALLBACK;
@@ -441,11 +445,12 @@ static int copy_rw(struct build *b, int src, int dst, uint64_t size, struct gs_s
 {
 	if (lseek(src, 0, SEEK_SET) < 0 || lseek(dst, 0, SEEK_SET) < 0 || ftruncate(dst, 0) < 0)
 		return gs_err_set(err, errno, "rewinding");
-	for (uint64_t off = 0; off < size;) {
+	for (uint64_t off = 0, eintr = 0; off < size;) {
 		size_t want = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
 		ssize_t n = read(src, b->buf, want);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
+		eintr = 0;
 		if (n < 0)
 			return gs_err_set(err, errno, "reading");
 		if (n == 0)
@@ -557,15 +562,8 @@ static int write_manifest(struct build *b, const struct gs_manifest *p, struct g
 	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = openat(b->tmpfd, GS_MANIFEST_NAME,
-					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gs_err_set(err, errno, "creating " GS_MANIFEST_NAME);
-	if ((r = gs_write_full(fd, text, len)) < 0)
-		return gs_err_set(err, -r, "writing " GS_MANIFEST_NAME);
-	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
-		return gs_err_set(err, errno, GS_MANIFEST_NAME);
-	return 0;
+	/* the directory is synced by seal_dirs */
+	return gs_write_atomic_at(b->tmpfd, GS_MANIFEST_NAME, text, len, 0444, GS_WRITE_FSYNC, err);
 }
 
 /* Directories become 0555 and are fsynced, the top one last. */
