@@ -142,8 +142,8 @@ static void tmp_name(const char *name, int tries, char *tmp, size_t size)
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
 		struct timespec ts = {0, 0};
 		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-		rnd = (uint32_t)getpid() * 2654435761u ^ (uint32_t)ts.tv_nsec ^
-		      (uint32_t)tries << 24;
+		rnd = ((uint32_t)getpid() * 2654435761u) ^ (uint32_t)ts.tv_nsec ^
+		      ((uint32_t)tries << 24);
 	}
 	snprintf(tmp, size, ".%.200s.gs-%08x", name, rnd);
 }
@@ -172,10 +172,10 @@ int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
 	char tmp[NAME_MAX + 1];
 	int fd = -1;
 	for (int tries = 0; fd < 0; tries++) {
-		if (tries == GS_WRITE_TMP_TRIES)
-			return gs_err_setx(err, EEXIST,
-					   "%s: no free temporary name in its directory after %d tries",
-					   name, tries);
+		if (tries == GS_WRITE_TMP_TRIES) /* errno: EEXIST or EINTR */
+			return gs_err_set(err, errno,
+					  "%s: no temporary file could be created next to it in %d tries",
+					  name, tries);
 		tmp_name(name, tries, tmp, sizeof(tmp));
 		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST && errno != EINTR)
@@ -183,7 +183,7 @@ int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
 	}
 	int r = gs_write_full(fd, buf, len);
 	if (r < 0) {
-		gs_err_set(err, -r, "writing %s", name);
+		r = gs_err_set(err, -r, "writing %s", name);
 		goto fail;
 	}
 	struct stat st;

@@ -63,17 +63,17 @@ int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len
 /* Replaces DIRFD/NAME (NAME a single component: no '/', not "." or "..")
  * with the LEN bytes at BUF, in one rename: a temporary file is created in
  * the same directory as ".NAME.gs-XXXXXXXX" (random suffix; O_CREAT |
- * O_EXCL | O_NOFOLLOW, mode 0600, GS_WRITE_TMP_TRIES names tried when one
- * is taken), written in full, given the owner and group of what NAME names
- * now (GS_WRITE_KEEP_OWNER: following a symlink for that stat only; no
- * file there, or EPERM, leaves them ours), chmod'ed to MODE, fsynced
- * (GS_WRITE_FSYNC), closed and renamed over NAME (a symlink there is
- * replaced, never followed; a directory there is an error); then DIRFD is
- * fsynced (GS_WRITE_FSYNC_DIR; DIRFD may be O_PATH or AT_FDCWD, a
- * filesystem that cannot sync a directory, EINVAL, is no error).  On every
- * failure before the rename the temporary file is removed and NAME is as it
- * was; a failed directory sync after it says NAME was replaced.  Messages
- * name NAME and the reason.  Returns 0. */
+ * O_EXCL | O_NOFOLLOW, mode 0600; GS_WRITE_TMP_TRIES names tried while one
+ * is taken or the open is interrupted), written in full, given the owner
+ * and group of what NAME names now (GS_WRITE_KEEP_OWNER: a symlink is
+ * followed for that stat only; no file there, or EPERM, leaves them ours),
+ * chmod'ed to MODE, fsynced (GS_WRITE_FSYNC), closed and renamed over NAME
+ * (a symlink there is replaced, never followed; a directory there is an
+ * error); then DIRFD is fsynced (GS_WRITE_FSYNC_DIR; DIRFD may be O_PATH
+ * or AT_FDCWD; a filesystem that cannot sync a directory, EINVAL, is no
+ * error).  On every failure before the rename the temporary file is
+ * removed and NAME is as it was; a failed directory sync after it says
+ * NAME was replaced.  Messages name NAME and the reason.  Returns 0. */
 int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
 		       unsigned flags, struct gs_err *err);
 
