@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "hook.h"
 
 int hk_audit_open(const char *path, struct gs_err *err)
@@ -43,13 +44,14 @@ int hk_audit_append(int fd, const char *record, struct gs_err *err)
 	memcpy(line, record, len);
 	line[len] = '\n';
 	line[len + 1] = '\0';
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
+	for (int eintr = 0; flock(fd, LOCK_EX) < 0;)
+		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
 			return gs_err_set(err, errno, "audit log: flock");
 	ssize_t w;
+	int eintr = 0;
 	do
 		w = write(fd, line, len + 1);
-	while (w < 0 && errno == EINTR);
+	while (w < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES);
 	int e = errno;
 	flock(fd, LOCK_UN);
 	if (w < 0)

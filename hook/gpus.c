@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "hook.h"
 #include "gs/version.h"
 
@@ -24,8 +25,7 @@ static int read_small(const char *path, char **out, struct gs_err *err)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return gs_err_set(err, errno, "%s", path);
-	size_t len;
-	return hk_read_all(fd, INFO_MAX, path, out, &len, err);
+	return gs_read_all_fd(fd, INFO_MAX, path, out, NULL, err);
 }
 
 /* PREFIX/NAME, malloc'd (no fixed buffer: a long --proc-root or

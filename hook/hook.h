@@ -47,9 +47,6 @@ void hk_state_clear(struct hk_state *s);
 /* Reads BUNDLEFD/config.json (at most 16 MiB, strict). */
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
-/* Reads all of FD (at most MAX bytes) into a malloc'd NUL-terminated buffer. */
-int hk_read_all(int fd, size_t max, const char *what, char **out, size_t *len,
-		struct gs_err *err);
 
 /* ---- gpus.c: driver version, GPUs and device nodes ---- */
 

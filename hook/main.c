@@ -156,7 +156,7 @@ static int read_input(const struct opts *o, struct run *x, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = hk_read_all(STDIN_FILENO, STATE_MAX, "state (stdin)", &text, &len, err);
+	int r = gs_read_all_fd(STDIN_FILENO, STATE_MAX, "state (stdin)", &text, &len, err);
 	if (r >= 0)
 		r = hk_state_parse(text, len, &x->st, err);
 	if (r < 0)

@@ -13,43 +13,12 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "hook.h"
 
 #define STATE_MAX (1u << 20)
 #define CONFIG_MAX (16u << 20)
 #define ENV_MAX 65536
-
-int hk_read_all(int fd, size_t max, const char *what, char **out, size_t *len,
-		struct gs_err *err)
-{
-	size_t cap = 4096, n = 0;
-	_cleanup_free_ char *buf = malloc(cap + 1);
-	if (!buf)
-		return gs_err_setx(err, ENOMEM, "%s: out of memory", what);
-	for (;;) {
-		if (n == cap) {
-			if (cap >= max)
-				return gs_err_setx(err, EFBIG, "%s: larger than %zu bytes", what, max);
-			cap = cap * 2 > max ? max : cap * 2;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb)
-				return gs_err_setx(err, ENOMEM, "%s: out of memory", what);
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return gs_err_set(err, errno, "reading %s", what);
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = steal_ptr(&buf);
-	*len = n;
-	return 0;
-}
 
 static int load_json(const char *text, size_t len, const char *what, json_t **out,
 		     struct gs_err *err)
@@ -263,7 +232,7 @@ int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, stru
 		return gs_err_setx(err, EINVAL, "%s/config.json: not a regular file", bundle);
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = hk_read_all(fd, CONFIG_MAX, "config.json", &text, &len, err);
+	int r = gs_read_all_fd(fd, CONFIG_MAX, "config.json", &text, &len, err);
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	if (r >= 0)
 		r = load_json(text, len, "config.json", &j, err);

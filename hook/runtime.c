@@ -121,44 +121,24 @@ static int add_hook(json_t *cfg, const char *hook, const char *store, const char
 	return 0;
 }
 
-/* Writes CFG as BUNDLE/config.json: a fresh temporary file in the bundle
- * (O_EXCL|O_NOFOLLOW: a name already there, even a symlink, is never
- * written through) with the old file's mode and owner (config.json holds
- * the container's environment), flushed to disk, then renamed over
- * config.json, so that a crash leaves the old file or the new one. */
-static int replace(const char *bundle, const char *path, json_t *cfg, const struct stat *old,
-		   struct gs_err *err)
+/* Writes CFG as BUNDLE/config.json (gs_write_atomic_at): a fresh temporary
+ * file in the bundle (O_EXCL|O_NOFOLLOW: a name already there, even a
+ * symlink, is never written through) with the old file's mode and owner
+ * (config.json holds the container's environment), flushed to disk, then
+ * renamed over config.json, so that a crash leaves the old file or the new
+ * one. */
+static int replace(const char *bundle, json_t *cfg, const struct stat *old, struct gs_err *err)
 {
-	char tmp[PATH_MAX + 64];
-	int fd = -1;
-	for (int tries = 0; fd < 0 && tries < 2; tries++) {
-		int n = snprintf(tmp, sizeof(tmp), "%s/.config.json.gpu-runtime.%d", bundle,
-				 (int)getpid());
-		if (n < 0 || (size_t)n >= sizeof(tmp))
-			return gs_err_setx(err, ENAMETOOLONG, "bundle %s: path longer than %zu bytes",
-					   bundle, sizeof(tmp) - 40);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno == EEXIST && tries == 0)
-			(void)unlink(tmp); /* left by an earlier run with our pid */
-		else if (fd < 0)
-			return gs_err_set(err, errno, "creating %s", tmp);
-	}
-	int r = 0;
-	if (fchown(fd, old->st_uid, old->st_gid) < 0 && errno != EPERM)
-		r = gs_err_set(err, errno, "%s: chown", tmp);
-	if (r == 0 && fchmod(fd, old->st_mode & 07777) < 0)
-		r = gs_err_set(err, errno, "%s: chmod", tmp);
-	if (r == 0 && json_dumpfd(cfg, fd, JSON_INDENT(1)) < 0)
-		r = gs_err_set(err, errno ? errno : EIO, "writing %s", tmp);
-	if (r == 0 && fsync(fd) < 0)
-		r = gs_err_set(err, errno, "writing %s", tmp);
-	if (close(fd) < 0 && r == 0)
-		r = gs_err_set(err, errno, "writing %s", tmp);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = gs_err_set(err, errno, "replacing %s", path);
-	if (r < 0)
-		(void)unlink(tmp);
-	return r;
+	_cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(1));
+	if (!text)
+		return gs_err_setx(err, ENOMEM, "%s/config.json: cannot encode (out of memory)",
+				   bundle);
+	_cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0)
+		return gs_err_set(err, errno, "bundle %s", bundle);
+	int r = gs_write_atomic_at(bfd, "config.json", text, strlen(text), old->st_mode & 07777,
+				   GS_WRITE_FSYNC | GS_WRITE_KEEP_OWNER, err);
+	return r < 0 ? gs_err_wrap(err, "bundle %s", bundle) : 0;
 }
 
 /* ---- read-only roots: the anchor as a spec mount ------------------------- */
@@ -308,7 +288,7 @@ static int rewrite(const char *bundle, struct gs_err *err)
 		if (r == 0)
 			r = add_anchor_mount(bundle, cfg, err);
 		if (r == 0)
-			r = replace(bundle, path, cfg, &st, err);
+			r = replace(bundle, cfg, &st, err);
 	}
 	json_decref(cfg);
 	return r;

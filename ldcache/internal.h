@@ -62,11 +62,12 @@ struct ldc_new_entry {
 };
 _Static_assert(sizeof(struct ldc_new_entry) == LDC_NEW_ENTRY_SIZE, "file_entry_new is 24 bytes");
 
-/* A block of string storage; strings never move once added. */
+/* A block of string storage; strings never move once added.  DATA follows
+ * the header, or is a buffer of its own (a file read whole, adopted). */
 struct ldc_arena {
 	struct ldc_arena *next;
 	size_t used, size;
-	char data[];
+	char *data;
 };
 
 struct ldc_cache {

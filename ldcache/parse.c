@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "internal.h"
 
 #define ARENA_BLOCK (64u * 1024u)
@@ -32,6 +33,8 @@ void ldc_cache_free(struct ldc_cache *c)
 		return;
 	while (c->arena) {
 		struct ldc_arena *next = c->arena->next;
+		if (c->arena->data != (char *)(c->arena + 1))
+			free(c->arena->data);
 		free(c->arena);
 		c->arena = next;
 	}
@@ -50,6 +53,21 @@ static struct ldc_arena *arena_block(struct ldc_cache *c, size_t size)
 		return NULL;
 	a->used = 0;
 	a->size = size;
+	a->data = (char *)(a + 1);
+	a->next = c->arena;
+	c->arena = a;
+	return a;
+}
+
+/* Links BUF (SIZE bytes, malloc'd) into C's storage, full; C frees it.
+ * NULL (BUF still the caller's) when out of memory. */
+static struct ldc_arena *arena_adopt(struct ldc_cache *c, char *buf, size_t size)
+{
+	struct ldc_arena *a = malloc(sizeof(*a));
+	if (!a)
+		return NULL;
+	a->used = a->size = size;
+	a->data = buf;
 	a->next = c->arena;
 	c->arena = a;
 	return a;
@@ -459,28 +477,10 @@ int ldc_cache_parse(const void *buf, size_t len, const char *name, struct ldc_ca
 	return 0;
 }
 
-/* Reads the whole file with read(2), not mmap: a file that shrinks while we
- * read it (a hostile rootfs can do that) must give an error, not SIGBUS. */
-static int read_all(int fd, const char *name, unsigned char *buf, size_t size, size_t *out_len,
-		    struct gs_err *err)
-{
-	size_t got = 0;
-	while (got <= size) {
-		ssize_t n = read(fd, buf + got, size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return gs_err_set(err, errno, "%s: read", name);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size)
-		return gs_err_setx(err, EBADMSG, "%s: file changed size while being read", name);
-	*out_len = got;
-	return 0;
-}
-
+/* Reads the whole file with read(2) (gs_read_all_fd), not mmap: a file
+ * that shrinks while we read it (a hostile rootfs can do that) must give an
+ * error, not SIGBUS.  The buffer read becomes the cache's storage: the
+ * file is held once. */
 int ldc_cache_load_fd(int fd, const char *name, struct ldc_cache **out, struct gs_err *err)
 {
 	struct stat st;
@@ -496,15 +496,18 @@ int ldc_cache_load_fd(int fd, const char *name, struct ldc_cache **out, struct g
 	int r = ldc_cache_new(&c, err);
 	if (r < 0)
 		return r;
-	/* one byte more, to see a file that grew while being read */
-	struct ldc_arena *block = arena_block(c, (size_t)st.st_size + 1);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	r = gs_read_all_fd(fd, LDC_FILE_MAX, name, &buf, &len, err);
+	if (r < 0)
+		return r;
+	if (len != (size_t)st.st_size)
+		return gs_err_setx(err, EBADMSG, "%s: file changed size while being read", name);
+	struct ldc_arena *block = arena_adopt(c, buf, len + 1);
 	if (!block)
 		return gs_err_set(err, ENOMEM, "%s", name);
-	block->used = block->size;
-	size_t len = 0;
-	r = read_all(fd, name, (unsigned char *)block->data, (size_t)st.st_size, &len, err);
-	if (r >= 0)
-		r = parse_block(c, block, len, name, err);
+	buf = NULL; /* C's now */
+	r = parse_block(c, block, len, name, err);
 	if (r < 0)
 		return r;
 	*out = steal_ptr(&c);

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,46 +228,16 @@ int ldc_cache_serialize(const struct ldc_cache *c, const char *generator, void *
 }
 
 
-/* Creates a fresh temporary file next to NAME; never follows a symlink. */
-static int create_tmp(int dirfd, const char *name, char *tmp, size_t tmplen, struct gs_err *err)
-{
-	for (int tries = 0; tries < 16; tries++) {
-		uint32_t rnd = 0;
-		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
-		snprintf(tmp, tmplen, ".%s.gs-%08x", name, rnd);
-		int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : gs_err_set(err, errno, "creating temporary %s", tmp);
-	}
-	return gs_err_setx(err, EEXIST, "creating temporary file for %s: too many collisions", name);
-}
-
 int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 		       const char *generator, struct gs_err *err)
 {
 	_cleanup_free_ void *buf = NULL;
 	size_t len = 0;
-	char tmp[256];
 	if (strchr(name, '/') || strlen(name) > 200)
 		return gs_err_setx(err, EINVAL, "%s: cache name must be a single path component", name);
 	int r = ldc_cache_serialize(c, generator, &buf, &len, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = create_tmp(dirfd, name, tmp, sizeof(tmp), err);
-	if (fd < 0)
-		return fd;
-	r = gs_write_full(fd, buf, len);
-	if (r == 0 && fchmod(fd, 0644) < 0)
-		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dirfd, tmp, 0);
-		return gs_err_set(err, -r, "writing %s", name);
-	}
-	fsync(dirfd);
-	return 0;
+	return gs_write_atomic_at(dirfd, name, buf, len, 0644, GS_WRITE_FSYNC | GS_WRITE_FSYNC_DIR,
+				  err);
 }

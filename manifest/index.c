@@ -44,6 +44,7 @@
 #include <zlib.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/ldcache.h"
 #include "gs/manifest.h"
 
@@ -498,37 +499,6 @@ int gs_index_parse(char *buf, size_t len, const char *name, struct gs_index **ou
 	return 0;
 }
 
-/* All of FD (a regular file of SIZE bytes, at most MAX) into a malloc'd,
- * NUL-terminated buffer. */
-static int read_fd(int fd, off_t size, size_t max, const char *name, char **out, size_t *len,
-		   struct gs_err *err)
-{
-	if (size < 0 || (uint64_t)size > max)
-		return gs_err_setx(err, EFBIG, "%s: larger than %zu bytes", name, max);
-	size_t cap = (size_t)size + 1, n = 0;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return gs_err_setx(err, ENOMEM, "%s: out of memory", name);
-	for (int tries = 0; n < cap && tries < 64;) {
-		ssize_t got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR) {
-			tries++;
-			continue;
-		}
-		if (got < 0)
-			return gs_err_set(err, errno, "reading %s", name);
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n == cap)
-		return gs_err_setx(err, EBUSY, "%s: grew while being read", name);
-	buf[n] = '\0';
-	*out = steal_ptr(&buf);
-	*len = n;
-	return 0;
-}
-
 int gs_index_read_at(int verfd, const char *dir, const char *ver, struct gs_index **out,
 		     struct gs_err *err)
 {
@@ -548,7 +518,7 @@ int gs_index_read_at(int verfd, const char *dir, const char *ver, struct gs_inde
 		return gs_err_setx(err, EBADMSG, "%s: not a regular file", name);
 	char *buf = NULL;
 	size_t len = 0;
-	int r = read_fd(fd, st.st_size, GS_INDEX_MAX, name, &buf, &len, err);
+	int r = gs_read_all_fd(fd, GS_INDEX_MAX, name, &buf, &len, err);
 	if (r < 0)
 		return r;
 	_cleanup_(gs_index_freep) struct gs_index *x = NULL;
@@ -583,7 +553,7 @@ int gs_index_matches_at(int verfd, const struct gs_manifest *m,
 		return 0;
 	}
 	struct gs_err e = GS_ERR_INIT;
-	if ((uint64_t)st.st_size != wlen || read_fd(fd, st.st_size, GS_INDEX_MAX, GS_INDEX_NAME, &have, &hlen, &e) < 0 ||
+	if ((uint64_t)st.st_size != wlen || gs_read_all_fd(fd, GS_INDEX_MAX, GS_INDEX_NAME, &have, &hlen, &e) < 0 ||
 	    hlen != wlen || memcmp(have, want, wlen)) {
 		*why = "not the index of manifest.json (edited, stale or of another format)";
 		return 0;

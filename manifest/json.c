@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/manifest.h"
 
 #define DIGEST_KEY "manifest_sha256"
@@ -490,6 +491,8 @@ int gs_manifest_parse(const char *text, size_t len, const char *name, struct gs_
 	return 0;
 }
 
+/* A regular file only, read whole (gs_read_all_fd); a file whose size
+ * changes while it is read is refused. */
 static int read_all(int fd, const char *name, char **out, size_t *len, struct gs_err *err)
 {
 	struct stat st;
@@ -497,24 +500,13 @@ static int read_all(int fd, const char *name, char **out, size_t *len, struct gs
 		return gs_err_set(err, errno, "%s", name);
 	if (!S_ISREG(st.st_mode))
 		return gs_err_setx(err, EBADMSG, "%s: not a regular file", name);
-	if ((uint64_t)st.st_size > GS_MANIFEST_MAX)
-		return gs_err_setx(err, EFBIG, "%s: larger than %u MiB", name, GS_MANIFEST_MAX >> 20);
-	size_t cap = (size_t)st.st_size + 1, n = 0;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return gs_err_setx(err, ENOMEM, "%s: out of memory", name);
-	for (;;) {
-		ssize_t got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return gs_err_set(err, errno, "reading %s", name);
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n == cap)
-			return gs_err_setx(err, EBADMSG, "%s: changed while being read", name);
-	}
+	_cleanup_free_ char *buf = NULL;
+	size_t n = 0;
+	int r = gs_read_all_fd(fd, GS_MANIFEST_MAX, name, &buf, &n, err);
+	if (r < 0)
+		return r;
+	if (n != (uint64_t)st.st_size)
+		return gs_err_setx(err, EBADMSG, "%s: changed while being read", name);
 	*out = steal_ptr(&buf);
 	*len = n;
 	return 0;

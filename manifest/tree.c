@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/manifest.h"
 
 #define HASH_CHUNK (1u << 20)
@@ -123,9 +124,9 @@ static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65]
 	}
 	if (gs_sha256_new(&h, &e) < 0)
 		return -2;
-	for (;;) {
+	for (int eintr = 0;;) {
 		ssize_t n = read(fd, c->buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
 		if (n < 0) {
 			*err_no = errno;
@@ -133,6 +134,7 @@ static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65]
 		}
 		if (n == 0)
 			break;
+		eintr = 0;
 		if (gs_sha256_update(h, c->buf, (size_t)n, &e) < 0)
 			return -2;
 	}

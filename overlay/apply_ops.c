@@ -516,6 +516,6 @@ int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err)
 			    o->dest);
 	if (r <= 0)
 		return opt ? ovl_skip(c, i, "%s", err->msg) : (r < 0 ? r : -EXDEV);
-	r = ovl_write_atomic(parent, name, o->content, o->content_len, o->mode, err);
+	r = gs_write_atomic_at(parent, name, o->content, o->content_len, o->mode, GS_WRITE_NEW_IN_PLACE, err);
 	return r < 0 && opt ? ovl_skip(c, i, "%s", err->msg) : r;
 }

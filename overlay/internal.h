@@ -118,12 +118,6 @@ int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err);
 int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err);
 /* ldcache.c */
 int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err);
-/* Writes LEN bytes at BUF as DIRFD/NAME, mode MODE: created in place when
- * NAME does not exist (O_EXCL|O_NOFOLLOW), else a fresh temporary
- * (O_EXCL|O_NOFOLLOW) + renameat over it, so an existing file (or link) is
- * replaced whole.  No fsync: the files are rewritten at every start. */
-int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-		     struct gs_err *err);
 
 /* The detached clone prepared for op I, or -1 (sources.c). */
 int ovl_sources_tree(struct ovl_sources *s, size_t i);

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,60 +33,8 @@
 
 #define GENERATOR "gpu-stage-hook " GS_VERSION
 
-
-/* NAME does not exist yet: created in place (O_EXCL: never over anything;
- * the container has not started, nothing reads it meanwhile), which on an
- * overlay root saves the rename.  1 done, 0 it exists, < 0 error. */
-static int write_new(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-		     struct gs_err *err)
-{
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? 0 : gs_err_set(err, errno, "creating %s", name);
-	int r = gs_write_full(fd, buf, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dirfd, name, 0);
-		return gs_err_set(err, -r, "writing %s", name);
-	}
-	return 1;
-}
-
-int ovl_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-		     struct gs_err *err)
-{
-	int r0 = write_new(dirfd, name, buf, len, mode, err);
-	if (r0 != 0)
-		return r0 < 0 ? r0 : 0;
-	char tmp[300];
-	int fd = -1;
-	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		uint32_t rnd = 0;
-		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
-		snprintf(tmp, sizeof(tmp), ".%s.gs-%08x", name, rnd);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			return gs_err_set(err, errno, "creating a temporary file for %s", name);
-	}
-	if (fd < 0)
-		return gs_err_setx(err, EEXIST, "%s: too many temporary name collisions", name);
-	int r = gs_write_full(fd, buf, len);
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dirfd, tmp, 0);
-		return gs_err_set(err, -r, "writing %s", name);
-	}
-	return 0;
-}
+/* The caches written here (gs_write_atomic_at) are not fsynced: they are
+ * rewritten at every start. */
 
 /* Which loader the image has: 1 glibc, 0 musl, -1 neither. */
 static int image_loader(int rootfd)
@@ -203,7 +150,7 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 				   "the container's /etc is read-only or not on its root file system (a volume?), and its /etc/ld.so.cache is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them");
 	}
 	_cleanup_close_ int target = (int)t;
-	int r = ovl_write_atomic(c->anchorfd, "ld.so.cache", buf, len, 0644, err);
+	int r = gs_write_atomic_at(c->anchorfd, "ld.so.cache", buf, len, 0644, 0, err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int src = openat(c->anchorfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -274,5 +221,6 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	if (r == 0)
 		return bind_cache(c, i, etcfd, buf, len, err);
 	r = ovl_may_create(c, etcfd, o->dest, err);
-	return r < 0 ? r : ovl_write_atomic(etcfd, "ld.so.cache", buf, len, 0644, err);
+	return r < 0 ? r : gs_write_atomic_at(etcfd, "ld.so.cache", buf, len, 0644,
+					      GS_WRITE_NEW_IN_PLACE, err);
 }

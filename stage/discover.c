@@ -503,8 +503,9 @@ static int add_config(struct disc *d, const char *path, unsigned int cap, bool t
 		return 0;
 	if (text) {
 		struct gs_err ignored = GS_ERR_INIT;
-		if (gs_root_read_text(&d->root, resolved, 1 << 16, &content, &ignored) < 0 ||
-		    !names_staged_lib(d->plan, content))
+		if (gs_root_read_text(&d->root, resolved, 1 << 16, &content, &ignored) < 0)
+			return gs_disc_warn(d, "%s: not staged: %s", resolved, ignored.msg);
+		if (!names_staged_lib(d->plan, content))
 			return gs_disc_warn(d, "%s: not staged: it names no library of driver %s", resolved, d->ver);
 	}
 	if (asprintf(&staged, "config%s", path) < 0)

@@ -74,23 +74,7 @@ int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, cha
 	_cleanup_close_ int fd = gs_root_open_file(r, path, O_RDONLY | O_NONBLOCK, NULL, err);
 	if (fd < 0)
 		return fd;
-	_cleanup_free_ char *buf = malloc(max + 1);
-	if (!buf)
-		return gs_err_set(err, ENOMEM, "%s", path);
-	size_t got = 0;
-	while (got < max) {
-		ssize_t n = read(fd, buf + got, max - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return gs_err_set(err, errno, "%s", path);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = steal_ptr(&buf);
-	return 0;
+	return gs_read_all_fd(fd, max, path, out, NULL, err);
 }
 
 int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
@@ -102,12 +86,14 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
 		return gs_err_setx(err, EINVAL, "search for '%s'", needle);
 	size_t keep = 0;
 	off_t off = 0;
+	int eintr = 0;
 	for (;;) {
 		ssize_t n = pread(fd, buf + keep, CHUNK, off);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
 		if (n < 0)
 			return gs_err_set(err, errno, "reading");
+		eintr = 0;
 		if (n == 0)
 			return 0;
 		off += n;

@@ -26,7 +26,8 @@ void gs_root_close(struct gs_root *r);
 int gs_root_open_file(const struct gs_root *r, const char *path, int flags, char **resolved,
 		      struct gs_err *err);
 
-/* Reads a small text file inside the root into a NUL-terminated buffer. */
+/* Reads a small text file inside the root into a NUL-terminated buffer
+ * (gs_read_all_fd): more than MAX bytes is -EFBIG, never a shortened text. */
 int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, char **out,
 		      struct gs_err *err);
 

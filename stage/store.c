@@ -70,8 +70,8 @@ static int lock_store(int storefd, const char *store, bool shared, struct gs_err
 		return -1;
 	if (fd < 0)
 		return gs_err_set(err, errno, "%s/" LOCK_NAME, store);
-	while (flock(fd, shared ? LOCK_SH : LOCK_EX) < 0) {
-		if (errno != EINTR)
+	for (int eintr = 0; flock(fd, shared ? LOCK_SH : LOCK_EX) < 0;) {
+		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
 			return gs_err_set(err, errno, "locking %s/" LOCK_NAME, store);
 	}
 	return steal_fd(&fd);
@@ -382,14 +382,16 @@ static int pread_full(int fd, void *buf, size_t n, off_t off)
 {
 	unsigned char *p = buf;
 	size_t got = 0;
+	int eintr = 0;
 	while (got < n) {
 		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
 			break;
+		eintr = 0;
 		got += (size_t)r;
 	}
 	return (int)got;
@@ -423,12 +425,14 @@ static int copy_range(struct build *b, int src, int dst, uint64_t size, struct g
 		      struct gs_err *err)
 {
 	loff_t soff = 0, doff = 0;
+	int eintr = 0;
 	while ((uint64_t)doff < size) {
 		uint64_t left = size - (uint64_t)doff;
 		ssize_t n = copy_file_range(src, &soff, dst, &doff,
 					    left < COPY_CHUNK ? (size_t)left : COPY_CHUNK, 0);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
+		eintr = 0;
 		if (n < 0 && doff == 0 &&
 		    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
 			return COPY_FALLBACK;
@@ -449,11 +453,12 @@ static int copy_rw(struct build *b, int src, int dst, uint64_t size, struct gs_s
 {
 	if (lseek(src, 0, SEEK_SET) < 0 || lseek(dst, 0, SEEK_SET) < 0 || ftruncate(dst, 0) < 0)
 		return gs_err_set(err, errno, "rewinding");
-	for (uint64_t off = 0; off < size;) {
+	for (uint64_t off = 0, eintr = 0; off < size;) {
 		size_t want = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
 		ssize_t n = read(src, b->buf, want);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;
+		eintr = 0;
 		if (n < 0)
 			return gs_err_set(err, errno, "reading");
 		if (n == 0)
@@ -558,20 +563,11 @@ static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *e
 	return 0;
 }
 
-/* DIRFD/NAME, a new file holding TEXT, sealed 0444 and fsynced. */
+/* DIRFD/NAME holding TEXT, sealed 0444 and fsynced (replaced whole). */
 static int write_sealed(int dirfd, const char *name, const char *text, size_t len,
 			struct gs_err *err)
 {
-	_cleanup_close_ int fd =
-		openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return gs_err_set(err, errno, "creating %s", name);
-	int r = gs_write_full(fd, text, len);
-	if (r < 0)
-		return gs_err_set(err, -r, "writing %s", name);
-	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
-		return gs_err_set(err, errno, "%s", name);
-	return 0;
+	return gs_write_atomic_at(dirfd, name, text, len, 0444, GS_WRITE_FSYNC, err);
 }
 
 /* The index of P, whose manifest.json is TEXT (LEN bytes). */
@@ -621,12 +617,7 @@ static int reindex(int storefd, const char *store, const char *ver, struct gs_er
 		return gs_err_wrap(err, "%s/%s: rebuilding the index", store, ver);
 	if (fchmod(verfd, 0755) < 0)
 		return gs_err_set(err, errno, "%s/%s: rebuilding the index", store, ver);
-	(void)unlinkat(verfd, ".index.tmp", 0);
-	r = write_sealed(verfd, ".index.tmp", index, ilen, err);
-	if (r >= 0 && renameat(verfd, ".index.tmp", verfd, GS_INDEX_NAME) < 0)
-		r = gs_err_set(err, errno, "%s/%s: renaming the new index into place", store, ver);
-	if (r < 0)
-		(void)unlinkat(verfd, ".index.tmp", 0);
+	r = write_sealed(verfd, GS_INDEX_NAME, index, ilen, err);
 	if (fchmod(verfd, 0555) < 0 && r >= 0)
 		r = gs_err_set(err, errno, "%s/%s: sealing", store, ver);
 	if (fsync(verfd) < 0 && r >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for libldcache: ordering, round trips, corrupt input, lookup,
- * atomic writes.  Comparisons with the real ldconfig live in
+ * atomic writes, and common/fsx.c's whole-fd reader and atomic writer.
+ * Comparisons with the real ldconfig live in
  * tests/integration/ldcache_*.sh. */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 
 #include "../ldcache/internal.h"
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/ldcache.h"
 
 #define X86_64 (LDC_FLAG_X8664_LIB64 | LDC_FLAG_ELF_LIBC6)
@@ -583,6 +585,278 @@ static void test_shared_strings(void **state)
 	assert_int_equal(ldc_cache_add(dst, &bad, &err), -EINVAL);
 }
 
+/* ---- common/fsx.c: gs_read_all_fd, gs_write_atomic_at ---------------------- */
+
+/* A regular file of N bytes ('a' + i % 26), opened for reading. */
+static int regular_fd(const char *dir, const char *name, size_t n)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < n; i++) {
+		char ch = (char)('a' + i % 26);
+		assert_int_equal(write(fd, &ch, 1), 1);
+	}
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* A pipe holding N bytes, write end closed; returns the read end. */
+static int pipe_fd(size_t n)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_true(n <= 65536); /* fits in the pipe's buffer */
+	for (size_t i = 0; i < n; i++) {
+		char ch = (char)('a' + i % 26);
+		assert_int_equal(write(p[1], &ch, 1), 1);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+static void check_pattern(const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(buf[i], 'a' + i % 26);
+	assert_int_equal(buf[n], '\0');
+}
+
+static void test_read_all_fd(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-readall-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct gs_err err = GS_ERR_INIT;
+	char sentinel[] = "untouched";
+	char *out = sentinel;
+	size_t len = 77;
+
+	/* more than MAX: an error naming the file and the limit, nothing returned */
+	int fd = regular_fd(dir, "big", 100);
+	assert_int_equal(gs_read_all_fd(fd, 99, "big.txt", &out, &len, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "big.txt"));
+	assert_non_null(strstr(err.msg, "99 bytes"));
+	assert_ptr_equal(out, sentinel);
+	assert_int_equal(len, 77);
+	close(fd);
+	gs_err_clear(&err);
+	fd = pipe_fd(10000);
+	assert_int_equal(gs_read_all_fd(fd, 9999, "pipe", &out, &len, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "pipe: larger than 9999 bytes"));
+	assert_ptr_equal(out, sentinel);
+	assert_int_equal(len, 77);
+	close(fd);
+	gs_err_clear(&err);
+	fd = pipe_fd(1);
+	assert_int_equal(gs_read_all_fd(fd, 0, "one", &out, &len, &err), -EFBIG);
+	assert_ptr_equal(out, sentinel);
+	close(fd);
+
+	/* an empty file, an empty pipe: an empty string */
+	fd = regular_fd(dir, "empty", 0);
+	assert_int_equal(gs_read_all_fd(fd, 10, "empty", &out, &len, &err), 0);
+	assert_int_equal(len, 0);
+	assert_string_equal(out, "");
+	free(out);
+	close(fd);
+	fd = pipe_fd(0);
+	assert_int_equal(gs_read_all_fd(fd, 0, "empty pipe", &out, NULL, &err), 0);
+	assert_string_equal(out, "");
+	free(out);
+	close(fd);
+
+	/* exactly MAX bytes: all of them */
+	fd = regular_fd(dir, "exact", 5000);
+	assert_int_equal(gs_read_all_fd(fd, 5000, "exact", &out, &len, &err), 0);
+	assert_int_equal(len, 5000);
+	check_pattern(out, len);
+	free(out);
+	close(fd);
+	fd = pipe_fd(5000);
+	assert_int_equal(gs_read_all_fd(fd, 5000, "exact pipe", &out, &len, &err), 0);
+	assert_int_equal(len, 5000);
+	check_pattern(out, len);
+	free(out);
+	close(fd);
+
+	/* a pipe (no size) larger than the first allocation grows; the
+	 * offset of a regular file is where reading starts */
+	fd = pipe_fd(60000);
+	assert_int_equal(gs_read_all_fd(fd, 1 << 20, "pipe", &out, &len, &err), 0);
+	assert_int_equal(len, 60000);
+	check_pattern(out, len);
+	free(out);
+	close(fd);
+	fd = regular_fd(dir, "offset", 30);
+	assert_int_equal(lseek(fd, 26, SEEK_SET), 26);
+	assert_int_equal(gs_read_all_fd(fd, 100, "offset", &out, &len, &err), 0);
+	assert_int_equal(len, 4);
+	assert_string_equal(out, "abcd");
+	free(out);
+	close(fd);
+
+	/* a /proc file: regular, size 0, content nonetheless */
+	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(gs_read_all_fd(fd, 1 << 20, "/proc/self/status", &out, &len, &err), 0);
+	assert_true(len > 0 && strlen(out) == len);
+	assert_non_null(strstr(out, "Name:"));
+	free(out);
+	close(fd);
+
+	/* a read error names the file */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	out = sentinel;
+	assert_int_equal(gs_read_all_fd(fd, 100, "a dir", &out, &len, &err), -EISDIR);
+	assert_non_null(strstr(err.msg, "reading a dir"));
+	assert_ptr_equal(out, sentinel);
+	close(fd);
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Entries of DIRFD other than "." and ".."; fails on a temporary file. */
+static int entries(int dirfd)
+{
+	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (strstr(de->d_name, ".gs-"))
+			fail_msg("temporary file left: %s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void read_back(int dirfd, const char *name, const char *want)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(fd >= 0);
+	_cleanup_free_ char *text = NULL;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_read_all_fd(fd, 1 << 20, name, &text, NULL, &err), 0);
+	assert_string_equal(text, want);
+}
+
+static void test_write_atomic(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-atomic-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	struct gs_err err = GS_ERR_INIT;
+	struct stat st, old;
+
+	/* a new file: its content and mode, nothing else in the directory */
+	assert_int_equal(gs_write_atomic_at(dfd, "f", "one\n", 4, 0640, 0, &err), 0);
+	read_back(dfd, "f", "one\n");
+	assert_int_equal(fstatat(dfd, "f", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(entries(dfd), 1);
+
+	/* an existing file is replaced by a new inode (a hard link to the old
+	 * one keeps the old content: it was never written in place), synced,
+	 * through an O_PATH directory fd */
+	assert_int_equal(linkat(dfd, "f", dfd, "old", 0), 0);
+	assert_int_equal(fstatat(dfd, "f", &old, 0), 0);
+	_cleanup_close_ int pathfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(pathfd >= 0);
+	assert_int_equal(gs_write_atomic_at(pathfd, "f", "two", 3, 0444,
+					    GS_WRITE_FSYNC | GS_WRITE_FSYNC_DIR, &err),
+			 0);
+	read_back(dfd, "f", "two");
+	read_back(dfd, "old", "one\n");
+	assert_int_equal(fstatat(dfd, "f", &st, 0), 0);
+	assert_true(st.st_ino != old.st_ino);
+	assert_int_equal(st.st_mode & 07777, 0444);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(entries(dfd), 2);
+	assert_int_equal(unlinkat(dfd, "old", 0), 0);
+
+	/* a symlink at NAME is replaced, its target untouched; an empty file */
+	assert_int_equal(symlinkat("f", dfd, "link"), 0);
+	assert_int_equal(gs_write_atomic_at(dfd, "link", "", 0, 0600, 0, &err), 0);
+	assert_int_equal(fstatat(dfd, "link", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 0);
+	read_back(dfd, "f", "two");
+	assert_int_equal(unlinkat(dfd, "link", 0), 0);
+
+	/* GS_WRITE_KEEP_OWNER: the owner and group of the file replaced */
+	if (geteuid() == 0) {
+		assert_int_equal(fchownat(dfd, "f", 1234, 5678, 0), 0);
+		assert_int_equal(gs_write_atomic_at(dfd, "f", "3", 1, 0600, GS_WRITE_KEEP_OWNER, &err), 0);
+		assert_int_equal(fstatat(dfd, "f", &st, 0), 0);
+		assert_int_equal(st.st_uid, 1234);
+		assert_int_equal(st.st_gid, 5678);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		read_back(dfd, "f", "3");
+		assert_int_equal(gs_write_atomic_at(dfd, "new", "4", 1, 0600, GS_WRITE_KEEP_OWNER, &err), 0);
+		assert_int_equal(fstatat(dfd, "new", &st, 0), 0);
+		assert_int_equal(st.st_uid, 0);
+		assert_int_equal(unlinkat(dfd, "new", 0), 0);
+	}
+
+	/* NAME is a directory: an error naming it, the directory as it was and
+	 * no temporary file (it failed after the write) */
+	assert_int_equal(mkdirat(dfd, "d", 0755), 0);
+	assert_int_equal(mkdirat(dfd, "d/sub", 0755), 0);
+	int r = gs_write_atomic_at(dfd, "d", "x", 1, 0644, GS_WRITE_FSYNC, &err);
+	assert_true(r == -EISDIR || r == -ENOTEMPTY || r == -EEXIST);
+	assert_non_null(strstr(err.msg, "replacing d"));
+	assert_int_equal(fstatat(dfd, "d/sub", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(entries(dfd), 2);
+
+	/* a read-only directory (as an unprivileged user when run as root):
+	 * an error, nothing created */
+	assert_int_equal(chmod(dir, 0555), 0);
+	bool dropped = geteuid() == 0 && seteuid(65534) == 0;
+	if (dropped || geteuid() != 0) {
+		r = gs_write_atomic_at(dfd, "f", "ro", 2, 0644, 0, &err);
+		if (dropped)
+			assert_int_equal(seteuid(0), 0);
+		assert_int_equal(r, -EACCES);
+		assert_non_null(strstr(err.msg, "f: creating a temporary file"));
+		read_back(dfd, "f", geteuid() == 0 ? "3" : "two");
+		assert_int_equal(entries(dfd), 2);
+	}
+	assert_int_equal(chmod(dir, 0700), 0);
+
+	/* only a single file name; unknown flags */
+	static const char *const bad[] = {"", ".", "..", "a/b", "/abs", "d/"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(gs_write_atomic_at(dfd, bad[i], "x", 1, 0644, 0, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "not a single file name"));
+	}
+	char longname[300];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(gs_write_atomic_at(dfd, longname, "x", 1, 0644, 0, &err), -EINVAL);
+	longname[255] = '\0'; /* the longest name: the temporary name still fits */
+	assert_int_equal(gs_write_atomic_at(dfd, longname, "x", 1, 0644, 0, &err), 0);
+	assert_int_equal(unlinkat(dfd, longname, 0), 0);
+	assert_int_equal(gs_write_atomic_at(dfd, "f", "x", 1, 0644, 1u << 9, &err), -EINVAL);
+	/* DIRFD not a directory: nothing created anywhere */
+	_cleanup_close_ int ffd = openat(dfd, "f", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(gs_write_atomic_at(ffd, "g", "x", 1, 0644, 0, &err), -ENOTDIR);
+	assert_int_equal(entries(dfd), 2);
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_old_format), cmocka_unit_test(test_write_at_atomic),
 		cmocka_unit_test(test_conf_dirs), cmocka_unit_test(test_scan_skips_executables),
 		cmocka_unit_test(test_scan_legacy_hwcap_dirs), cmocka_unit_test(test_shared_strings),
+		cmocka_unit_test(test_read_all_fd), cmocka_unit_test(test_write_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

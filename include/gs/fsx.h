@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* fd-based path resolution inside an untrusted root. */
+/* fd-based path resolution inside an untrusted root; reading a whole fd
+ * and replacing a file atomically. */
 #ifndef GS_FSX_H
 #define GS_FSX_H
 
 #include <stdint.h>
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "gs/err.h"
 
@@ -27,9 +29,58 @@ int gs_open_beneath(int dirfd, const char *name, int flags, uint64_t extra);
  * userspace fallback.  Returns the fd. */
 int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err);
 
-/* write(2) until all N bytes of BUF are written (EINTR retried).
+/* How many times in a row a call that fails with EINTR is retried by the
+ * helpers here and by every read, write and lock loop of the project; then
+ * the call fails (EINTR), with a message saying so.  A call that makes
+ * progress starts the count again. */
+#define GS_EINTR_TRIES 64
+
+/* write(2) until all N bytes of BUF are written (EINTR retried up to
+ * GS_EINTR_TRIES times in a row; a write that writes nothing is EIO).
  * Returns 0 or -errno. */
 int gs_write_full(int fd, const void *buf, size_t n);
+
+/* Reads FD from its offset to EOF into a malloc'd buffer with a NUL after
+ * the data: *OUT, *LEN bytes not counting the NUL (LEN may be NULL).  More
+ * than MAX bytes is -EFBIG, with a message naming NAME and MAX: never a
+ * shortened result.  One fstat sizes the first allocation when FD is a
+ * regular file (one larger than MAX fails at once, nothing read); a file
+ * that grows or shrinks meanwhile is read as it is, up to MAX.  Anything
+ * else (pipe, socket, tty, a /proc file whose size says nothing) starts at
+ * 4 KiB and doubles, never beyond MAX + 1 bytes.  FD's O_NONBLOCK is the
+ * caller's (EAGAIN is an error like any other); EINTR is retried
+ * GS_EINTR_TRIES times in a row.  NAME (the file as shown in messages)
+ * prefixes every message.  On failure *OUT and *LEN are left alone. */
+int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len,
+		   struct gs_err *err);
+
+/* gs_write_atomic_at() flags. */
+#define GS_WRITE_FSYNC (1u << 0)      /* fsync the new file before the rename */
+#define GS_WRITE_FSYNC_DIR (1u << 1)  /* fsync DIRFD after the rename */
+#define GS_WRITE_KEEP_OWNER (1u << 2) /* owner and group of what NAME is now */
+/* NAME missing: created in place (O_CREAT | O_EXCL | O_NOFOLLOW), no
+ * rename; for files nothing reads while they are written (a container's,
+ * before it starts): on an overlay root that saves the rename.  A failed
+ * write removes it again. */
+#define GS_WRITE_NEW_IN_PLACE (1u << 3)
+#define GS_WRITE_TMP_TRIES 16         /* temporary names tried */
+
+/* Replaces DIRFD/NAME (NAME a single component: no '/', not "." or "..")
+ * with the LEN bytes at BUF, in one rename: a temporary file is created in
+ * the same directory as ".NAME.gs-XXXXXXXX" (random suffix; O_CREAT |
+ * O_EXCL | O_NOFOLLOW, mode 0600; GS_WRITE_TMP_TRIES names tried while one
+ * is taken or the open is interrupted), written in full, given the owner
+ * and group of what NAME names now (GS_WRITE_KEEP_OWNER: a symlink is
+ * followed for that stat only; no file there, or EPERM, leaves them ours),
+ * chmod'ed to MODE, fsynced (GS_WRITE_FSYNC), closed and renamed over NAME
+ * (a symlink there is replaced, never followed; a directory there is an
+ * error); then DIRFD is fsynced (GS_WRITE_FSYNC_DIR; DIRFD may be O_PATH
+ * or AT_FDCWD; a filesystem that cannot sync a directory, EINVAL, is no
+ * error).  On every failure before the rename the temporary file is
+ * removed and NAME is as it was; a failed directory sync after it says
+ * NAME was replaced.  Messages name NAME and the reason.  Returns 0. */
+int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+		       unsigned flags, struct gs_err *err);
 
 /* For the mains: every allocation of 128 KiB or more gets its own mapping,
  * returned to the kernel when freed (glibc would otherwise raise that

@@ -179,9 +179,9 @@ bool ldc_cache_is_sorted(const struct ldc_cache *c);
  * the reader would refuse. */
 int ldc_cache_serialize(const struct ldc_cache *c, const char *generator,
 			void **out, size_t *out_len, struct gs_err *err);
-/* Serialises and writes atomically into directory DIRFD as NAME: a
- * temporary file created there with O_EXCL|O_NOFOLLOW, fsync, renameat,
- * fsync of the directory.  Mode 0644. */
+/* Serialises and writes atomically into directory DIRFD as NAME
+ * (gs_write_atomic_at, gs/fsx.h: a temporary file created there with
+ * O_EXCL|O_NOFOLLOW, fsync, renameat, fsync of the directory).  Mode 0644. */
 int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 		       const char *generator, struct gs_err *err);
 
