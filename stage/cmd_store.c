@@ -609,13 +609,17 @@ int cmd_remove(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	struct gs_err err = GS_ERR_INIT;
-	if (gs_store_remove(o.store, o.args[0], &err) < 0)
+	int kept = gs_store_remove(o.store, o.args[0], &err);
+	if (kept < 0)
 		return fail(&err);
 	if (o.json) {
-		_cleanup_(gs_json_decrefp) json_t *j = json_pack(
-			"{s:s, s:s, s:b}", "driver", o.args[0], "store", o.store, "removed", 1);
+		_cleanup_(gs_json_decrefp) json_t *j =
+			json_pack("{s:s, s:s, s:b, s:b}", "driver", o.args[0], "store", o.store,
+				  "removed", 1, "files_kept_in_use", kept == 1);
 		return flush_out(emit_json(j));
 	}
 	printf("removed %s/%s\n", o.store, o.args[0]);
+	if (kept == 1)
+		printf("note: a running container still mounts its files; they are deleted by a later gpu-stage run once none does\n");
 	return flush_out(GS_EXIT_OK);
 }

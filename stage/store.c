@@ -22,11 +22,13 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
+#include "gs/mountinfo.h"
 #include "store_internal.h"
 
 #define COPY_CHUNK (4u << 20) /* bytes per copy_file_range / read, and hash buffer size */
@@ -132,9 +134,85 @@ static int remove_entries(DIR *d, unsigned int depth)
 	return r;
 }
 
-/* Removes STORE/.tmp-* left by a killed run (the caller holds the lock).
- * A run killed between swapping a tree away and deleting it may have left
- * a reader on that tree: the readers' barrier waits for it first. */
+/* ---- trees still in use ------------------------------------------------------ */
+
+/* Whether a mount in any mount namespace shows a directory or file of the
+ * tree STORE/NAME (superblock DEV): a running container's bind of a staged
+ * directory keeps seeing the tree's files only while they exist, so a tree
+ * swapped out by a re-stage, or removed, is deleted only once nothing
+ * mounts it.  Mount roots are matched by the tree's unique name ("/NAME/"
+ * or a trailing "/NAME") on that superblock; every mount namespace is read
+ * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read the
+ * tree counts as used: kept, never deleted under a container. */
+static bool tree_mounted(dev_t dev, const char *name)
+{
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return true;
+	size_t nl = strlen(name), cap = 0, n_ns = 0, ns_cap = 0;
+	ino_t *seen = NULL;
+	char *line = NULL;
+	bool used = false;
+	struct dirent *e;
+	while (!used && (e = readdir(proc))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[64];
+		struct stat ns;
+		snprintf(path, sizeof(path), "/proc/%.20s/ns/mnt", e->d_name);
+		if (stat(path, &ns) < 0)
+			continue; /* gone, or a kernel thread */
+		bool dup = false;
+		for (size_t i = 0; i < n_ns && !dup; i++)
+			dup = seen[i] == ns.st_ino;
+		if (dup)
+			continue;
+		if (n_ns == ns_cap) {
+			ino_t *v = realloc(seen, (ns_cap ? 2 * ns_cap : 64) * sizeof(*v));
+			if (!v) {
+				used = true;
+				break;
+			}
+			seen = v;
+			ns_cap = ns_cap ? 2 * ns_cap : 64;
+		}
+		seen[n_ns++] = ns.st_ino;
+		snprintf(path, sizeof(path), "/proc/%.20s/mountinfo", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		struct gs_mountinfo m;
+		struct gs_err ignored = GS_ERR_INIT;
+		int r;
+		while (!used && (r = gs_mountinfo_next(f, path, &line, &cap, &m, &ignored)) > 0) {
+			if (makedev(m.major, m.minor) != dev)
+				continue;
+			for (const char *p = strstr(m.root, name); p && !used; p = strstr(p + 1, name))
+				used = p > m.root && p[-1] == '/' && (p[nl] == '/' || p[nl] == '\0');
+		}
+		used |= r < 0;
+		fclose(f);
+	}
+	closedir(proc);
+	free(line);
+	free(seen);
+	return used;
+}
+
+/* Deletes the tree STORE/NAME unless a mount still shows it (then it
+ * stays, under its temporary name, for a later run).  1 deleted, 0 kept. */
+static int remove_unused(int storefd, const char *name)
+{
+	struct stat st;
+	if (fstat(storefd, &st) < 0 || tree_mounted(st.st_dev, name))
+		return 0;
+	return rm_tree_at(storefd, name, 0) == 0 ? 1 : 0;
+}
+
+/* Removes STORE/.tmp-* left behind (the caller holds the lock): debris of
+ * a killed run, and trees swapped out or removed earlier that a container
+ * still mounted then.  A reader may be opening one right now: the
+ * readers' barrier waits for it first; a mounted one is kept. */
 static void remove_stale(int storefd)
 {
 	struct gs_err ignored = GS_ERR_INIT;
@@ -152,7 +230,7 @@ static void remove_stale(int storefd)
 		rewinddir(d);
 		while ((e = readdir(d)))
 			if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
-				found |= rm_tree_at(storefd, e->d_name, 0) == 0;
+				found |= remove_unused(storefd, e->d_name) == 1;
 		if (!found)
 			break;
 	}
@@ -665,7 +743,7 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 		if (r < 0)
 			return gs_err_wrap(err, "%s/%s: replaced, but the old copy (now %s) is kept",
 					   b->store, ver, b->tmpname);
-		(void)rm_tree_at(b->storefd, b->tmpname, 0);
+		(void)remove_unused(b->storefd, b->tmpname);
 		(void)fsync(b->storefd);
 	}
 	return 0;
@@ -873,12 +951,9 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	if ((r = gs_store_readers_barrier(storefd, err)) < 0)
 		return gs_err_wrap(err, "%s/%s: removed from the store, but not deleted (now %s)", store,
 				   ver, tmp);
-	if ((r = rm_tree_at(storefd, tmp, 0)) < 0)
-		return gs_err_set(err, -r,
-				  "%s/%s: removed from the store, but deleting it (now %s) failed; the next run retries",
-				  store, ver, tmp);
+	r = remove_unused(storefd, tmp);
 	(void)fsync(storefd);
-	return 0;
+	return r == 1 ? 0 : 1; /* 1: a running container still mounts it: kept for a later run */
 }
 
 int gs_store_verify(const char *store, const char *ver,

@@ -127,3 +127,32 @@ rounds=$(cat "$HK_WORK/rounds" 2>/dev/null || echo 0)
 [ "$rounds" -ge 2 ] || hk_fail "the re-stager did not get going (rounds: $rounds)"
 "$HK_GS" verify "$HK_VER" --store "$HK_STORE" >/dev/null || hk_fail "verify fails after the race"
 hk_ok "24 starts during $rounds rounds of re-staging (A $seenA, B $seenB): each saw one whole tree"
+
+# a container running across a re-stage keeps its files; the replaced copy
+# is deleted by the first gpu-stage run after the container is gone
+hk_bundle long
+hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=none"]' \
+	"sha256sum /run/gpu-stage/$LIB; sleep 4; sha256sum /run/gpu-stage/$LIB"
+before=$(sha256sum "$V/$LIB" | cut -d' ' -f1)
+hk_runc "$HK_B" "gs-ix-$$-long" &
+long=$!
+for ((i = 0; i < 100; i++)); do
+	[ -s "$HK_WORK/gs-ix-$$-long.out" ] && break
+	sleep 0.1
+done
+[ -s "$HK_WORK/gs-ix-$$-long.out" ] || hk_fail "the long-running container did not start: $(cat "$HK_WORK/gs-ix-$$-long.out")"
+for t in drv drvB; do
+	"$HK_GS" --root "$HK_WORK/$t" --store "$HK_STORE" --driver "$HK_VER" --caps all -q --force >/dev/null 2>&1 ||
+		hk_fail "re-staging $t while a container runs failed"
+done
+kept=$(find "$HK_STORE" -maxdepth 1 -name '.tmp-*' | wc -l)
+[ "$kept" -ge 1 ] || hk_fail "the copy a running container mounts was deleted"
+wait "$long" || hk_fail "the long-running container failed: $(cat "$HK_WORK/gs-ix-$$-long.out")"
+[ "$(awk 'NR == 2 {print $1}' "$HK_WORK/gs-ix-$$-long.out")" = "$before" ] ||
+	hk_fail "a running container lost or changed its libcuda across a re-stage: $(cat "$HK_WORK/gs-ix-$$-long.out")"
+runc delete -f "gs-ix-$$-long" >/dev/null 2>&1 || true
+"$HK_GS" --root "$HK_WORK/drvB" --store "$HK_STORE" --driver "$HK_VER" --caps all -q >/dev/null 2>&1 ||
+	hk_fail "gpu-stage after the container exited failed"
+left=$(find "$HK_STORE" -maxdepth 1 -name '.tmp-*' | wc -l)
+[ "$left" -eq 0 ] || hk_fail "the replaced copies were not deleted once unused: $(ls -a "$HK_STORE")"
+hk_ok "a running container kept its files across two re-stages ($kept old copies kept); deleted once it exited"
