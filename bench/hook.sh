@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B, $ROWS: set by bench/run
+# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B (the build dir), $ROWS: set by bench/run
 # SPDX-License-Identifier: Apache-2.0
 # bench/run group "hook" (sourced): rows 9 (the debootstrap'd minbase rootfs)
 # and 10 (the 2,000-library image: minbase + 2,000 libraries of
@@ -167,10 +167,10 @@ hk_image() {
 group_hook() {
 	local t drv minbase lib2k
 	for t in runc jq nsenter ldconfig; do command -v $t >/dev/null || die "hook: $t missing"; done
-	HK_HOOK=$SRC/$B/gpu-stage-hook
-	HK_HOOKTIME=$SRC/$B/fixtures/hooktime
+	HK_HOOK=$B/gpu-stage-hook
+	HK_HOOKTIME=$B/fixtures/hooktime
 	PATH_HOOK=PATH=/usr/sbin:/usr/bin:/sbin:/bin
-	if [ ! -x "$HK_HOOK" ] || [ ! -x "$HK_HOOKTIME" ]; then die "hook: $B/gpu-stage-hook or $B/fixtures/hooktime missing (make all)"; fi
+	if [ ! -x "$HK_HOOK" ] || [ ! -x "$HK_HOOKTIME" ]; then die "hook: gpu-stage-hook or fixtures/hooktime missing in the build dir (make all)"; fi
 	drv=$(synthetic_driver)
 	"$GS" --root "$drv" --store "$work/hk-store" --driver "$HK_VER" --caps all -q >/dev/null 2>"$work/hk-stage.err" ||
 		die "hook: staging failed: $(tail -n 3 "$work/hk-stage.err")"

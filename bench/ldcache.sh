@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B, $ROWS: set by bench/run
+# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B (the build dir), $ROWS: set by bench/run
 # SPDX-License-Identifier: Apache-2.0
 # bench/run group "ldcache" (sourced): rows 1-5, gpu-stage's ld.so.cache code
 # against the system's ldconfig.

@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B, $ROWS: set by bench/run
+# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B (the build dir), $ROWS: set by bench/run
 # SPDX-License-Identifier: Apache-2.0
 # Helpers of bench/run (sourced, not run): timing, medians, the table's rows,
 # and the clean-up of everything a benchmark made (mounts, containers, temp
@@ -99,7 +99,14 @@ print_table() {
 	} | awk -F '\t' '
 		function width(s) { return length(s) - gsub(/[\200-\277]/, "&", s) } # UTF-8 aware
 		function pad(s, n) { while (width(s) < n) s = s " "; return s }
-		{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (width($i) > w[i]) w[i] = width($i) } ; if (NF > nf) nf = NF }
+		{
+			for (i = 1; i <= NF; i++) {
+				gsub(/\|/, "\\|", $i) # a cell holding "|" (a failure message)
+				c[NR, i] = $i
+				if (width($i) > w[i]) w[i] = width($i)
+			}
+			if (NF > nf) nf = NF
+		}
 		END {
 			for (r = 1; r <= NR; r++) {
 				line = "|"

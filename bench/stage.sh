@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B, $ROWS: set by bench/run
+# shellcheck shell=bash disable=SC2154 # $work, $N, $GS, $SRC, $B (the build dir), $ROWS: set by bench/run
 # SPDX-License-Identifier: Apache-2.0
 # bench/run group "stage" (sourced): rows 6-8, discovery and staging.
 # HOST: the synthetic driver of fixtures/mkdriver.sh (535.261.03 and a 550
