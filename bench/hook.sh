@@ -22,6 +22,9 @@
 # gives each container a fresh writable layer.  Rows per image:
 #   own work  median(b) - median(a)            target <= 1.0 ms (minbase),
 #                                                     <= 1.5 ms (2,000 libs)
+#             (the CPU times, user + system, beside it: steadier than the
+#             wall time on a shared machine, which also holds run-queue and
+#             disk waits)
 #   classic   median(c) - median(a), and the ratio classic / hook: >= 30x
 #   peak RSS  median of b's maxrss (c's beside it)    target <= 2 MB
 #   runc run  the whole `runc run` medians of the three bundles (context)
@@ -152,7 +155,7 @@ hk_image() {
 	mh=$(median "$fb/hooktime" 2) mc=$(median "$fc/hooktime" 2)
 	res=MISS
 	[ "$ha" -le "$limit" ] && res=PASS
-	row "${id}a" "$name: hook own work = hooktime wall of \`gpu-stage-hook\` ($(ms "$rb")) − of \`/bin/true\` ($(ms "$ra"))" \
+	row "${id}a" "$name: hook own work, hooktime wall: \`gpu-stage-hook\` $(ms "$rb") − \`/bin/true\` $(ms "$ra") (CPU time: $(ms "$(median "$fb/hooktime" 3)") − $(ms "$(median "$fa/hooktime" 3)"))" \
 		"$N" "—" "$(ms "$ha")" "—" "$limit_text" "$res"
 	speedup_row "${id}b" "$name: classic own work (nsenter + per-file binds + \`ldconfig -r\`, − the same floor) vs hook own work" \
 		"$N" "$ca" "$ha" 30
