@@ -48,6 +48,7 @@ hk_image_2000() {
 		flock 8
 		if [ "$(cat "$final/$HK_MARKER" 2>/dev/null)" != "$stamp" ]; then
 			log "hook: building the 2,000-library image (once; kept in the test cache)"
+			rm -rf --one-file-system "$cache"/.bench-2000lib.* # a killed build's (we hold the lock)
 			tmp=$(mktemp -d "$cache/.bench-2000lib.XXXXXX")
 			cleanup_later "$tmp"
 			cp -a "$base" "$tmp/root"
