@@ -2,7 +2,7 @@
 #   make            build/gpu-stage (release flags, warnings are errors)
 #   make check      everything under ASan+UBSan, then every test (tests/run)
 #   make fuzz       libFuzzer target for the ld.so.cache reader (clang)
-#   make bench      benchmarks (ratios against ldconfig, measured in one run)
+#   make bench      benchmarks: one table, ratios against baselines measured in the same run
 #   make install    PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -120,8 +120,11 @@ $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SR
 fuzz-run: $(BUILD)/fuzz/fuzz_ldcache
 	tests/fuzz/run $(BUILD)/fuzz/fuzz_ldcache $(FUZZ_SECONDS)
 
+# One table: gpu-stage vs ldconfig, staging, the hook's added runc start
+# latency; `make bench BENCH_ARGS='41 --only hook'` passes arguments on.
+BENCH_ARGS ?=
 bench: all
-	bench/run
+	bench/run $(BENCH_ARGS)
 
 MANDIR ?= $(PREFIX)/share/man
 install: $(BINS)
