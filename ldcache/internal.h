@@ -90,9 +90,11 @@ struct ldc_sref {
 };
 
 struct ldc_strtab {
-	struct ldc_sref *v; /* sorted by address */
+	struct ldc_sref *v; /* the distinct strings */
 	size_t n;
 	size_t bytes;       /* what the hosts take, NULs included */
+	uint32_t *slot;     /* open-addressing table: address -> index + 1 (0: free) */
+	size_t mask;        /* its size - 1 (a power of two, at least 2n) */
 };
 
 int ldc_strtab_build(const struct ldc_cache *c, struct ldc_strtab *t, struct gs_err *err);

@@ -7,7 +7,9 @@
  * cache merged from a parsed file are identical.
  *
  * Cost stays proportional to the input, however it is crafted: addresses
- * are made unique first (entries sharing one string cost one slot);
+ * are made unique first (entries sharing one string cost one slot; a hash
+ * table on the address, so that writing a cache of thousands of entries
+ * at every container start costs no sorting by address);
  * strings ending at the same NUL are suffixes of one another, so only the
  * longest of those ("lead", at most LDC_VALUE_MAX bytes) takes part in the
  * comparison by content, and the leads of a parsed cache are disjoint
@@ -32,12 +34,35 @@ static int cmp_ptr(const void *a, const void *b)
 	return cmp_raw(&((const struct ldc_sref *)a)->p, &((const struct ldc_sref *)b)->p);
 }
 
-/* By where the string ends (kept in HOST while building), then address. */
-static int cmp_end(const void *a, const void *b)
+/* ---- the address table ------------------------------------------------------- */
+
+static size_t slot_of(const struct ldc_strtab *t, const char *p)
 {
-	const struct ldc_sref *x = a, *y = b;
-	int r = cmp_raw(&x->host, &y->host);
-	return r ? r : cmp_ptr(a, b);
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & t->mask;
+}
+
+/* The string at address P, or NULL. */
+static struct ldc_sref *find(const struct ldc_strtab *t, const char *p)
+{
+	for (size_t i = slot_of(t, p);; i = (i + 1) & t->mask) {
+		uint32_t k = t->slot[i];
+		if (k == 0)
+			return NULL;
+		if (t->v[k - 1].p == p)
+			return &t->v[k - 1];
+	}
+}
+
+/* Adds P unless it is there (the table has room: at least 2n slots). */
+static void add(struct ldc_strtab *t, const char *p)
+{
+	size_t i = slot_of(t, p);
+	for (; t->slot[i]; i = (i + 1) & t->mask)
+		if (t->v[t->slot[i] - 1].p == p)
+			return;
+	t->v[t->n] = (struct ldc_sref){.p = p, .off = UNPLACED};
+	t->slot[i] = (uint32_t)++t->n;
 }
 
 /* Compared from their last byte: a string that ends another one sorts
@@ -57,60 +82,58 @@ static int cmp_tail(const void *a, const void *b)
 	return i == 0 ? 1 : -1;
 }
 
-/* Unique addresses of C's keys and values. */
+/* Unique addresses of C's keys and values, in the table. */
 static int unique_strings(const struct ldc_cache *c, struct ldc_strtab *t, struct gs_err *err)
 {
-	size_t cap;
-	if (__builtin_mul_overflow(c->n ? c->n : 1, 2 * sizeof(const char *), &cap))
+	size_t n, size = 2;
+	if (__builtin_mul_overflow(c->n, 2, &n) || n >= UINT32_MAX / 4)
 		return gs_err_set(err, ENOMEM, "ld.so.cache");
-	_cleanup_free_ const char **ptrs = malloc(cap);
-	if (!ptrs)
+	while (size < 2 * n)
+		size *= 2;
+	t->v = calloc(n ? n : 1, sizeof(*t->v));
+	t->slot = calloc(size, sizeof(*t->slot));
+	if (!t->v || !t->slot)
 		return gs_err_set(err, ENOMEM, "ld.so.cache");
-	size_t n = 0;
+	t->mask = size - 1;
 	for (size_t i = 0; i < c->n; i++) {
-		ptrs[n++] = c->entries[i].key;
-		ptrs[n++] = c->entries[i].value;
+		add(t, c->entries[i].key);
+		add(t, c->entries[i].value);
 	}
-	qsort(ptrs, n, sizeof(*ptrs), cmp_raw);
-	size_t w = 0;
-	for (size_t i = 0; i < n; i++)
-		if (w == 0 || ptrs[w - 1] != ptrs[i])
-			ptrs[w++] = ptrs[i];
-	t->v = calloc(w ? w : 1, sizeof(*t->v));
-	if (!t->v)
-		return gs_err_set(err, ENOMEM, "ld.so.cache");
-	t->n = w;
-	for (size_t i = 0; i < w; i++)
-		t->v[i] = (struct ldc_sref){.p = ptrs[i], .off = UNPLACED};
 	return 0;
 }
 
-/* Groups by NUL: the first of each group (the lowest address) is the
- * longest; the others are placed inside it. */
-static void group_by_end(struct ldc_strtab *t)
+/* Groups by NUL: strings ending at the same NUL are suffixes of one
+ * another; the one at the lowest address (the longest) leads and the
+ * others are placed inside it.  A second table, on the end address,
+ * finds each group's lead. */
+static int group_by_end(struct ldc_strtab *t, struct gs_err *err)
 {
+	_cleanup_free_ uint32_t *lead = calloc(t->mask + 1, sizeof(*lead));
+	if (!lead)
+		return gs_err_set(err, ENOMEM, "ld.so.cache");
 	/* every string of a cache is at most LDC_VALUE_MAX bytes (parse.c,
 	 * ldc_cache_add): strlen costs at most that much per distinct one */
-	for (size_t i = 0; i < t->n; i++)
-		t->v[i].host = t->v[i].p + strlen(t->v[i].p);
-	qsort(t->v, t->n, sizeof(*t->v), cmp_end);
-	const char *end = NULL, *lead = NULL;
 	for (size_t i = 0; i < t->n; i++) {
-		if (t->v[i].host != end) {
-			end = t->v[i].host;
-			lead = t->v[i].p;
-		}
-		t->v[i].len = (size_t)(end - t->v[i].p);
-		t->v[i].host = lead; /* for now: the lead */
-		t->v[i].at = (uint32_t)(t->v[i].p - lead);
+		struct ldc_sref *s = &t->v[i];
+		s->len = strlen(s->p);
+		const char *end = s->p + s->len;
+		size_t k = slot_of(t, end);
+		for (; lead[k] && t->v[lead[k] - 1].p + t->v[lead[k] - 1].len != end;
+		     k = (k + 1) & t->mask)
+			;
+		if (!lead[k] || s->p < t->v[lead[k] - 1].p)
+			lead[k] = (uint32_t)(i + 1);
 	}
-	qsort(t->v, t->n, sizeof(*t->v), cmp_ptr);
-}
-
-static struct ldc_sref *find(const struct ldc_strtab *t, const char *p)
-{
-	struct ldc_sref key = {.p = p};
-	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_ptr);
+	for (size_t i = 0; i < t->n; i++) {
+		struct ldc_sref *s = &t->v[i];
+		const char *end = s->p + s->len;
+		size_t k = slot_of(t, end);
+		while (t->v[lead[k] - 1].p + t->v[lead[k] - 1].len != end)
+			k = (k + 1) & t->mask;
+		s->host = t->v[lead[k] - 1].p; /* for now: the lead */
+		s->at = (uint32_t)(s->p - s->host);
+	}
+	return 0;
 }
 
 /* Merges the leads by content: each that ends the one before it in tail
@@ -161,8 +184,8 @@ int ldc_strtab_build(const struct ldc_cache *c, struct ldc_strtab *t, struct gs_
 	int r = unique_strings(c, t, err);
 	if (r < 0)
 		return r;
-	group_by_end(t);
-	return merge_tails(t, err);
+	r = group_by_end(t, err);
+	return r < 0 ? r : merge_tails(t, err);
 }
 
 int ldc_strtab_place(struct ldc_strtab *t, const char *p, size_t next, const char **write,
@@ -185,5 +208,6 @@ int ldc_strtab_place(struct ldc_strtab *t, const char *p, size_t next, const cha
 void ldc_strtab_clear(struct ldc_strtab *t)
 {
 	free(t->v);
+	free(t->slot);
 	*t = (struct ldc_strtab){0};
 }
