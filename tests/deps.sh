@@ -5,13 +5,14 @@ set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config          # compiler, make
-	libelf-dev libjansson-dev           # ELF reading, JSON
+	libelf-dev libjansson-dev zlib1g-dev # ELF reading, JSON, CRC-32 (the index)
 	libcmocka-dev                       # unit tests
 	clang libclang-rt-14-dev            # libFuzzer harness (make fuzz)
 	gcc-multilib                        # i386 shared objects for fixtures
 	debootstrap                         # real Debian rootfs for integration tests
 	jq                                  # checking --json output in tests
 	time                                # GNU time: peak RSS in ldcache_hostile.sh
+	gdb                                 # layering.sh: which commands initialise libcrypto
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
