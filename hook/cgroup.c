@@ -98,6 +98,11 @@ static bool has_opt(char *opts, const char *want)
 	return false;
 }
 
+bool hk_is_devices_root(const struct gs_mountinfo *m)
+{
+	return !strcmp(m->root, "/") && !strcmp(m->fstype, "cgroup") && has_opt(m->superopts, "devices");
+}
+
 /* Mount point of the v1 devices hierarchy (its root, not a bind of a
  * sub-cgroup) from /proc/self/mountinfo; *OUT malloc'd. */
 static int devices_mount(char **out, struct gs_err *err)
@@ -111,7 +116,7 @@ static int devices_mount(char **out, struct gs_err *err)
 	struct gs_mountinfo m;
 	int r;
 	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
-		if (!strcmp(m.root, "/") && !strcmp(m.fstype, "cgroup") && has_opt(m.superopts, "devices"))
+		if (hk_is_devices_root(&m))
 			return (*out = strdup(m.point)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
 	return r < 0 ? r : gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
 }
@@ -150,8 +155,8 @@ static int open_allow(const char *mnt, const char *rel, struct gs_err *err)
 			   mnt, rel);
 }
 
-int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char **note,
-		   struct gs_err *err)
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, const char *devices_mnt,
+		   int *fd, char **note, struct gs_err *err)
 {
 	_cleanup_free_ char *cg = NULL, *mnt = NULL, *rel = NULL;
 	bool v2 = false;
@@ -188,8 +193,12 @@ int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, ch
 		return set_note(note, err,
 				"devices cgroup '/': the root cgroup allows every device; not changed (the hook never widens it)");
 	r = allow_rel(file, cg, &rel, err);
-	if (r >= 0)
+	if (r >= 0 && devices_mnt && !(mnt = strdup(devices_mnt)))
+		r = gs_err_setx(err, ENOMEM, "out of memory");
+	else if (r >= 0 && !devices_mnt)
 		r = devices_mount(&mnt, err);
+	if (r >= 0 && !mnt)
+		r = gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
 	if (r < 0)
 		return r;
 	int afd = open_allow(mnt, rel, err);

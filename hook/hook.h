@@ -78,10 +78,14 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
  * inside a cgroup namespace (IN_CGROUPNS and the path reads "/", or the
  * path lies outside the namespace).  PIDFD (or -1): the process PID,
  * checked to be still alive once its cgroup is read, so that a recycled
- * pid is noticed.  hk_cgroup_write writes the rules to FD (nothing when
- * -1). */
-int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, int *fd, char **note,
-		   struct gs_err *err);
+ * pid is noticed.  DEVICES_MNT: where the v1 devices hierarchy is mounted
+ * (hk_host_mounts), or NULL to read /proc/self/mountinfo for it.
+ * hk_cgroup_write writes the rules to FD (nothing when -1). */
+int hk_cgroup_open(pid_t pid, int pidfd, bool in_cgroupns, size_t n, const char *devices_mnt,
+		   int *fd, char **note, struct gs_err *err);
+/* Whether mountinfo entry M is the root of the v1 devices hierarchy. */
+struct gs_mountinfo;
+bool hk_is_devices_root(const struct gs_mountinfo *m);
 int hk_cgroup_write(int fd, const struct ovl_device *devs, size_t n, const char *note,
 		    struct gs_err *err);
 
@@ -109,12 +113,22 @@ int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err);
 /* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
  * ours; returns the fd. */
 int hk_ns_open(pid_t pid, struct gs_err *err);
+/* What the hook needs of its own (the host's) mount table, read once:
+ * how many mounts have ROOTFS (canonical path) as mount point, and where
+ * the v1 devices hierarchy is mounted (NULL: nowhere). */
+struct hk_host {
+	int at_rootfs;
+	char *devices_mnt;
+};
+int hk_host_mounts(const char *rootfs, struct hk_host *h, struct gs_err *err);
+void hk_host_clear(struct hk_host *h);
 /* Checks that PID is the container's process at prestart/createRuntime:
  * its mount namespace has more mounts on ROOTFS (canonical path) than
- * ours (the runtime's bind of the rootfs onto itself), and unless USER_NS
- * (config.json has a "user" namespace) it shares our user namespace.
- * See ns.c for why this and not /proc/PID/root. */
-int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, struct gs_err *err);
+ * OURS (hk_host_mounts: the runtime's bind of the rootfs onto itself),
+ * and unless USER_NS (config.json has a "user" namespace) it shares our
+ * user namespace.  See ns.c for why this and not /proc/PID/root. */
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours,
+			  struct gs_err *err);
 /* setns(CLONE_NEWNS) into NSFD. */
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
 /* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */

@@ -235,9 +235,15 @@ static int enter_by_pid(struct run *x, int *cgfd, struct gs_err *err)
 	_cleanup_close_ int nsfd = hk_ns_open(pid, err);
 	if (nsfd < 0)
 		return nsfd;
-	int r = hk_ns_check_container(pid, real, x->cfg.user_ns, err);
+	/* the host's table, read once for both checks */
+	struct hk_host host;
+	int r = hk_host_mounts(real, &host, err);
 	if (r >= 0)
-		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, cgfd, &x->cg_note, err);
+		r = hk_ns_check_container(pid, real, x->cfg.user_ns, host.at_rootfs, err);
+	if (r >= 0)
+		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, host.devices_mnt, cgfd,
+				   &x->cg_note, err);
+	hk_host_clear(&host);
 	if (r >= 0)
 		r = hk_pid_alive(pidfd, pid, err);
 	if (r >= 0)
@@ -260,7 +266,7 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
 		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
-		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, &cgfd, &x->cg_note, err);
+		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, NULL, &cgfd, &x->cg_note, err);
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);

@@ -107,7 +107,37 @@ static int same_ns(const char *a, const char *b, struct gs_err *err)
  * owns a user namespace of a container that has one, and deliberately
  * rebuilds this layout is not told apart; the pid comes from the runtime
  * and is pinned with a pidfd before this check.) */
-int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, struct gs_err *err)
+int hk_host_mounts(const char *rootfs, struct hk_host *h, struct gs_err *err)
+{
+	static const char file[] = "/proc/self/mountinfo";
+	*h = (struct hk_host){0};
+	_cleanup_fclose_ FILE *f = fopen(file, "re");
+	if (!f)
+		return gs_err_set(err, errno, "%s", file);
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct gs_mountinfo m;
+	int r;
+	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0) {
+		h->at_rootfs += !strcmp(m.point, rootfs) && h->at_rootfs < INT_MAX;
+		if (!h->devices_mnt && hk_is_devices_root(&m) && !(h->devices_mnt = strdup(m.point)))
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	if (r < 0) {
+		hk_host_clear(h);
+		return r;
+	}
+	return 0;
+}
+
+void hk_host_clear(struct hk_host *h)
+{
+	free(h->devices_mnt);
+	*h = (struct hk_host){0};
+}
+
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours,
+			  struct gs_err *err)
 {
 	char mi[64], user[64];
 	snprintf(mi, sizeof(mi), "/proc/%d/mountinfo", (int)pid);
@@ -122,9 +152,6 @@ int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, struct gs
 	int theirs = mounts_at(mi, rootfs, err);
 	if (theirs < 0)
 		return theirs;
-	int ours = mounts_at("/proc/self/mountinfo", rootfs, err);
-	if (ours < 0)
-		return ours;
 	if (theirs <= ours)
 		return gs_err_setx(err, EPERM,
 				   "process %d is not this container's: its mount namespace has %d mount%s on the rootfs %s, the hook's %d (the runtime bind-mounts the rootfs onto itself in the container's namespace before prestart/createRuntime hooks run)",

@@ -299,6 +299,9 @@ static int fields(struct rctx *c, char **f, size_t n, const char *tag)
 	if (!nl)
 		return bad(c, "truncated (expected a '%s' line)", tag);
 	*nl = '\0';
+	for (const unsigned char *u = (const unsigned char *)c->p; *u; u++)
+		if ((*u < 0x20 && *u != '\t') || *u == 0x7f)
+			return bad(c, "control character in a '%s' line", tag);
 	size_t k = 0;
 	bool more = false;
 	for (char *s = c->p;;) {
@@ -318,9 +321,6 @@ static int fields(struct rctx *c, char **f, size_t n, const char *tag)
 	if (more || k != n)
 		return bad(c, "expected %zu fields in a '%s' line, found %s%zu", n, tag,
 			   more ? "more than " : "", k);
-	for (size_t i = 0; i < n; i++)
-		if (gs_has_control(f[i]))
-			return bad(c, "control character in a '%s' line", tag);
 	c->p = nl + 1;
 	return 0;
 }
