@@ -136,6 +136,74 @@ static int group_by_end(struct ldc_strtab *t, struct gs_err *err)
 	return 0;
 }
 
+/* ---- tail order, fast ------------------------------------------------------------
+ * cmp_tail's order, without a comparison call per step for most pairs: a
+ * 63-bit key holds the last 7 bytes (last first, 9 bits each; a byte past
+ * the start of a shorter string is 256, after every real byte, as
+ * cmp_tail puts an exhausted string after the longer one), so comparing
+ * keys is comparing those bytes in cmp_tail's order; a stable radix sort
+ * on the key, then cmp_tail only inside runs of equal keys (strings that
+ * share their last 7 bytes, or equal short ones). */
+
+#define TAIL_BYTES 7
+
+struct tail_item {
+	uint64_t key;
+	struct ldc_sref *s;
+};
+
+static uint64_t tail_key(const struct ldc_sref *s)
+{
+	uint64_t k = 0;
+	for (size_t j = 0; j < TAIL_BYTES; j++) {
+		unsigned int d = j < s->len ? (unsigned char)s->p[s->len - 1 - j] : 256u;
+		k = k << 9 | d;
+	}
+	return k;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	return cmp_tail(&((const struct tail_item *)a)->s, &((const struct tail_item *)b)->s);
+}
+
+/* LEADS (N) into tail order, with the help of V (N items). */
+static void sort_tails(struct ldc_sref **leads, struct tail_item *v, struct tail_item *tmp,
+		       size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct tail_item){tail_key(leads[i]), leads[i]};
+	size_t count[257];
+	struct tail_item *src = v, *dst = tmp;
+	for (unsigned int shift = 0; shift < 64; shift += 8) {
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[((src[i].key >> shift) & 0xff) + 1]++;
+		bool uniform = false;
+		for (size_t d = 1; d <= 256 && !uniform; d++)
+			uniform = count[d] == n;
+		if (uniform)
+			continue;
+		for (size_t d = 1; d <= 256; d++)
+			count[d] += count[d - 1];
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
+		struct tail_item *t = src;
+		src = dst;
+		dst = t;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && src[j].key == src[i].key)
+			j++;
+		if (j - i > 1)
+			qsort(src + i, j - i, sizeof(*src), cmp_item);
+		i = j;
+	}
+	for (size_t i = 0; i < n; i++)
+		leads[i] = src[i].s;
+}
+
 /* Merges the leads by content: each that ends the one before it in tail
  * order lives in that one's host. */
 static int merge_tails(struct ldc_strtab *t, struct gs_err *err)
@@ -150,7 +218,10 @@ static int merge_tails(struct ldc_strtab *t, struct gs_err *err)
 	for (size_t i = 0; i < t->n; i++)
 		if (t->v[i].host == t->v[i].p)
 			leads[n++] = &t->v[i];
-	qsort(leads, n, sizeof(*leads), cmp_tail);
+	_cleanup_free_ struct tail_item *items = malloc((n ? 2 * n : 1) * sizeof(*items));
+	if (!items)
+		return gs_err_set(err, ENOMEM, "ld.so.cache");
+	sort_tails(leads, items, items + n, n);
 	t->bytes = 0;
 	for (size_t k = 0; k < n; k++) {
 		struct ldc_sref *l = leads[k], *prev = k ? leads[k - 1] : NULL;
