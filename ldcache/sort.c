@@ -104,13 +104,44 @@ static void insertion_sort(struct ldc_entry *v, size_t n)
 	}
 }
 
+/* Where the first descent is (N when V is sorted). */
+static size_t sorted_prefix(const struct ldc_entry *v, size_t n)
+{
+	size_t i = 1;
+	while (i < n && ldc_entry_cmp(&v[i - 1], &v[i]) <= 0)
+		i++;
+	return i;
+}
+
 void ldc_cache_sort(struct ldc_cache *c)
 {
 	if (c->n < 2) {
 		c->sorted = true;
 		return;
 	}
+	/* the common case (the hook: staged entries, sorted, then the image's,
+	 * sorted by ldconfig): at most two sorted runs, one linear merge */
+	size_t mid = sorted_prefix(c->entries, c->n);
+	if (mid == c->n) {
+		c->sorted = true;
+		return;
+	}
+	size_t run2 = mid + sorted_prefix(c->entries + mid, c->n - mid);
 	struct ldc_entry *tmp = malloc(c->n * sizeof(*tmp));
+	if (tmp && run2 == c->n) {
+		struct ldc_entry *v = c->entries;
+		size_t i = 0, j = mid, k = 0;
+		while (i < mid && j < c->n) /* ties: the first run's first, as a stable sort */
+			tmp[k++] = ldc_entry_cmp(&v[j], &v[i]) < 0 ? v[j++] : v[i++];
+		while (i < mid)
+			tmp[k++] = v[i++];
+		while (j < c->n)
+			tmp[k++] = v[j++];
+		memcpy(v, tmp, c->n * sizeof(*v));
+		free(tmp);
+		c->sorted = true;
+		return;
+	}
 	if (tmp) {
 		merge_sort(c->entries, tmp, c->n);
 		free(tmp);
