@@ -28,18 +28,49 @@ static bool unescape(char *s)
 	return true;
 }
 
+/* A decimal number that is all of S up to STOP (strictly: digits only,
+ * at least one, no overflow) into *OUT; the end is returned in *REST. */
+static bool decimal(const char *s, char stop, uint64_t max, uint64_t *out, const char **rest)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned int d = (unsigned int)(*p - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (p == s || *p != stop)
+		return false;
+	*out = v;
+	*rest = p;
+	return true;
+}
+
+/* "MAJOR:MINOR" into M. */
+static bool devnum(const char *s, struct gs_mountinfo *m)
+{
+	uint64_t a, b;
+	const char *p;
+	if (!decimal(s, ':', UINT32_MAX, &a, &p) || !decimal(p + 1, '\0', UINT32_MAX, &b, &p))
+		return false;
+	m->major = (unsigned int)a;
+	m->minor = (unsigned int)b;
+	return true;
+}
+
 /* The fields of the NUL-terminated LINE into M. */
 static bool split(char *line, struct gs_mountinfo *m)
 {
-	char *p = line, *fld[6], *t = NULL, end;
+	char *p = line, *fld[6], *t = NULL;
+	const char *rest;
 	for (int i = 0; i < 6; i++)
 		if (!(fld[i] = strsep(&p, " ")))
 			return false;
 	m->shared = false;
 	while ((t = strsep(&p, " ")) && strcmp(t, "-"))
 		m->shared = m->shared || !strncmp(t, "shared:", 7);
-	if (!t || sscanf(fld[0], "%" SCNu64 "%c", &m->id, &end) != 1 ||
-	    sscanf(fld[2], "%u:%u%c", &m->major, &m->minor, &end) != 2)
+	if (!t || !decimal(fld[0], '\0', UINT64_MAX, &m->id, &rest) || !devnum(fld[2], m))
 		return false;
 	m->root = fld[3];
 	m->point = fld[4];

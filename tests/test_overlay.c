@@ -828,10 +828,13 @@ static void test_mountinfo(void **state)
 	assert_string_equal(m.superopts, "rw,size=8k");
 	assert_true(m.shared);
 	free(line);
-	static const char priv[] = "1 0 8:1 / / rw - ext4 /dev/vda1 rw\n";
+	static const char priv[] = "18446744073709551615 0 4294967295:1 / / rw - ext4 /dev/vda1 rw\n";
 	line = NULL;
 	assert_int_equal(mi_read(priv, sizeof(priv) - 1, &m, &line, &err), 1);
 	assert_false(m.shared);
+	assert_true(m.id == UINT64_MAX);
+	assert_true(m.major == UINT32_MAX);
+	assert_int_equal(m.minor, 1);
 	free(line);
 	static const char *const bad[] = {
 		"36 35 0:44 / /x rw shared:7\n",           /* no separator */
@@ -839,6 +842,12 @@ static void test_mountinfo(void **state)
 		"3x 35 0:44 / /x rw - tmpfs t rw\n",       /* id not a number */
 		"36 35 0:44 / /x\\000y rw - tmpfs t rw\n", /* escape decodes to NUL */
 		"36 35 0:44 / /x rw - tmpfs t rw",          /* no newline */
+		"36 35 0:44x / /x rw - tmpfs t rw\n",      /* device number with junk */
+		"36 35 :44 / /x rw - tmpfs t rw\n",        /* no major */
+		"36 35 0: / /x rw - tmpfs t rw\n",         /* no minor */
+		"36 35 0:4294967296 / /x rw - tmpfs t rw\n", /* minor past 32 bits */
+		"18446744073709551616 35 0:44 / /x rw - tmpfs t rw\n", /* id past 64 bits */
+		"-1 35 0:44 / /x rw - tmpfs t rw\n",       /* negative id */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		line = NULL;
