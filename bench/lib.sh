@@ -95,7 +95,7 @@ within_row() {
 print_table() {
 	{
 		printf '#\tmeasured (ours vs baseline)\tn\tbaseline\tours\tratio (baseline/ours)\ttarget\tresult\n'
-		cat "$ROWS"
+		sort -t "$(printf '\t')" -k1,1V "$ROWS"
 	} | awk -F '\t' '
 		function width(s) { return length(s) - gsub(/[\200-\277]/, "&", s) } # UTF-8 aware
 		function pad(s, n) { while (width(s) < n) s = s " "; return s }
