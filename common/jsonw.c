@@ -8,8 +8,40 @@
 int gs_jw_start(struct gs_jw *w, struct gs_err *err)
 {
 	*w = (struct gs_jw){0};
-	w->f = open_memstream(&w->buf, &w->len);
-	return w->f ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
+	w->cap = 4096;
+	w->buf = malloc(w->cap);
+	return w->buf ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
+}
+
+/* Appends N bytes (growing the buffer; failure is sticky). */
+static void put(struct gs_jw *w, const void *p, size_t n)
+{
+	if (w->failed)
+		return;
+	if (w->len + n + 1 > w->cap) {
+		size_t cap = w->cap;
+		while (cap < w->len + n + 1)
+			cap *= 2;
+		char *b = realloc(w->buf, cap);
+		if (!b) {
+			w->failed = true;
+			return;
+		}
+		w->buf = b;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+static void putch(struct gs_jw *w, char ch)
+{
+	put(w, &ch, 1);
+}
+
+static void putstr(struct gs_jw *w, const char *s)
+{
+	put(w, s, strlen(s));
 }
 
 /* Length of the valid UTF-8 sequence at S (at most N bytes), 0 if none. */
@@ -37,33 +69,35 @@ static bool plain(unsigned char ch)
 static void put_string(struct gs_jw *w, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	fputc_unlocked('"', w->f);
+	putch(w, '"');
 	for (size_t i = 0; i < n;) {
 		size_t run = 0;
 		while (i + run < n && plain(s[i + run]))
 			run++;
 		if (run) { /* the common case: one copy for the whole run */
-			fwrite_unlocked(s + i, 1, run, w->f);
+			put(w, s + i, run);
 			i += run;
 			continue;
 		}
 		unsigned char ch = s[i];
 		size_t l = ch >= 0x80 ? utf8_len(s + i, n - i) : 0;
 		if (ch == '"' || ch == '\\') {
-			fputc_unlocked('\\', w->f);
-			fputc_unlocked(ch, w->f);
+			putch(w, '\\');
+			putch(w, (char)ch);
 		} else if (ch < 0x80) {
-			fprintf(w->f, "\\u%04x", ch);
+			char esc[8];
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+			putstr(w, esc);
 		} else if (l == 0) {
-			fputs_unlocked("\\ufffd", w->f);
+			putstr(w, "\\ufffd");
 		} else {
-			fwrite_unlocked(s + i, 1, l, w->f);
+			put(w, s + i, l);
 			i += l;
 			continue;
 		}
 		i++;
 	}
-	fputc_unlocked('"', w->f);
+	putch(w, '"');
 }
 
 /* The separator and the member name before a value. */
@@ -72,11 +106,11 @@ static bool begin_value(struct gs_jw *w, const char *key)
 	if (w->failed)
 		return false;
 	if (w->more[w->depth])
-		fputc(',', w->f);
+		putch(w, ',');
 	w->more[w->depth] = true;
 	if (key) {
 		put_string(w, key, strlen(key));
-		fputc(':', w->f);
+		putch(w, ':');
 	}
 	return true;
 }
@@ -89,7 +123,7 @@ static void open_nested(struct gs_jw *w, const char *key, char ch)
 		w->failed = true;
 		return;
 	}
-	fputc(ch, w->f);
+	putch(w, ch);
 	w->more[++w->depth] = false;
 	w->closer[w->depth] = ch == '{' ? '}' : ']';
 }
@@ -110,7 +144,7 @@ void gs_jw_end(struct gs_jw *w)
 		w->failed = true;
 		return;
 	}
-	fputc(w->closer[w->depth], w->f);
+	putch(w, w->closer[w->depth]);
 	w->depth--;
 }
 
@@ -124,7 +158,7 @@ void gs_jw_string(struct gs_jw *w, const char *key, const char *s)
 {
 	if (!s) {
 		if (begin_value(w, key))
-			fputs("null", w->f);
+			putstr(w, "null");
 		return;
 	}
 	gs_jw_stringn(w, key, s, strlen(s));
@@ -133,25 +167,28 @@ void gs_jw_string(struct gs_jw *w, const char *key, const char *s)
 void gs_jw_int(struct gs_jw *w, const char *key, long long v)
 {
 	if (begin_value(w, key))
-		fprintf(w->f, "%lld", v);
+		{
+			char num[24];
+			snprintf(num, sizeof(num), "%lld", v);
+			putstr(w, num);
+		}
 }
 
 void gs_jw_bool(struct gs_jw *w, const char *key, bool v)
 {
 	if (begin_value(w, key))
-		fputs(v ? "true" : "false", w->f);
+		putstr(w, v ? "true" : "false");
 }
 
 int gs_jw_finish(struct gs_jw *w, char **out, size_t *len, struct gs_err *err)
 {
 	bool ok = !w->failed && w->depth == 0;
-	if (fclose(w->f) != 0)
-		ok = false;
 	if (!ok) {
 		free(w->buf);
 		*w = (struct gs_jw){0};
 		return gs_err_setx(err, ENOMEM, "writing JSON: out of memory or unbalanced nesting");
 	}
+	w->buf[w->len] = '\0'; /* put() keeps room for it */
 	*out = w->buf;
 	*len = w->len;
 	*w = (struct gs_jw){0};

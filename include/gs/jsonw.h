@@ -18,9 +18,8 @@
 #define GS_JW_DEPTH 16
 
 struct gs_jw {
-	FILE *f;
 	char *buf;
-	size_t len;
+	size_t len, cap;
 	int depth;
 	bool more[GS_JW_DEPTH + 1]; /* a value was already written at this depth */
 	char closer[GS_JW_DEPTH + 1]; /* '}' or ']' for what is open there */
