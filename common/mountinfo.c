@@ -106,3 +106,21 @@ int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
 		return gs_err_setx(err, EBADMSG, "%s: malformed line", what);
 	return 1;
 }
+
+int gs_mountinfo_each(const char *file, int (*fn)(const struct gs_mountinfo *m, void *data),
+		      void *data, struct gs_err *err)
+{
+	FILE *f = fopen(file, "re");
+	if (!f)
+		return gs_err_set(err, errno, "%s", file);
+	char *line = NULL;
+	size_t cap = 0;
+	struct gs_mountinfo m;
+	int r;
+	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
+		if ((r = fn(&m, data)) != 0)
+			break;
+	free(line);
+	fclose(f);
+	return r < 0 ? r : 0;
+}

@@ -103,22 +103,29 @@ bool hk_is_devices_root(const struct gs_mountinfo *m)
 	return !strcmp(m->root, "/") && !strcmp(m->fstype, "cgroup") && has_opt(m->superopts, "devices");
 }
 
+struct find_devices {
+	char **out;
+	struct gs_err *err;
+};
+
+static int devices_entry(const struct gs_mountinfo *m, void *data)
+{
+	struct find_devices *d = data;
+	if (!hk_is_devices_root(m))
+		return 0;
+	return (*d->out = strdup(m->point)) ? 1 : gs_err_setx(d->err, ENOMEM, "out of memory");
+}
+
 /* Mount point of the v1 devices hierarchy (its root, not a bind of a
  * sub-cgroup) from /proc/self/mountinfo; *OUT malloc'd. */
 static int devices_mount(char **out, struct gs_err *err)
 {
-	static const char file[] = "/proc/self/mountinfo";
-	_cleanup_fclose_ FILE *f = fopen(file, "re");
-	if (!f)
-		return gs_err_set(err, errno, "%s", file);
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	struct gs_mountinfo m;
-	int r;
-	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
-		if (hk_is_devices_root(&m))
-			return (*out = strdup(m.point)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
-	return r < 0 ? r : gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
+	struct find_devices d = {out, err};
+	*out = NULL;
+	int r = gs_mountinfo_each("/proc/self/mountinfo", devices_entry, &d, err);
+	if (r < 0)
+		return r;
+	return *out ? 0 : gs_err_setx(err, ENOENT, "no cgroup v1 devices hierarchy is mounted");
 }
 
 static int set_note(char **note, struct gs_err *err, const char *fmt, ...)

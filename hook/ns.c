@@ -63,19 +63,24 @@ int hk_ns_open(pid_t pid, struct gs_err *err)
 	return steal_fd(&fd);
 }
 
+struct count_at {
+	const char *path;
+	int n;
+};
+
+static int count_at(const struct gs_mountinfo *m, void *data)
+{
+	struct count_at *c = data;
+	c->n += !strcmp(m->point, c->path) && c->n < INT_MAX;
+	return 0;
+}
+
 /* How many mounts of the table FILE (a mountinfo) have PATH as mount point. */
 static int mounts_at(const char *file, const char *path, struct gs_err *err)
 {
-	_cleanup_fclose_ FILE *f = fopen(file, "re");
-	if (!f)
-		return gs_err_set(err, errno, "%s", file);
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	struct gs_mountinfo m;
-	int n = 0, r;
-	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
-		n += !strcmp(m.point, path) && n < INT_MAX;
-	return r < 0 ? r : n;
+	struct count_at c = {path, 0};
+	int r = gs_mountinfo_each(file, count_at, &c, err);
+	return r < 0 ? r : c.n;
 }
 
 static int same_ns(const char *a, const char *b, struct gs_err *err)
@@ -107,27 +112,29 @@ static int same_ns(const char *a, const char *b, struct gs_err *err)
  * owns a user namespace of a container that has one, and deliberately
  * rebuilds this layout is not told apart; the pid comes from the runtime
  * and is pinned with a pidfd before this check.) */
+struct host_scan {
+	const char *rootfs;
+	struct hk_host *h;
+	struct gs_err *err;
+};
+
+static int host_entry(const struct gs_mountinfo *m, void *data)
+{
+	struct host_scan *s = data;
+	s->h->at_rootfs += !strcmp(m->point, s->rootfs) && s->h->at_rootfs < INT_MAX;
+	if (!s->h->devices_mnt && hk_is_devices_root(m) && !(s->h->devices_mnt = strdup(m->point)))
+		return gs_err_setx(s->err, ENOMEM, "out of memory");
+	return 0;
+}
+
 int hk_host_mounts(const char *rootfs, struct hk_host *h, struct gs_err *err)
 {
-	static const char file[] = "/proc/self/mountinfo";
 	*h = (struct hk_host){0};
-	_cleanup_fclose_ FILE *f = fopen(file, "re");
-	if (!f)
-		return gs_err_set(err, errno, "%s", file);
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	struct gs_mountinfo m;
-	int r;
-	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0) {
-		h->at_rootfs += !strcmp(m.point, rootfs) && h->at_rootfs < INT_MAX;
-		if (!h->devices_mnt && hk_is_devices_root(&m) && !(h->devices_mnt = strdup(m.point)))
-			return gs_err_setx(err, ENOMEM, "out of memory");
-	}
-	if (r < 0) {
+	struct host_scan s = {rootfs, h, err};
+	int r = gs_mountinfo_each("/proc/self/mountinfo", host_entry, &s, err);
+	if (r < 0)
 		hk_host_clear(h);
-		return r;
-	}
-	return 0;
+	return r;
 }
 
 void hk_host_clear(struct hk_host *h)

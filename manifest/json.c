@@ -70,7 +70,7 @@ static json_t *strv_json(char *const *v, size_t n)
 	return a;
 }
 
-static json_t *caps_json(unsigned int caps)
+json_t *gs_caps_json(unsigned int caps)
 {
 	char buf[128];
 	json_t *a = json_array();
@@ -90,7 +90,7 @@ static json_t *file_json(const struct gs_file *f)
 {
 	return json_pack("{s:s, s:s, s:s, s:o, s:s?, s:s?, s:o, s:s, s:I, s:i, s:{s:I, s:I, s:I}}",
 			 "path", f->path, "source", f->source, "kind", gs_kind_name(f->kind), "caps",
-			 caps_json(f->caps), "soname", f->soname, "evidence", f->evidence, "needed",
+			 gs_caps_json(f->caps), "soname", f->soname, "evidence", f->evidence, "needed",
 			 strv_json(f->needed, f->n_needed), "sha256", f->sha256, "size",
 			 (json_int_t)f->size, "mode", (int)f->mode, "src", "dev",
 			 (json_int_t)f->src_dev, "ino", (json_int_t)f->src_ino, "mtime_ns",

@@ -124,19 +124,6 @@ static int flush_out(int code)
 	return code;
 }
 
-static json_t *caps_array(unsigned int caps)
-{
-	char buf[128];
-	json_t *a = json_array();
-	const char *p = gs_caps_format(caps, buf, sizeof(buf));
-	while (a && *p) {
-		size_t n = strcspn(p, ",");
-		json_array_append_new(a, json_stringn(p, n));
-		p += n + (p[n] == ',');
-	}
-	return a;
-}
-
 /* gs_store_load() that also gives the creation time. */
 static int load(const char *store, const char *ver, struct gs_manifest **p,
 		struct gs_manifest_info *info, struct gs_err *err)
@@ -254,7 +241,7 @@ static json_t *files_json(const struct gs_manifest *p, const bool *want, const b
 			json_array_append_new(
 				files, json_pack("{s:s, s:s, s:o, s:s?, s:I, s:s, s:s?, s:s, s:i}",
 						 "path", f->path, "kind", gs_kind_name(f->kind), "caps",
-						 caps_array(f->caps), "soname", f->soname, "size",
+						 gs_caps_json(f->caps), "soname", f->soname, "size",
 						 (json_int_t)f->size, "source", f->source, "evidence",
 						 f->evidence, "sha256", f->sha256, "mode", (int)f->mode));
 	}

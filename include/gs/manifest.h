@@ -141,6 +141,11 @@ int gs_kind_parse(const char *s, enum gs_kind *k);
 
 /* ---- manifest.json (json.c) -------------------------------------------- */
 
+/* CAPS as a JSON array of names ["utility","compute"], or NULL (out of
+ * memory).  A json_t *: the caller includes jansson.h. */
+struct json_t;
+struct json_t *gs_caps_json(unsigned int caps);
+
 /* Serialises PLAN (sha256 filled) as manifest.json text with CREATED as
  * its creation time.  *OUT is malloc'd, NUL-terminated. */
 int gs_manifest_dump(const struct gs_manifest *p, time_t created, char **out, size_t *len,

@@ -37,4 +37,10 @@ int gs_read_line(FILE *f, const char *what, size_t max, char **line, size_t *cap
 int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
 		      struct gs_mountinfo *m, struct gs_err *err);
 
+/* Reads mountinfo FILE, calling FN for each entry until it returns
+ * non-zero: < 0 (an error, returned as is) or > 0 (done: 0 is returned).
+ * A read or parse error is returned as gs_mountinfo_next gives it. */
+int gs_mountinfo_each(const char *file, int (*fn)(const struct gs_mountinfo *m, void *data),
+		      void *data, struct gs_err *err);
+
 #endif
