@@ -327,10 +327,13 @@ static int fields(struct rctx *c, char **f, size_t n, const char *tag)
 
 static int number(struct rctx *c, const char *s, int base, uint64_t max, uint64_t *out)
 {
+	/* digits only: no sign, blank or "0x" that strtoull would take */
+	const char *digits = base == 16 ? "0123456789abcdef" : "0123456789";
 	char *e;
 	errno = 0;
-	unsigned long long v = *s && *s != '-' && *s != '+' ? strtoull(s, &e, base) : 0;
-	if (!*s || *s == '-' || *s == '+' || *e || errno || v > max)
+	bool ok = *s && strspn(s, digits) == strlen(s) && strlen(s) <= 20;
+	unsigned long long v = ok ? strtoull(s, &e, base) : 0;
+	if (!ok || *e || errno || v > max)
 		return bad(c, "'%.40s' is not a number in range", s);
 	*out = v;
 	return 0;
@@ -425,7 +428,9 @@ static int read_head(struct rctx *c, struct gs_index *x, uint64_t *nf)
 	x->manifest_sha256 = f[2];
 	if ((r = fields(c, f, 2, "files")) < 0)
 		return r;
-	return number(c, f[1], 10, GS_INDEX_MAX / 8, nf);
+	/* a count no larger than the lines left could hold (each F line is
+	 * over 64 bytes: its sha256): nothing is allocated for more */
+	return number(c, f[1], 10, (uint64_t)(c->end - c->p) / 64, nf);
 }
 
 static int read_body(struct rctx *c, struct gs_index *x)
@@ -440,7 +445,9 @@ static int read_body(struct rctx *c, struct gs_index *x)
 		if ((r = read_file_line(c, &x->files[x->n_files])) < 0)
 			return r;
 	char *f[2] = {0};
-	if ((r = fields(c, f, 2, "cache")) < 0 || (r = number(c, f[1], 10, GS_INDEX_MAX / 8, &nc)) < 0)
+	/* each C line is at least 10 bytes */
+	if ((r = fields(c, f, 2, "cache")) < 0 ||
+	    (r = number(c, f[1], 10, (uint64_t)(c->end - c->p) / 10, &nc)) < 0)
 		return r;
 	if (nc && !(x->cache = calloc(nc, sizeof(*x->cache))))
 		return gs_err_setx(c->err, ENOMEM, "%s: out of memory", c->name);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
@@ -53,12 +54,22 @@ int gs_store_readers_lock(int storefd, bool exclusive, bool create, int *out,
 
 int gs_store_readers_barrier(int storefd, struct gs_err *err)
 {
-	int fd;
-	int r = gs_store_readers_lock(storefd, true, true, &fd, err);
-	if (r < 0)
-		return r;
-	close(fd);
-	return 0;
+	_cleanup_close_ int fd =
+		openat(storefd, GS_READERS_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return gs_err_set(err, errno, GS_READERS_LOCK);
+	/* a reader holds it for one container start (milliseconds); one that
+	 * hangs must not hang the stager: after a while the old tree is
+	 * simply kept, for a later run */
+	for (unsigned int waited = 0; waited < GS_BARRIER_WAIT_MS; waited += 2) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return gs_err_set(err, errno, "locking " GS_READERS_LOCK);
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 1;
 }
 
 /* Opens STORE/VER (never through a symlink). */

@@ -215,8 +215,6 @@ static int remove_unused(int storefd, const char *name)
  * readers' barrier waits for it first; a mounted one is kept. */
 static void remove_stale(int storefd)
 {
-	struct gs_err ignored = GS_ERR_INIT;
-	(void)gs_store_readers_barrier(storefd, &ignored);
 	int fd = fcntl(storefd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
@@ -224,9 +222,16 @@ static void remove_stale(int storefd)
 			close(fd);
 		return;
 	}
-	for (int pass = 0; pass < 4; pass++) {
+	bool any = false;
+	struct dirent *e;
+	while (!any && (e = readdir(d)))
+		any = !strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX));
+	struct gs_err ignored = GS_ERR_INIT;
+	/* none (the common case): no wait for readers at all */
+	for (int pass = 0; any && pass < 4; pass++) {
+		if (pass == 0 && gs_store_readers_barrier(storefd, &ignored) != 0)
+			break; /* readers busy (or no lock): deleted by a later run */
 		bool found = false;
-		struct dirent *e;
 		rewinddir(d);
 		while ((e = readdir(d)))
 			if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
@@ -761,7 +766,8 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 		if (r < 0)
 			return gs_err_wrap(err, "%s/%s: replaced, but the old copy (now %s) is kept",
 					   b->store, ver, b->tmpname);
-		(void)remove_unused(b->storefd, b->tmpname);
+		if (r == 0)
+			(void)remove_unused(b->storefd, b->tmpname);
 		(void)fsync(b->storefd);
 	}
 	return 0;
@@ -861,6 +867,12 @@ int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool
 	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
 	if (lockfd < 0)
 		return lockfd;
+	/* the readers' lock exists before any version a reader could open
+	 * (a reader of a store without one holds nothing: manifest/store.c) */
+	_cleanup_close_ int readers =
+		openat(storefd, GS_READERS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (readers < 0)
+		return gs_err_set(err, errno, "%s/" GS_READERS_LOCK, store);
 	remove_stale(storefd);
 	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
 	b.buf = malloc(COPY_CHUNK);
@@ -971,7 +983,7 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	if ((r = gs_store_readers_barrier(storefd, err)) < 0)
 		return gs_err_wrap(err, "%s/%s: removed from the store, but not deleted (now %s)", store,
 				   ver, tmp);
-	r = remove_unused(storefd, tmp);
+	r = r == 0 ? remove_unused(storefd, tmp) : 0;
 	(void)fsync(storefd);
 	return r == 1 ? 0 : 1; /* 1: a running container still mounts it: kept for a later run */
 }

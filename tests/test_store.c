@@ -970,6 +970,10 @@ static void test_index(void **state)
 		{"libnvidia-ml.so.1\tlibnvidia-ml.so.1", "liba.so.1\tlibnvidia-ml.so.1", EBADMSG,
 		 "out of ldconfig's order"},
 		{"files\t5\n", "files\t6\n", EBADMSG, "expected a 'F' line"},
+		{"files\t5\n", "files\t99999999\n", EBADMSG, "not a number in range"},
+		{"cache\t3\n", "cache\t99999999\n", EBADMSG, "not a number in range"},
+		{"F\tlib\t2\t", "F\tlib\t0x2\t", EBADMSG, "not a number in range"},
+		{"F\tlib\t2\t", "F\tlib\t 2\t", EBADMSG, "not a number in range"},
 		{"cache\t3\n", "cache\t2\n", EBADMSG, "unexpected line"},
 		{"\tlibcuda.so.1\t", "\tlibcuda.so.1\textra\t", EBADMSG, "fields"},
 	};

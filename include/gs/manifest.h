@@ -260,7 +260,10 @@ int gs_index_matches_at(int verfd, const struct gs_manifest *m,
 int gs_store_readers_lock(int storefd, bool exclusive, bool create, int *fd,
 			  struct gs_err *err);
 /* Waits until no reader holds STORE/.readers (takes it exclusively and
- * lets go): call between swapping a tree away and deleting it. */
+ * lets go): call between swapping a tree away and deleting it.  0 passed;
+ * 1 readers still hold it after GS_BARRIER_WAIT_MS (a hung hook): keep
+ * the old tree; < 0 error. */
+#define GS_BARRIER_WAIT_MS 10000
 int gs_store_readers_barrier(int storefd, struct gs_err *err);
 
 /* One staged version, opened once: everything is read through VERFD. */

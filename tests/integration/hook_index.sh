@@ -156,3 +156,23 @@ runc delete -f "gs-ix-$$-long" >/dev/null 2>&1 || true
 left=$(find "$HK_STORE" -maxdepth 1 -name '.tmp-*' | wc -l)
 [ "$left" -eq 0 ] || hk_fail "the replaced copies were not deleted once unused: $(ls -a "$HK_STORE")"
 hk_ok "a running container kept its files across two re-stages ($kept old copies kept); deleted once it exited"
+
+# a reader that hangs (holds STORE/.readers) does not hang the stager: after
+# GS_BARRIER_WAIT_MS (10 s) the re-stage completes and keeps the old copy;
+# the first run after the reader is gone deletes it
+exec 9<"$HK_STORE/.readers"
+flock -s 9 # this shell is the hung reader (its children do not inherit fd 9)
+t0=$SECONDS
+"$HK_GS" --root "$HK_WORK/drv" --store "$HK_STORE" --driver "$HK_VER" --caps all -q --force >"$HK_WORK/hung.out" 2>&1 9<&- ||
+	{ exec 9<&-; hk_fail "re-staging with a hung reader failed: $(cat "$HK_WORK/hung.out")"; }
+waited=$((SECONDS - t0))
+kept=$(find "$HK_STORE" -maxdepth 1 -name '.tmp-*' | wc -l)
+exec 9<&-
+[ "$waited" -ge 9 ] || hk_fail "the stager did not wait for the reader ($waited s)"
+[ "$waited" -le 30 ] || hk_fail "the stager waited $waited s for a hung reader"
+[ "$kept" -ge 1 ] || hk_fail "the old copy was deleted while a reader held the lock"
+"$HK_GS" --root "$HK_WORK/drv" --store "$HK_STORE" --driver "$HK_VER" --caps all -q >/dev/null 2>&1 ||
+	hk_fail "gpu-stage after the reader was gone failed"
+[ "$(find "$HK_STORE" -maxdepth 1 -name '.tmp-*' | wc -l)" -eq 0 ] || hk_fail "the old copy was not deleted once the reader was gone"
+"$HK_GS" verify "$HK_VER" --store "$HK_STORE" >/dev/null || hk_fail "verify fails after the hung-reader re-stage"
+hk_ok "a hung reader: the re-stage went on after $waited s, kept the old copy, the next run deleted it"
