@@ -107,20 +107,38 @@ int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
 	return 1;
 }
 
+static int each(FILE *f, const char *what, int (*fn)(const struct gs_mountinfo *m, void *data),
+		void *data, struct gs_err *err)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	struct gs_mountinfo m;
+	int r;
+	while ((r = gs_mountinfo_next(f, what, &line, &cap, &m, err)) > 0)
+		if ((r = fn(&m, data)) != 0)
+			break;
+	free(line);
+	fclose(f);
+	return r < 0 ? r : 0;
+}
+
 int gs_mountinfo_each(const char *file, int (*fn)(const struct gs_mountinfo *m, void *data),
 		      void *data, struct gs_err *err)
 {
 	FILE *f = fopen(file, "re");
 	if (!f)
 		return gs_err_set(err, errno, "%s", file);
-	char *line = NULL;
-	size_t cap = 0;
-	struct gs_mountinfo m;
-	int r;
-	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0)
-		if ((r = fn(&m, data)) != 0)
-			break;
-	free(line);
-	fclose(f);
-	return r < 0 ? r : 0;
+	return each(f, file, fn, data, err);
+}
+
+int gs_mountinfo_each_text(const char *text, size_t len, const char *what,
+			   int (*fn)(const struct gs_mountinfo *m, void *data), void *data,
+			   struct gs_err *err)
+{
+	if (len == 0)
+		return 0;
+	FILE *f = fmemopen((void *)text, len, "r");
+	if (!f)
+		return gs_err_set(err, errno, "%s", what);
+	return each(f, what, fn, data, err);
 }

@@ -126,9 +126,12 @@ void hk_host_clear(struct hk_host *h);
  * its mount namespace has more mounts on ROOTFS (canonical path) than
  * OURS (hk_host_mounts: the runtime's bind of the rootfs onto itself),
  * and unless USER_NS (config.json has a "user" namespace) it shares our
- * user namespace.  See ns.c for why this and not /proc/PID/root. */
-int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours,
-			  struct gs_err *err);
+ * user namespace.  See ns.c for why this and not /proc/PID/root.  On
+ * success *TABLE (malloc'd, *TABLE_LEN bytes) is PID's mountinfo as read,
+ * for ovl_plan_apply in that namespace. */
+#define HK_MOUNTINFO_MAX (64u << 20) /* a mount table larger than this is refused */
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours, char **table,
+			  size_t *table_len, struct gs_err *err);
 /* setns(CLONE_NEWNS) into NSFD. */
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
 /* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */

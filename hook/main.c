@@ -63,6 +63,8 @@ struct run {
 	struct ovl_result res;
 	char require_note[256];
 	char *dev_note; /* malloc'd, NULL when there is nothing to say */
+	char *mounts;   /* the container's mountinfo, read at the pid check */
+	size_t mounts_len;
 	char *cg_note;
 	int audit_fd;
 };
@@ -81,6 +83,7 @@ static void run_clear(struct run *x)
 	ovl_sources_freep(&x->src);
 	ovl_result_clear(&x->res);
 	free(x->dev_note);
+	free(x->mounts);
 	free(x->cg_note);
 	if (x->audit_fd >= 0)
 		close(x->audit_fd);
@@ -239,7 +242,8 @@ static int enter_by_pid(struct run *x, int *cgfd, struct gs_err *err)
 	struct hk_host host;
 	int r = hk_host_mounts(real, &host, err);
 	if (r >= 0)
-		r = hk_ns_check_container(pid, real, x->cfg.user_ns, host.at_rootfs, err);
+		r = hk_ns_check_container(pid, real, x->cfg.user_ns, host.at_rootfs, &x->mounts,
+					  &x->mounts_len, err);
 	if (r >= 0)
 		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, host.devices_mnt, cgfd,
 				   &x->cg_note, err);
@@ -276,7 +280,7 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	if (rootfd < 0)
 		return rootfd;
 	r = hk_cgroup_write(cgfd, x->devs, x->n_devs, x->cg_note, err);
-	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, &x->res, err);
+	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
 }
 
 /* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/mountinfo.h"
 #include "hook.h"
 
@@ -75,14 +76,6 @@ static int count_at(const struct gs_mountinfo *m, void *data)
 	return 0;
 }
 
-/* How many mounts of the table FILE (a mountinfo) have PATH as mount point. */
-static int mounts_at(const char *file, const char *path, struct gs_err *err)
-{
-	struct count_at c = {path, 0};
-	int r = gs_mountinfo_each(file, count_at, &c, err);
-	return r < 0 ? r : c.n;
-}
-
 static int same_ns(const char *a, const char *b, struct gs_err *err)
 {
 	struct stat sa, sb;
@@ -143,8 +136,8 @@ void hk_host_clear(struct hk_host *h)
 	*h = (struct hk_host){0};
 }
 
-int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours,
-			  struct gs_err *err)
+int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours, char **table,
+			  size_t *table_len, struct gs_err *err)
 {
 	char mi[64], user[64];
 	snprintf(mi, sizeof(mi), "/proc/%d/mountinfo", (int)pid);
@@ -156,13 +149,26 @@ int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours,
 		return gs_err_setx(err, EPERM,
 				   "process %d is not this container's: it is in a user namespace of its own, but config.json asks for no \"user\" namespace",
 				   (int)pid);
-	int theirs = mounts_at(mi, rootfs, err);
-	if (theirs < 0)
-		return theirs;
+	/* read once: the count here, and the apply step's look at the same
+	 * namespace (nothing mounts there meanwhile: the runtime waits for us) */
+	_cleanup_close_ int fd = open(mi, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s", mi);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	r = gs_read_all_fd(fd, HK_MOUNTINFO_MAX, mi, &text, &len, err);
+	if (r < 0)
+		return r;
+	struct count_at c = {rootfs, 0};
+	if ((r = gs_mountinfo_each_text(text, len, mi, count_at, &c, err)) < 0)
+		return r;
+	int theirs = c.n;
 	if (theirs <= ours)
 		return gs_err_setx(err, EPERM,
 				   "process %d is not this container's: its mount namespace has %d mount%s on the rootfs %s, the hook's %d (the runtime bind-mounts the rootfs onto itself in the container's namespace before prestart/createRuntime hooks run)",
 				   (int)pid, theirs, theirs == 1 ? "" : "s", rootfs, ours);
+	*table = steal_ptr(&text);
+	*table_len = len;
 	return 0;
 }
 

@@ -83,29 +83,44 @@ struct mnt_line {
 	bool shared;               /* optional field "shared:N" */
 };
 
-static int read_mounts(struct mnt_line **out, size_t *n, struct gs_err *err)
+struct mnt_lines {
+	struct mnt_line *v;
+	size_t n, alloc;
+	struct gs_err *err;
+};
+
+static int add_line(const struct gs_mountinfo *m, void *data)
+{
+	struct mnt_lines *l = data;
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc ? l->alloc * 2 : 64;
+		struct mnt_line *nv = realloc(l->v, alloc * sizeof(*nv));
+		if (!nv)
+			return gs_err_setx(l->err, ENOMEM, "reading the mount table: out of memory");
+		l->v = nv;
+		l->alloc = alloc;
+	}
+	l->v[l->n++] = (struct mnt_line){
+		.id = m->id, .major = m->major, .minor = m->minor, .shared = m->shared,
+		.whole_tmpfs = !strcmp(m->root, "/") && !strcmp(m->fstype, "tmpfs"),
+		.at_slash = !strcmp(m->point, "/")};
+	return 0;
+}
+
+/* The caller's mount table: TABLE (read from /proc/PID/mountinfo of a
+ * process in this namespace just before) or /proc/thread-self/mountinfo. */
+static int read_mounts(const char *table, size_t table_len, struct mnt_line **out, size_t *n,
+		       struct gs_err *err)
 {
 	static const char file[] = "/proc/thread-self/mountinfo";
-	_cleanup_fclose_ FILE *f = fopen(file, "re");
-	if (!f)
-		return gs_err_set(err, errno, "%s (needed to keep mounts from propagating)", file);
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0, alloc = 0;
-	struct gs_mountinfo m;
-	int r;
-	while ((r = gs_mountinfo_next(f, file, &line, &cap, &m, err)) > 0) {
-		if (*n == alloc) {
-			alloc = alloc ? alloc * 2 : 64;
-			struct mnt_line *nv = realloc(*out, alloc * sizeof(*nv));
-			if (!nv)
-				return gs_err_setx(err, ENOMEM, "reading the mount table: out of memory");
-			*out = nv;
-		}
-		(*out)[(*n)++] = (struct mnt_line){
-			.id = m.id, .major = m.major, .minor = m.minor, .shared = m.shared,
-			.whole_tmpfs = !strcmp(m.root, "/") && !strcmp(m.fstype, "tmpfs"),
-			.at_slash = !strcmp(m.point, "/")};
-	}
+	struct mnt_lines l = {.err = err};
+	int r = table ? gs_mountinfo_each_text(table, table_len, "the container's mountinfo", add_line,
+					       &l, err)
+		      : gs_mountinfo_each(file, add_line, &l, err);
+	if (r < 0 && !table)
+		gs_err_wrap(err, "the mount table (needed to keep mounts from propagating)");
+	*out = l.v;
+	*n = l.n;
 	return r;
 }
 
@@ -165,11 +180,12 @@ static int accept_runtime_tmpfs(struct ovl_ctx *c, const struct mnt_line *v, siz
  * and the runtime's own tmpfs mounts.  Read once: the mounts made
  * afterwards are ours, never attached onto a shared one, and recorded as
  * tmpfs when they are. */
-static int load_mounts(struct ovl_ctx *c, struct gs_err *err)
+static int load_mounts(struct ovl_ctx *c, const char *table, size_t table_len,
+		       struct gs_err *err)
 {
 	_cleanup_free_ struct mnt_line *v = NULL;
 	size_t n = 0;
-	int r = read_mounts(&v, &n, err);
+	int r = read_mounts(table, table_len, &v, &n, err);
 	for (size_t k = 0; r >= 0 && k < n; k++)
 		if (v[k].shared)
 			r = ovl_ids_add(&c->shared, &c->n_shared, v[k].id, err);
@@ -224,7 +240,7 @@ static int run_ops(struct ovl_ctx *c, struct gs_err *err)
 }
 
 int ovl_plan_apply(const struct ovl_plan *p, struct ovl_sources *src, int rootfd,
-		   struct ovl_result *res, struct gs_err *err)
+		   const char *mounts, size_t mounts_len, struct ovl_result *res, struct gs_err *err)
 {
 	memset(res, 0, sizeof(*res));
 	res->ops = calloc(p->n_ops + 1, sizeof(*res->ops));
@@ -238,7 +254,7 @@ int ovl_plan_apply(const struct ovl_plan *p, struct ovl_sources *src, int rootfd
 	int r = ovl_mnt_id(rootfd, &c.root_mnt, err);
 	if (r < 0)
 		return gs_err_wrap(err, "container rootfs");
-	r = load_mounts(&c, err);
+	r = load_mounts(&c, mounts, mounts_len, err);
 	if (r >= 0)
 		r = run_ops(&c, err);
 	ctx_close(&c);

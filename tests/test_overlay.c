@@ -766,7 +766,7 @@ static void test_apply_mknod_swapped(void **state)
 	struct ovl_result res;
 	struct gs_err err = GS_ERR_INIT;
 	swap_to = victim;
-	int r = ovl_plan_apply(&p, NULL, rootfd, &res, &err);
+	int r = ovl_plan_apply(&p, NULL, rootfd, NULL, 0, &res, &err);
 	swap_to = NULL;
 	struct stat st;
 	assert_int_equal(stat(victim, &st), 0);
@@ -779,7 +779,7 @@ static void test_apply_mknod_swapped(void **state)
 	snprintf(node, sizeof(node), "%s/nvidia0", devdir);
 	assert_int_equal(unlink(node), 0);
 	mode_t old = umask(077);
-	r = ovl_plan_apply(&p, NULL, rootfd, &res, &err);
+	r = ovl_plan_apply(&p, NULL, rootfd, NULL, 0, &res, &err);
 	umask(old);
 	assert_int_equal(r, 0);
 	assert_int_equal(lstat(node, &st), 0);

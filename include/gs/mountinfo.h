@@ -42,5 +42,9 @@ int gs_mountinfo_next(FILE *f, const char *what, char **line, size_t *cap,
  * A read or parse error is returned as gs_mountinfo_next gives it. */
 int gs_mountinfo_each(const char *file, int (*fn)(const struct gs_mountinfo *m, void *data),
 		      void *data, struct gs_err *err);
+/* The same over a table read earlier: TEXT (LEN bytes, WHAT in errors). */
+int gs_mountinfo_each_text(const char *text, size_t len, const char *what,
+			   int (*fn)(const struct gs_mountinfo *m, void *data), void *data,
+			   struct gs_err *err);
 
 #endif

@@ -295,11 +295,14 @@ static inline void ovl_sources_freep(struct ovl_sources **s)
  * with move_mount onto fds and checked afterwards, never onto a mount with
  * shared propagation (EXDEV: it would carry them out of the namespace;
  * /proc/thread-self/mountinfo says which are shared).  RES (allocated here,
- * free with ovl_result_clear) says what each op did.  On failure the
+ * free with ovl_result_clear) says what each op did.  MOUNTS (MOUNTS_LEN
+ * bytes), when not NULL, is this namespace's mountinfo as a process in it
+ * showed it just before (prestart: the runtime waits, nothing mounts
+ * there meanwhile), else /proc/thread-self/mountinfo is read.  On failure the
  * container must not start: mounts already made vanish with its mount
  * namespace. */
 int ovl_plan_apply(const struct ovl_plan *p, struct ovl_sources *src, int rootfd,
-		   struct ovl_result *res, struct gs_err *err);
+		   const char *mounts, size_t mounts_len, struct ovl_result *res, struct gs_err *err);
 void ovl_result_clear(struct ovl_result *r);
 
 #endif
