@@ -35,14 +35,15 @@
 
 
 #include "gs/cleanup.h"
+#include "gs/config.h"
 #include "gs/fsx.h"
 #include "hook.h"
 
-#define DEFAULT_AUDIT "/var/log/gpu-stage/hook.log"
 #define STATE_MAX (1u << 20)
 
 struct opts {
-	const char *store, *driver, *dev_root, *proc_root, *audit;
+	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
+	unsigned int default_caps; /* from the configuration */
 	bool dry_run;
 	enum hk_stage stage;
 	const char *stage_name;
@@ -63,6 +64,7 @@ struct run {
 	struct ovl_result res;
 	char require_note[256];
 	char *dev_note; /* malloc'd, NULL when there is nothing to say */
+	struct gs_config conf; /* the configuration file (store, driver, ... defaults) */
 	char *mounts;   /* the container's mountinfo, read at the pid check */
 	size_t mounts_len;
 	char *cg_note;
@@ -84,6 +86,7 @@ static void run_clear(struct run *x)
 	ovl_result_clear(&x->res);
 	free(x->dev_note);
 	free(x->mounts);
+	gs_config_clear(&x->conf);
 	free(x->cg_note);
 	if (x->audit_fd >= 0)
 		close(x->audit_fd);
@@ -91,10 +94,14 @@ static void run_clear(struct run *x)
 
 static void usage(FILE *f)
 {
-	fputs("usage: gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR] [--proc-root DIR]\n"
-	      "                      [--audit-log FILE] [--dry-run] prestart|createRuntime|createContainer\n"
+	fputs("usage: gpu-stage-hook [--config FILE] [--store DIR] [--driver VER] [--dev-root DIR]\n"
+	      "                      [--proc-root DIR] [--audit-log FILE] [--dry-run]\n"
+	      "                      prestart|createRuntime|createContainer\n"
 	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n"
 	      "\n"
+	      "  --config FILE     configuration (default " GS_CONFIG_DEFAULT ", where a\n"
+	      "                    missing file means every default; never taken from\n"
+	      "                    the environment); the options below override it\n"
 	      "  --store DIR       store made by gpu-stage (default /var/lib/gpu-stage)\n"
 	      "  --driver VER      driver version (default: PROC/driver/nvidia/version)\n"
 	      "  --dev-root DIR    where the host's device nodes are (default /dev)\n"
@@ -115,10 +122,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"store", required_argument, NULL, 's'},     {"driver", required_argument, NULL, 'd'},
 		{"dev-root", required_argument, NULL, 'D'},  {"proc-root", required_argument, NULL, 'P'},
 		{"audit-log", required_argument, NULL, 'a'}, {"dry-run", no_argument, NULL, 'n'},
+		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
-	*o = (struct opts){.store = GS_DEFAULT_STORE, .dev_root = "/dev", .proc_root = "/proc",
-			   .audit = DEFAULT_AUDIT};
+	*o = (struct opts){0};
 	int c;
 	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
 		switch (c) {
@@ -128,6 +135,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'P': o->proc_root = optarg; break;
 		case 'a': o->audit = optarg; break;
 		case 'n': o->dry_run = true; break;
+		case 'c': o->config = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -148,10 +156,27 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->stage_name);
 		return -1;
 	}
-	if (o->audit[0] != '/' || o->store[0] != '/') {
-		fprintf(stderr, "gpu-stage-hook: --store and --audit-log need absolute paths\n");
+	if ((o->audit && o->audit[0] != '/') || (o->store && o->store[0] != '/') ||
+	    (o->config && o->config[0] != '/')) {
+		fprintf(stderr, "gpu-stage-hook: --store, --audit-log and --config need absolute paths\n");
 		return -1;
 	}
+	return 0;
+}
+
+/* The configuration file under the options: each option the command line
+ * left unset takes the file's value (or its default). */
+static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *err)
+{
+	int r = gs_config_load(o->config ? o->config : GS_CONFIG_DEFAULT, o->config != NULL, cfg, err);
+	if (r < 0)
+		return r;
+	o->store = o->store ? o->store : cfg->store;
+	o->driver = o->driver ? o->driver : cfg->driver;
+	o->dev_root = o->dev_root ? o->dev_root : cfg->dev_root;
+	o->proc_root = o->proc_root ? o->proc_root : cfg->proc_root;
+	o->audit = o->audit ? o->audit : cfg->audit_log;
+	o->default_caps = cfg->caps;
 	return 0;
 }
 
@@ -334,13 +359,18 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
 }
 
-static int run(const struct opts *o, struct run *x, struct gs_err *err)
+static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = read_input(o, x, err);
 	if (r < 0)
 		return r;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
 		return 0; /* not a GPU container: nothing to do, nothing to record */
+	/* read only now: a container that asks for no GPU never fails on it */
+	if ((r = apply_config(o, &x->conf, err)) < 0)
+		return r;
+	if (!x->env.caps_given)
+		x->env.caps = o->default_caps; /* the configuration's "capabilities" */
 	if (!o->dry_run && (r = hk_caps_init(x->env.visible != OVL_VISIBLE_NONE, err)) < 0)
 		return r;
 	r = load_driver(o, x, err);

@@ -15,7 +15,12 @@
  * runtime makes the mount point and the hook never covers /run.
  *
  *   gpu-runtime [RUNTIME ARGS...]          e.g. as Docker's "runtimes" entry
- *   GPU_STAGE_RUNTIME   the runtime to exec (default: runc, from PATH)
+ *   GPU_STAGE_CONFIG    the configuration file (default
+ *                       /etc/gpu-stage/config.json, where a missing file
+ *                       means every default): its "runtime" is what is
+ *                       exec'd, and the hook is given --config with it
+ *   GPU_STAGE_RUNTIME   the runtime to exec (overrides the file's; default
+ *                       runc, from PATH)
  *   GPU_STAGE_STORE     passed to the hook as --store (default: its own)
  *   GPU_STAGE_DRIVER    passed to the hook as --driver (default: the
  *                       loaded module's version)
@@ -38,12 +43,18 @@
 #include <linux/openat2.h>
 
 #include "gs/cleanup.h"
+#include "gs/config.h"
 #include "gs/err.h"
 #include "gs/fsx.h"
 #include "gs/overlay.h"
 #include "rtargs.h"
 
 #define HOOK_NAME "gpu-stage-hook"
+
+/* The configuration: the file the environment named (passed on to the
+ * hook), and why it could not be read (code 0: it could). */
+static const char *conf_named;
+static struct gs_err conf_error = GS_ERR_INIT;
 /* The hook mounts its own anchor tmpfs (16m, overlay/mountapi.c) over this
  * one; the same limit keeps room for the refreshed ld.so.cache (tens of
  * KiB) should the hook ever fill this mount itself.  A limit, not memory
@@ -107,6 +118,10 @@ static int add_hook(json_t *cfg, const char *hook, const char *store, const char
 	if (args && driver) {
 		json_array_append_new(args, json_string("--driver"));
 		json_array_append_new(args, json_string(driver));
+	}
+	if (args && conf_named) { /* the same file for the hook (it never reads the environment) */
+		json_array_append_new(args, json_string("--config"));
+		json_array_append_new(args, json_string(conf_named));
 	}
 	const char *opts = getenv("GPU_STAGE_HOOK_OPTS");
 	_cleanup_free_ char *copy = opts ? strdup(opts) : NULL;
@@ -281,6 +296,11 @@ static int rewrite(const char *bundle, struct gs_err *err)
 	int r = 0;
 	if (!json_is_object(cfg))
 		r = gs_err_setx(err, EBADMSG, "%s: not a JSON object", path);
+	if (r == 0 && wants_gpu(cfg) && !has_hook(cfg) && conf_error.code) {
+		/* a broken configuration fails GPU containers only */
+		*err = conf_error;
+		r = -err->code;
+	}
 	if (r == 0 && wants_gpu(cfg) && !has_hook(cfg)) {
 		const char *store = getenv("GPU_STAGE_STORE"), *driver = getenv("GPU_STAGE_DRIVER");
 		r = add_hook(cfg, hook, store && *store ? store : NULL,
@@ -296,9 +316,18 @@ static int rewrite(const char *bundle, struct gs_err *err)
 
 int main(int argc, char **argv)
 {
+	const char *env = getenv(GS_CONFIG_ENV);
+	conf_named = env && *env ? env : NULL;
+	struct gs_config conf;
+	if (gs_config_load(conf_named ? conf_named : GS_CONFIG_DEFAULT, conf_named != NULL, &conf,
+			   &conf_error) < 0)
+		fprintf(stderr, "gpu-runtime: warning: %s (GPU containers are refused until it is fixed)\n",
+			conf_error.msg);
+	else
+		conf_error = (struct gs_err)GS_ERR_INIT;
 	const char *rt = getenv("GPU_STAGE_RUNTIME");
 	if (!rt || !*rt)
-		rt = "runc";
+		rt = conf.runtime ? conf.runtime : "runc";
 	struct gs_err err = GS_ERR_INIT;
 	struct rt_args a;
 	int r = rt_args_parse(rt_dialect_of(rt), argc, argv, &a, &err);

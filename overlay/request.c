@@ -147,6 +147,7 @@ static int parse_caps(const char *v, struct ovl_env *e, struct gs_err *err)
 		return 0;
 	}
 	int r = gs_caps_parse(buf, &e->caps, err);
+	e->caps_given = r >= 0;
 	return r < 0 ? gs_err_wrap(err, "NVIDIA_DRIVER_CAPABILITIES") : 0;
 }
 

@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 
+#include "gs/config.h"
+
 enum gs_exit {
 	GS_EXIT_OK = 0,
 	GS_EXIT_FAIL = 1,
@@ -15,6 +17,10 @@ static inline void gs_json_decrefp(json_t **j)
 	if (*j)
 		json_decref(*j);
 }
+
+/* The configuration file (cli_config.c), or NULL after printing why it
+ * cannot be read. */
+const struct gs_config *cli_config(void);
 
 /* Each takes argv[0] = its verb and returns an enum gs_exit. */
 int cmd_ldcache(int argc, char **argv);

@@ -30,11 +30,12 @@ static void stage_usage(FILE *f)
 	      "Finds the files of one NVIDIA driver version under the host root DIR and\n"
 	      "stages them into STORE/VER/ (read-only, with manifest.json).\n"
 	      "\n"
-	      "  --driver VER   version to stage (default: the loaded module's, from\n"
+	      "  --driver VER   version to stage (default: the configuration's, else the\n"
+	      "                 loaded module's, from\n"
 	      "                 /proc/driver/nvidia/version or /sys/module/nvidia/version\n"
 	      "                 under the root, else what libcuda.so.1 resolves to)\n"
 	      "  --root DIR     host root to search (default /)\n"
-	      "  --store DIR    store (default " GS_DEFAULT_STORE ")\n"
+	      "  --store DIR    store (default: the configuration's, else " GS_DEFAULT_STORE ")\n"
 	      "  --libdir DIR   also search DIR (a path inside the root); repeatable\n"
 	      "  --caps LIST    capabilities to stage: utility,compute,video,graphics,\n"
 	      "                 display,ngx,compat32 or all (default all)\n"
@@ -200,11 +201,18 @@ static int stage_plan(const struct stage_opts *o, struct gs_manifest *p)
 
 int cmd_stage(int argc, char **argv)
 {
-	struct stage_opts o = {.d = {.root = "/", .caps = GS_CAP_ALL}, .store = GS_DEFAULT_STORE};
+	struct stage_opts o = {.d = {.root = "/", .caps = GS_CAP_ALL}};
 	int r = parse_stage(argc, argv, &o);
 	_cleanup_free_ char **libdirs = o.libdirs;
 	if (r >= 0)
 		return r;
+	if (!o.store || !o.d.driver) { /* what the options leave: the configuration's */
+		const struct gs_config *c = cli_config();
+		if (!c)
+			return GS_EXIT_FAIL;
+		o.store = o.store ? o.store : c->store;
+		o.d.driver = o.d.driver ? o.d.driver : c->driver;
+	}
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *detected = NULL;
 	if (!o.d.driver) {

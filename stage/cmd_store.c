@@ -52,7 +52,7 @@ static void usage(FILE *f, const char *verb)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		if (!strcmp(texts[i].verb, verb))
 			fputs(texts[i].text, f);
-	fputs("\n  --store DIR  the store (default " GS_DEFAULT_STORE ")\n"
+	fputs("\n  --store DIR  the store (default: the configuration's, else " GS_DEFAULT_STORE ")\n"
 	      "  --json       machine-readable output\n",
 	      f);
 }
@@ -67,7 +67,7 @@ static int parse(int argc, char **argv, bool list, int nargs, struct store_opts 
 		{"caps", required_argument, NULL, 'c'},  {0}};
 	const char *verb = argv[0];
 	int ch;
-	o->store = GS_DEFAULT_STORE;
+	o->store = NULL;
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, list ? "s:jhd:c:" : "s:jh", opts, NULL)) != -1) {
@@ -96,6 +96,12 @@ static int parse(int argc, char **argv, bool list, int nargs, struct store_opts 
 		return GS_EXIT_USAGE;
 	}
 	o->args = argv + optind;
+	if (!o->store) { /* the configuration's, else the default */
+		const struct gs_config *c = cli_config();
+		if (!c)
+			return GS_EXIT_FAIL;
+		o->store = c->store;
+	}
 	return -1;
 }
 

@@ -7,6 +7,7 @@
 
 
 #include "cmd.h"
+#include "gs/config.h"
 #include "gs/fsx.h"
 
 static void usage(FILE *f)
@@ -37,6 +38,9 @@ static void usage(FILE *f)
 	      "Options:\n"
 	      "  -h, --help     show this help (also: gpu-stage COMMAND --help)\n"
 	      "  -V, --version  show the version\n"
+	      "\n"
+	      "Configuration: " GS_CONFIG_DEFAULT " (or the file GPU_STAGE_CONFIG names)\n"
+	      "gives the store and the driver; options override it.  See gpu-stage(1).\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	      f);

@@ -21,6 +21,7 @@
 
 #include "../stage/store_internal.h"
 #include "gs/cleanup.h"
+#include "gs/config.h"
 #include "gs/stage.h"
 
 #define VER "535.261.03"
@@ -1019,6 +1020,77 @@ static void test_index(void **state)
 	assert_non_null(strstr(l2.text, "index: not the index of manifest.json"));
 }
 
+/* ---- the configuration file ------------------------------------------------ */
+
+static void config_rejected(const char *text, const char *why)
+{
+	struct gs_config c;
+	struct gs_err err = GS_ERR_INIT;
+	if (gs_config_parse(text, strlen(text), "/etc/gpu-stage/config.json", &c, &err) != -EINVAL ||
+	    !strstr(err.msg, why))
+		fail_msg("config %s: expected an error with '%s', got '%s'", text, why, err.msg);
+	assert_null(c.store);
+}
+
+static void test_config(void **state)
+{
+	(void)state;
+	struct gs_config c;
+	struct gs_err err = GS_ERR_INIT;
+	/* a missing file at the default place: every default */
+	assert_int_equal(gs_config_load("/nonexistent/gpu-stage/config.json", false, &c, &err), 0);
+	assert_null(c.path);
+	assert_string_equal(c.store, "/var/lib/gpu-stage");
+	assert_null(c.driver);
+	assert_string_equal(c.runtime, "runc");
+	assert_string_equal(c.audit_log, "/var/log/gpu-stage/hook.log");
+	assert_string_equal(c.dev_root, "/dev");
+	assert_string_equal(c.proc_root, "/proc");
+	assert_string_equal(c.cdi_vendor, "nvidia.com");
+	assert_string_equal(c.cdi_dir, "/etc/cdi");
+	assert_int_equal(c.caps, GS_CAP_UTILITY | GS_CAP_COMPUTE);
+	assert_int_equal(c.requests, GS_REQUESTS_ENV);
+	gs_config_clear(&c);
+	/* a file the user named must exist */
+	assert_int_equal(gs_config_load("/nonexistent/gpu-stage/config.json", true, &c, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/gpu-stage/config.json"));
+	/* every key */
+	static const char all[] =
+		"{\n  \"store\": \"/srv/gs\",\n  \"driver\": \"570.86.15\",\n  \"runtime\": \"crun\",\n"
+		"  \"capabilities\": \"compute,video\",\n  \"audit_log\": \"/tmp/a.log\",\n"
+		"  \"dev_root\": \"/tmp/dev\",\n  \"proc_root\": \"/tmp/proc\",\n"
+		"  \"cdi_vendor\": \"example.com\",\n  \"cdi_dir\": \"/var/run/cdi\",\n  \"requests\": \"env\"\n}\n";
+	assert_int_equal(gs_config_parse(all, strlen(all), "c.json", &c, &err), 0);
+	assert_string_equal(c.store, "/srv/gs");
+	assert_string_equal(c.driver, "570.86.15");
+	assert_string_equal(c.runtime, "crun");
+	assert_int_equal(c.caps, GS_CAP_COMPUTE | GS_CAP_VIDEO);
+	assert_string_equal(c.audit_log, "/tmp/a.log");
+	assert_string_equal(c.dev_root, "/tmp/dev");
+	assert_string_equal(c.proc_root, "/tmp/proc");
+	assert_string_equal(c.cdi_vendor, "example.com");
+	assert_string_equal(c.cdi_dir, "/var/run/cdi");
+	gs_config_clear(&c);
+	assert_int_equal(gs_config_parse("{}", 2, "c.json", &c, &err), 0);
+	gs_config_clear(&c);
+	/* errors name the file, the line and the key */
+	config_rejected("{\n  \"store\": \"/s\",\n  \"stroe\": \"/x\"\n}", "config.json:3: \"stroe\": unknown key");
+	config_rejected("{\n\n  \"store\": 7\n}", "config.json:3: \"store\": must be a string");
+	config_rejected("{\"store\": \"relative/path\"}", "\"store\": \"relative/path\" is not an absolute path");
+	config_rejected("{\"driver\": \"latest\"}", "not a driver version");
+	config_rejected("{\"capabilities\": \"compute,gpu\"}", "unknown capability 'gpu'");
+	config_rejected("{\"capabilities\": \"\"}", "names no capability");
+	config_rejected("{\"requests\": \"image\"}", "must be \"env\" or \"orchestrator\"");
+	config_rejected("{\"requests\": \"orchestrator\"}", "not supported by this version yet");
+	config_rejected("{\"cdi_vendor\": \"nvidia.com/gpu\"}", "not a CDI vendor name");
+	config_rejected("{\"runtime\": \"\"}", "non-empty");
+	config_rejected("{\"store\": \"/a\", \"store\": \"/b\"}", "duplicate");
+	config_rejected("{\"store\": \"/a\\u0000b\"}", "is not allowed");
+	config_rejected("{\"store\": \"/a\\u0001b\"}", "NUL or control");
+	config_rejected("[1, 2]", "must hold a JSON object");
+	config_rejected("{\n\"store\": \"/a\",\n", "config.json:3:");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1040,6 +1112,7 @@ int main(void)
 		T(test_remove),
 		T(test_list_sorted),
 		T(test_index),
+		cmocka_unit_test(test_config),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,8 @@ struct ovl_env {
 	char **devices;      /* OVL_VISIBLE_LIST: the tokens ("0", "GPU-...") */
 	size_t n_devices;
 	unsigned int caps;   /* enum gs_cap bits; default utility,compute */
+	bool caps_given;     /* NVIDIA_DRIVER_CAPABILITIES named some (else CAPS is
+			      * the default, which a configuration may change) */
 	char **require;      /* "NAME=VALUE" of each NVIDIA_REQUIRE_* */
 	size_t n_require;
 	bool disable_require;

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /etc/gpu-stage/config.json: the one configuration file of gpu-stage,
+ * gpu-stage-hook and gpu-runtime.  Every key is optional; a missing file
+ * (at the default place) means every default; an unknown key, a key given
+ * twice or a value of the wrong type or form is an error naming the file,
+ * the line and the key.  Command-line flags override what it says.
+ *
+ *   {
+ *     "store":        "/var/lib/gpu-stage",           absolute path
+ *     "driver":       "535.261.03",                   default: the loaded module's
+ *     "runtime":      "runc",                         what gpu-runtime execs
+ *     "capabilities": "utility,compute",              when a container names none
+ *     "audit_log":    "/var/log/gpu-stage/hook.log",  absolute path
+ *     "dev_root":     "/dev",                         absolute path (tests)
+ *     "proc_root":    "/proc",                        absolute path (tests)
+ *     "cdi_vendor":   "nvidia.com",
+ *     "cdi_dir":      "/etc/cdi",                     absolute path
+ *     "requests":     "env"                           or "orchestrator"
+ *   }
+ *
+ * The library reads no environment: the mains decide which file (the hook
+ * only ever takes --config, never a variable of the container's). */
+#ifndef GS_CONFIG_H
+#define GS_CONFIG_H
+
+#include <stdbool.h>
+
+#include "gs/err.h"
+
+#define GS_CONFIG_DEFAULT "/etc/gpu-stage/config.json"
+#define GS_CONFIG_ENV "GPU_STAGE_CONFIG"
+#define GS_CONFIG_MAX (1u << 20) /* a larger file is refused */
+
+enum gs_requests {
+	GS_REQUESTS_ENV = 0,      /* the container's NVIDIA_* variables count (NVIDIA's behaviour) */
+	GS_REQUESTS_ORCHESTRATOR, /* only the engine's request counts, never the image's variables */
+};
+
+struct gs_config {
+	char *path; /* the file read; NULL when it was missing (all defaults) */
+	char *store, *driver, *runtime, *audit_log, *dev_root, *proc_root, *cdi_vendor, *cdi_dir;
+	unsigned int caps; /* enum gs_cap bits, from "capabilities" */
+	enum gs_requests requests;
+};
+
+/* Reads PATH into C (defaults first, then what the file says).  A missing
+ * PATH is all defaults unless MUST_EXIST (a file the user named).  C is
+ * cleared on error. */
+int gs_config_load(const char *path, bool must_exist, struct gs_config *c, struct gs_err *err);
+/* The same from TEXT (LEN bytes), NAME in messages (tests, and the file). */
+int gs_config_parse(const char *text, size_t len, const char *name, struct gs_config *c,
+		    struct gs_err *err);
+void gs_config_clear(struct gs_config *c);
+
+#endif
