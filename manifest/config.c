@@ -122,6 +122,8 @@ static int take_string(const struct ctx *x, const char *key, json_t *v, char **d
 
 static int take_member(const struct ctx *x, const char *key, json_t *v, struct gs_config *c)
 {
+	if (gs_has_control(key))
+		return gs_err_setx(x->err, EINVAL, "%s: a key holds a control character", x->name);
 	static const struct {
 		const char *key;
 		size_t off;

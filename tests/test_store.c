@@ -1088,6 +1088,7 @@ static void test_config(void **state)
 	config_rejected("{\"store\": \"/a\\u0000b\"}", "is not allowed");
 	config_rejected("{\"store\": \"/a\\u0001b\"}", "NUL or control");
 	config_rejected("[1, 2]", "must hold a JSON object");
+	config_rejected("{\"a\\u001bb\": 1}", "a key holds a control character");
 	config_rejected("{\n\"store\": \"/a\",\n", "config.json:3:");
 }
 
