@@ -191,3 +191,45 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	*n = l.n;
 	return 0;
 }
+
+/* Appends "WHAT" to the malloc'd list *NOTE ("a, b"). */
+static void note_add(char **note, const char *what)
+{
+	char *n = NULL;
+	if (asprintf(&n, "%s%s%s", *note ? *note : "", *note ? ", " : "", what) < 0)
+		return;
+	free(*note);
+	*note = n;
+}
+
+void hk_dev_char_links(const char *devroot, const struct ovl_device *devs, size_t n, char **note)
+{
+	*note = NULL;
+	if (n == 0)
+		return;
+	_cleanup_free_ char *dir = NULL;
+	if (join(devroot, "char", &dir, &(struct gs_err)GS_ERR_INIT) < 0)
+		return;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		note_add(note, "no /dev/char (cannot create it)");
+		return;
+	}
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		note_add(note, "no /dev/char (not a directory)");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[32], target[80], what[160];
+		struct stat st;
+		snprintf(name, sizeof(name), "%u:%u", (unsigned int)devs[i].major, (unsigned int)devs[i].minor);
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+			continue; /* there already (udev's, or anything else): left alone */
+		snprintf(target, sizeof(target), "../%s", devs[i].name);
+		if (symlinkat(target, dfd, name) == 0 || errno == EEXIST)
+			snprintf(what, sizeof(what), "created /dev/char/%s -> %s", name, target);
+		else
+			snprintf(what, sizeof(what), "/dev/char/%s: %s", name, strerror(errno));
+		note_add(note, what);
+	}
+}

@@ -63,6 +63,15 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
 		       struct gs_err *err);
 
+/* The /dev/char/MAJOR:MINOR links systemd resolves device rules through
+ * (udev makes them; nodes made by nvidia-modprobe or mknod have none, and
+ * without them a `systemctl daemon-reload` takes a container's GPU away):
+ * DEVROOT/char/MAJ:MIN -> ../NAME for each of DEVS that has none, on the
+ * host (before entering the container).  Anything already there is left
+ * alone.  Best effort: *NOTE (malloc'd, or NULL) says what was made or
+ * why not; a start never fails on it. */
+void hk_dev_char_links(const char *devroot, const struct ovl_device *devs, size_t n, char **note);
+
 /* ---- cgroup.c: device access ---- */
 
 /* Allows DEVS (rwm) in the devices cgroup of process PID (v1:

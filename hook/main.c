@@ -68,6 +68,7 @@ struct run {
 	char *mounts;   /* the container's mountinfo, read at the pid check */
 	size_t mounts_len;
 	char *cg_note;
+	char *char_note; /* the /dev/char links made, or why not */
 	int audit_fd;
 };
 
@@ -88,6 +89,7 @@ static void run_clear(struct run *x)
 	free(x->mounts);
 	gs_config_clear(&x->conf);
 	free(x->cg_note);
+	free(x->char_note);
 	if (x->audit_fd >= 0)
 		close(x->audit_fd);
 }
@@ -291,6 +293,7 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
+		hk_dev_char_links(o->dev_root, x->devs, x->n_devs, &x->char_note);
 		r = enter_by_pid(x, &cgfd, err);
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
@@ -350,6 +353,8 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 		gs_jw_string(&w, "devices_cgroup", x->cg_note);
 	if (x->dev_note)
 		gs_jw_string(&w, "devices_note", x->dev_note);
+	if (x->char_note)
+		gs_jw_string(&w, "dev_char", x->char_note);
 	if (x->require_note[0])
 		gs_jw_string(&w, "require_note", x->require_note);
 	gs_jw_end(&w);
