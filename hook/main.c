@@ -182,7 +182,7 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	return 0;
 }
 
-static int read_input(const struct opts *o, struct run *x, struct gs_err *err)
+static int read_input(struct run *x, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
@@ -199,7 +199,6 @@ static int read_input(const struct opts *o, struct run *x, struct gs_err *err)
 		r = hk_rootfs_path(x->st.bundle, x->cfg.root_path, &x->rootfs, err);
 	if (r >= 0)
 		r = ovl_env_parse(x->cfg.env, x->cfg.n_env, &x->env, err);
-	(void)o;
 	return r;
 }
 
@@ -366,7 +365,7 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
-	int r = read_input(o, x, err);
+	int r = read_input(x, err);
 	if (r < 0)
 		return r;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)

@@ -75,13 +75,8 @@ struct cbuild {
 	const struct gs_manifest *m;
 	struct centry *v;
 	size_t n, cap;
+	char dirs[2 * GS_N_CAPS][24]; /* "lib/<cap>", "lib32/<cap>": entries point here */
 };
-
-static bool name_ok(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	return n > 0 && n <= 255 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
-}
 
 static const char *base_name(const char *path)
 {
@@ -107,7 +102,7 @@ static ssize_t resolve_in_dir(const struct gs_manifest *m, const char *dir, cons
 {
 	size_t dl = strlen(dir);
 	for (int hop = 0; hop < MAX_LINK_HOPS; hop++) {
-		if (!name_ok(name))
+		if (!gs_name_ok(name))
 			return -1;
 		const char *next = NULL;
 		for (size_t i = 0; i < m->n_files; i++)
@@ -155,7 +150,7 @@ static int dir_entries(struct cbuild *b, const char *dir, int32_t flags)
 		const char *name = base_name(f->path);
 		if (!dso_name(name))
 			continue;
-		const char *key = f->soname && name_ok(f->soname) ? f->soname : name;
+		const char *key = f->soname && gs_name_ok(f->soname) ? f->soname : name;
 		const char *file = resolve_in_dir(m, dir, key) >= 0 ? key : name;
 		if (push(b, dir, key, file, flags) < 0)
 			return -ENOMEM;
@@ -190,16 +185,14 @@ static int centry_cmp(const void *pa, const void *pb)
 }
 
 /* Every staged library directory's entries, sorted.  The directory names
- * are the static strings of DIRS (so entries compare them by pointer). */
-static char dirs[2 * GS_N_CAPS][24];
-
+ * live in B->dirs (so entries compare them by pointer). */
 static int cache_entries(const struct gs_manifest *m, struct cbuild *b)
 {
 	*b = (struct cbuild){.m = m};
 	for (size_t top = 0; top < 2; top++) {
 		for (size_t c = 0; c < GS_N_CAPS; c++) {
-			char *dir = dirs[top * GS_N_CAPS + c];
-			snprintf(dir, sizeof(dirs[0]), "%s/%s", top ? "lib32" : "lib",
+			char *dir = b->dirs[top * GS_N_CAPS + c];
+			snprintf(dir, sizeof(b->dirs[0]), "%s/%s", top ? "lib32" : "lib",
 				 gs_cap_name(gs_cap_order[c]));
 			if (dir_entries(b, dir, top ? FLAGS_I386 : FLAGS_X8664) < 0) {
 				free(b->v);
@@ -359,7 +352,7 @@ static int read_file_line(struct rctx *c, struct gs_index_file *x)
 		return r;
 	if (!is_hex64(f[4]))
 		return bad(c, "bad sha256");
-	if (f[5][0] && !name_ok(f[5]))
+	if (f[5][0] && !gs_name_ok(f[5]))
 		return bad(c, "bad soname '%.40s'", f[5]);
 	if (f[6][0] != '/')
 		return bad(c, "source '%.80s' is not an absolute path", f[6]);
@@ -390,7 +383,7 @@ static int read_cache_line(struct rctx *c, struct gs_index_entry *x, const struc
 		return r;
 	if (!cache_dir_ok(f[2]))
 		return bad(c, "'%.40s' is not a staged library directory", f[2]);
-	if (!name_ok(f[3]) || !name_ok(f[4]))
+	if (!gs_name_ok(f[3]) || !gs_name_ok(f[4]))
 		return bad(c, "bad cache key or file name");
 	*x = (struct gs_index_entry){.dir = f[2], .key = f[3], .file = f[4], .flags = (int32_t)flags};
 	if (prev) {

@@ -12,6 +12,12 @@
 #include "gs/manifest.h"
 #include "gs/version.h"
 
+bool gs_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n > 0 && n <= 255 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
 bool gs_has_control(const char *s)
 {
 	for (; *s; s++)

@@ -35,17 +35,15 @@ static int flock_retry(int fd, int op)
 	return -EINTR;
 }
 
-int gs_store_readers_lock(int storefd, bool exclusive, bool create, int *out,
-			  struct gs_err *err)
+int gs_store_readers_lock(int storefd, int *out, struct gs_err *err)
 {
 	*out = -1;
-	int flags = create ? O_RDWR | O_CREAT : O_RDONLY;
-	_cleanup_close_ int fd = openat(storefd, GS_READERS_LOCK, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && !create && errno == ENOENT)
+	_cleanup_close_ int fd = openat(storefd, GS_READERS_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
 		return 0; /* a store staged before the lock existed: nothing to hold */
 	if (fd < 0)
 		return gs_err_set(err, errno, GS_READERS_LOCK);
-	int r = flock_retry(fd, exclusive ? LOCK_EX : LOCK_SH);
+	int r = flock_retry(fd, LOCK_SH);
 	if (r < 0)
 		return gs_err_set(err, -r, "locking " GS_READERS_LOCK);
 	*out = steal_fd(&fd);
@@ -109,7 +107,7 @@ int gs_store_ver_open(const char *store, const char *ver, struct gs_store_ver *o
 	struct gs_store_ver v = {.verfd = -1, .lockfd = -1};
 	if (asprintf(&v.dir, "%s/%s", store, ver) < 0)
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	int r = gs_store_readers_lock(storefd, false, false, &v.lockfd, err);
+	int r = gs_store_readers_lock(storefd, &v.lockfd, err);
 	if (r >= 0 && (v.verfd = open_version(storefd, store, ver, err)) < 0)
 		r = v.verfd;
 	if (r < 0) {

@@ -316,7 +316,7 @@ static int anchor_prepare(struct ovl_ctx *c, const char *rel, bool dir, struct g
 		if (slash)
 			*slash = '\0';
 		bool last = !slash;
-		if (!ovl_name_ok(p))
+		if (!gs_name_ok(p))
 			return gs_err_setx(err, EINVAL, "%s: bad component", rel);
 		if (last && !dir) {
 			int fd = openat(cur, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);

@@ -14,10 +14,6 @@
 
 /* ---- plan helpers (plan.c, plan_ldcache.c) ---- */
 
-/* One path component: no '/', not "." or "..", 1..255 bytes. */
-bool ovl_name_ok(const char *name);
-/* Relative path of such components. */
-bool ovl_relpath_ok(const char *p);
 /* Adds the ldcache op (entries for every lib dir already bound) and, on a
  * writable root, the ld.so.conf.d entry. */
 int ovl_plan_add_ldcache(struct ovl_plan *p, const struct gs_index *m, bool no_write,

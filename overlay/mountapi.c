@@ -3,6 +3,7 @@
  * through syscall() so that no libmount is needed and the hook can be a
  * static executable. */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>

@@ -59,22 +59,6 @@ const char *ovl_op_name(enum ovl_op_type t)
 	return "unknown";
 }
 
-/* A manifest path we are about to expose: relative, no empty/"."/".." parts. */
-bool ovl_relpath_ok(const char *p)
-{
-	if (!p || !*p || *p == '/' || strlen(p) > 1024)
-		return false;
-	for (const char *c = p; *c;) {
-		size_t n = strcspn(c, "/");
-		if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && !strncmp(c, "..", 2)))
-			return false;
-		c += n;
-		if (*c == '/' && !*++c)
-			return false;
-	}
-	return true;
-}
-
 static struct ovl_op *push_op(struct ovl_plan *p, enum ovl_op_type t, unsigned int flags,
 			      const char *dest)
 {
@@ -175,11 +159,11 @@ static unsigned int lib32_caps(unsigned int caps)
 
 static int check_manifest(const struct gs_index *m, struct gs_err *err)
 {
-	if (!ovl_name_ok(m->driver) || strlen(m->driver) > 64)
-		return gs_err_setx(err, EINVAL, "index: driver version '%s' is not a valid name",
+	if (!gs_version_valid(m->driver))
+		return gs_err_setx(err, EINVAL, "index: '%s' is not a driver version",
 				   m->driver ? m->driver : "(null)");
 	for (size_t i = 0; i < m->n_files; i++)
-		if (!ovl_relpath_ok(m->files[i].path))
+		if (!m->files[i].path || gs_store_path_check(m->files[i].path))
 			return gs_err_setx(err, EINVAL, "index: files[%zu]: bad path '%s'", i,
 					   m->files[i].path ? m->files[i].path : "(null)");
 	return 0;
@@ -389,7 +373,7 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
 		const struct ovl_device *d = &req->devices[i];
-		if (!ovl_name_ok(d->name))
+		if (!gs_name_ok(d->name))
 			return gs_err_setx(err, EINVAL, "device name '%s' is not a single component",
 					   d->name);
 		if (!memchr(d->name, '\0', sizeof(d->name)))

@@ -13,12 +13,6 @@
 #include "internal.h"
 
 
-bool ovl_name_ok(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	return n > 0 && n <= 255 && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
-}
-
 /* The entries of the bound library directory OP (source lib/<cap> or
  * lib32/<cap>), from the index: already in ldconfig's order, so the
  * cache's entries, gathered for the bound directories in index order, are

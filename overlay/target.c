@@ -88,7 +88,7 @@ static int walk_create(struct ovl_ctx *c, const char *dest, struct gs_err *err)
 			return gs_err_setx(err, ENAMETOOLONG, "%s: component too long", dest);
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		if (!ovl_name_ok(comp))
+		if (!gs_name_ok(comp))
 			return gs_err_setx(err, EINVAL, "%s: bad component '%s'", dest, comp);
 		snprintf(prefix, sizeof(prefix), "%.*s", (int)(p + n - dest), dest);
 		struct gs_err e = GS_ERR_INIT;
@@ -128,7 +128,7 @@ int ovl_parent_open(struct ovl_ctx *c, const char *dest, bool no_mkdir, const ch
 {
 	char parent[PATH_MAX_DEST + 1];
 	const char *slash = strrchr(dest, '/');
-	if (dest[0] != '/' || !slash || strlen(dest) > PATH_MAX_DEST || !ovl_name_ok(slash + 1))
+	if (dest[0] != '/' || !slash || strlen(dest) > PATH_MAX_DEST || !gs_name_ok(slash + 1))
 		return gs_err_setx(err, EINVAL, "%s: not an absolute path to a file", dest);
 	snprintf(parent, sizeof(parent), "%.*s", slash == dest ? 1 : (int)(slash - dest), dest);
 	*name = slash + 1;

@@ -121,6 +121,8 @@ struct gs_manifest_info {
 
 /* Whether S holds a control character (< 0x20 or 0x7f). */
 bool gs_has_control(const char *s);
+/* One path component: 1..255 bytes, no '/', not "." or "..". */
+bool gs_name_ok(const char *name);
 
 /* A path relative to STORE/VER: no leading or trailing '/', no empty, "."
  * or ".." components, components of at most 255 bytes, at most
@@ -254,11 +256,10 @@ int gs_index_matches_at(int verfd, const struct gs_manifest *m,
 
 #define GS_READERS_LOCK ".readers"
 
-/* Takes STORE/.readers (STOREFD) shared or EXCLUSIVE into *FD.  Without
- * CREATE a missing lock file is no error (*FD = -1: a store staged before
- * it existed). */
-int gs_store_readers_lock(int storefd, bool exclusive, bool create, int *fd,
-			  struct gs_err *err);
+/* Takes STORE/.readers (STOREFD) shared into *FD.  A missing lock file is
+ * no error (*FD = -1: a store staged before it existed; staging creates
+ * it before anything else). */
+int gs_store_readers_lock(int storefd, int *fd, struct gs_err *err);
 /* Waits until no reader holds STORE/.readers (takes it exclusively and
  * lets go): call between swapping a tree away and deleting it.  0 passed;
  * 1 readers still hold it after GS_BARRIER_WAIT_MS (a hung hook): keep
