@@ -761,12 +761,11 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 	if (fsync(b->storefd) < 0)
 		return gs_err_set(err, errno, "fsync %s", b->store);
 	if (exists) { /* the old tree, now under the temporary name; else the next run does it */
-		/* readers that opened the old tree finish first (manifest/store.c) */
-		int r = gs_store_readers_barrier(b->storefd, err);
-		if (r < 0)
-			return gs_err_wrap(err, "%s/%s: replaced, but the old copy (now %s) is kept",
-					   b->store, ver, b->tmpname);
-		if (r == 0)
+		/* readers that opened the old tree finish first (manifest/store.c);
+		 * when that cannot be known the new tree is in place all the same
+		 * and the old one stays for a later run */
+		struct gs_err ignored = GS_ERR_INIT;
+		if (gs_store_readers_barrier(b->storefd, &ignored) == 0)
 			(void)remove_unused(b->storefd, b->tmpname);
 		(void)fsync(b->storefd);
 	}
@@ -980,10 +979,8 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	if (r < 0)
 		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
 	(void)fsync(storefd);
-	if ((r = gs_store_readers_barrier(storefd, err)) < 0)
-		return gs_err_wrap(err, "%s/%s: removed from the store, but not deleted (now %s)", store,
-				   ver, tmp);
-	r = r == 0 ? remove_unused(storefd, tmp) : 0;
+	struct gs_err ignored = GS_ERR_INIT;
+	r = gs_store_readers_barrier(storefd, &ignored) == 0 ? remove_unused(storefd, tmp) : 0;
 	(void)fsync(storefd);
 	return r == 1 ? 0 : 1; /* 1: a running container still mounts it: kept for a later run */
 }
