@@ -17,15 +17,15 @@
 OVERLAY_SRC := overlay/request.c overlay/plan.c overlay/plan_ldcache.c overlay/describe.c \
 	overlay/mountapi.c overlay/sources.c overlay/target.c overlay/apply.c \
 	overlay/apply_ops.c overlay/ldcache.c
-HOOK_SRC := hook/main.c hook/oci.c hook/gpus.c hook/cgroup.c hook/caps.c hook/ns.c \
+HOOK_SRC := hook/main.c hook/oci.c hook/jsonedit.c hook/gpus.c hook/cgroup.c hook/caps.c hook/ns.c \
 	hook/audit.c
-RUNTIME_SRC := hook/runtime.c hook/rtargs.c
+RUNTIME_SRC := hook/runtime.c hook/rtargs.c hook/jsonedit.c
 
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
 HOOK_BINS := $(BUILD)/gpu-stage-hook $(BUILD)/gpu-runtime
 HOOK_LIBS := $(shell pkg-config --static --libs jansson libcap libelf zlib 2>/dev/null)
 
-all: $(HOOK_BINS) $(BUILD)/tests/test_overlay
+all: $(HOOK_BINS) $(BUILD)/tests/test_overlay $(BUILD)/tests/test_runtime
 install: install-hook
 .PHONY: install-hook
 install-hook: $(HOOK_BINS)
@@ -47,6 +47,11 @@ $(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(L
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) -Wl,--wrap=mknodat $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/test_runtime: $(BUILD)/obj/tests/test_runtime.o $(BUILD)/obj/hook/jsonedit.o $(BUILD)/obj/hook/rtargs.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 # The hook's benchmark (added `runc run` latency) is part of `make bench`;
 # alone: `make bench-hook` (bench/run --only hook).

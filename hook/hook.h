@@ -44,7 +44,10 @@ struct hk_config {
  * fields are errors). */
 int hk_state_parse(const char *text, size_t len, struct hk_state *out, struct gs_err *err);
 void hk_state_clear(struct hk_state *s);
-/* Reads BUNDLEFD/config.json (at most 16 MiB, strict). */
+/* Reads BUNDLEFD/config.json (at most 16 MiB) as runc reads it
+ * (je_load_oci: the last of a member given twice counts, integers of any
+ * size are accepted).  Returns 0, or 1 (OUT empty) for a file jansson
+ * cannot read that cannot ask for a GPU: nothing to do. */
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
 

@@ -195,6 +195,8 @@ static int read_input(struct run *x, struct gs_err *err)
 	if (bfd < 0)
 		return gs_err_set(err, errno, "bundle %s", x->st.bundle);
 	r = hk_config_load(bfd, x->st.bundle, &x->cfg, err);
+	if (r == 1)
+		return 1; /* unreadable to jansson, and no GPU asked for in it */
 	if (r >= 0)
 		r = hk_rootfs_path(x->st.bundle, x->cfg.root_path, &x->rootfs, err);
 	if (r >= 0)
@@ -366,8 +368,8 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = read_input(x, err);
-	if (r < 0)
-		return r;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
 		return 0; /* not a GPU container: nothing to do, nothing to record */
 	/* read only now: a container that asks for no GPU never fails on it */

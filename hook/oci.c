@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The OCI state (stdin) and the bundle's config.json, parsed strictly with
- * jansson: duplicate keys, wrong types, missing fields and oversized input
- * are errors that name the field. */
+/* The OCI state (stdin) and the bundle's config.json, parsed with jansson:
+ * the state strictly (duplicate keys are errors), config.json as runc reads
+ * it (je_load_oci); wrong types, missing fields and oversized input are
+ * errors that name the field. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +16,7 @@
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
 #include "hook.h"
+#include "jsonedit.h"
 
 #define STATE_MAX (1u << 20)
 #define CONFIG_MAX (16u << 20)
@@ -235,7 +237,9 @@ int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, stru
 	int r = gs_read_all_fd(fd, CONFIG_MAX, "config.json", &text, &len, err);
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	if (r >= 0)
-		r = load_json(text, len, "config.json", &j, err);
+		r = je_load_oci(text, len, "config.json", &j, err);
+	if (r >= 0 && !j)
+		return 1;
 	if (r >= 0)
 		r = config_root(j, out, err);
 	if (r >= 0)

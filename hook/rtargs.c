@@ -19,7 +19,8 @@ enum arity {
 	A_OPT,   /* argp's optional value: only after '=' */
 };
 
-enum role { R_OTHER = 0, R_BUNDLE, R_CONFIG };
+/* R_HELP: the runtime prints help or its version and runs nothing */
+enum role { R_OTHER = 0, R_BUNDLE, R_CONFIG, R_HELP };
 
 struct opt {
 	const char *name; /* long name */
@@ -36,15 +37,15 @@ static const struct opt runc_global[] = {
 	{"debug", 0, A_BOOL, R_OTHER},	     {"log", 0, A_VALUE, R_OTHER},
 	{"log-format", 0, A_VALUE, R_OTHER}, {"root", 0, A_VALUE, R_OTHER},
 	{"criu", 0, A_VALUE, R_OTHER},	     {"systemd-cgroup", 0, A_BOOL, R_OTHER},
-	{"rootless", 0, A_VALUE, R_OTHER},   {"help", 'h', A_BOOL, R_OTHER},
-	{"version", 'v', A_BOOL, R_OTHER},   END,
+	{"rootless", 0, A_VALUE, R_OTHER},   {"help", 'h', A_BOOL, R_HELP},
+	{"version", 'v', A_BOOL, R_HELP},    END,
 };
 
 static const struct opt runc_create[] = {
 	{"bundle", 'b', A_VALUE, R_BUNDLE},	  {"console-socket", 0, A_VALUE, R_OTHER},
 	{"pidfd-socket", 0, A_VALUE, R_OTHER},	  {"pid-file", 0, A_VALUE, R_OTHER},
 	{"no-pivot", 0, A_BOOL, R_OTHER},	  {"no-new-keyring", 0, A_BOOL, R_OTHER},
-	{"preserve-fds", 0, A_VALUE, R_OTHER},	  {"help", 'h', A_BOOL, R_OTHER},
+	{"preserve-fds", 0, A_VALUE, R_OTHER},	  {"help", 'h', A_BOOL, R_HELP},
 	END,
 };
 
@@ -58,7 +59,7 @@ static const struct opt runc_run[] = {
 
 /* argp adds these to every parser (the short -? is help's) */
 #define ARGP_DEFAULTS                                                                      \
-	{"help", '?', A_BOOL, R_OTHER}, {"usage", 0, A_BOOL, R_OTHER},                     \
+	{"help", '?', A_BOOL, R_HELP}, {"usage", 0, A_BOOL, R_HELP},                       \
 		{"program-name", 0, A_VALUE, R_OTHER}, {"HANG", 0, A_OPT, R_OTHER}
 
 static const struct opt crun_global[] = {
@@ -66,7 +67,7 @@ static const struct opt crun_global[] = {
 	{"systemd-cgroup", 0, A_BOOL, R_OTHER}, {"log", 0, A_VALUE, R_OTHER},
 	{"log-format", 0, A_VALUE, R_OTHER},	 {"log-level", 0, A_VALUE, R_OTHER},
 	{"root", 0, A_VALUE, R_OTHER},		 {"rootless", 0, A_VALUE, R_OTHER},
-	{"version", 'v', A_BOOL, R_OTHER},	 {NULL, 'V', A_BOOL, R_OTHER},
+	{"version", 'v', A_BOOL, R_HELP},	 {NULL, 'V', A_BOOL, R_HELP},
 	ARGP_DEFAULTS,				 END,
 };
 
@@ -150,8 +151,21 @@ static bool runc_odd_edges(const char *w)
 
 /* ---- one option word ------------------------------------------------------- */
 
+/* Go's strconv.ParseBool, which runc's flags use for -flag=VALUE: whether
+ * VALUE is one of its spellings of false (anything else but its true
+ * spellings is an error: runc then runs nothing either). */
+static bool go_false(const char *v)
+{
+	static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False", NULL};
+	for (const char *const *p = f; *p; p++)
+		if (!strcmp(v, *p))
+			return true;
+	return false;
+}
+
 /* One option of dialect D at ARGV[*I] (tables TABS): steps *I over its
- * value and sets *BUNDLE for the bundle option.  -1 when the word is not
+ * value and sets *BUNDLE for the bundle option.  1 for a help or version
+ * option (the runtime prints and runs nothing), -1 when the word is not
  * one of the runtime's options (or is read differently by its versions),
  * -2 for crun's --config with another file than config.json. */
 static int runc_option(const struct opt *const *tabs, int argc, char **argv, int *i,
@@ -169,7 +183,7 @@ static int runc_option(const struct opt *const *tabs, int argc, char **argv, int
 	if (!o)
 		return -1;
 	if (o->arity == A_BOOL)
-		return 0;
+		return o->role == R_HELP && !(eq && go_false(eq + 1));
 	const char *val = eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL;
 	if (o->role == R_BUNDLE && val)
 		*bundle = val;
@@ -195,6 +209,8 @@ static int crun_option(const struct opt *const *tabs, int argc, char **argv, int
 		const struct opt *o;
 		if (n == 0 || crun_find_long(tabs, name, n, &o) != F_ONE)
 			return -1;
+		if (o->role == R_HELP)
+			return 1; /* argp prints (or, given a value, errs) and exits */
 		if (o->arity != A_VALUE)
 			return 0;
 		return crun_value(o, eq ? eq + 1 : *i + 1 < argc ? argv[++*i] : NULL, bundle);
@@ -203,6 +219,8 @@ static int crun_option(const struct opt *const *tabs, int argc, char **argv, int
 		const struct opt *o = crun_find_short(tabs, *c);
 		if (!o)
 			return -1;
+		if (o->role == R_HELP)
+			return 1;
 		if (o->arity == A_BOOL)
 			continue;
 		const char *val = c[1] ? c + 1 : *i + 1 < argc ? argv[++*i] : NULL;
@@ -257,7 +275,12 @@ static int find_command(enum rt_dialect d, int argc, char **argv, struct rt_args
 			out->cmd = i;
 			return 0;
 		}
-		if (option(d, tabs, argc, argv, &i, &unused) < 0) {
+		int r = option(d, tabs, argc, argv, &i, &unused);
+		if (r == 1) {
+			out->cmd = -1; /* help or version: no command runs */
+			return 0;
+		}
+		if (r < 0) {
 			if (!any_create(i, argc, argv))
 				return 0; /* not create or run, whatever it is */
 			return gs_err_setx(err, EINVAL,
@@ -292,6 +315,10 @@ static int find_bundle(enum rt_dialect d, int argc, char **argv, int cmd, struct
 			continue;  /* runc: flags may follow it */
 		}
 		int r = option(d, tabs, argc, argv, &i, &out->bundle);
+		if (r == 1) { /* create/run --help: prints, creates nothing */
+			out->create = false;
+			return 0;
+		}
 		if (r == -2)
 			return gs_err_setx(err, EINVAL,
 					   "%s: '%s': another config file than BUNDLE/config.json is not supported (gpu-runtime adds the hook to BUNDLE/config.json); refusing",

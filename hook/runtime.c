@@ -9,7 +9,11 @@
  * The arguments are read as the runtime reads them (rtargs.c: runc's and
  * crun's option tables and parsing rules); when the command or the bundle
  * of create/run cannot be known for certain, it refuses (exit 1) rather
- * than let a GPU container start without the hook.  For a read-only root
+ * than let a GPU container start without the hook; help and version
+ * options pass through.  config.json is read as runc reads it and edited
+ * by insertion only (jsonedit.c): a container that asks for no GPU is never
+ * refused for its config.json, and every byte the engine wrote is kept.
+ * For a read-only root
  * whose image has a /run directory, config.json also gains a tmpfs mount
  * at /run/gpu-stage (unless /run or /run/gpu-stage is declared), so the
  * runtime makes the mount point and the hook never covers /run.
@@ -47,6 +51,7 @@
 #include "gs/err.h"
 #include "gs/fsx.h"
 #include "gs/overlay.h"
+#include "jsonedit.h"
 #include "rtargs.h"
 
 #define HOOK_NAME "gpu-stage-hook"
@@ -60,6 +65,9 @@ static struct gs_err conf_error = GS_ERR_INIT;
  * KiB) should the hook ever fill this mount itself.  A limit, not memory
  * taken: tmpfs pages are used only as files are written. */
 #define ANCHOR_SIZE "16m"
+/* config.json larger than this is refused; runc too reads the whole file
+ * into memory (the hook refuses a GPU container's above 16 MiB) */
+#define CONFIG_MAX (256u << 20)
 
 static bool wants_gpu(json_t *cfg)
 {
@@ -91,25 +99,9 @@ static bool has_hook(json_t *cfg)
 	return false;
 }
 
-static int add_hook(json_t *cfg, const char *hook, const char *store, const char *driver,
-		    struct gs_err *err)
+/* The hook entry for config.json, as compact JSON text. */
+static char *hook_entry(const char *hook, const char *store, const char *driver)
 {
-	json_t *hooks = json_object_get(cfg, "hooks");
-	if (!hooks) {
-		hooks = json_object();
-		if (!hooks || json_object_set_new(cfg, "hooks", hooks) < 0)
-			return gs_err_setx(err, ENOMEM, "out of memory");
-	}
-	if (!json_is_object(hooks))
-		return gs_err_setx(err, EBADMSG, "config.json: \"hooks\" must be an object");
-	json_t *list = json_object_get(hooks, "createRuntime");
-	if (!list) {
-		list = json_array();
-		if (!list || json_object_set_new(hooks, "createRuntime", list) < 0)
-			return gs_err_setx(err, ENOMEM, "out of memory");
-	}
-	if (!json_is_array(list))
-		return gs_err_setx(err, EBADMSG, "config.json: hooks.createRuntime must be an array");
 	json_t *args = json_pack("[s]", HOOK_NAME);
 	if (args && store) {
 		json_array_append_new(args, json_string("--store"));
@@ -131,27 +123,46 @@ static int add_hook(json_t *cfg, const char *hook, const char *store, const char
 	if (args)
 		json_array_append_new(args, json_string("createRuntime"));
 	json_t *h = json_pack("{s:s, s:o, s:[]}", "path", hook, "args", args, "env");
-	if (!h || json_array_append_new(list, h) < 0)
-		return gs_err_setx(err, ENOMEM, "out of memory");
-	return 0;
+	char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
+	json_decref(h);
+	return text;
 }
 
-/* Writes CFG as BUNDLE/config.json (gs_write_atomic_at): a fresh temporary
+/* Appends (AT -1) or inserts the value J into the array at PATH of DOC;
+ * takes J. */
+static int insert_new(struct je_doc *doc, const char *const *path, ssize_t at, json_t *j,
+		      struct gs_err *err)
+{
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return je_array_insert(doc, path, at, text, err);
+}
+
+static int add_hook(struct je_doc *doc, const char *hook, const char *store, const char *driver,
+		    struct gs_err *err)
+{
+	static const char *const path[] = {"hooks", "createRuntime", NULL};
+	_cleanup_free_ char *entry = hook_entry(hook, store, driver);
+	if (!entry)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return je_array_insert(doc, path, -1, entry, err);
+}
+
+/* Writes DOC as BUNDLE/config.json (gs_write_atomic_at): a fresh temporary
  * file in the bundle (O_EXCL|O_NOFOLLOW: a name already there, even a
  * symlink, is never written through) with the old file's mode and owner
  * (config.json holds the container's environment), flushed to disk, then
  * renamed over config.json, so that a crash leaves the old file or the new
  * one. */
-static int replace(const char *bundle, json_t *cfg, const struct stat *old, struct gs_err *err)
+static int replace(const char *bundle, const struct je_doc *doc, const struct stat *old,
+		   struct gs_err *err)
 {
-	_cleanup_free_ char *text = json_dumps(cfg, JSON_INDENT(1));
-	if (!text)
-		return gs_err_setx(err, ENOMEM, "%s/config.json: cannot encode (out of memory)",
-				   bundle);
 	_cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0)
 		return gs_err_set(err, errno, "bundle %s", bundle);
-	int r = gs_write_atomic_at(bfd, "config.json", text, strlen(text), old->st_mode & 07777,
+	int r = gs_write_atomic_at(bfd, "config.json", doc->text, doc->len, old->st_mode & 07777,
 				   GS_WRITE_FSYNC | GS_WRITE_KEEP_OWNER, err);
 	return r < 0 ? gs_err_wrap(err, "bundle %s", bundle) : 0;
 }
@@ -233,13 +244,14 @@ static int image_run_is_dir(const char *bundle, json_t *cfg, bool *yes, struct g
 /* Read-only root: declares a tmpfs at /run/gpu-stage in config.json's
  * mounts, so that the runtime makes the mount point (it can, on a read-only
  * root) and the hook never needs to cover /run. */
-static int add_anchor_mount(const char *bundle, json_t *cfg, struct gs_err *err)
+static int add_anchor_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
+			    struct gs_err *err)
 {
 	if (!json_is_true(json_object_get(json_object_get(cfg, "root"), "readonly")))
 		return 0;
 	json_t *mounts = json_object_get(cfg, "mounts");
-	if (mounts && !json_is_array(mounts))
-		return gs_err_setx(err, EBADMSG, "config.json: \"mounts\" must be an array");
+	if (mounts && !json_is_null(mounts) && !json_is_array(mounts))
+		return gs_err_setx(err, EBADMSG, "\"mounts\" must be an array");
 	ssize_t at = mounts ? anchor_slot(mounts) : 0;
 	bool dir;
 	if (at < 0)
@@ -247,17 +259,11 @@ static int add_anchor_mount(const char *bundle, json_t *cfg, struct gs_err *err)
 	int r = image_run_is_dir(bundle, cfg, &dir, err);
 	if (r < 0 || !dir)
 		return r;
-	if (!mounts) {
-		mounts = json_array();
-		if (!mounts || json_object_set_new(cfg, "mounts", mounts) < 0)
-			return gs_err_setx(err, ENOMEM, "out of memory");
-	}
+	static const char *const path[] = {"mounts", NULL};
 	json_t *m = json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_ANCHOR,
 			      "type", "tmpfs", "source", "tmpfs", "options", "nosuid", "nodev",
 			      "noexec", "mode=0755", "size=" ANCHOR_SIZE);
-	if (!m || json_array_insert_new(mounts, (size_t)at, m) < 0)
-		return gs_err_setx(err, ENOMEM, "out of memory");
-	return 0;
+	return insert_new(doc, path, at, m, err);
 }
 
 /* PATH (of size SIZE) = DIR "/" NAME; an error, never a shorter path. */
@@ -268,6 +274,18 @@ static int join(char *path, size_t size, const char *dir, const char *name, stru
 		return gs_err_setx(err, ENAMETOOLONG, "%s/%s: longer than %zu bytes", dir, name,
 				   size - 1);
 	return 0;
+}
+
+/* The edits for a GPU container, on DOC (config.json's text). */
+static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char *hook,
+		struct gs_err *err)
+{
+	const char *store = getenv("GPU_STAGE_STORE"), *driver = getenv("GPU_STAGE_DRIVER");
+	int r = add_hook(doc, hook, store && *store ? store : NULL, driver && *driver ? driver : NULL,
+			 err);
+	if (r == 0)
+		r = add_anchor_mount(bundle, cfg, doc, err);
+	return r;
 }
 
 static int rewrite(const char *bundle, struct gs_err *err)
@@ -289,29 +307,24 @@ static int rewrite(const char *bundle, struct gs_err *err)
 		return gs_err_set(err, errno, "%s", path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return gs_err_setx(err, EINVAL, "%s: not a regular file", path);
-	json_error_t je;
-	json_t *cfg = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
-	if (!cfg)
-		return gs_err_setx(err, EBADMSG, "%s: line %d: %s", path, je.line, je.text);
-	int r = 0;
-	if (!json_is_object(cfg))
-		r = gs_err_setx(err, EBADMSG, "%s: not a JSON object", path);
-	if (r == 0 && wants_gpu(cfg) && !has_hook(cfg) && conf_error.code) {
-		/* a broken configuration fails GPU containers only */
-		*err = conf_error;
-		r = -err->code;
-	}
-	if (r == 0 && wants_gpu(cfg) && !has_hook(cfg)) {
-		const char *store = getenv("GPU_STAGE_STORE"), *driver = getenv("GPU_STAGE_DRIVER");
-		r = add_hook(cfg, hook, store && *store ? store : NULL,
-			     driver && *driver ? driver : NULL, err);
-		if (r == 0)
-			r = add_anchor_mount(bundle, cfg, err);
-		if (r == 0)
-			r = replace(bundle, cfg, &st, err);
+	struct je_doc doc = {0};
+	int r = gs_read_all_fd(fd, CONFIG_MAX, path, &doc.text, &doc.len, err);
+	json_t *cfg = NULL;
+	if (r >= 0)
+		r = je_load_oci(doc.text, doc.len, path, &cfg, err);
+	if (r >= 0 && cfg && wants_gpu(cfg) && !has_hook(cfg)) {
+		if (conf_error.code) { /* a broken configuration fails GPU containers only */
+			*err = conf_error;
+			r = -err->code;
+		} else if ((r = edit(bundle, cfg, &doc, hook, err)) < 0) {
+			r = gs_err_wrap(err, "%s", path);
+		} else {
+			r = replace(bundle, &doc, &st, err);
+		}
 	}
 	json_decref(cfg);
-	return r;
+	free(doc.text);
+	return r < 0 ? r : 0;
 }
 
 int main(int argc, char **argv)

@@ -61,14 +61,20 @@ expect 1 '"bundle" is missing' '{"ociVersion":"1.0.2","id":"a","pid":1}' --store
 expect 1 'not a JSON object' '[1,2]' --store "$work/store" prestart
 expect 1 "bundle $work/nope" "$(printf '{"ociVersion":"1.0.2","id":"a","pid":1,"bundle":"%s"}' "$work/nope")" --store "$work/store" prestart
 
-echo '{"root": {"path": "rootfs"}, "root": {"path": "x"}}' >"$work/bundle/config.json"
-expect 1 'config.json: .*duplicate' "$S" --store "$work/store" prestart
+# config.json is read as runc reads it: the last of a key given twice counts
+echo '{"root": {"path": "rootfs"}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"]}, "process": {"env": ["A=1"]}}' >"$work/bundle/config.json"
+expect 0 '' "$S" --store "$work/store" prestart
+echo '{"root": {"path": "rootfs"}, "process": {"env": ["A=1"]}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"]}}' >"$work/bundle/config.json"
+expect 1 'NVIDIA_VISIBLE_DEVICES asks for GPUs' "$S" --store "$work/store" --driver 535.261.03 prestart
 echo '{"root": {"path": 7}}' >"$work/bundle/config.json"
 expect 1 'root: "path" must be a string' "$S" --store "$work/store" prestart
 echo '{"root": {"path": "rootfs"}, "process": {"env": ["A=1", 2]}}' >"$work/bundle/config.json"
 expect 1 'process.env\[1\] must be a string' "$S" --store "$work/store" prestart
-echo '{"root": ' >"$work/bundle/config.json"
+echo '{"root": {}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"' >"$work/bundle/config.json"
 expect 1 'config.json: line' "$S" --store "$work/store" prestart
+# one jansson cannot read that cannot ask for a GPU: nothing to do
+echo '{"root": ' >"$work/bundle/config.json"
+expect 0 '' "$S" --store "$work/store" prestart
 
 # not a GPU container: nothing happens, nothing is recorded
 config PATH=/bin
