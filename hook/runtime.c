@@ -51,6 +51,7 @@
 #include "gs/err.h"
 #include "gs/fsx.h"
 #include "gs/overlay.h"
+#include "hook.h"
 #include "jsonedit.h"
 #include "rtargs.h"
 
@@ -60,6 +61,7 @@
  * hook), and why it could not be read (code 0: it could). */
 static const char *conf_named;
 static struct gs_err conf_error = GS_ERR_INIT;
+static struct gs_config conf; /* its values (all defaults when it could not be read) */
 /* The hook mounts its own anchor tmpfs (16m, overlay/mountapi.c) over this
  * one; the same limit keeps room for the refreshed ld.so.cache (tens of
  * KiB) should the hook ever fill this mount itself.  A limit, not memory
@@ -276,6 +278,104 @@ static int join(char *path, size_t size, const char *dir, const char *name, stru
 	return 0;
 }
 
+/* ---- device nodes: the runtime makes them and allows them --------------- */
+
+/* The value of hook option NAME ("--dev-root") in GPU_STAGE_HOOK_OPTS
+ * ("--dev-root X" or "--dev-root=X"), malloc'd; NULL when not given. */
+static char *hook_opt(const char *name)
+{
+	const char *opts = getenv("GPU_STAGE_HOOK_OPTS");
+	_cleanup_free_ char *copy = opts ? strdup(opts) : NULL;
+	size_t n = strlen(name);
+	char *save = NULL, *val = NULL;
+	for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save)) {
+		if (!strcmp(t, name))
+			val = strtok_r(NULL, " ", &save);
+		else if (!strncmp(t, name, n) && t[n] == '=')
+			val = t + n + 1;
+		else
+			continue;
+		return val ? strdup(val) : NULL;
+	}
+	return NULL;
+}
+
+/* The device nodes the hook will give the container (the same reading of
+ * its NVIDIA_* variables, the same roots): *N 0 when there are none or
+ * they cannot be known now (the hook then says why, at start). */
+static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
+{
+	json_t *env = json_object_get(json_object_get(cfg, "process"), "env");
+	size_t i, k = 0;
+	json_t *v;
+	*devs = NULL;
+	*n = 0;
+	_cleanup_free_ char **vars = calloc(json_array_size(env) + 1, sizeof(char *));
+	if (!vars)
+		return;
+	json_array_foreach(env, i, v)
+		if (json_is_string(v))
+			vars[k++] = (char *)json_string_value(v);
+	struct ovl_env e = {0};
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_free_ char *dev = hook_opt("--dev-root"), *proc = hook_opt("--proc-root");
+	_cleanup_free_ char *note = NULL;
+	if (ovl_env_parse(vars, k, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
+		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps,
+					 proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
+					 devs, n, &note, &err);
+	ovl_env_clear(&e);
+}
+
+/* Whether linux.devices of CFG lists PATH already. */
+static bool declared(json_t *cfg, const char *path)
+{
+	json_t *list = json_object_get(json_object_get(cfg, "linux"), "devices");
+	size_t i;
+	json_t *d;
+	json_array_foreach(list, i, d) {
+		const char *p = json_string_value(json_object_get(d, "path"));
+		if (p && dest_is(p, path))
+			return true;
+	}
+	return false;
+}
+
+/* Each device node the container will get, in config.json's
+ * linux.devices (the runtime makes the node, also on a read-only /dev)
+ * and linux.resources.devices (the runtime allows it: in the v1 devices
+ * cgroup and in the eBPF program of cgroup v2, and systemd, given the
+ * rules, keeps them across a daemon-reload).  Nodes declared already are
+ * left as they are. */
+static int add_devices(json_t *cfg, struct je_doc *doc, struct gs_err *err)
+{
+	static const char *const nodes[] = {"linux", "devices", NULL};
+	static const char *const rules[] = {"linux", "resources", "devices", NULL};
+	_cleanup_free_ struct ovl_device *devs = NULL;
+	size_t n;
+	gpu_devices(cfg, &devs, &n);
+	for (size_t i = 0; i < n; i++) {
+		char path[sizeof(devs[i].name) + 8];
+		snprintf(path, sizeof(path), "/dev/%s", devs[i].name);
+		if (declared(cfg, path))
+			continue;
+		json_int_t maj = devs[i].major, min = devs[i].minor;
+		int r = insert_new(doc, nodes, -1,
+				   json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i}", "path", path, "type", "c",
+					     "major", maj, "minor", min, "fileMode", 0666, "uid", 0,
+					     "gid", 0),
+				   err);
+		if (r == 0)
+			r = insert_new(doc, rules, -1,
+				       json_pack("{s:b, s:s, s:I, s:I, s:s}", "allow", 1, "type", "c",
+						 "major", maj, "minor", min, "access", "rwm"),
+				       err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The edits for a GPU container, on DOC (config.json's text). */
 static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char *hook,
 		struct gs_err *err)
@@ -285,6 +385,8 @@ static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char 
 			 err);
 	if (r == 0)
 		r = add_anchor_mount(bundle, cfg, doc, err);
+	if (r == 0)
+		r = add_devices(cfg, doc, err);
 	return r;
 }
 
@@ -331,7 +433,6 @@ int main(int argc, char **argv)
 {
 	const char *env = getenv(GS_CONFIG_ENV);
 	conf_named = env && *env ? env : NULL;
-	struct gs_config conf;
 	if (gs_config_load(conf_named ? conf_named : GS_CONFIG_DEFAULT, conf_named != NULL, &conf,
 			   &conf_error) < 0)
 		fprintf(stderr, "gpu-runtime: warning: %s (GPU containers are refused until it is fixed)\n",
