@@ -211,12 +211,14 @@ static ssize_t anchor_slot(json_t *mounts)
 	return (ssize_t)before;
 }
 
-/* Whether the image's /run (under root.path of CFG, relative to BUNDLE) is
- * a directory of the rootfs itself: not a symlink, not missing. */
-static int image_run_is_dir(const char *bundle, json_t *cfg, bool *yes, struct gs_err *err)
+/* What NAME (a path relative to the image's root, root.path of CFG under
+ * BUNDLE) is in the image, never following a symlink: its st_mode in
+ * *MODE, 0 when it is missing; S_IFLNK for a symlink on the way. */
+static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t *mode,
+		       struct gs_err *err)
 {
 	const char *root = json_string_value(json_object_get(json_object_get(cfg, "root"), "path"));
-	*yes = false;
+	*mode = 0;
 	if (!root)
 		return 0;
 	_cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -225,22 +227,20 @@ static int image_run_is_dir(const char *bundle, json_t *cfg, bool *yes, struct g
 	_cleanup_close_ int rfd = openat(bfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return gs_err_set(err, errno, "root.path %s (bundle %s)", root, bundle);
-	int fd = -1;
-	for (int tries = 0; tries < 8; tries++) {
-		fd = (int)gs_sys_openat2(rfd, "run", O_PATH | O_CLOEXEC, 0,
-					 RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-		if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
-			break;
+	_cleanup_close_ int fd = gs_open_beneath(rfd, name, O_PATH, RESOLVE_NO_SYMLINKS);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+		*mode = S_IFLNK; /* a symlink (or a file) on the way: the hook decides */
+		return 0;
 	}
-	if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR))
-		return 0; /* no /run, or a symlink: the hook decides */
 	if (fd < 0)
-		return gs_err_set(err, errno, "%s/run: openat2", root);
+		return gs_err_set(err, errno, "%s/%s", root, name);
 	struct stat st;
-	int r = fstat(fd, &st) < 0 ? gs_err_set(err, errno, "%s/run", root) : 0;
-	*yes = r == 0 && S_ISDIR(st.st_mode);
-	close(fd);
-	return r;
+	if (fstat(fd, &st) < 0)
+		return gs_err_set(err, errno, "%s/%s", root, name);
+	*mode = st.st_mode;
+	return 0;
 }
 
 /* Read-only root: declares a tmpfs at /run/gpu-stage in config.json's
@@ -255,17 +255,47 @@ static int add_anchor_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 	if (mounts && !json_is_null(mounts) && !json_is_array(mounts))
 		return gs_err_setx(err, EBADMSG, "\"mounts\" must be an array");
 	ssize_t at = mounts ? anchor_slot(mounts) : 0;
-	bool dir;
 	if (at < 0)
 		return 0;
-	int r = image_run_is_dir(bundle, cfg, &dir, err);
-	if (r < 0 || !dir)
+	mode_t mode;
+	int r = image_entry(bundle, cfg, "run", &mode, err);
+	if (r < 0 || !S_ISDIR(mode))
 		return r;
 	static const char *const path[] = {"mounts", NULL};
 	json_t *m = json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_ANCHOR,
 			      "type", "tmpfs", "source", "tmpfs", "options", "nosuid", "nodev",
 			      "noexec", "mode=0755", "size=" ANCHOR_SIZE);
 	return insert_new(doc, path, at, m, err);
+}
+
+/* Read-only root whose image has no /etc/ld.so.cache (distroless images
+ * are built so, and usually run read-only): declares a bind of /dev/null
+ * there, so that the runtime makes the mount point before it makes the
+ * root read-only, and the hook binds the new cache over it (it reads the
+ * null device as an image without a cache).  Not when /etc or the cache is
+ * declared already, nor when the image has anything at that name. */
+static int add_cache_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
+			   struct gs_err *err)
+{
+	if (!json_is_true(json_object_get(json_object_get(cfg, "root"), "readonly")))
+		return 0;
+	json_t *mounts = json_object_get(cfg, "mounts"), *m;
+	size_t i;
+	json_array_foreach(mounts, i, m) {
+		const char *d = json_string_value(json_object_get(m, "destination"));
+		if (d && (dest_is(d, "/etc") || dest_is(d, OVL_LDCACHE)))
+			return 0;
+	}
+	mode_t mode;
+	int r = image_entry(bundle, cfg, OVL_LDCACHE + 1, &mode, err);
+	if (r < 0 || mode != 0)
+		return r;
+	static const char *const path[] = {"mounts", NULL};
+	return insert_new(doc, path, -1,
+			  json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_LDCACHE,
+				    "type", "bind", "source", "/dev/null", "options", "bind", "ro",
+				    "nosuid", "noexec", "nodev"),
+			  err);
 }
 
 /* PATH (of size SIZE) = DIR "/" NAME; an error, never a shorter path. */
@@ -385,6 +415,8 @@ static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char 
 			 err);
 	if (r == 0)
 		r = add_anchor_mount(bundle, cfg, doc, err);
+	if (r == 0)
+		r = add_cache_mount(bundle, cfg, doc, err);
 	if (r == 0)
 		r = add_devices(cfg, doc, err);
 	return r;

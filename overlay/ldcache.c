@@ -13,7 +13,8 @@
  *     loader ignored the old one anyway, so every other library resolves
  *     exactly as before: through the default directories);
  *   - read-only root: the new cache is written into our tmpfs and bound
- *     over /etc/ld.so.cache, which must exist as a regular file; else the
+ *     over /etc/ld.so.cache, which must exist as a regular file (or be
+ *     the null device gpu-runtime declares as its mount point); else the
  *     hook fails (the container does not start) rather than start it
  *     without the driver in its loader's cache: nothing may be created in
  *     a read-only image, and a symlink is never followed. */
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
@@ -56,6 +58,13 @@ static int image_loader(int rootfd)
 	return fd >= 0 ? 0 : -1;
 }
 
+/* The null device: the mount point gpu-runtime declares (a bind of
+ * /dev/null) where a read-only image has no cache of its own. */
+static bool is_null_dev(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3);
+}
+
 /* Opens ETCFD/ld.so.cache for reading: never through a symlink, never a
  * FIFO or device (it is first opened O_PATH, which runs no driver's open:
  * opening a FIFO releases its writer, a watchdog device arms the host's
@@ -75,7 +84,8 @@ static int open_existing(int etcfd, char *why, size_t whylen)
 	}
 	_cleanup_close_ int pfd = (int)fd;
 	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "image's ld.so.cache is not a regular file");
+		snprintf(why, whylen, is_null_dev(&st) ? "image has no ld.so.cache (the runtime's /dev/null mount point)"
+						       : "image's ld.so.cache is not a regular file");
 		return -1;
 	}
 	if ((uint64_t)st.st_size > LDC_FILE_MAX) {
@@ -135,7 +145,8 @@ static int merge(const struct ovl_op *o, int etcfd, bool with_image, struct ldc_
 }
 
 /* Read-only root: the cache goes into the anchor and is bound over
- * /etc/ld.so.cache, which must already be a regular file. */
+ * /etc/ld.so.cache, which must already be a regular file (or the null
+ * device, the runtime's mount point for an image without one). */
 static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, size_t len,
 		      struct gs_err *err)
 {
@@ -143,7 +154,7 @@ static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, s
 		return gs_err_setx(err, EINVAL, "no anchor for the cache");
 	long t = gs_open_beneath(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW, 0);
 	struct stat st;
-	if (t < 0 || fstat((int)t, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (t < 0 || fstat((int)t, &st) < 0 || !(S_ISREG(st.st_mode) || is_null_dev(&st))) {
 		if (t >= 0)
 			close((int)t);
 		return gs_err_setx(err, EROFS,

@@ -193,7 +193,8 @@ ok "other commands pass through untouched"
 anchor='[.mounts[]? | select(.destination == "/run/gpu-stage")]'
 ro() { # JQ-EDIT: a read-only-root bundle with an image /run directory
 	fresh NVIDIA_VISIBLE_DEVICES=0
-	mkdir -p "$b/rootfs/run"
+	mkdir -p "$b/rootfs/run" "$b/rootfs/etc"
+	: >"$b/rootfs/etc/ld.so.cache" # (without one, shim_rocache.sh's mount point is declared)
 	jq ".root.readonly = true | $1" "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
 }
 count() { jq "$anchor | length" "$b/config.json"; }
