@@ -131,7 +131,7 @@ install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 stage/gpu-stage.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 hook/gpu-stage-hook.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 hook/gpu-stage-hook.8 hook/gpu-runtime.8 $(DESTDIR)$(MANDIR)/man8/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
