@@ -127,9 +127,12 @@ bench: all
 	bench/run $(BENCH_ARGS)
 
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/gpu-stage
+# hook/nvidia-docker is opt-in: installed off PATH, in DATADIR
 install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 hook/nvidia-docker $(DESTDIR)$(DATADIR)/
 	install -m 0644 stage/gpu-stage.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 hook/gpu-stage-hook.8 hook/gpu-runtime.8 $(DESTDIR)$(MANDIR)/man8/
 
