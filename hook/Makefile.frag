@@ -39,7 +39,7 @@ $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 $(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(HOOK_LIBS))
 
-$(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(BUILD)/obj/hook/oci.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 

@@ -38,7 +38,28 @@ struct hk_config {
 	bool user_ns;    /* ... a "user" entry */
 	char **tmpfs_dests; /* mounts[] entries of type "tmpfs": their destinations */
 	size_t n_tmpfs_dests;
+	char *ann_devices; /* annotations[HK_ANNOT_DEVICES], NULL when absent */
+	char *ann_caps;    /* annotations[HK_ANNOT_CAPS] */
 };
+
+/* The annotations by which an orchestrator asks for GPUs: config.json's
+ * "annotations" are the engine's (Podman's and Docker >= 24's
+ * --annotation, Kubernetes pod annotations through CRI), never an image's
+ * environment.  Values as NVIDIA_VISIBLE_DEVICES and
+ * NVIDIA_DRIVER_CAPABILITIES take them; given, they override those. */
+#define HK_ANNOT_DEVICES "gpu-stage.visible-devices"
+#define HK_ANNOT_CAPS "gpu-stage.driver-capabilities"
+
+/* The variables the request is read from (ovl_env_parse): the
+ * annotations as NVIDIA_VISIBLE_DEVICES= / NVIDIA_DRIVER_CAPABILITIES=
+ * entries placed where they win (first; last when LAST_WINS), and
+ * process.env, less its NVIDIA_VISIBLE_DEVICES and
+ * NVIDIA_DRIVER_CAPABILITIES when !ENV_COUNTS (the configuration's
+ * "requests": "orchestrator"; the image's NVIDIA_REQUIRE_* always count).
+ * *VARS is malloc'd (its strings too); *N entries. */
+int hk_request_vars(const struct hk_config *c, bool env_counts, bool last_wins, char ***vars,
+		    size_t *n, struct gs_err *err);
+void hk_request_vars_free(char **vars, size_t n);
 
 /* Parses the OCI state JSON (strict: duplicates, wrong types and missing
  * fields are errors). */

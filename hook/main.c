@@ -69,6 +69,7 @@ struct run {
 	size_t mounts_len;
 	char *cg_note;
 	char *char_note; /* the /dev/char links made, or why not */
+	const char *granted_by; /* the request's source (audit) */
 	int audit_fd;
 };
 
@@ -182,6 +183,18 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	return 0;
 }
 
+/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
+ * the time zone files for nothing). */
+static void utc_now(char ts[32])
+{
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 static int read_input(struct run *x, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
@@ -199,9 +212,51 @@ static int read_input(struct run *x, struct gs_err *err)
 		return 1; /* unreadable to jansson, and no GPU asked for in it */
 	if (r >= 0)
 		r = hk_rootfs_path(x->st.bundle, x->cfg.root_path, &x->rootfs, err);
-	if (r >= 0)
-		r = ovl_env_parse(x->cfg.env, x->cfg.n_env, &x->env, err);
 	return r;
+}
+
+/* The request, from the sources the configuration lets count (ENV_COUNTS:
+ * the container's NVIDIA_* variables too, not only the annotations), into
+ * x->env; x->granted_by names the source. */
+static int read_request(struct run *x, bool env_counts, struct gs_err *err)
+{
+	char **vars = NULL;
+	size_t n = 0;
+	ovl_env_clear(&x->env);
+	int r = hk_request_vars(&x->cfg, env_counts, false, &vars, &n, err);
+	if (r >= 0)
+		r = ovl_env_parse(vars, n, &x->env, err);
+	hk_request_vars_free(vars, n);
+	x->granted_by = x->cfg.ann_devices ? "annotation " HK_ANNOT_DEVICES : "NVIDIA_VISIBLE_DEVICES";
+	return r;
+}
+
+/* "requests": "orchestrator" and only the image's environment asked:
+ * nothing is given, and one audit line says so. */
+static void audit_ignored(const struct opts *o, struct run *x)
+{
+	struct gs_err e = GS_ERR_INIT;
+	int fd = hk_audit_open(o->audit, &e);
+	struct gs_jw w;
+	char ts[32];
+	utc_now(ts);
+	if (fd >= 0 && gs_jw_start(&w, &e) >= 0) {
+		gs_jw_object(&w, NULL);
+		gs_jw_string(&w, "time", ts);
+		gs_jw_string(&w, "stage", o->stage_name);
+		gs_jw_string(&w, "container", x->st.id);
+		gs_jw_string(&w, "bundle", x->st.bundle);
+		gs_jw_string(&w, "result", "ignored");
+		gs_jw_string(&w, "reason",
+			     "NVIDIA_VISIBLE_DEVICES in the container's environment does not count under \"requests\": \"orchestrator\" (ask with the engine's --gpus, a CDI device or the annotation " HK_ANNOT_DEVICES ")");
+		gs_jw_end(&w);
+		_cleanup_free_ char *line = NULL;
+		size_t len = 0;
+		if (gs_jw_finish(&w, &line, &len, &e) >= 0)
+			(void)hk_audit_append(fd, line, &e);
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
@@ -312,18 +367,6 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
 }
 
-/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
- * the time zone files for nothing). */
-static void utc_now(char ts[32])
-{
-	struct timespec now;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
 /* One line: what this start gave the container (written from the plan as
  * applied, with a streaming writer: no document tree is built). */
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
@@ -347,6 +390,7 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 	gs_jw_int(&w, "pid", x->st.pid);
 	gs_jw_string(&w, "driver", x->driver);
 	gs_jw_string(&w, "result", rc < 0 ? "failed" : "ok");
+	gs_jw_string(&w, "granted_by", x->granted_by);
 	ovl_plan_write(&w, "plan", x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
 	if (rc < 0)
 		gs_jw_string(&w, "error", err->msg);
@@ -368,6 +412,8 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = read_input(x, err);
+	if (r == 0)
+		r = read_request(x, true, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
@@ -375,6 +421,15 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	/* read only now: a container that asks for no GPU never fails on it */
 	if ((r = apply_config(o, &x->conf, err)) < 0)
 		return r;
+	if (x->conf.requests == GS_REQUESTS_ORCHESTRATOR) { /* the image's variables do not count */
+		if ((r = read_request(x, false, err)) < 0)
+			return r;
+		if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID) {
+			if (!x->cfg.ann_devices && !o->dry_run)
+				audit_ignored(o, x);
+			return 0;
+		}
+	}
 	if (!x->env.caps_given)
 		x->env.caps = o->default_caps; /* the configuration's "capabilities" */
 	if (!o->dry_run && (r = hk_caps_init(x->env.visible != OVL_VISIBLE_NONE, err)) < 0)

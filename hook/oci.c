@@ -118,6 +118,8 @@ void hk_config_clear(struct hk_config *c)
 	for (size_t i = 0; i < c->n_tmpfs_dests; i++)
 		free(c->tmpfs_dests[i]);
 	free(c->tmpfs_dests);
+	free(c->ann_devices);
+	free(c->ann_caps);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -223,6 +225,69 @@ static int config_tmpfs(json_t *j, struct hk_config *c, struct gs_err *err)
 	return 0;
 }
 
+static int config_annotations(json_t *j, struct hk_config *c, struct gs_err *err)
+{
+	json_t *a = json_object_get(j, "annotations");
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_object(a))
+		return gs_err_setx(err, EBADMSG, "config.json: \"annotations\" must be an object");
+	int r = get_string(a, "config.json: annotations", HK_ANNOT_DEVICES, false, &c->ann_devices, err);
+	if (r >= 0)
+		r = get_string(a, "config.json: annotations", HK_ANNOT_CAPS, false, &c->ann_caps, err);
+	return r;
+}
+
+static bool is_key(const char *kv, const char *key)
+{
+	size_t n = strlen(key);
+	return !strncmp(kv, key, n) && kv[n] == '=';
+}
+
+void hk_request_vars_free(char **vars, size_t n)
+{
+	for (size_t i = 0; vars && i < n; i++)
+		free(vars[i]);
+	free(vars);
+}
+
+int hk_request_vars(const struct hk_config *c, bool env_counts, bool last_wins, char ***vars,
+		    size_t *n, struct gs_err *err)
+{
+	char **v = calloc(c->n_env + 3, sizeof(char *));
+	size_t k = 0;
+	*vars = NULL;
+	*n = 0;
+	if (!v)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	char *ann[2] = {NULL, NULL};
+	bool ok = (!c->ann_devices ||
+		   asprintf(&ann[0], "NVIDIA_VISIBLE_DEVICES=%s", c->ann_devices) >= 0) &&
+		  (!c->ann_caps || asprintf(&ann[1], "NVIDIA_DRIVER_CAPABILITIES=%s", c->ann_caps) >= 0);
+	for (int i = 0; ok && !last_wins && i < 2; i++)
+		if (ann[i])
+			v[k++] = steal_ptr(&ann[i]);
+	for (size_t i = 0; ok && i < c->n_env; i++) {
+		if (!env_counts && (is_key(c->env[i], "NVIDIA_VISIBLE_DEVICES") ||
+				    is_key(c->env[i], "NVIDIA_DRIVER_CAPABILITIES")))
+			continue;
+		ok = (v[k] = strdup(c->env[i])) != NULL;
+		k += ok;
+	}
+	for (int i = 0; ok && i < 2; i++)
+		if (ann[i])
+			v[k++] = steal_ptr(&ann[i]);
+	free(ann[0]);
+	free(ann[1]);
+	if (!ok) {
+		hk_request_vars_free(v, k);
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	*vars = v;
+	*n = k;
+	return 0;
+}
+
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -248,6 +313,8 @@ int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, stru
 		r = config_namespaces(j, out, err);
 	if (r >= 0)
 		r = config_tmpfs(j, out, err);
+	if (r >= 0)
+		r = config_annotations(j, out, err);
 	if (r < 0) {
 		hk_config_clear(out);
 		return gs_err_wrap(err, "%s", bundle);

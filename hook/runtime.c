@@ -71,8 +71,20 @@ static struct gs_config conf; /* its values (all defaults when it could not be r
  * into memory (the hook refuses a GPU container's above 16 MiB) */
 #define CONFIG_MAX (256u << 20)
 
+static const char *annotation(json_t *cfg, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(cfg, "annotations"), key));
+}
+
+/* Whether the container asks for a GPU: the orchestrator's annotation, or
+ * (unless the configuration says "requests": "orchestrator") its
+ * NVIDIA_VISIBLE_DEVICES. */
 static bool wants_gpu(json_t *cfg)
 {
+	if (annotation(cfg, HK_ANNOT_DEVICES))
+		return true;
+	if (conf.requests == GS_REQUESTS_ORCHESTRATOR)
+		return false;
 	json_t *env = json_object_get(json_object_get(cfg, "process"), "env");
 	size_t i;
 	json_t *v;
@@ -94,7 +106,10 @@ static bool has_hook(json_t *cfg)
 		json_array_foreach(list, i, h) {
 			const char *p = json_string_value(json_object_get(h, "path"));
 			const char *b = p ? strrchr(p, '/') : NULL;
-			if (p && !strcmp(b ? b + 1 : p, HOOK_NAME))
+			/* ours, or the one Docker's --gpus adds (ours linked
+			 * under that name, or NVIDIA's): never two injectors */
+			if (p && (!strcmp(b ? b + 1 : p, HOOK_NAME) ||
+				  !strcmp(b ? b + 1 : p, "nvidia-container-runtime-hook")))
 				return true;
 		}
 	}
@@ -336,24 +351,33 @@ static char *hook_opt(const char *name)
 static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
 {
 	json_t *env = json_object_get(json_object_get(cfg, "process"), "env");
-	size_t i, k = 0;
+	size_t i;
 	json_t *v;
 	*devs = NULL;
 	*n = 0;
+	/* the request as the hook reads it: hk_request_vars on what it parses */
+	struct hk_config c = {0};
 	_cleanup_free_ char **vars = calloc(json_array_size(env) + 1, sizeof(char *));
 	if (!vars)
 		return;
+	c.env = vars;
 	json_array_foreach(env, i, v)
 		if (json_is_string(v))
-			vars[k++] = (char *)json_string_value(v);
+			vars[c.n_env++] = (char *)json_string_value(v);
+	c.ann_devices = (char *)annotation(cfg, HK_ANNOT_DEVICES);
+	c.ann_caps = (char *)annotation(cfg, HK_ANNOT_CAPS);
+	char **req = NULL;
+	size_t nreq = 0;
 	struct ovl_env e = {0};
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *dev = hook_opt("--dev-root"), *proc = hook_opt("--proc-root");
 	_cleanup_free_ char *note = NULL;
-	if (ovl_env_parse(vars, k, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
+	if (hk_request_vars(&c, conf.requests == GS_REQUESTS_ENV, false, &req, &nreq, &err) == 0 &&
+	    ovl_env_parse(req, nreq, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
 		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps,
 					 proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
 					 devs, n, &note, &err);
+	hk_request_vars_free(req, nreq);
 	ovl_env_clear(&e);
 }
 

@@ -159,8 +159,10 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 			c->requests = GS_REQUESTS_ENV;
 			return 0;
 		}
-		if (s && !strcmp(s, "orchestrator"))
-			return bad(x, key, "\"orchestrator\" is not supported by this version yet (only \"env\": the container's NVIDIA_* variables count)");
+		if (s && !strcmp(s, "orchestrator")) {
+			c->requests = GS_REQUESTS_ORCHESTRATOR;
+			return 0;
+		}
 		return bad(x, key, "must be \"env\" or \"orchestrator\"");
 	}
 	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, dev_root, proc_root, cdi_vendor, cdi_dir, requests)");

@@ -1081,7 +1081,9 @@ static void test_config(void **state)
 	config_rejected("{\"capabilities\": \"compute,gpu\"}", "unknown capability 'gpu'");
 	config_rejected("{\"capabilities\": \"\"}", "names no capability");
 	config_rejected("{\"requests\": \"image\"}", "must be \"env\" or \"orchestrator\"");
-	config_rejected("{\"requests\": \"orchestrator\"}", "not supported by this version yet");
+	assert_int_equal(gs_config_parse("{\"requests\": \"orchestrator\"}", 28, "o.json", &c, &err), 0);
+	assert_int_equal(c.requests, GS_REQUESTS_ORCHESTRATOR);
+	gs_config_clear(&c);
 	config_rejected("{\"cdi_vendor\": \"nvidia.com/gpu\"}", "not a CDI vendor name");
 	config_rejected("{\"runtime\": \"\"}", "non-empty");
 	config_rejected("{\"store\": \"/a\", \"store\": \"/b\"}", "duplicate");
