@@ -45,6 +45,7 @@ struct opts {
 	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
 	unsigned int default_caps; /* from the configuration */
 	bool dry_run;
+	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
 	enum hk_stage stage;
 	const char *stage_name;
 };
@@ -182,7 +183,7 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	return 0;
 }
 
-static int read_input(struct run *x, struct gs_err *err)
+static int read_input(const struct opts *o, struct run *x, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
@@ -198,7 +199,8 @@ static int read_input(struct run *x, struct gs_err *err)
 	if (r >= 0)
 		r = hk_rootfs_path(x->st.bundle, x->cfg.root_path, &x->rootfs, err);
 	if (r >= 0)
-		r = ovl_env_parse(x->cfg.env, x->cfg.n_env, &x->env, err);
+		r = (o->env_last ? ovl_env_parse_last : ovl_env_parse)(x->cfg.env, x->cfg.n_env,
+								      &x->env, err);
 	return r;
 }
 
@@ -365,7 +367,7 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
-	int r = read_input(x, err);
+	int r = read_input(o, x, err);
 	if (r < 0)
 		return r;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
@@ -422,6 +424,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Docker's --gpus runs a program of that name (gpu-stage runtime
+	 * configure --docker --gpus-flag links it here) as a prestart hook
+	 * and appends the NVIDIA_* variables it derives from --gpus after the
+	 * image's: its value, the last, is the request */
+	const char *base = strrchr(argv[0], '/');
+	o.env_last = !strcmp(base ? base + 1 : argv[0], "nvidia-container-runtime-hook");
 	struct run x = {.audit_fd = -1, .ver = {.verfd = -1, .lockfd = -1}};
 	struct gs_err err = GS_ERR_INIT;
 	int r = run(&o, &x, &err);
