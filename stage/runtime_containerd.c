@@ -196,7 +196,7 @@ static int cri_refusal(const char *file, int line, const char *dropin, struct gs
 
 /* Every file the main one imports (globs expanded, relative to its
  * directory) must not name the CRI plugin either; ours is skipped. */
-static int check_imports(const char *dir, const char *text,
+static int check_imports(const char *main_path, const char *dir, const char *text,
 			 const struct main_scan *m, const char *dropin, struct gs_err *err)
 {
 	for (size_t i = 0; i < m->n_items; i++) {
@@ -219,10 +219,13 @@ static int check_imports(const char *dir, const char *text,
 			}
 			struct main_scan sub;
 			struct gs_err e2 = GS_ERR_INIT;
-			if (c.existed && scan_main(c.path, c.old, c.old_len, &sub, &e2) >= 0 && sub.cri_line)
-				r = cri_refusal(c.path, sub.cri_line, dropin, err);
+			_cleanup_free_ char *label = NULL;
+			if (asprintf(&label, "%s (imported by %s)", c.path, main_path) < 0)
+				r = gs_err_setx(err, ENOMEM, "out of memory");
+			else if (c.existed && scan_main(c.path, c.old, c.old_len, &sub, &e2) >= 0 && sub.cri_line)
+				r = cri_refusal(label, sub.cri_line, dropin, err);
 			else if (c.existed && memmem(c.old, c.old_len, CRI, strlen(CRI)))
-				r = cri_refusal(c.path, 0, dropin, err);
+				r = cri_refusal(label, 0, dropin, err);
 			free(c.old);
 		}
 		globfree(&g);
@@ -344,7 +347,7 @@ static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *d
 		return r;
 	if (!o->undo && m.cri_line)
 		return cri_refusal(c->path, m.cri_line, dropin, err);
-	if (!o->undo && (r = check_imports(dir, c->old, &m, dropin, err)) < 0)
+	if (!o->undo && (r = check_imports(c->path, dir, c->old, &m, dropin, err)) < 0)
 		return r;
 	for (size_t k = 0; k < m.n_items; k++)
 		if (item_is(c->old, &m.item[k], dropin))
