@@ -29,8 +29,10 @@
 static json_t *hook_file(const struct rt_opts *o)
 {
 	json_t *args = json_pack("[s]", "gpu-stage-hook");
-	if (args && o->gs_config)
-		json_array_extend(args, json_pack("[s, s]", "--config", o->gs_config));
+	if (args && o->gs_config) {
+		json_array_append_new(args, json_string("--config"));
+		json_array_append_new(args, json_string(o->gs_config));
+	}
 	if (args)
 		json_array_append_new(args, json_string(HOOK_STAGE));
 	return json_pack("{s:s, s:{s:s, s:o}, s:{s:b}, s:[s]}", "version", "1.0.0", "hook", "path",

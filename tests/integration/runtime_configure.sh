@@ -47,6 +47,15 @@ refused() {
 	[ "$(sum "$file.gpu-stage.bak")" = "$bak" ] || fail "$*: a backup was written"
 }
 
+# malformed FILE TEXT WORDS ARGS...: FILE holding TEXT (printf) is refused by gpu-stage ARGS
+malformed() {
+	local file=$1 text=$2 words=$3
+	shift 3
+	# shellcheck disable=SC2059
+	printf "$text" >"$file"
+	refused "$words" "$file" "$G" "$@"
+}
+
 # dry_run_check FILE CMD...: prints a diff that turns FILE into what the real run writes; FILE unchanged
 dry_run_check() {
 	local file=$1 before
@@ -162,16 +171,11 @@ ok "docker: 2-space and one-line layouts kept, a missing or empty daemon.json cr
 
 # malformed: named with line and column, exit 1, untouched, no backup
 rm -f "$f.gpu-stage.bak"
-printf '{\n    "debug": true,\n    "runtimes": {\n        "x": 1,\n    }\n}\n' >"$f"
-refused 'line 5' "$f" "$G" runtime configure --docker --config "$f"
-printf '{\n    "runtimes": ["gpu-runtime"]\n}\n' >"$f"
-refused '"runtimes" is not an object' "$f" "$G" runtime configure --docker --config "$f"
-printf '{\n    "debug": true,\n    "debug": false\n}\n' >"$f"
-refused 'duplicate object key' "$f" "$G" runtime configure --docker --config "$f"
-printf '[1, 2]\n' >"$f"
-refused 'not a JSON object' "$f" "$G" runtime configure --docker --config "$f"
-printf '{"default-runtime": "crun"}\n' >"$f"
-refused '"default-runtime" is "crun"' "$f" "$G" runtime configure --docker --config "$f" --set-default
+malformed "$f" '{\n    "debug": true,\n    "runtimes": {\n        "x": 1,\n    }\n}\n' 'line 5' runtime configure --docker --config "$f"
+malformed "$f" '{\n    "runtimes": ["gpu-runtime"]\n}\n' '"runtimes" is not an object' runtime configure --docker --config "$f"
+malformed "$f" '{\n    "debug": true,\n    "debug": false\n}\n' 'duplicate object key' runtime configure --docker --config "$f"
+malformed "$f" '[1, 2]\n' 'not a JSON object' runtime configure --docker --config "$f"
+malformed "$f" '{"default-runtime": "crun"}\n' '"default-runtime" is "crun"' runtime configure --docker --config "$f" --set-default
 ok "docker: malformed daemon.json (syntax, runtimes not an object, duplicate key, not an object, other default) refused, untouched"
 
 # unwritable directory: an error naming the file, nothing written (as a user
@@ -261,19 +265,13 @@ grep -qx 'version = 2' "$m" && grep -qF "imports = [\"$drop\"]" "$m" && grep -qF
 ok "containerd: a missing config.toml created (version 2 + imports), removed by undo; --set-default in the drop-in"
 
 # refused: what cannot be read with certainty, and a CRI section
-printf 'root = "/x"\n' >"$m"
-refused 'no `version = 2`' "$m" "$G" runtime configure --containerd --config "$m"
-printf 'version = 2\nimports = [\n  "/a.toml",\n]\n' >"$m"
-refused 'line 2' "$m" "$G" runtime configure --containerd --config "$m"
-printf 'version = 2\nroot = """\nx"""\n' >"$m"
-refused 'line 2' "$m" "$G" runtime configure --containerd --config "$m"
-printf 'version = 2\nimports = ["/a\\"b.toml"]\n' >"$m"
-refused 'line 2' "$m" "$G" runtime configure --containerd --config "$m"
-printf 'version = 2\n\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "x"\n' >"$m"
-refused 'line 4 configures the CRI plugin' "$m" "$G" runtime configure --containerd --config "$m"
+malformed "$m" 'root = "/x"\n' 'no `version = 2`' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nimports = [\n  "/a.toml",\n]\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nroot = """\nx"""\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nimports = ["/a\\"b.toml"]\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\n\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "x"\n' 'line 4 configures the CRI plugin' runtime configure --containerd --config "$m"
 printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".cni]\n bin_dir = "/x"\n' >"$c/theirs.toml"
-printf 'version = 2\nimports = ["theirs.toml"]\n' >"$m"
-refused "$c/theirs.toml (imported by $m): line 3 configures the CRI plugin" "$m" "$G" runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nimports = ["theirs.toml"]\n' "$c/theirs.toml (imported by $m): line 3 configures the CRI plugin" runtime configure --containerd --config "$m"
 ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, a CRI section (here or imported) refused, untouched"
 
 # ---- Podman / CRI-O: hooks.d --------------------------------------------------
