@@ -45,6 +45,7 @@ struct opts {
 	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
 	unsigned int default_caps; /* from the configuration */
 	bool dry_run;
+	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
 	enum hk_stage stage;
 	const char *stage_name;
 };
@@ -218,16 +219,18 @@ static int read_input(struct run *x, struct gs_err *err)
 /* The request, from the sources the configuration lets count (ENV_COUNTS:
  * the container's NVIDIA_* variables too, not only the annotations), into
  * x->env; x->granted_by names the source. */
-static int read_request(struct run *x, bool env_counts, struct gs_err *err)
+static int read_request(const struct opts *o, struct run *x, bool env_counts, struct gs_err *err)
 {
 	char **vars = NULL;
 	size_t n = 0;
 	ovl_env_clear(&x->env);
-	int r = hk_request_vars(&x->cfg, env_counts, false, &vars, &n, err);
+	int r = hk_request_vars(&x->cfg, env_counts || o->env_last, o->env_last, &vars, &n, err);
 	if (r >= 0)
-		r = ovl_env_parse(vars, n, &x->env, err);
+		r = (o->env_last ? ovl_env_parse_last : ovl_env_parse)(vars, n, &x->env, err);
 	hk_request_vars_free(vars, n);
-	x->granted_by = x->cfg.ann_devices ? "annotation " HK_ANNOT_DEVICES : "NVIDIA_VISIBLE_DEVICES";
+	x->granted_by = x->cfg.ann_devices ? "annotation " HK_ANNOT_DEVICES
+			: o->env_last	   ? "docker --gpus (NVIDIA_VISIBLE_DEVICES, the last)"
+					   : "NVIDIA_VISIBLE_DEVICES";
 	return r;
 }
 
@@ -413,7 +416,7 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = read_input(x, err);
 	if (r == 0)
-		r = read_request(x, true, err);
+		r = read_request(o, x, true, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
@@ -422,7 +425,7 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	if ((r = apply_config(o, &x->conf, err)) < 0)
 		return r;
 	if (x->conf.requests == GS_REQUESTS_ORCHESTRATOR) { /* the image's variables do not count */
-		if ((r = read_request(x, false, err)) < 0)
+		if ((r = read_request(o, x, false, err)) < 0)
 			return r;
 		if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID) {
 			if (!x->cfg.ann_devices && !o->dry_run)
@@ -479,6 +482,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Docker's --gpus runs a program of that name (gpu-stage runtime
+	 * configure --docker --gpus-flag links it here) as a prestart hook
+	 * and appends the NVIDIA_* variables it derives from --gpus after the
+	 * image's: its value, the last, is the request */
+	const char *base = strrchr(argv[0], '/');
+	o.env_last = !strcmp(base ? base + 1 : argv[0], "nvidia-container-runtime-hook");
 	struct run x = {.audit_fd = -1, .ver = {.verfd = -1, .lockfd = -1}};
 	struct gs_err err = GS_ERR_INIT;
 	int r = run(&o, &x, &err);

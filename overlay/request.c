@@ -185,19 +185,31 @@ static int parse_one(const char *kv, struct ovl_env *e, unsigned int *seen, stru
 	return 0;
 }
 
-int ovl_env_parse(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err)
+static int env_parse(char *const *env, size_t n, bool last_wins, struct ovl_env *out,
+		     struct gs_err *err)
 {
 	unsigned int seen = 0;
 	memset(out, 0, sizeof(*out));
 	out->caps = GS_CAP_UTILITY | GS_CAP_COMPUTE;
-	for (size_t i = 0; i < n; i++) {
-		int r = parse_one(env[i], out, &seen, err);
+	for (size_t k = 0; k < n; k++) {
+		/* the first one seen wins: read from the end when the last must */
+		int r = parse_one(env[last_wins ? n - 1 - k : k], out, &seen, err);
 		if (r < 0) {
 			ovl_env_clear(out);
 			return r;
 		}
 	}
 	return 0;
+}
+
+int ovl_env_parse(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err)
+{
+	return env_parse(env, n, false, out, err);
+}
+
+int ovl_env_parse_last(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err)
+{
+	return env_parse(env, n, true, out, err);
 }
 
 unsigned int ovl_caps_effective(unsigned int caps)

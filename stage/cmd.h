@@ -29,5 +29,6 @@ int cmd_list(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
+int cmd_runtime(int argc, char **argv);
 
 #endif

@@ -34,6 +34,10 @@ static void usage(FILE *f)
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
 	      "        add every shared library in each DIR (a path inside ROOT) to\n"
 	      "        ROOT/etc/ld.so.cache, in ldconfig's order, atomically\n"
+	      "  runtime configure --docker|--containerd|--podman|--crio [--config FILE]\n"
+	      "          [--name NAME] [--set-default] [--gpus-flag] [--dry-run] [--undo]\n"
+	      "          [--force] [--json]\n"
+	      "        register gpu-stage with a container engine, in its own configuration\n"
 	      "\n"
 	      "Options:\n"
 	      "  -h, --help     show this help (also: gpu-stage COMMAND --help)\n"
@@ -68,6 +72,7 @@ int main(int argc, char **argv)
 	} verbs[] = {
 		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
+		{"runtime", cmd_runtime},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))

@@ -16,6 +16,8 @@ PKGS=(
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
+	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
+	patch                               # runtime_configure.sh: the dry run's diff applies
 	ca-certificates
 )
 

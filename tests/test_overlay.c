@@ -93,6 +93,46 @@ static void test_env_first_wins_and_caps(void **state)
 	assert_int_equal(ovl_caps_effective(GS_CAP_DISPLAY), GS_CAP_DISPLAY | GS_CAP_GRAPHICS);
 }
 
+/* Docker's --gpus appends its variables after the image's: called as
+ * nvidia-container-runtime-hook, the hook takes the last of each. */
+static void test_env_last_wins(void **state)
+{
+	(void)state;
+	char *env[] = {(char *)"NVIDIA_VISIBLE_DEVICES=all",
+		       (char *)"NVIDIA_DRIVER_CAPABILITIES=all",
+		       (char *)"PATH=/usr/bin",
+		       (char *)"NVIDIA_REQUIRE_CUDA=cuda>=99.0",
+		       (char *)"NVIDIA_VISIBLE_DEVICES=0",
+		       (char *)"NVIDIA_DRIVER_CAPABILITIES=utility",
+		       (char *)"NVIDIA_REQUIRE_CUDA=cuda>=11.0"};
+	size_t n = sizeof(env) / sizeof(env[0]);
+	struct ovl_env e;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(ovl_env_parse_last(env, n, &e, &err), 0);
+	assert_int_equal(e.visible, OVL_VISIBLE_LIST);
+	assert_int_equal(e.n_devices, 1);
+	assert_string_equal(e.devices[0], "0");
+	assert_int_equal(e.caps, GS_CAP_UTILITY);
+	assert_int_equal(e.n_require, 1);
+	assert_string_equal(e.require[0], "NVIDIA_REQUIRE_CUDA=cuda>=11.0");
+	ovl_env_clear(&e);
+	/* the same list read the usual way: the first of each */
+	assert_int_equal(ovl_env_parse(env, n, &e, &err), 0);
+	assert_int_equal(e.visible, OVL_VISIBLE_ALL);
+	assert_int_equal(e.caps, GS_CAP_ALL);
+	assert_string_equal(e.require[0], "NVIDIA_REQUIRE_CUDA=cuda>=99.0");
+	ovl_env_clear(&e);
+	/* one variable alone reads the same either way; a bad last one is an error */
+	char *one[] = {(char *)"NVIDIA_VISIBLE_DEVICES=void", (char *)"NVIDIA_VISIBLE_DEVICES=x"};
+	assert_int_equal(ovl_env_parse_last(one, 1, &e, &err), 0);
+	assert_int_equal(e.visible, OVL_VISIBLE_VOID);
+	ovl_env_clear(&e);
+	assert_int_equal(ovl_env_parse_last(one, 2, &e, &err), -EINVAL);
+	assert_int_equal(ovl_env_parse(one, 2, &e, &err), 0);
+	assert_int_equal(e.visible, OVL_VISIBLE_VOID);
+	ovl_env_clear(&e);
+}
+
 /* ---- requirements --------------------------------------------------------- */
 
 static void test_require(void **state)
@@ -867,6 +907,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_visible),
 		cmocka_unit_test(test_env_first_wins_and_caps),
+		cmocka_unit_test(test_env_last_wins),
 		cmocka_unit_test(test_require),
 		cmocka_unit_test(test_gpus),
 		cmocka_unit_test(test_plan_caps),

@@ -98,6 +98,11 @@ struct ovl_env {
  * returns).  Unknown capability names, malformed device lists and more
  * than 64 NVIDIA_REQUIRE_* variables are errors. */
 int ovl_env_parse(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err);
+/* The same, but when a key appears twice the LAST wins: Docker's --gpus
+ * appends its NVIDIA_VISIBLE_DEVICES (and NVIDIA_DRIVER_CAPABILITIES) to
+ * the environment after the image's, and the engine's request must count
+ * (what the hook does when it runs as nvidia-container-runtime-hook). */
+int ovl_env_parse_last(char *const *env, size_t n, struct ovl_env *out, struct gs_err *err);
 void ovl_env_clear(struct ovl_env *e);
 
 /* The CUDA version (major*1000 + minor*10, as cuDriverGetVersion reports)

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime configure --containerd: a CRI runtime handler NAME (runtime_type
+ * io.containerd.runc.v2, options.BinaryName = gpu-runtime) in the drop-in
+ * DIR/conf.d/gpu-stage.toml, DIR being the main config's directory
+ * (/etc/containerd), and the main config.toml's top-level
+ * `imports = [...]` naming it (the line added, or the path added to it).
+ *
+ * There is no C TOML library in Debian 12, so the main file is read line by
+ * line, and refused unless it can be read with certainty: `version = 2`
+ * (a file without it is read as version 1, whose plugin names differ), no
+ * multi-line string, an `imports` that is a one-line array of plain
+ * strings.  containerd 1.6 merges an imported file by replacing each whole
+ * plugin section it names (containerd issue 5837): a drop-in that names
+ * the CRI plugin drops every CRI setting of the main file (and of earlier
+ * imports).  So the main file and the files it already imports must not
+ * configure the CRI plugin (io.containerd.grpc.v1.cri): that is refused,
+ * with the lines to add by hand; and the drop-in declares containerd's own
+ * "runc" handler again (a runtimes table replaces the default one). */
+#include <errno.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/cleanup.h"
+#include "runtime.h"
+
+#define MAIN_DEFAULT "/etc/containerd/config.toml"
+#define DROPIN_DIR "conf.d"
+#define DROPIN_NAME "gpu-stage.toml"
+#define CRI "io.containerd.grpc.v1.cri"
+#define MARK "# gpu-stage" /* on an imports line gpu-stage added */
+#define DROPIN_HEAD "# Written by `gpu-stage runtime configure --containerd`; removed by --undo.\n"
+#define MAX_IMPORTS 64
+
+struct span {
+	size_t a, b; /* [a, b) in the text */
+};
+
+/* What the main file says, as far as it matters here. */
+struct main_scan {
+	int version;           /* 0: no version key */
+	size_t version_end;    /* offset after the version line */
+	int imports_line;      /* 0: none */
+	struct span imports;   /* the whole imports line, with its newline */
+	size_t open;           /* offset of its '[' */
+	struct span item[MAX_IMPORTS]; /* each string, quotes included */
+	size_t n_items;
+	bool marked;           /* the line ends with MARK */
+	int cri_line;          /* a line that configures the CRI plugin */
+};
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Where the comment of LINE [S, E) starts (E when none); -1 when a string
+ * there is not closed or uses an escape (not read with certainty). */
+static long comment_at(const char *t, size_t s, size_t e)
+{
+	char q = 0;
+	for (size_t i = s; i < e; i++) {
+		if (q) {
+			if (t[i] == '\\' && q == '"')
+				return -1;
+			if (t[i] == q)
+				q = 0;
+		} else if (t[i] == '"' || t[i] == '\'') {
+			q = t[i];
+		} else if (t[i] == '#') {
+			return (long)i;
+		}
+	}
+	return q ? -1 : (long)e;
+}
+
+/* The imports array at T[P, E): strings separated by commas, ']' last. */
+static int scan_imports(const char *t, size_t p, size_t e, struct main_scan *m)
+{
+	if (p >= e || t[p] != '[')
+		return -1;
+	m->open = p++;
+	for (;;) {
+		while (p < e && is_ws(t[p]))
+			p++;
+		if (p < e && t[p] == ']')
+			break;
+		if (p >= e || (t[p] != '"' && t[p] != '\'') || m->n_items >= MAX_IMPORTS)
+			return -1;
+		char q = t[p];
+		const char *close = memchr(t + p + 1, q, e - p - 1);
+		if (!close)
+			return -1;
+		m->item[m->n_items++] = (struct span){p, (size_t)(close - t) + 1};
+		p = (size_t)(close - t) + 1;
+		while (p < e && is_ws(t[p]))
+			p++;
+		if (p < e && t[p] == ',') {
+			p++;
+			continue;
+		}
+		if (p < e && t[p] == ']')
+			break;
+		return -1;
+	}
+	for (p++; p < e; p++)
+		if (!is_ws(t[p]))
+			return -1;
+	return 0;
+}
+
+/* One key = value line of the top level. */
+static int top_key(const char *t, size_t s, size_t e, size_t nl, size_t cend,
+		   struct main_scan *m, int line)
+{
+	const char *eq = memchr(t + s, '=', e - s);
+	if (!eq)
+		return -1;
+	size_t k1 = (size_t)(eq - t);
+	while (k1 > s && is_ws(t[k1 - 1]))
+		k1--;
+	size_t v = (size_t)(eq - t) + 1;
+	while (v < e && is_ws(t[v]))
+		v++;
+	size_t klen = k1 - s;
+	bool quoted = klen >= 2 && (t[s] == '"' || t[s] == '\'') && t[k1 - 1] == t[s];
+	const char *key = t + s + quoted;
+	klen -= quoted ? 2 : 0;
+	if (klen == 7 && !memcmp(key, "version", 7)) {
+		m->version = (int)strtol(t + v, NULL, 10);
+		m->version_end = nl;
+		if (e - v != 1 || t[v] < '0' || t[v] > '9')
+			return -1;
+	} else if (klen == 7 && !memcmp(key, "imports", 7)) {
+		if (m->imports_line)
+			return -1;
+		m->imports_line = line;
+		m->imports = (struct span){s, nl};
+		if (scan_imports(t, v, e, m) < 0)
+			return -1;
+		size_t ml = strlen(MARK), ce = nl;
+		while (ce > cend && (t[ce - 1] == '\n' || is_ws(t[ce - 1])))
+			ce--;
+		m->marked = ce - cend == ml && !memcmp(t + cend, MARK, ml);
+	}
+	return 0;
+}
+
+static int scan_main(const char *path, const char *t, size_t len, struct main_scan *m,
+		     struct gs_err *err)
+{
+	*m = (struct main_scan){0};
+	bool top = true;
+	int line = 0;
+	for (size_t s = 0; s < len; line++) {
+		const char *nlp = memchr(t + s, '\n', len - s);
+		size_t nl = nlp ? (size_t)(nlp - t) + 1 : len, b = s;
+		while (b < nl && is_ws(t[b]))
+			b++;
+		long c = b < nl && t[b] != '\n' && t[b] != '#' ? comment_at(t, b, nlp ? nl - 1 : nl) : -2;
+		if (c != -2) {
+			if (c < 0 || memmem(t + b, nl - b, "\"\"\"", 3) || memmem(t + b, nl - b, "'''", 3))
+				return gs_err_setx(err, EBADMSG,
+						   "%s: line %d: a string this reader cannot be certain of (escapes, multi-line): not changed",
+						   path, line + 1);
+			size_t e = (size_t)c;
+			while (e > b && is_ws(t[e - 1]))
+				e--;
+			if (!m->cri_line && memmem(t + b, e - b, CRI, strlen(CRI)))
+				m->cri_line = line + 1;
+			if (t[b] == '[')
+				top = false;
+			else if (top && top_key(t, b, e, nl, (size_t)c, m, line + 1) < 0)
+				return gs_err_setx(err, EBADMSG,
+						   "%s: line %d: not a one-line value this reader can be certain of (imports must be a one-line array of strings): not changed",
+						   path, line + 1);
+		}
+		s = nl;
+	}
+	if (m->version != 2)
+		return gs_err_setx(err, EBADMSG,
+				   "%s: %s: containerd reads it as a version %d file, whose plugin names differ; add `version = 2` if it is one (not changed)",
+				   path, m->version ? "not version 2" : "no `version = 2`",
+				   m->version ? m->version : 1);
+	return 0;
+}
+
+/* ---- the CRI section check ----------------------------------------------------------- */
+
+static int cri_refusal(const char *file, int line, const char *dropin, struct gs_err *err)
+{
+	return gs_err_setx(err, EEXIST,
+			   "%s: line %d configures the CRI plugin (" CRI "), and containerd 1.6 replaces a whole plugin section with an imported one: the drop-in %s would drop those settings (not changed; add the runtime to that section by hand, see gpu-stage(1), RUNTIME CONFIGURE)",
+			   file, line, dropin);
+}
+
+/* Every file the main one imports (globs expanded, relative to its
+ * directory) must not name the CRI plugin either; ours is skipped. */
+static int check_imports(const char *main_path, const char *dir, const char *text,
+			 const struct main_scan *m, const char *dropin, struct gs_err *err)
+{
+	for (size_t i = 0; i < m->n_items; i++) {
+		_cleanup_free_ char *pat = NULL;
+		const char *s = text + m->item[i].a + 1;
+		int n = (int)(m->item[i].b - m->item[i].a - 2);
+		if (asprintf(&pat, "%s%s%.*s", s[0] == '/' ? "" : dir, s[0] == '/' ? "" : "/", n, s) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		glob_t g;
+		if (glob(pat, 0, NULL, &g) != 0)
+			continue;
+		int r = 0;
+		for (size_t k = 0; r == 0 && k < g.gl_pathc; k++) {
+			if (!strcmp(g.gl_pathv[k], dropin))
+				continue;
+			struct rt_change c = {.path = g.gl_pathv[k]};
+			if (rt_read_old(&c, err) < 0) {
+				r = gs_err_wrap(err, "imported by the containerd config");
+				break;
+			}
+			struct main_scan sub;
+			struct gs_err e2 = GS_ERR_INIT;
+			_cleanup_free_ char *label = NULL;
+			if (asprintf(&label, "%s (imported by %s)", c.path, main_path) < 0)
+				r = gs_err_setx(err, ENOMEM, "out of memory");
+			else if (c.existed && scan_main(c.path, c.old, c.old_len, &sub, &e2) >= 0 && sub.cri_line)
+				r = cri_refusal(label, sub.cri_line, dropin, err);
+			else if (c.existed && memmem(c.old, c.old_len, CRI, strlen(CRI)))
+				r = cri_refusal(label, 0, dropin, err);
+			free(c.old);
+		}
+		globfree(&g);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- the two files ----------------------------------------------------------------- */
+
+static int dropin_text(const struct rt_opts *o, char **out, struct gs_err *err)
+{
+	_cleanup_free_ char *def = NULL;
+	if (o->set_default &&
+	    asprintf(&def, "[plugins.\"" CRI "\".containerd]\n  default_runtime_name = \"%s\"\n\n",
+		     o->name) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if (asprintf(out,
+		     DROPIN_HEAD
+		     "# containerd 1.6 replaces a whole plugin section with an imported one, so\n"
+		     "# containerd's own runc handler is declared again here.\n"
+		     "version = 2\n\n%s"
+		     "[plugins.\"" CRI "\".containerd.runtimes.runc]\n"
+		     "  runtime_type = \"io.containerd.runc.v2\"\n\n"
+		     "[plugins.\"" CRI "\".containerd.runtimes.%s]\n"
+		     "  runtime_type = \"io.containerd.runc.v2\"\n\n"
+		     "[plugins.\"" CRI "\".containerd.runtimes.%s.options]\n"
+		     "  BinaryName = \"%s\"\n",
+		     def ? def : "", o->name, o->name, o->runtime) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The main file as gpu-stage creates it when there is none. */
+static int fresh_main(const char *dropin, char **out)
+{
+	return asprintf(out,
+			"# Written by `gpu-stage runtime configure --containerd` (there was no\n"
+			"# file): containerd's defaults hold for everything it does not set.\n"
+			"version = 2\nimports = [\"%s\"] " MARK "\n",
+			dropin);
+}
+
+static bool item_is(const char *t, const struct span *s, const char *path)
+{
+	size_t n = s->b - s->a - 2;
+	return strlen(path) == n && !memcmp(t + s->a + 1, path, n);
+}
+
+/* TEXT with [A, B) replaced by INS. */
+static int splice(struct rt_change *c, size_t a, size_t b, const char *ins, struct gs_err *err)
+{
+	size_t n = strlen(ins), len = c->old_len - (b - a) + n;
+	char *t = malloc(len + 1);
+	if (!t)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	memcpy(t, c->old, a);
+	memcpy(t + a, ins, n);
+	memcpy(t + a + n, c->old + b, c->old_len - b);
+	t[len] = '\0';
+	c->new = t;
+	c->new_len = len;
+	return 0;
+}
+
+static int add_import(struct rt_change *c, const struct main_scan *m, const char *dropin,
+		      struct gs_err *err)
+{
+	_cleanup_free_ char *ins = NULL;
+	size_t at;
+	if (!m->imports_line) {
+		at = m->version_end;
+		if (asprintf(&ins, "%simports = [\"%s\"] " MARK "\n",
+			     at && c->old[at - 1] != '\n' ? "\n" : "", dropin) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	} else {
+		at = m->n_items ? m->item[m->n_items - 1].b : m->open + 1;
+		if (asprintf(&ins, "%s\"%s\"", m->n_items ? ", " : "", dropin) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	return splice(c, at, at, ins, err);
+}
+
+static int remove_import(struct rt_change *c, const struct main_scan *m, size_t k,
+			 struct gs_err *err)
+{
+	if (m->n_items == 1 && m->marked) /* the line gpu-stage added */
+		return splice(c, m->imports.a, m->imports.b, "", err);
+	if (k > 0) /* from the end of the one before */
+		return splice(c, m->item[k - 1].b, m->item[k].b, "", err);
+	if (m->n_items > 1) /* up to the next one */
+		return splice(c, m->item[0].a, m->item[1].a, "", err);
+	return splice(c, m->item[0].a, m->item[0].b, "", err);
+}
+
+static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *dir,
+		     const char *dropin, struct gs_err *err)
+{
+	_cleanup_free_ char *fresh = NULL;
+	if (fresh_main(dropin, &fresh) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if (!c->existed) {
+		if (o->undo) {
+			c->remove = true; /* nothing there: nothing to do */
+			return 0;
+		}
+		c->new = steal_ptr(&fresh);
+		c->new_len = strlen(c->new);
+		return 0;
+	}
+	if (o->undo && c->old_len == strlen(fresh) && !memcmp(c->old, fresh, c->old_len)) {
+		c->remove = true; /* the file gpu-stage created */
+		return 0;
+	}
+	struct main_scan m;
+	int r = scan_main(c->path, c->old, c->old_len, &m, err);
+	if (r < 0)
+		return r;
+	if (!o->undo && m.cri_line)
+		return cri_refusal(c->path, m.cri_line, dropin, err);
+	if (!o->undo && (r = check_imports(c->path, dir, c->old, &m, dropin, err)) < 0)
+		return r;
+	for (size_t k = 0; k < m.n_items; k++)
+		if (item_is(c->old, &m.item[k], dropin))
+			return o->undo ? remove_import(c, &m, k, err) : splice(c, 0, 0, "", err);
+	return o->undo ? splice(c, 0, 0, "", err) : add_import(c, &m, dropin, err);
+}
+
+static int plan_dropin(const struct rt_opts *o, struct rt_change *c, struct gs_err *err)
+{
+	int r = rt_read_old(c, err);
+	if (r < 0)
+		return r;
+	bool ours = c->existed && c->old_len >= strlen(DROPIN_HEAD) &&
+		    !memcmp(c->old, DROPIN_HEAD, strlen(DROPIN_HEAD));
+	if (c->existed && !ours && !o->force)
+		return gs_err_setx(err, EEXIST,
+				   "%s: there already, and not written by gpu-stage (not changed; --force %s it)",
+				   c->path, o->undo ? "removes" : "replaces");
+	if (o->undo) {
+		c->remove = true;
+		return 0;
+	}
+	r = dropin_text(o, &c->new, err);
+	if (r >= 0)
+		c->new_len = strlen(c->new);
+	return r;
+}
+
+static bool toml_safe(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+int rt_plan_containerd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
+{
+	const char *file = o->config ? o->config : MAIN_DEFAULT;
+	if (file[0] != '/')
+		return gs_err_setx(err, EINVAL, "%s: the containerd config must be an absolute path", file);
+	if (!strcmp(o->name, "runc"))
+		return gs_err_setx(err, EINVAL, "--name runc: that is containerd's own handler");
+	if (!toml_safe(o->runtime))
+		return gs_err_setx(err, EINVAL, "%s: a path this TOML writer does not quote", o->runtime);
+	_cleanup_free_ char *real = realpath(file, NULL);
+	_cleanup_free_ char *dir = strndup(real ? real : file, (size_t)(strrchr(real ? real : file, '/') - (real ? real : file)));
+	_cleanup_free_ char *dropin = NULL;
+	if (!dir || asprintf(&dropin, "%s/" DROPIN_DIR "/" DROPIN_NAME, dir) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if (!toml_safe(dropin))
+		return gs_err_setx(err, EINVAL, "%s: a path this TOML writer does not quote", dropin);
+	/* configure: the drop-in first (harmless until imported); undo: the import first */
+	struct rt_change *c1 = rt_plan_add(p, RT_FILE, o->undo ? (real ? real : file) : dropin, err);
+	struct rt_change *c2 = c1 ? rt_plan_add(p, RT_FILE, o->undo ? dropin : (real ? real : file), err) : NULL;
+	if (!c2)
+		return -ENOMEM;
+	c1 = &p->ch[0]; /* rt_plan_add may have moved it */
+	struct rt_change *mainc = o->undo ? c1 : c2, *drop = o->undo ? c2 : c1;
+	int r = rt_read_old(mainc, err);
+	if (r >= 0)
+		r = plan_main(o, mainc, dir, dropin, err);
+	if (r >= 0)
+		r = plan_dropin(o, drop, err);
+	if (r < 0)
+		return r;
+	p->after = "restart containerd for it to take effect (ctr run --runc-binary needs no configuration)";
+	r = rt_set_text(&p->summary, err, "%s CRI runtime handler %s (BinaryName %s) %s %s",
+			o->undo ? "removed" : "added", o->name, o->runtime, o->undo ? "from" : "in", dropin);
+	if (r >= 0)
+		r = rt_set_text(&p->unchanged, err, "%s %s", dropin,
+				o->undo ? "is not there and not imported" : "is in place and imported");
+	return r;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime configure --docker: daemon.json's "runtimes" entry NAME with
+ * "path" = gpu-runtime, "default-runtime" with --set-default, and with
+ * --gpus-flag the link nvidia-container-runtime-hook -> gpu-stage-hook
+ * next to gpu-stage (dockerd enables `docker run --gpus` only when a
+ * program of that name is on its PATH when it starts; it then adds it as
+ * a prestart hook itself, with NVIDIA_VISIBLE_DEVICES from --gpus).
+ *
+ * daemon.json is read with jansson (duplicate keys refused: dockerd would
+ * read the last, jansson cannot keep both) and written back with every
+ * other key and their order kept (jansson keeps insertion order), indented
+ * as the file was: the first indented line's spaces (1 to 31; a tab gives
+ * 4 spaces), one line when the file was one line, 4 spaces for a new
+ * file; its final newline kept.  A file already in that form (as Go's
+ * json.MarshalIndent and jansson write it) keeps every untouched byte. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "gs/cleanup.h"
+#include "runtime.h"
+
+#define DOCKER_DEFAULT "/etc/docker/daemon.json"
+#define DEFAULT_INDENT 4
+/* the PATH a systemd service gets (dockerd's, as packaged) */
+#define SERVICE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct layout {
+	int indent;        /* JSON_INDENT(n); 0: one line */
+	bool final_newline;
+	bool tab;          /* the file was indented with tabs */
+};
+
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+static struct layout layout_of(const char *s, size_t n)
+{
+	struct layout l = {.indent = DEFAULT_INDENT, .final_newline = true};
+	if (!s || blank(s, n))
+		return l;
+	size_t end = n;
+	while (end && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\r'))
+		end--;
+	l.final_newline = end && s[end - 1] == '\n';
+	const char *nl = memchr(s, '\n', end);
+	/* a newline only at the end: the document is one line */
+	if (!nl || blank(nl, (size_t)(s + end - nl))) {
+		l.indent = 0;
+		return l;
+	}
+	for (const char *p = nl; p && p < s + end; p = memchr(p + 1, '\n', (size_t)(s + end - p - 1))) {
+		size_t sp = 0;
+		while (p + 1 + sp < s + end && p[1 + sp] == ' ')
+			sp++;
+		if (p + 1 + sp < s + end && p[1 + sp] == '\t') {
+			l.tab = true;
+			return l;
+		}
+		if (sp > 0 && p + 1 + sp < s + end && p[1 + sp] != '\n') {
+			l.indent = sp > JSON_MAX_INDENT ? DEFAULT_INDENT : (int)sp;
+			return l;
+		}
+	}
+	return l;
+}
+
+static int parse(const struct rt_change *c, json_t **root, struct gs_err *err)
+{
+	if (!c->existed || blank(c->old, c->old_len)) {
+		*root = json_object();
+		return *root ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	json_error_t je;
+	*root = json_loadb(c->old, c->old_len, JSON_REJECT_DUPLICATES, &je);
+	if (!*root)
+		return gs_err_setx(err, EBADMSG, "%s: line %d, column %d: %s (not changed)", c->path,
+				   je.line, je.column, je.text);
+	if (!json_is_object(*root))
+		return gs_err_setx(err, EBADMSG, "%s: not a JSON object (not changed)", c->path);
+	return 0;
+}
+
+static int dump(json_t *root, const struct layout *l, struct rt_change *c, struct gs_err *err)
+{
+	char *text = json_dumps(root, JSON_INDENT(l->indent));
+	if (!text)
+		return gs_err_setx(err, ENOMEM, "%s: cannot encode (out of memory)", c->path);
+	size_t n = strlen(text);
+	if (l->final_newline) {
+		char *t = realloc(text, n + 2);
+		if (!t) {
+			free(text);
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		}
+		text = t;
+		text[n++] = '\n';
+		text[n] = '\0';
+	}
+	c->new = text;
+	c->new_len = n;
+	return 0;
+}
+
+static bool is_gpu_runtime(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return !strcmp(slash ? slash + 1 : path, "gpu-runtime");
+}
+
+/* The "path" of runtimes[NAME], or NULL. */
+static const char *entry_path(json_t *runtimes, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(runtimes, name), "path"));
+}
+
+static int add_runtime(const struct rt_opts *o, const char *file, json_t *root, char **what,
+		       struct gs_err *err)
+{
+	json_t *runtimes = json_object_get(root, "runtimes");
+	if (runtimes && !json_is_object(runtimes))
+		return gs_err_setx(err, EBADMSG, "%s: \"runtimes\" is not an object (not changed)", file);
+	json_t *have = json_object_get(runtimes, o->name);
+	const char *path = entry_path(runtimes, o->name);
+	if (have && path && !strcmp(path, o->runtime))
+		return 0; /* there already (other keys in it, runtimeArgs, kept) */
+	if (have && !o->force && !(path && is_gpu_runtime(path)))
+		return gs_err_setx(err, EEXIST,
+				   "%s: runtime \"%s\" is there already and runs %s, not %s (not changed; --force replaces it, or choose another --name)",
+				   file, o->name, path ? path : "(no \"path\")", o->runtime);
+	if (!runtimes) {
+		runtimes = json_object();
+		if (!runtimes || json_object_set_new(root, "runtimes", runtimes) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	json_t *entry = json_pack("{s:s}", "path", o->runtime);
+	if (!entry || json_object_set_new(runtimes, o->name, entry) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return rt_set_text(what, err, "%s runtime %s (%s) in %s", have ? "replaced" : "added", o->name,
+			   o->runtime, file);
+}
+
+static int set_default(const struct rt_opts *o, const char *file, json_t *root, struct rt_plan *p,
+		       struct gs_err *err)
+{
+	const char *cur = json_string_value(json_object_get(root, "default-runtime"));
+	if (cur && !strcmp(cur, o->name))
+		return 0;
+	json_t *have = json_object_get(root, "default-runtime");
+	/* runc is dockerd's own default: naming it says nothing undo would lose */
+	if (have && !o->force && !(cur && !strcmp(cur, "runc")))
+		return gs_err_setx(err, EEXIST,
+				   "%s: \"default-runtime\" is %s%s%s (not changed; --force replaces it)", file,
+				   cur ? "\"" : "", cur ? cur : "not a string", cur ? "\"" : "");
+	if (json_object_set_new(root, "default-runtime", json_string(o->name)) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return rt_plan_note(p, err, "\"default-runtime\" is now \"%s\"%s%s%s", o->name,
+			    cur ? " (was \"" : "", cur ? cur : "", cur ? "\")" : "");
+}
+
+static int remove_runtime(const struct rt_opts *o, const char *file, json_t *root, char **what,
+			  struct gs_err *err)
+{
+	json_t *runtimes = json_object_get(root, "runtimes");
+	if (runtimes && !json_is_object(runtimes))
+		return gs_err_setx(err, EBADMSG, "%s: \"runtimes\" is not an object (not changed)", file);
+	if (!json_object_get(runtimes, o->name))
+		return 0;
+	const char *path = entry_path(runtimes, o->name);
+	if (!o->force && !(path && is_gpu_runtime(path)))
+		return gs_err_setx(err, EEXIST,
+				   "%s: runtime \"%s\" runs %s, not gpu-runtime: not gpu-stage's, left alone (--force removes it)",
+				   file, o->name, path ? path : "(no \"path\")");
+	int r = rt_set_text(what, err, "removed runtime %s (%s) from %s", o->name,
+			    path ? path : "?", file);
+	json_object_del(runtimes, o->name);
+	if (json_object_size(runtimes) == 0)
+		json_object_del(root, "runtimes");
+	const char *def = json_string_value(json_object_get(root, "default-runtime"));
+	if (def && !strcmp(def, o->name))
+		json_object_del(root, "default-runtime");
+	return r;
+}
+
+/* ---- nvidia-container-runtime-hook ------------------------------------------------ */
+
+/* Is the link at PATH gpu-stage's (-> gpu-stage-hook next to it, or O->hook)? */
+static bool link_is_ours(const struct rt_opts *o, const char *path, char *target, size_t size)
+{
+	ssize_t n = readlink(path, target, size - 1);
+	if (n < 0 || (size_t)n >= size - 1)
+		return false;
+	target[n] = '\0';
+	return !strcmp(target, "gpu-stage-hook") || !strcmp(target, o->hook);
+}
+
+/* Other programs of that name on dockerd's PATH: what the link shadows, or
+ * what shadows it. */
+static int note_shadows(const struct rt_opts *o, const char *link, struct rt_plan *p,
+			struct gs_err *err)
+{
+	const char *env = getenv("PATH");
+	_cleanup_free_ char *dirs = NULL;
+	if (asprintf(&dirs, "%s:%s", SERVICE_PATH, env ? env : "") < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	bool before = true; /* still before BINDIR in the service's PATH */
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (!strcmp(d, o->bindir)) {
+			before = false;
+			continue;
+		}
+		_cleanup_free_ char *other = NULL;
+		if (d[0] != '/' || asprintf(&other, "%s/" RT_NVIDIA_HOOK, d) < 0)
+			continue;
+		struct stat a, b;
+		if (stat(other, &a) < 0 || (stat(link, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+			continue;
+		if (access(other, X_OK) < 0 || strstr(d, o->bindir) == d)
+			continue;
+		int r = rt_plan_note(p, err,
+				     before ? "%s comes before %s on the PATH of a packaged dockerd: `docker run --gpus` would run it, not gpu-stage-hook"
+					    : "%s is shadowed by %s on dockerd's PATH (NVIDIA's hook, if it is theirs: `docker run --gpus` now runs gpu-stage-hook)",
+				     before ? other : link, before ? link : other);
+		if (r < 0)
+			return r;
+		if (p->n_notes >= 4)
+			break;
+	}
+	return 0;
+}
+
+static int plan_link(const struct rt_opts *o, struct rt_plan *p, bool *added, struct gs_err *err)
+{
+	_cleanup_free_ char *link = NULL;
+	if (asprintf(&link, "%s/" RT_NVIDIA_HOOK, o->bindir) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	char target[PATH_MAX];
+	struct stat st;
+	bool there = lstat(link, &st) == 0;
+	if (!there && errno != ENOENT)
+		return gs_err_set(err, errno, "%s", link);
+	bool ours = there && S_ISLNK(st.st_mode) && link_is_ours(o, link, target, sizeof(target));
+	if (o->undo && there && !ours)
+		return rt_plan_note(p, err, "%s is not gpu-stage's link: left alone", link);
+	if (o->undo && !there)
+		return 0;
+	if (!o->undo && there && !ours)
+		return gs_err_setx(err, EEXIST,
+				   "%s exists and is not gpu-stage's link (NVIDIA Container Toolkit's hook?): not replaced; remove it first, or leave --gpus to it",
+				   link);
+	struct rt_change *c = rt_plan_add(p, RT_LINK, link, err);
+	if (!c || !(c->target = strdup(ours ? target : "gpu-stage-hook")))
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	c->existed = there;
+	c->remove = o->undo;
+	*added = o->undo ? there : !there;
+	return o->undo ? 0 : note_shadows(o, link, p, err);
+}
+
+int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
+{
+	const char *file = o->config ? o->config : DOCKER_DEFAULT;
+	_cleanup_free_ char *real = realpath(file, NULL); /* a symlinked daemon.json: its target */
+	struct rt_change *c = rt_plan_add(p, RT_FILE, real ? real : file, err);
+	if (!c)
+		return -ENOMEM;
+	int r = rt_read_old(c, err);
+	_cleanup_(gs_json_decrefp) json_t *root = NULL;
+	if (r >= 0)
+		r = parse(c, &root, err);
+	if (r < 0)
+		return r;
+	struct layout l = layout_of(c->old, c->old_len);
+	_cleanup_free_ char *what = NULL;
+	r = o->undo ? remove_runtime(o, c->path, root, &what, err)
+		    : add_runtime(o, c->path, root, &what, err);
+	if (r >= 0 && o->set_default && !o->undo)
+		r = set_default(o, c->path, root, p, err);
+	if (r >= 0)
+		r = dump(root, &l, c, err);
+	bool linked = false;
+	if (r >= 0 && (o->gpus_flag || o->undo))
+		r = plan_link(o, p, &linked, err);
+	if (r < 0)
+		return r;
+	c = &p->ch[0]; /* rt_plan_add may have moved it */
+	if (l.tab && !rt_change_is_noop(c))
+		rt_plan_note(p, err, "%s was indented with tabs: written with %d spaces", c->path,
+			     DEFAULT_INDENT);
+	p->after = "restart dockerd (systemctl restart docker) for it to take effect";
+	r = rt_set_text(&p->unchanged, err, "%s %s runtime %s", c->path,
+			o->undo ? "has no gpu-stage" : "already has", o->name);
+	const char *link_what = !linked ? ""
+				: o->undo ? "removed the link " RT_NVIDIA_HOOK
+					  : "linked " RT_NVIDIA_HOOK " -> gpu-stage-hook for docker run --gpus";
+	if (r >= 0)
+		r = rt_set_text(&p->summary, err, "%s%s%s%s", what ? what : "",
+				o->set_default && !o->undo ? ", made it the default runtime" : "",
+				what && linked ? ", " : "", link_what);
+	if (r >= 0 && !p->summary[0])
+		r = rt_set_text(&p->summary, err, "updated %s", c->path);
+	return r;
+}

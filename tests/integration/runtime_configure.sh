@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# gpu-stage runtime configure, on the files alone (no daemon): for Docker's
+# daemon.json, containerd's config.toml + drop-in and the Podman/CRI-O
+# hooks.d file: the entry is added (with the absolute path of the
+# gpu-runtime / gpu-stage-hook installed next to gpu-stage: the binaries are
+# copied into a temporary bin directory and run from there); a second run
+# changes nothing and says so; every other key, its order and its bytes
+# are kept (daemon.json in the 4-space form jansson and Go's MarshalIndent
+# write; 2 spaces and one line too); the previous file is kept as
+# FILE.gpu-stage.bak; --undo gives back a file equal to the original;
+# --dry-run prints a unified diff (checked with `patch`) and changes
+# nothing; malformed input (a JSON syntax error, "runtimes" not an object,
+# a duplicate key, a containerd config that cannot be read with certainty,
+# or one that configures the CRI plugin) is an error naming the file (and
+# line), exit 1, the file untouched (checksums); an unwritable directory is
+# an error and leaves nothing half-written; --gpus-flag links
+# nvidia-container-runtime-hook and refuses a different one; containerd's
+# own `config dump` reads the result with our handler and runc's.
+# Exit 0 pass, 77 skipped (with the reason), else failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+B=${GS_BUILD:-build}
+need_built "$B/gpu-stage" "$B/gpu-runtime" "$B/gpu-stage-hook"
+need_tools jq patch
+make_work
+bin=$work/bin
+mkdir -p "$bin"
+cp "$B/gpu-stage" "$B/gpu-runtime" "$B/gpu-stage-hook" "$bin/"
+G=$bin/gpu-stage
+ok() { echo "$T: ok: $*"; }
+sum() { { sha256sum "$@" 2>/dev/null || true; } | awk '{print $1}'; }
+
+# refused EXPECTWORDS FILE CMD...: exit 1, message names FILE and WORDS, FILE unchanged
+refused() {
+	local words=$1 file=$2 before bak rc=0
+	shift 2
+	before=$(sum "$file")
+	bak=$(sum "$file.gpu-stage.bak")
+	"$@" >"$work/out" 2>&1 || rc=$?
+	[ "$rc" -eq 1 ] || fail "$*: exit $rc, expected 1: $(cat "$work/out")"
+	grep -qF -- "$file" "$work/out" || fail "$*: the message does not name $file: $(cat "$work/out")"
+	grep -qF -- "$words" "$work/out" || fail "$*: the message does not say '$words': $(cat "$work/out")"
+	[ "$(sum "$file")" = "$before" ] || fail "$*: $file changed"
+	[ "$(sum "$file.gpu-stage.bak")" = "$bak" ] || fail "$*: a backup was written"
+}
+
+# malformed FILE TEXT WORDS ARGS...: FILE holding TEXT (printf) is refused by gpu-stage ARGS
+malformed() {
+	local file=$1 text=$2 words=$3
+	shift 3
+	# shellcheck disable=SC2059
+	printf "$text" >"$file"
+	refused "$words" "$file" "$G" "$@"
+}
+
+# dry_run_check FILE CMD...: prints a diff that turns FILE into what the real run writes; FILE unchanged
+dry_run_check() {
+	local file=$1 before
+	shift
+	before=$(sum "$file")
+	"$@" --dry-run >"$work/dry" || fail "$* --dry-run failed"
+	[ "$(sum "$file")" = "$before" ] || fail "$* --dry-run changed $file"
+	grep -q '^@@ ' "$work/dry" || fail "$* --dry-run printed no diff: $(cat "$work/dry")"
+	grep -q '(dry run: nothing changed)' "$work/dry" || fail "$* --dry-run did not say so"
+	if [ -e "$file" ]; then cp "$file" "$work/patched"; else : >"$work/patched"; fi
+	# the part of the diff whose +++ line names FILE, up to the next file's header
+	awk -v f="+++ $file" '/^(docker|containerd|podman|crio): / { exit }
+		/^--- / { hdr = $0; on = 0; next }
+		$0 == f { on = 1; print "--- x"; print "+++ x"; next }
+		on { print }' "$work/dry" >"$work/one.patch"
+	[ -s "$work/one.patch" ] || fail "$* --dry-run: no diff for $file: $(cat "$work/dry")"
+	patch -s "$work/patched" "$work/one.patch" || fail "$* --dry-run: the diff does not apply to $file"
+	cp "$work/patched" "$work/expected"
+}
+
+# ---- Docker ----------------------------------------------------------------
+d=$work/docker
+mkdir -p "$d"
+f=$d/daemon.json
+# the 4-space form (what `json.MarshalIndent(v, "", "    ")` and jansson write)
+cat >"$f" <<'EOF'
+{
+    "log-level": "warn",
+    "data-root": "/srv/docker",
+    "runtimes": {
+        "other": {
+            "path": "/usr/bin/other-runtime",
+            "runtimeArgs": [
+                "--debug"
+            ]
+        }
+    },
+    "default-ulimits": {
+        "nofile": {
+            "Name": "nofile",
+            "Hard": 20000,
+            "Soft": 20000
+        }
+    },
+    "registry-mirrors": [],
+    "labels": {},
+    "insecure-registries": [
+        "10.0.0.1:5000",
+        "ünïcode.example"
+    ],
+    "live-restore": true
+}
+EOF
+chmod 0640 "$f"
+cp "$f" "$work/orig.json"
+dry_run_check "$f" "$G" runtime configure --docker --config "$f"
+"$G" runtime configure --docker --config "$f" >"$work/out" || fail "docker configure failed: $(cat "$work/out")"
+grep -q "^docker: added runtime gpu-stage ($bin/gpu-runtime) in $f; restart dockerd" "$work/out" ||
+	fail "docker configure said: $(cat "$work/out")"
+cmp -s "$f" "$work/expected" || fail "the dry run's diff is not what the real run wrote: $(diff "$work/expected" "$f")"
+[ "$(jq -r '.runtimes["gpu-stage"].path' "$f")" = "$bin/gpu-runtime" ] || fail "no runtimes.gpu-stage.path: $(cat "$f")"
+[ "$(jq -r 'keys_unsorted | join(",")' "$f")" = "$(jq -r 'keys_unsorted | join(",")' "$work/orig.json")" ] ||
+	fail "key order changed: $(jq -c 'keys_unsorted' "$f")"
+# every line of the original is still there, in order (only the new entry added)
+diff "$work/orig.json" "$f" | grep '^<' && fail "lines of the original changed or went: $(diff "$work/orig.json" "$f")"
+[ "$(diff "$work/orig.json" "$f" | grep -c '^>')" -eq 3 ] || fail "expected 3 added lines: $(diff "$work/orig.json" "$f")"
+jq -e 'del(.runtimes["gpu-stage"]) == input' "$f" "$work/orig.json" >/dev/null || fail "other values changed"
+cmp -s "$f.gpu-stage.bak" "$work/orig.json" || fail "no backup of the original as $f.gpu-stage.bak"
+[ "$(stat -c %a "$f")" = 640 ] || fail "mode 0640 became $(stat -c %a "$f")"
+ok "docker: runtime added, other keys kept byte for byte and in order, backup, mode kept, dry-run diff = real change"
+
+s1=$(sum "$f")
+"$G" runtime configure --docker --config "$f" >"$work/out" || fail "second run failed"
+grep -q "nothing to do" "$work/out" || fail "second run did not say it had nothing to do: $(cat "$work/out")"
+[ "$(sum "$f")" = "$s1" ] || fail "second run changed the file"
+cmp -s "$f.gpu-stage.bak" "$work/orig.json" || fail "second run replaced the backup"
+"$G" runtime configure --docker --config "$f" --json | jq -e '.changed == false and .changes[0].action == "unchanged"' >/dev/null ||
+	fail "--json of an idempotent run"
+ok "docker: idempotent (a second run changes nothing and says so)"
+
+"$G" runtime configure --docker --config "$f" --undo >"$work/out" || fail "undo failed: $(cat "$work/out")"
+cmp -s "$f" "$work/orig.json" || fail "undo did not give back the original: $(diff "$work/orig.json" "$f")"
+ok "docker: --undo gives back the original byte for byte"
+
+# --set-default and --name nvidia; undo takes both away again
+"$G" runtime configure --docker --config "$f" --name nvidia --set-default >/dev/null || fail "--name nvidia --set-default failed"
+jq -e '."default-runtime" == "nvidia" and .runtimes.nvidia.path == $p' --arg p "$bin/gpu-runtime" "$f" >/dev/null ||
+	fail "--name nvidia --set-default: $(cat "$f")"
+"$G" runtime configure --docker --config "$f" --name nvidia --undo >/dev/null || fail "undo --name nvidia failed"
+cmp -s "$f" "$work/orig.json" || fail "undo after --set-default: $(diff "$work/orig.json" "$f")"
+# an entry of that name that runs something else: refused, then --force
+refused 'runtime "other" is there already and runs /usr/bin/other-runtime' "$f" "$G" runtime configure --docker --config "$f" --name other
+refused 'not gpu-stage' "$f" "$G" runtime configure --docker --config "$f" --name other --undo
+ok "docker: --name nvidia --set-default and its undo; another program's entry is refused"
+
+# other layouts: 2 spaces, one line, a missing file, an empty one
+printf '{\n  "debug": true,\n  "runtimes": {}\n}\n' >"$f"
+"$G" runtime configure --docker --config "$f" >/dev/null || fail "2-space file"
+[ "$(sed -n 3p "$f")" = '  "runtimes": {' ] && [ "$(sed -n 4p "$f")" = '    "gpu-stage": {' ] || fail "2-space indentation not kept: $(cat "$f")"
+printf '{"debug": true, "storage-driver": "vfs"}' >"$f"
+"$G" runtime configure --docker --config "$f" >/dev/null || fail "one-line file"
+[ "$(wc -l <"$f")" -eq 0 ] && jq -e '.runtimes["gpu-stage"]' "$f" >/dev/null || fail "one-line file not kept one line: $(cat "$f")"
+case $(cat "$f") in '{"debug": true, "storage-driver": "vfs", "runtimes": '*) ;; *) fail "one-line file's keys moved: $(cat "$f")" ;; esac
+rm -f "$f" "$f.gpu-stage.bak"
+"$G" runtime configure --docker --config "$f" >/dev/null || fail "missing daemon.json"
+[ "$(jq -c . "$f")" = "{\"runtimes\":{\"gpu-stage\":{\"path\":\"$bin/gpu-runtime\"}}}" ] && [ "$(sed -n 2p "$f")" = '    "runtimes": {' ] ||
+	fail "a new daemon.json: $(cat "$f")"
+[ ! -e "$f.gpu-stage.bak" ] || fail "a backup of a file that was not there"
+"$G" runtime configure --docker --config "$f" --undo >/dev/null && [ "$(cat "$f")" = '{}' ] || fail "undo of a new file: $(cat "$f")"
+: >"$f"
+"$G" runtime configure --docker --config "$f" >/dev/null && jq -e '.runtimes["gpu-stage"]' "$f" >/dev/null || fail "empty daemon.json"
+ok "docker: 2-space and one-line layouts kept, a missing or empty daemon.json created"
+
+# malformed: named with line and column, exit 1, untouched, no backup
+rm -f "$f.gpu-stage.bak"
+malformed "$f" '{\n    "debug": true,\n    "runtimes": {\n        "x": 1,\n    }\n}\n' 'line 5' runtime configure --docker --config "$f"
+malformed "$f" '{\n    "runtimes": ["gpu-runtime"]\n}\n' '"runtimes" is not an object' runtime configure --docker --config "$f"
+malformed "$f" '{\n    "debug": true,\n    "debug": false\n}\n' 'duplicate object key' runtime configure --docker --config "$f"
+malformed "$f" '[1, 2]\n' 'not a JSON object' runtime configure --docker --config "$f"
+malformed "$f" '{"default-runtime": "crun"}\n' '"default-runtime" is "crun"' runtime configure --docker --config "$f" --set-default
+ok "docker: malformed daemon.json (syntax, runtimes not an object, duplicate key, not an object, other default) refused, untouched"
+
+# unwritable directory: an error naming the file, nothing written (as a user
+# without CAP_DAC_OVERRIDE when root: root writes anywhere)
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	ro=$work/ro
+	mkdir -p "$ro"
+	cp "$work/orig.json" "$ro/daemon.json"
+	chmod 0555 "$ro"
+	before=$(sum "$ro/daemon.json")
+	rc=0
+	setpriv --inh-caps=-all --bounding-set=-dac_override,-dac_read_search,-fowner \
+		"$G" runtime configure --docker --config "$ro/daemon.json" >"$work/out" 2>&1 || rc=$?
+	chmod 0755 "$ro"
+	[ "$rc" -eq 1 ] && grep -qF "$ro/daemon.json" "$work/out" || fail "unwritable directory: exit $rc: $(cat "$work/out")"
+	[ "$(sum "$ro/daemon.json")" = "$before" ] && [ "$(ls -A "$ro")" = daemon.json ] ||
+		fail "unwritable directory: something was written: $(ls -A "$ro")"
+	ok "docker: unwritable directory: exit 1 naming the file, nothing written"
+fi
+
+# --gpus-flag: the link next to gpu-stage, refused when another program has the name
+cp "$work/orig.json" "$f"
+"$G" runtime configure --docker --config "$f" --gpus-flag >"$work/out" || fail "--gpus-flag failed: $(cat "$work/out")"
+[ "$(readlink "$bin/nvidia-container-runtime-hook")" = gpu-stage-hook ] || fail "--gpus-flag made no link"
+"$G" runtime configure --docker --config "$f" --gpus-flag | grep -q 'nothing to do' || fail "--gpus-flag not idempotent"
+"$G" runtime configure --docker --config "$f" --undo >/dev/null || fail "undo with the link"
+[ ! -e "$bin/nvidia-container-runtime-hook" ] && [ ! -L "$bin/nvidia-container-runtime-hook" ] || fail "undo left the link"
+cmp -s "$f" "$work/orig.json" || fail "undo after --gpus-flag"
+printf '#!/bin/sh\n' >"$bin/nvidia-container-runtime-hook"
+chmod +x "$bin/nvidia-container-runtime-hook"
+s1=$(sum "$f")
+refused "exists and is not gpu-stage's" "$bin/nvidia-container-runtime-hook" "$G" runtime configure --docker --config "$f" --gpus-flag
+[ "$(sum "$f")" = "$s1" ] || fail "--gpus-flag refused, but daemon.json was changed"
+"$G" runtime configure --docker --config "$f" --undo >"$work/out" || fail "undo with a foreign hook"
+[ -f "$bin/nvidia-container-runtime-hook" ] || fail "undo removed a program that is not gpu-stage's"
+rm -f "$bin/nvidia-container-runtime-hook"
+ok "docker: --gpus-flag links nvidia-container-runtime-hook, idempotent, undone; a foreign one refused and left alone"
+
+# ---- containerd -------------------------------------------------------------
+c=$work/containerd
+mkdir -p "$c"
+m=$c/config.toml
+drop=$c/conf.d/gpu-stage.toml
+cat >"$m" <<'EOF'
+version = 2
+root = "/var/lib/containerd-test" # a comment with "quotes" and [brackets]
+imports = ["/etc/containerd/other.toml"] # theirs
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "/opt/containerd"
+EOF
+cp "$m" "$work/orig.toml"
+dry_run_check "$m" "$G" runtime configure --containerd --config "$m"
+"$G" runtime configure --containerd --config "$m" >"$work/out" || fail "containerd configure failed: $(cat "$work/out")"
+cmp -s "$m" "$work/expected" || fail "containerd: the dry run's diff is not what was written: $(diff "$work/expected" "$m")"
+[ "$(sed -n 3p "$m")" = "imports = [\"/etc/containerd/other.toml\", \"$drop\"] # theirs" ] || fail "imports line: $(sed -n 3p "$m")"
+[ "$(diff "$work/orig.toml" "$m" | grep -c '^[<>]')" -eq 2 ] || fail "more than the imports line changed: $(diff "$work/orig.toml" "$m")"
+grep -qF "BinaryName = \"$bin/gpu-runtime\"" "$drop" || fail "drop-in: $(cat "$drop")"
+cmp -s "$m.gpu-stage.bak" "$work/orig.toml" || fail "containerd: no backup"
+s1=$(sum "$m" "$drop")
+"$G" runtime configure --containerd --config "$m" | grep -q 'nothing to do' || fail "containerd: second run"
+[ "$(sum "$m" "$drop")" = "$s1" ] || fail "containerd: second run changed something"
+if command -v containerd >/dev/null; then
+	sed -i 's|"/etc/containerd/other.toml", ||' "$m" # (containerd refuses a missing import)
+	containerd -c "$m" config dump >"$work/dump" 2>&1 || fail "containerd config dump: $(tail -3 "$work/dump")"
+	grep -qF "BinaryName = \"$bin/gpu-runtime\"" "$work/dump" &&
+		grep -qF '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]' "$work/dump" &&
+		grep -qF '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gpu-stage]' "$work/dump" &&
+		grep -qF 'path = "/opt/containerd"' "$work/dump" ||
+		fail "containerd's own reading lacks our handler, runc's or the file's settings: $(grep -n 'runtimes\|BinaryName\|opt' "$work/dump")"
+	ok "containerd config dump: handlers gpu-stage (BinaryName gpu-runtime) and runc, the main file's settings kept"
+	cp "$work/orig.toml" "$m"
+	"$G" runtime configure --containerd --config "$m" >/dev/null
+fi
+"$G" runtime configure --containerd --config "$m" --undo >/dev/null || fail "containerd undo failed"
+cmp -s "$m" "$work/orig.toml" || fail "containerd undo: $(diff "$work/orig.toml" "$m")"
+[ ! -e "$drop" ] || fail "containerd undo left the drop-in"
+ok "containerd: imports line extended (nothing else), drop-in, backup, idempotent, undo gives back the original"
+
+# no main config: created, and removed again by undo; --set-default
+rm -f "$m" "$m.gpu-stage.bak"
+"$G" runtime configure --containerd --config "$m" --set-default >/dev/null || fail "containerd without a config"
+grep -qx 'version = 2' "$m" && grep -qF "imports = [\"$drop\"]" "$m" && grep -qF 'default_runtime_name = "gpu-stage"' "$drop" ||
+	fail "containerd without a config: $(cat "$m" "$drop")"
+"$G" runtime configure --containerd --config "$m" --undo >/dev/null && [ ! -e "$m" ] && [ ! -e "$drop" ] ||
+	fail "containerd undo of a created config left files"
+ok "containerd: a missing config.toml created (version 2 + imports), removed by undo; --set-default in the drop-in"
+
+# refused: what cannot be read with certainty, and a CRI section
+malformed "$m" 'root = "/x"\n' 'no `version = 2`' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nimports = [\n  "/a.toml",\n]\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nroot = """\nx"""\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nimports = ["/a\\"b.toml"]\n' 'line 2' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\n\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "x"\n' 'line 4 configures the CRI plugin' runtime configure --containerd --config "$m"
+printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".cni]\n bin_dir = "/x"\n' >"$c/theirs.toml"
+malformed "$m" 'version = 2\nimports = ["theirs.toml"]\n' "$c/theirs.toml (imported by $m): line 3 configures the CRI plugin" runtime configure --containerd --config "$m"
+ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, a CRI section (here or imported) refused, untouched"
+
+# ---- Podman / CRI-O: hooks.d --------------------------------------------------
+h=$work/hooks.d
+hf=$h/gpu-stage.json
+dry_run_check "$hf" "$G" runtime configure --podman --config "$h"
+[ ! -e "$h" ] || fail "podman --dry-run made the directory"
+"$G" runtime configure --podman --config "$h" >/dev/null || fail "podman configure failed"
+cmp -s "$hf" "$work/expected" || fail "podman: the dry run's diff is not what was written"
+jq -e --arg p "$bin/gpu-stage-hook" '.version == "1.0.0" and .hook.path == $p and .hook.args == ["gpu-stage-hook", "createRuntime"]
+	and .when == {always: true} and .stages == ["createRuntime"]' "$hf" >/dev/null || fail "hooks.d file: $(cat "$hf")"
+s1=$(sum "$hf")
+"$G" runtime configure --podman --config "$h" | grep -q 'nothing to do' && [ "$(sum "$hf")" = "$s1" ] || fail "podman: second run"
+GPU_STAGE_CONFIG=/etc/gpu-stage/test.json "$G" runtime configure --crio --config "$h" >/dev/null || fail "crio with GPU_STAGE_CONFIG"
+jq -e '.hook.args == ["gpu-stage-hook", "--config", "/etc/gpu-stage/test.json", "createRuntime"]' "$hf" >/dev/null ||
+	fail "GPU_STAGE_CONFIG not handed to the hook: $(cat "$hf")"
+cmp -s "$hf.gpu-stage.bak" "$work/expected" || fail "podman: no backup"
+"$G" runtime configure --podman --config "$h" --undo >/dev/null && [ ! -e "$hf" ] || fail "podman undo"
+printf '{"version": "1.0.0", "hook": {"path": "/usr/bin/other-hook"}, "when": {"always": true}, "stages": ["prestart"]}\n' >"$hf"
+refused 'does not run gpu-stage-hook' "$hf" "$G" runtime configure --podman --config "$h"
+refused 'does not run gpu-stage-hook' "$hf" "$G" runtime configure --podman --config "$h" --undo
+printf '{"version": "1.0.0",\n "hook": {"path": "/x"\n' >"$hf"
+refused 'line 3' "$hf" "$G" runtime configure --podman --config "$h"
+ok "podman/crio: hooks.d file (1.0.0, createRuntime, always), idempotent, GPU_STAGE_CONFIG as --config, backup, undo; foreign or malformed file refused"
+
+# usage errors are exit 2
+for args in "" "--docker --podman" "--podman --set-default" "--containerd --gpus-flag" "--docker --name a/b" "--docker extra"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$G" runtime configure $args >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] || fail "runtime configure $args: exit $rc, expected 2"
+done
+ok "usage errors: exit 2"
