@@ -23,8 +23,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup shim_fidelity.sh
-SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")
-[ -x "$SHIM" ] || hk_skip "$SHIM is not built (make)"
+hk_shim
 w=$HK_WORK
 
 # A fake runtime that records its arguments.
