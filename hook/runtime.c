@@ -485,6 +485,30 @@ static int rewrite(const char *bundle, struct gs_err *err)
 	return r < 0 ? r : 0;
 }
 
+/* Whether RT, a path or a name looked up in PATH as execvp(3) does (an
+ * unset PATH: /bin:/usr/bin; an empty element: the current directory),
+ * names an executable regular file. */
+static bool runnable(const char *rt)
+{
+	struct stat st;
+	if (strchr(rt, '/'))
+		return access(rt, X_OK) == 0 && stat(rt, &st) == 0 && S_ISREG(st.st_mode);
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (const char *p = path;; p++) {
+		size_t n = strcspn(p, ":");
+		char file[PATH_MAX];
+		int len = snprintf(file, sizeof(file), "%.*s%s%s", (int)n, p, n ? "/" : "", rt);
+		if (len > 0 && (size_t)len < sizeof(file) && access(file, X_OK) == 0 &&
+		    stat(file, &st) == 0 && S_ISREG(st.st_mode))
+			return true;
+		p += n;
+		if (!*p)
+			return false;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv(GS_CONFIG_ENV);
@@ -501,6 +525,15 @@ int main(int argc, char **argv)
 	struct gs_err err = GS_ERR_INIT;
 	struct rt_args a;
 	int r = rt_args_parse(rt_dialect_of(rt), argc, argv, &a, &err);
+	if (r == 0 && a.create && !runnable(rt)) { /* before config.json is touched */
+		if (strchr(rt, '/'))
+			fprintf(stderr, "gpu-runtime: executing %s: not an executable file; %s not run, config.json untouched\n",
+				rt, argv[a.cmd]);
+		else
+			fprintf(stderr, "gpu-runtime: executing %s: not found in PATH (%s); %s not run, config.json untouched\n",
+				rt, getenv("PATH") ? getenv("PATH") : "/bin:/usr/bin", argv[a.cmd]);
+		return 127;
+	}
 	if (r == 0 && a.create)
 		r = rewrite(a.bundle, &err);
 	if (r < 0) {
