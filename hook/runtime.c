@@ -227,10 +227,12 @@ static ssize_t anchor_slot(json_t *mounts)
 }
 
 /* What NAME (a path relative to the image's root, root.path of CFG under
- * BUNDLE) is in the image, never following a symlink: its st_mode in
- * *MODE, 0 when it is missing; S_IFLNK for a symlink on the way. */
-static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t *mode,
-		       struct gs_err *err)
+ * BUNDLE) is in the image: its st_mode in *MODE, 0 when it is missing.
+ * Without FOLLOW no symlink is followed (S_IFLNK for one on the way); with
+ * it symlinks are resolved inside the image's root, as its loader would
+ * (the loader's own path: /lib is a link on merged-/usr images). */
+static int image_entry_at(const char *bundle, json_t *cfg, const char *name, bool follow,
+			  mode_t *mode, struct gs_err *err)
 {
 	const char *root = json_string_value(json_object_get(json_object_get(cfg, "root"), "path"));
 	*mode = 0;
@@ -242,7 +244,11 @@ static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t
 	_cleanup_close_ int rfd = openat(bfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return gs_err_set(err, errno, "root.path %s (bundle %s)", root, bundle);
-	_cleanup_close_ int fd = gs_open_beneath(rfd, name, O_PATH, RESOLVE_NO_SYMLINKS);
+	struct gs_err e = GS_ERR_INIT;
+	_cleanup_close_ int fd = follow ? gs_open_in_root(rfd, name, O_PATH, &e)
+				       : gs_open_beneath(rfd, name, O_PATH, RESOLVE_NO_SYMLINKS);
+	if (fd < 0 && follow)
+		errno = e.code;
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
@@ -256,6 +262,12 @@ static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t
 		return gs_err_set(err, errno, "%s/%s", root, name);
 	*mode = st.st_mode;
 	return 0;
+}
+
+static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t *mode,
+		       struct gs_err *err)
+{
+	return image_entry_at(bundle, cfg, name, false, mode, err);
 }
 
 /* Read-only root: declares a tmpfs at /run/gpu-stage in config.json's
@@ -284,11 +296,12 @@ static int add_anchor_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 }
 
 /* Read-only root whose image has no /etc/ld.so.cache (distroless images
- * are built so, and usually run read-only): declares a bind of /dev/null
- * there, so that the runtime makes the mount point before it makes the
- * root read-only, and the hook binds the new cache over it (it reads the
- * null device as an image without a cache).  Not when /etc or the cache is
- * declared already, nor when the image has anything at that name. */
+ * are built so, and usually run read-only), or for a musl image no
+ * /etc/ld-musl-x86_64.path: declares a bind of /dev/null there, so that
+ * the runtime makes the mount point before it makes the root read-only,
+ * and the hook binds the new file over it (it reads the null device as an
+ * image without one).  Not when /etc or the file is declared already, nor
+ * when the image has anything at that name. */
 static int add_cache_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 			   struct gs_err *err)
 {
@@ -301,13 +314,22 @@ static int add_cache_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 		if (d && (dest_is(d, "/etc") || dest_is(d, OVL_LDCACHE)))
 			return 0;
 	}
-	mode_t mode;
-	int r = image_entry(bundle, cfg, OVL_LDCACHE + 1, &mode, err);
+	/* a musl image's loader reads its path file instead (overlay/ldcache.c) */
+	mode_t musl = 0, mode = 0;
+	int r = image_entry_at(bundle, cfg, "lib/ld-musl-x86_64.so.1", true, &musl, err);
+	const char *dest = S_ISREG(musl) ? "/etc/ld-musl-x86_64.path" : OVL_LDCACHE;
+	json_array_foreach(mounts, i, m) {
+		const char *d = json_string_value(json_object_get(m, "destination"));
+		if (d && dest_is(d, dest))
+			return 0;
+	}
+	if (r == 0)
+		r = image_entry(bundle, cfg, dest + 1, &mode, err);
 	if (r < 0 || mode != 0)
 		return r;
 	static const char *const path[] = {"mounts", NULL};
 	return insert_new(doc, path, -1,
-			  json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_LDCACHE,
+			  json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", dest,
 				    "type", "bind", "source", "/dev/null", "options", "bind", "ro",
 				    "nosuid", "noexec", "nodev"),
 			  err);

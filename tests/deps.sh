@@ -13,6 +13,7 @@ PKGS=(
 	jq                                  # checking --json output in tests
 	time                                # GNU time: peak RSS in ldcache_hostile.sh
 	gdb                                 # layering.sh: which commands initialise libcrypto
+	musl musl-tools                     # hook_runc.sh: a musl image with musl's real loader
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
