@@ -109,11 +109,18 @@ $(BUILD)/gs-probe: fixtures/probe.c
 check:
 	$(MAKE) BUILD=build/san SAN=1 all
 	$(MAKE) fuzz
-	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache tests/run
+	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache GS_FUZZ_JSONEDIT=$(BUILD)/fuzz/fuzz_jsonedit tests/run
 
 # libFuzzer harness for the reader; `make fuzz-run FUZZ_SECONDS=600` runs it.
 FUZZ_SECONDS ?= 60
-fuzz: $(BUILD)/fuzz/fuzz_ldcache
+fuzz: $(BUILD)/fuzz/fuzz_ldcache $(BUILD)/fuzz/fuzz_jsonedit
+# gpu-runtime's config.json editor: every insertion keeps the text readable
+# and puts the element where asked, or changes nothing
+$(BUILD)/fuzz/fuzz_jsonedit: tests/fuzz/fuzz_jsonedit.c hook/jsonedit.c common/err.c hook/jsonedit.h
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< hook/jsonedit.c common/err.c $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SRC) $(wildcard include/gs/*.h ldcache/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
