@@ -27,6 +27,7 @@
 #include "gs/fsx.h"
 #include "gs/manifest.h"
 #include "gs/overlay.h"
+#include "gs/version.h"
 
 /* cdiVersion: the lowest version that has every feature the spec uses.
  * 0.3.0 (CDI's first tagged release) has kind, devices[].containerEdits
@@ -213,15 +214,18 @@ static int cdi_build(const struct cdi_params *p, struct cdi_made *m, struct gs_e
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* Writes SPEC atomically as DIR/NAME (0644), DIR created when missing. */
-static int cdi_write(const char *dir, const char *name, json_t *spec, struct gs_err *err)
+/* Writes SPEC atomically as DIR/NAME (0644); DIR is created when missing
+ * and MKDIR (cdi_dir: /etc/cdi is often not there yet; never for a
+ * --output the user named). */
+static int cdi_write(const char *dir, const char *name, json_t *spec, bool make_dir,
+		     struct gs_err *err)
 {
 	_cleanup_free_ char *text = json_dumps(spec, JSON_INDENT(2));
 	if (!text)
 		return oom(err);
 	size_t len = strlen(text);
 	text[len] = '\n'; /* json_dumps ends with the NUL; one more byte is ours */
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (make_dir && mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return gs_err_set(err, errno, "creating %s", dir);
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -317,7 +321,7 @@ int cdi_refresh(const char *store, char **file, struct gs_err *err)
 	struct cdi_made m;
 	r = cdi_build(&p, &m, err);
 	if (r >= 0)
-		r = cdi_write(c->cdi_dir, name, m.spec, err);
+		r = cdi_write(c->cdi_dir, name, m.spec, false, err);
 	cdi_made_clear(&m);
 	if (r < 0)
 		return gs_err_wrap(err, "CDI spec %s/%s (left as it was)", c->cdi_dir, name);
@@ -395,7 +399,9 @@ static int parse_cdi(int argc, char **argv, struct cdi_opts *o)
 }
 
 /* The driver the hook will give (VER, the configuration's, the loaded
- * module's) must be staged. */
+ * module's) must be staged: STORE/VER a directory (no symlink) with the
+ * index the hook reads.  No readers' lock: nothing in it is read, and so
+ * `gpu-stage cdi --output -` works without write access to the store. */
 static int check_staged(const char *store, const char *driver, const char *procroot,
 			struct gs_err *err)
 {
@@ -403,18 +409,19 @@ static int check_staged(const char *store, const char *driver, const char *procr
 	if (!driver && ovl_driver_version(procroot, &loaded, err) < 0)
 		return -err->code;
 	const char *ver = driver ? driver : loaded;
-	struct gs_store_ver v = {.verfd = -1, .lockfd = -1};
-	struct gs_err e = GS_ERR_INIT;
-	int r = gs_store_ver_open(store, ver, &v, &e);
-	gs_store_ver_close(&v);
-	if (r < 0 && (e.code == ENOENT || e.code == ENOTDIR))
+	if (!gs_version_valid(ver))
+		return gs_err_setx(err, EINVAL, "'%.64s' is not a driver version (digits and dots: 535.261.03)", ver);
+	_cleanup_close_ int sfd = open(store, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 && errno != ENOENT)
+		return gs_err_set(err, errno, "store %s", store);
+	_cleanup_close_ int vfd = sfd < 0 ? -1 : gs_open_beneath(sfd, ver, O_PATH | O_DIRECTORY, 0);
+	if (vfd < 0 && sfd >= 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+		return gs_err_set(err, errno, "%s/%s", store, ver);
+	struct stat st;
+	if (vfd < 0 || fstatat(vfd, GS_INDEX_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return gs_err_setx(err, ENOENT,
 				   "driver %s is not staged in %s: run 'gpu-stage --driver %s' first (the hook the spec names gives a container the staged driver)",
 				   ver, store, ver);
-	if (r < 0) {
-		*err = e;
-		return gs_err_wrap(err, "store %s", store);
-	}
 	return 0;
 }
 
@@ -493,7 +500,7 @@ int cmd_cdi(int argc, char **argv)
 			return fail(&(struct gs_err){ENOMEM, "out of memory"});
 		file = dflt;
 	}
-	if (cdi_write(dir, base, m.spec, &err) < 0)
+	if (cdi_write(dir, base, m.spec, !o.output, &err) < 0)
 		return fail(&err);
 	return report(&o, file, &m);
 }

@@ -18,7 +18,8 @@
 # Podman; NVIDIA_DRIVER_CAPABILITIES=utility: nvidia-smi but no libcuda;
 # NVIDIA_VISIBLE_DEVICES=void: the nodes but no driver; no --device:
 # untouched (no /run/gpu-stage, ld.so.cache byte-identical to the image's,
-# no device node, no audit record).  Prints `podman run` times with and
+# no device node, no audit record); NVIDIA_VISIBLE_DEVICES=all with =0:
+# still only /dev/nvidia0, the audit record shows no mknod, no cgroup rule.  Prints `podman run` times with and
 # without the CDI device (medians of interleaved runs; not judged).
 # Everything is removed at exit; the host's mount table is unchanged.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
@@ -142,6 +143,18 @@ prun two --device "$V/gpu=$U1" || fail "--device $V/gpu=$U1: podman run failed: 
 has two "NODE /dev/nvidia1 ENXIO"
 hasnt two "NODE /dev/nvidia0"
 ok "--device $V/gpu=$U1 (the second GPU by UUID): /dev/nvidia1 only"
+
+# the image's NVIDIA_VISIBLE_DEVICES=all counts for nothing in CDI mode:
+# the devices are the runtime's, the hook makes no node and no cgroup rule
+prun envall --device "$V/gpu=0" -e NVIDIA_VISIBLE_DEVICES=all || fail "NVIDIA_VISIBLE_DEVICES=all with =0: $(cat "$work/envall.out")"
+has envall "NODE /dev/nvidia0 ENXIO"
+hasnt envall "NODE /dev/nvidia1"
+rec=$(tail -n 1 "$work/audit.log")
+[ "$(jq '[.plan.operations[] | select(.op == "mknod")] | length' <<<"$rec")" -eq 0 ] &&
+	[ "$(jq '[.plan.operations[] | select(.op == "bind-dir" and .status == "applied")] | length' <<<"$rec")" -gt 0 ] &&
+	! jq -e 'has("devices_cgroup")' <<<"$rec" >/dev/null ||
+	fail "CDI mode: the audit record shows a device node, a cgroup rule or no bind: $rec"
+ok "CDI mode with NVIDIA_VISIBLE_DEVICES=all in the environment and =0: /dev/nvidia0 only; the hook made no node, wrote no rule"
 
 if prun bad --device "$V/gpu=7"; then fail "--device $V/gpu=7 (no such GPU) started"; fi
 grep -q "unresolvable CDI devices $V/gpu=7" "$work/bad.out" || fail "--device $V/gpu=7: $(cat "$work/bad.out")"
