@@ -12,6 +12,7 @@
  * upgrade.  So the spec changes only when the GPUs (or where the hook is
  * installed) change; `gpu-stage` re-writes one it finds after each stage
  * (cdi_refresh). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -94,16 +95,41 @@ static int add_node(json_t *nodes, const char *devroot, const char *name, bool o
 	return n && json_array_append_new(nodes, n) == 0 ? 0 : oom(err);
 }
 
-/* One device: {"name": NAME, "containerEdits": {"deviceNodes": NODES}}. */
+/* CDI's device name rule (ValidateDeviceName): a letter or digit first
+ * and last, letters, digits and _ - . : between. */
+static bool name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[n - 1]) &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:") == n;
+}
+
+/* One device: {"name": NAME, "containerEdits": {"deviceNodes": NODES}};
+ * a name CDI would refuse, or one already there, is an error (CDI would
+ * reject the whole spec). */
 static int add_device(struct cdi_made *m, const char *vendor, const char *name, json_t *nodes,
 		      struct gs_err *err)
 {
-	json_t *d = json_pack("{s:s, s:{s:O}}", "name", name, "containerEdits", "deviceNodes", nodes);
+	json_t *devs = json_object_get(m->spec, "devices"), *d;
+	size_t i;
+	if (!name_valid(name))
+		return gs_err_setx(err, EINVAL, "GPU '%.100s': not a CDI device name (letters, digits, _ - . :)",
+				   name);
+	json_array_foreach(devs, i, d)
+		if (!strcmp(json_string_value(json_object_get(d, "name")), name))
+			return gs_err_setx(err, EEXIST, "two GPUs are both named %.100s", name);
+	d = json_pack("{s:s, s:{s:O}}", "name", name, "containerEdits", "deviceNodes", nodes);
 	json_t *q = json_sprintf("%s/" CDI_CLASS "=%s", vendor, name);
-	json_t *devs = json_object_get(m->spec, "devices");
-	if (!d || !q || json_array_append_new(devs, d) < 0 || json_array_append_new(m->devices, q) < 0)
+	if (!d || !q) {
+		json_decref(d);
+		json_decref(q);
 		return oom(err);
-	return 0;
+	}
+	if (json_array_append_new(devs, d) < 0) { /* the _new calls release what they fail to add */
+		json_decref(q);
+		return oom(err);
+	}
+	return json_array_append_new(m->devices, q) < 0 ? oom(err) : 0;
 }
 
 /* The GPUs: one device per index and per UUID, then "all". */
@@ -446,6 +472,10 @@ static int report(const struct cdi_opts *o, const char *file, const struct cdi_m
 	json_array_foreach(m->devices, i, d)
 		printf(" %s", json_string_value(d));
 	putchar('\n');
+	json_array_foreach(m->absent, i, d) /* CUDA needs nvidia-uvm; modeset is often absent */
+		if (!strncmp(json_string_value(d), "/dev/nvidia-uvm", 15))
+			fprintf(stderr, "gpu-stage: cdi: note: %s is not there (nvidia-uvm not loaded?), so the spec does not name it: run gpu-stage cdi again once it exists\n",
+				json_string_value(d));
 	return GS_EXIT_OK;
 }
 

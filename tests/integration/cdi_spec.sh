@@ -178,13 +178,17 @@ rmdir "$G" && mv "$G.away" "$G"
 printf 'GPU UUID: GPU-zz\n' >"$G/0000:02:00.0/information.bad" # (not read: only */information)
 mkdir "$G/0000:03:00.0" && printf 'Device Minor: 7\n' >"$G/0000:03:00.0/information"
 refuse "a GPU information file without UUID" "0000:03:00.0: no valid 'GPU UUID:' line"
+printf 'GPU UUID: %s\nDevice Minor: 1\n' "$U0" >"$G/0000:03:00.0/information"
+refuse "two GPUs with one UUID" "two GPUs are both named $U0"
+printf 'GPU UUID: GPU-abcd-\nDevice Minor: 1\n' >"$G/0000:03:00.0/information"
+refuse "a UUID CDI refuses as a name" "GPU 'GPU-abcd-': not a CDI device name"
 rm -r "$G/0000:03:00.0" "$G/0000:02:00.0/information.bad"
 mkdir "$work/bin" && cp "$GS" "$work/bin/gpu-stage"
 before=$(sha256sum "$SPEC")
 rc=0; "$work/bin/gpu-stage" cdi >/dev/null 2>"$work/err" || rc=$?
 [ $rc -eq 1 ] && grep -q "$work/bin/gpu-stage-hook (the hook the spec names" "$work/err" || fail "no hook next to gpu-stage: rc $rc, $(cat "$work/err")"
 [ "$(sha256sum "$SPEC")" = "$before" ] || fail "no hook: the spec was changed"
-ok "refused, the spec untouched: driver not staged (--driver, and the loaded module's), a node missing, no GPU, a bad information file, no hook next to gpu-stage"
+ok "refused, the spec untouched: driver not staged (--driver, and the loaded module's), a node missing, no GPU, a bad information file, a UUID twice or not a CDI name, no hook next to gpu-stage"
 
 # ---- gpu-stage (stage) keeps a spec of ours current ----
 mkdir "$G/0000:03:00.0" && printf 'GPU UUID: GPU-cccccccc-2222-3333-4444-555555555555\nDevice Minor: 2\n' >"$G/0000:03:00.0/information"
