@@ -19,7 +19,9 @@
 # NVIDIA_VISIBLE_DEVICES=void: the nodes but no driver; no --device:
 # untouched (no /run/gpu-stage, ld.so.cache byte-identical to the image's,
 # no device node, no audit record); NVIDIA_VISIBLE_DEVICES=all with =0:
-# still only /dev/nvidia0, the audit record shows no mknod, no cgroup rule.  Prints `podman run` times with and
+# still only /dev/nvidia0, the audit record shows no mknod, no cgroup rule;
+# "requests": "orchestrator": the CDI device counts, the image's variables
+# do not, the annotation gpu-stage.visible-devices=void opts out.  Prints `podman run` times with and
 # without the CDI device (medians of interleaved runs, GS_PODMAN_TIMED_RUNS
 # pairs, default 5; not judged: a timed test would be flaky).
 # Everything is removed at exit; the host's mount table is unchanged.
@@ -87,7 +89,8 @@ export GPU_STAGE_CONFIG=$work/config.json
 ok() { echo "$T: ok: $*"; }
 ok "gpu-stage cdi wrote $SPEC"
 
-cat >"$work/containers.conf" <<'EOF'
+mkdir -p "$work/hooks.d" # no OCI hook of the host's hooks.d: only the spec's
+cat >"$work/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 netns = "none"
@@ -96,6 +99,7 @@ netns = "none"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
+hooks_dir = ["$work/hooks.d"]
 EOF
 image=$(bash fixtures/rootfs.sh 2>"$work/rootfs.log") || fail "fixtures/rootfs.sh: $(tail -3 "$work/rootfs.log")"
 mkdir -p "$work/extra"
@@ -181,6 +185,21 @@ hasnt plain "NODE "
 hasnt plain "cuDriverGetVersion"
 [ "$(audits)" -eq "$n0" ] || fail "a container without --device got an audit record"
 ok "no --device: untouched (no /run/gpu-stage, ld.so.cache byte-identical to the image's, no node)"
+
+# "requests": "orchestrator": the CDI device is the engine's request (the
+# image's capabilities do not count); the annotation can still say void
+jq '.requests = "orchestrator"' "$work/config.json" >"$work/config.json.new" && mv "$work/config.json.new" "$work/config.json"
+prun orch --device "$V/gpu=0" -e NVIDIA_DRIVER_CAPABILITIES=utility || fail "orchestrator: $(cat "$work/orch.out")"
+has orch "cuDriverGetVersion=12020 (rc 0)"
+has orch "LIBCUDA 1"
+[ "$(tail -n 1 "$work/audit.log" | jq -r .granted_by)" = cdi ] || fail "orchestrator: granted_by is not cdi"
+n0=$(audits)
+prun orchvoid --device "$V/gpu=0" --annotation gpu-stage.visible-devices=void || fail "orchestrator void: $(cat "$work/orchvoid.out")"
+has orchvoid "ANCHOR_MOUNTS 0"
+has orchvoid "NODE /dev/nvidia0 ENXIO"
+[ "$(audits)" -eq "$n0" ] || fail "orchestrator, annotation void: an audit record was written"
+jq 'del(.requests)' "$work/config.json" >"$work/config.json.new" && mv "$work/config.json.new" "$work/config.json"
+ok "\"requests\": \"orchestrator\": a CDI device counts (the image's NVIDIA_DRIVER_CAPABILITIES does not), the annotation void opts out"
 
 # podman run with and without the CDI device, interleaved; medians
 ms() { local t0 t1; t0=$(date +%s%N); P run --rm "$@" "$IMG" true >/dev/null 2>&1 || fail "timed run failed"; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
