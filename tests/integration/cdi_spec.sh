@@ -18,7 +18,8 @@
 # hook next to gpu-stage: errors naming what is wrong.  Last, `gpu-stage`
 # (stage) re-writes a spec of ours in cdi_dir that serves its store (a GPU
 # added shows up), and leaves alone one that serves another store, one it
-# did not write, and a missing one (never created).
+# did not write, and a missing one (never created).  And the hook's --cdi:
+# a config.json jansson cannot read fails the start (a CDI device asked).
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -224,3 +225,14 @@ rm "$SPEC"
 same "$work/store" "no spec"
 [ ! -e "$SPEC" ] || fail "stage created a spec nobody asked for"
 ok "stage leaves alone a spec serving another store, someone else's, a non-JSON file, and creates none"
+
+# ---- the hook's --cdi and a config.json jansson cannot read ----
+# without --cdi such a file cannot ask for a GPU (nothing to do); with it a
+# CDI device did ask, so the container must not start without its driver
+mkdir "$work/b"
+printf '{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"env": ["A=\xff"]}}' >"$work/b/config.json"
+state="{\"ociVersion\": \"1.0.2\", \"id\": \"gs-cdi-$$\", \"status\": \"creating\", \"pid\": 1, \"bundle\": \"$work/b\"}"
+"$HOOK" --config "$work/config.json" createContainer <<<"$state" 2>"$work/err" || fail "the hook without --cdi refused an unreadable config.json that asks for nothing: $(cat "$work/err")"
+rc=0; "$HOOK" --config "$work/config.json" --cdi createContainer <<<"$state" 2>"$work/err" || rc=$?
+[ $rc -eq 1 ] && grep -q "$work/b/config.json: jansson cannot read it" "$work/err" || fail "--cdi with an unreadable config.json: rc $rc, $(cat "$work/err")"
+ok "the hook's --cdi: a config.json jansson cannot read fails the start (naming it); without --cdi it asks for nothing"
