@@ -35,17 +35,8 @@ ok() { echo "$T: ok: $*"; }
 bash fixtures/mkdriver.sh "$work/drv" --version "$VER" >"$work/mk.log" 2>&1 || fail "mkdriver.sh: $(tail -3 "$work/mk.log")"
 "$GS" --root "$work/drv" --store "$work/store" --driver "$VER" -q >"$work/stage.log" 2>&1 || fail "staging: $(cat "$work/stage.log")"
 G=$work/proc/driver/nvidia/gpus
-mkdir -p "$G/0000:01:00.0" "$G/0000:02:00.0" "$work/dev"
-printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\n' "$VER" >"$work/proc/driver/nvidia/version"
-U0=GPU-11111111-2222-3333-4444-555555555555
-U1=GPU-aaaaaaaa-2222-3333-4444-555555555555
 # minors 3 and 1, bus order 01 then 02: the index follows the bus id, the node the minor
-printf 'GPU UUID: \t %s\nDevice Minor: \t 3\n' "$U0" >"$G/0000:01:00.0/information"
-printf 'GPU UUID: \t %s\nDevice Minor: \t 1\n' "$U1" >"$G/0000:02:00.0/information"
-for n in "nvidiactl 195 255" "nvidia3 195 3" "nvidia1 195 1" "nvidia-uvm 237 0" "nvidia-uvm-tools 237 1"; do
-	set -- $n
-	mknod "$work/dev/$1" c "$2" "$3"
-done
+fake_gpus "$work" "$VER" 3 1
 D=$work/dev
 jq -n --arg w "$work" '{store: ($w + "/store"), dev_root: ($w + "/dev"), proc_root: ($w + "/proc"),
 	cdi_dir: ($w + "/cdi")}' >"$work/config.json"

@@ -68,16 +68,7 @@ bash fixtures/debian-driver.sh "$work/real" --version "$VER" --set full >"$work/
 	fail "staging the real driver failed: $(cat "$work/stage.log")"
 
 # two fake GPUs, and the configuration that names them
-mkdir -p "$work/proc/driver/nvidia/gpus/0000:01:00.0" "$work/proc/driver/nvidia/gpus/0000:02:00.0" "$work/dev"
-printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\n' "$VER" >"$work/proc/driver/nvidia/version"
-U0=GPU-11111111-2222-3333-4444-555555555555
-U1=GPU-aaaaaaaa-2222-3333-4444-555555555555
-printf 'GPU UUID: \t %s\nDevice Minor: \t 0\n' "$U0" >"$work/proc/driver/nvidia/gpus/0000:01:00.0/information"
-printf 'GPU UUID: \t %s\nDevice Minor: \t 1\n' "$U1" >"$work/proc/driver/nvidia/gpus/0000:02:00.0/information"
-for n in "nvidiactl 195 255" "nvidia0 195 0" "nvidia1 195 1" "nvidia-uvm 237 0" "nvidia-uvm-tools 237 1"; do
-	set -- $n
-	mknod "$work/dev/$1" c "$2" "$3"
-done
+fake_gpus "$work" "$VER" 0 1
 jq -n --arg w "$work" --arg v "$V" '{store: ($w + "/store"), dev_root: ($w + "/dev"),
 	proc_root: ($w + "/proc"), audit_log: ($w + "/audit.log"), cdi_dir: "/var/run/cdi", cdi_vendor: $v}' \
 	>"$work/config.json"
