@@ -51,12 +51,13 @@ static int add_node(struct devlist *l, const char *devroot, const char *name, bo
 		return gs_err_setx(err, ENAMETOOLONG, "device name %s too long", name);
 	if (join(devroot, name, &path, err) < 0)
 		return -err->code;
-	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode)) {
+	int e = stat(path, &st) < 0 ? errno : S_ISCHR(st.st_mode) ? 0 : ENODEV;
+	if (e) {
 		if (optional)
 			return note_absent(note, path, err);
-		return errno == ENOENT || !S_ISCHR(st.st_mode)
+		return e == ENOENT || e == ENODEV
 			       ? gs_err_setx(err, ENODEV, "%s: no such character device", path)
-			       : gs_err_set(err, errno, "%s", path);
+			       : gs_err_set(err, e, "%s", path);
 	}
 	struct ovl_device *v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -470,15 +469,9 @@ static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char 
 
 static int rewrite(const char *bundle, struct gs_err *err)
 {
-	char exe[PATH_MAX], hook[PATH_MAX], path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
-	if (n < 0)
-		return gs_err_set(err, errno, "/proc/self/exe");
-	if ((size_t)n >= sizeof(exe))
-		return gs_err_setx(err, ENAMETOOLONG, "/proc/self/exe: longer than %zu bytes",
-				   sizeof(exe) - 1);
-	exe[n] = '\0';
-	if (join(hook, sizeof(hook), dirname(exe), HOOK_NAME, err) < 0 ||
+	char path[PATH_MAX];
+	_cleanup_free_ char *hook = NULL;
+	if (gs_exe_sibling(HOOK_NAME, &hook, err) < 0 ||
 	    join(path, sizeof(path), bundle, "config.json", err) < 0)
 		return -err->code;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
