@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: gpu-stage runtime configure --docker|--containerd|--podman|--crio\n"
 	      "           [--config FILE] [--name NAME] [--set-default] [--gpus-flag]\n"
-	      "           [--dry-run] [--undo] [--force] [--json]\n"
+	      "           [--cdi] [--dry-run] [--undo] [--force] [--json]\n"
 	      "\n"
 	      "Registers gpu-stage with a container engine, in the engine's own\n"
 	      "configuration (a backup of each file replaced: FILE" RT_BACKUP_SUFFIX "):\n"
@@ -46,6 +46,9 @@ static void usage(FILE *f)
 	      "  --gpus-flag    docker: also install nvidia-container-runtime-hook (a link\n"
 	      "                 to gpu-stage-hook next to gpu-stage), which `docker run\n"
 	      "                 --gpus` needs on dockerd's PATH; opt-in\n"
+	      "  --cdi          docker: instead of the runtime, \"features\": {\"cdi\": true}\n"
+	      "                 (Docker 25 to 28.1 read CDI specs only so); then write\n"
+	      "                 the spec with `gpu-stage cdi`\n"
 	      "  --dry-run      print the change as a unified diff, change nothing\n"
 	      "  --undo         remove what configure added, nothing else\n"
 	      "  --force        replace an entry of that name that is not gpu-stage's\n"
@@ -384,7 +387,7 @@ static int set_engine(struct rt_opts *o, enum rt_engine e, const char *name)
 /* -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, struct rt_opts *o)
 {
-	enum { O_DOCKER = 256, O_CONTAINERD, O_PODMAN, O_CRIO, O_SETDEF, O_GPUS, O_UNDO };
+	enum { O_DOCKER = 256, O_CONTAINERD, O_PODMAN, O_CRIO, O_SETDEF, O_GPUS, O_UNDO, O_CDI };
 	static const struct option lo[] = {
 		{"docker", no_argument, NULL, O_DOCKER},    {"containerd", no_argument, NULL, O_CONTAINERD},
 		{"podman", no_argument, NULL, O_PODMAN},    {"crio", no_argument, NULL, O_CRIO},
@@ -392,7 +395,8 @@ static int parse(int argc, char **argv, struct rt_opts *o)
 		{"set-default", no_argument, NULL, O_SETDEF}, {"gpus-flag", no_argument, NULL, O_GPUS},
 		{"dry-run", no_argument, NULL, 'n'},        {"undo", no_argument, NULL, O_UNDO},
 		{"force", no_argument, NULL, 'f'},          {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},           {0}};
+		{"cdi", no_argument, NULL, O_CDI},          {"help", no_argument, NULL, 'h'},
+		{0}};
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? GS_EXIT_USAGE : GS_EXIT_OK;
@@ -413,11 +417,12 @@ static int parse(int argc, char **argv, struct rt_opts *o)
 		case O_PODMAN: bad |= set_engine(o, RT_PODMAN, "podman"); break;
 		case O_CRIO: bad |= set_engine(o, RT_CRIO, "crio"); break;
 		case 'c': o->config = optarg; break;
-		case 'N': o->name = optarg; break;
+		case 'N': o->name = optarg; o->name_given = true; break;
 		case O_SETDEF: o->set_default = true; break;
 		case O_GPUS: o->gpus_flag = true; break;
 		case 'n': o->dry_run = true; break;
 		case O_UNDO: o->undo = true; break;
+		case O_CDI: o->cdi = true; break;
 		case 'f': o->force = true; break;
 		case 'j': o->json = true; break;
 		case 'h': usage(stdout); return GS_EXIT_OK;
@@ -438,6 +443,10 @@ static int parse(int argc, char **argv, struct rt_opts *o)
 		why = "--name takes 1 to 64 letters, digits, '_' or '-'";
 	else if (o->gpus_flag && o->engine != RT_DOCKER)
 		why = "--gpus-flag is for --docker only";
+	else if (o->cdi && o->engine != RT_DOCKER)
+		why = "--cdi is for --docker only (Podman reads CDI specs as they are: write one with gpu-stage cdi)";
+	else if (o->cdi && (o->name_given || o->set_default || o->gpus_flag))
+		why = "--cdi adds no runtime: give --name, --set-default and --gpus-flag in a run without --cdi";
 	else if (o->set_default && (o->engine == RT_PODMAN || o->engine == RT_CRIO))
 		why = "--set-default is for --docker and --containerd (a hooks.d hook has no default)";
 	else if (o->config && !*o->config)
@@ -468,7 +477,8 @@ static int locate(struct rt_opts *o, struct gs_err *err)
 	if (!o->bindir || asprintf(&o->runtime, "%s/gpu-runtime", o->bindir) < 0 ||
 	    asprintf(&o->hook, "%s/gpu-stage-hook", o->bindir) < 0)
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	const char *need = o->engine == RT_PODMAN || o->engine == RT_CRIO ? o->hook : o->runtime;
+	/* the program the engine will run: the hook (hooks.d, or the CDI spec's hook), else the shim */
+	const char *need = o->engine == RT_PODMAN || o->engine == RT_CRIO || o->cdi ? o->hook : o->runtime;
 	if (!o->undo && access(need, X_OK) < 0)
 		return gs_err_set(err, errno, "%s (installed next to gpu-stage, which writes its path)",
 				  need);

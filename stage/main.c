@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	      "        add every shared library in each DIR (a path inside ROOT) to\n"
 	      "        ROOT/etc/ld.so.cache, in ldconfig's order, atomically\n"
 	      "  runtime configure --docker|--containerd|--podman|--crio [--config FILE]\n"
-	      "          [--name NAME] [--set-default] [--gpus-flag] [--dry-run] [--undo]\n"
+	      "          [--name NAME] [--set-default] [--gpus-flag] [--cdi] [--dry-run] [--undo]\n"
 	      "          [--force] [--json]\n"
 	      "        register gpu-stage with a container engine, in its own configuration\n"
 	      "\n"

@@ -34,6 +34,8 @@ struct rt_opts {
 	const char *config;      /* --config, else the engine's default */
 	const char *name;        /* --name (default gpu-stage) */
 	bool set_default, gpus_flag, dry_run, undo, json, force;
+	bool cdi;                /* docker: "features": {"cdi": true}, not the runtime */
+	bool name_given;         /* --name was on the command line */
 	char *bindir;            /* where this gpu-stage is installed (absolute) */
 	char *runtime;           /* BINDIR/gpu-runtime */
 	char *hook;              /* BINDIR/gpu-stage-hook */

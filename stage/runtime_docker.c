@@ -5,6 +5,9 @@
  * next to gpu-stage (dockerd enables `docker run --gpus` only when a
  * program of that name is on its PATH when it starts; it then adds it as
  * a prestart hook itself, with NVIDIA_VISIBLE_DEVICES from --gpus).
+ * With --cdi, instead of all that: "features": {"cdi": true}, which Docker
+ * 25 to 28.1 need to read CDI specs (`docker run --device
+ * nvidia.com/gpu=all` from the spec `gpu-stage cdi` writes).
  *
  * daemon.json is read with jansson (duplicate keys refused: dockerd would
  * read the last, jansson cannot keep both) and written back with every
@@ -192,6 +195,83 @@ static int remove_runtime(const struct rt_opts *o, const char *file, json_t *roo
 	return r;
 }
 
+/* ---- "features": {"cdi": true} (--cdi) ----------------------------------------------- */
+
+/* FEATURES (NULL when absent) and its "cdi" (NULL when absent); an
+ * object that is not one, or a "cdi" that is not a boolean (dockerd would
+ * not start), is refused. */
+static int features_cdi(const char *file, json_t *root, json_t **features, json_t **cdi,
+			struct gs_err *err)
+{
+	*features = json_object_get(root, "features");
+	*cdi = NULL;
+	if (*features && !json_is_object(*features))
+		return gs_err_setx(err, EBADMSG, "%s: \"features\" is not an object (not changed)", file);
+	*cdi = json_object_get(*features, "cdi");
+	if (*cdi && !json_is_boolean(*cdi))
+		return gs_err_setx(err, EBADMSG, "%s: \"features\": \"cdi\" is not true or false (not changed)",
+				   file);
+	return 0;
+}
+
+/* Docker 25 to 28.1 read CDI specs only with this feature on (28.2 turns
+ * it on by default); an explicit false is the admin's, kept without --force. */
+static int enable_cdi(const struct rt_opts *o, const char *file, json_t *root, char **what,
+		      struct gs_err *err)
+{
+	json_t *features, *cdi;
+	int r = features_cdi(file, root, &features, &cdi, err);
+	if (r < 0 || json_is_true(cdi))
+		return r;
+	if (cdi && !o->force)
+		return gs_err_setx(err, EEXIST,
+				   "%s: \"features\": \"cdi\" is false (not changed; --force sets it to true)",
+				   file);
+	if (!features) {
+		features = json_object();
+		if (!features || json_object_set_new(root, "features", features) < 0)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	if (json_object_set_new(features, "cdi", json_true()) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	return rt_set_text(what, err, "%s CDI (\"features\": {\"cdi\": true}) in %s",
+			   cdi ? "turned on" : "enabled", file);
+}
+
+/* Removes "cdi": true (and "features" when nothing else is in it); a
+ * false is left alone. */
+static int disable_cdi(const char *file, json_t *root, char **what, struct gs_err *err)
+{
+	json_t *features, *cdi;
+	int r = features_cdi(file, root, &features, &cdi, err);
+	if (r < 0 || !json_is_true(cdi))
+		return r;
+	json_object_del(features, "cdi");
+	if (json_object_size(features) == 0)
+		json_object_del(root, "features");
+	return rt_set_text(what, err, "removed \"features\": {\"cdi\": true} from %s", file);
+}
+
+/* What --cdi says: the change, or that there is none, and (configuring)
+ * that the spec comes from `gpu-stage cdi`, in a directory dockerd reads. */
+static int cdi_texts(const struct rt_opts *o, const char *file, json_t *root, const char *what,
+		     struct rt_plan *p, struct gs_err *err)
+{
+	int r = rt_set_text(&p->unchanged, err, "%s %s \"features\": {\"cdi\": true}", file,
+			    o->undo ? "has no" : "already has");
+	if (r >= 0)
+		r = rt_set_text(&p->summary, err, "%s", what ? what : "");
+	if (r < 0 || o->undo)
+		return r;
+	r = rt_plan_note(p, err,
+			 "docker run --device nvidia.com/gpu=all needs the CDI spec: write it with `gpu-stage cdi` (/etc/cdi/nvidia.com-gpu.json)");
+	if (r >= 0 && json_object_get(root, "cdi-spec-dirs"))
+		r = rt_plan_note(p, err,
+				 "%s sets \"cdi-spec-dirs\": dockerd reads specs there only, so write the spec into one of them (cdi_dir in gpu-stage's configuration, or gpu-stage cdi --output)",
+				 file);
+	return r;
+}
+
 /* ---- nvidia-container-runtime-hook ------------------------------------------------ */
 
 /* Is the link at PATH gpu-stage's (-> gpu-stage-hook next to it, or O->hook)? */
@@ -283,14 +363,18 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 		return r;
 	struct layout l = layout_of(c->old, c->old_len);
 	_cleanup_free_ char *what = NULL;
-	r = o->undo ? remove_runtime(o, c->path, root, &what, err)
-		    : add_runtime(o, c->path, root, &what, err);
+	if (o->cdi)
+		r = o->undo ? disable_cdi(c->path, root, &what, err)
+			    : enable_cdi(o, c->path, root, &what, err);
+	else
+		r = o->undo ? remove_runtime(o, c->path, root, &what, err)
+			    : add_runtime(o, c->path, root, &what, err);
 	if (r >= 0 && o->set_default && !o->undo)
 		r = set_default(o, c->path, root, p, err);
 	if (r >= 0)
 		r = dump(root, &l, c, err);
 	bool linked = false;
-	if (r >= 0 && (o->gpus_flag || o->undo))
+	if (r >= 0 && !o->cdi && (o->gpus_flag || o->undo))
 		r = plan_link(o, p, &linked, err);
 	if (r < 0)
 		return r;
@@ -299,6 +383,8 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 		rt_plan_note(p, err, "%s was indented with tabs: written with %d spaces", c->path,
 			     DEFAULT_INDENT);
 	p->after = "restart dockerd (systemctl restart docker) for it to take effect";
+	if (o->cdi)
+		return cdi_texts(o, c->path, root, what, p, err);
 	r = rt_set_text(&p->unchanged, err, "%s %s runtime %s", c->path,
 			o->undo ? "has no gpu-stage" : "already has", o->name);
 	const char *link_what = !linked ? ""
