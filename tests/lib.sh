@@ -59,3 +59,20 @@ fake_gpus() {
 		mknod "$d/dev/$1" c "$2" "$3" || fail "mknod $d/dev/$1"
 	done
 }
+
+# For the engines' CDI tests (engine_podman_cdi.sh, engine_docker_cdi.sh):
+# CDI_INSIDE is a script (sh -c, in the image) that prints one fact a line:
+# "cuDriverGetVersion=..." from /gs-probe libcuda.so.1, "SMI " and the first
+# line of nvidia-smi -h, "NODE /dev/nvidiaX ENXIO|other" for each node,
+# "ANCHOR_MOUNTS N" (mounts under /run/gpu-stage), "LIBCUDA N" (libcuda.so.1
+# entries in ldconfig -p), "CACHE SHA256  /etc/ld.so.cache".
+# cdi_has NAME LINE fails unless $CDI_OUT/NAME.out has exactly that line;
+# cdi_hasnt NAME TEXT fails if it has TEXT anywhere.
+CDI_INSIDE='/gs-probe libcuda.so.1 2>&1 | grep "^cuDriverGetVersion=" || true
+nvidia-smi -h 2>&1 | head -n 1 | sed "s/^/SMI /"
+for d in /dev/nvidia*; do [ -e "$d" ] || continue; printf "NODE %s " "$d"; (cat "$d" >/dev/null) 2>&1 | grep -q "No such device or address" && echo ENXIO || echo other; done
+grep -c " /run/gpu-stage" /proc/self/mountinfo | sed "s/^/ANCHOR_MOUNTS /"
+ldconfig -p | grep -c "libcuda.so.1 " | sed "s/^/LIBCUDA /"
+sha256sum /etc/ld.so.cache | sed "s/^/CACHE /"'
+cdi_has() { grep -qx -- "$2" "$CDI_OUT/$1.out" || fail "$1: no line '$2' in: $(cat "$CDI_OUT/$1.out")"; }
+cdi_hasnt() { if grep -q -- "$2" "$CDI_OUT/$1.out"; then fail "$1: unexpected '$2' in: $(cat "$CDI_OUT/$1.out")"; fi; }

@@ -45,11 +45,8 @@ trap en_cleanup EXIT
 mounts_before=$(hk_mounts)
 netns_before=$(ip netns list 2>/dev/null || true)
 
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
-	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
-store=$HK_WORK/real-store
-"$HK_GS" --root "$HK_WORK/real" --store "$store" --driver "$HK_VER" --caps all >"$HK_WORK/stage.log" 2>&1 ||
-	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage.log")"
+en_real_store
+store=$EN_STORE
 
 en_bin
 en_gs_config "$(jq -n --arg s "$store" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg a "$HK_WORK/audit.log" \
@@ -133,17 +130,12 @@ grep -q '"stage":"prestart"' "$HK_WORK/audit.log" || hk_fail "the audit log has 
 # docker run wall time, with and without a GPU: interleaved, median
 N=${GS_ENGINE_RUNS:-5}
 t_plain=() t_gpu=()
-ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || hk_fail "timed run failed: $*"; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
 for i in $(seq 1 "$N"); do
-	t_plain+=("$(ms en_docker run --rm --runtime=gpu-stage "$img" true)")
-	t_gpu+=("$(ms en_docker run --rm --runtime=gpu-stage -e NVIDIA_VISIBLE_DEVICES=0 "$img" true)")
+	t_plain+=("$(en_ms en_docker run --rm --runtime=gpu-stage "$img" true)")
+	t_gpu+=("$(en_ms en_docker run --rm --runtime=gpu-stage -e NVIDIA_VISIBLE_DEVICES=0 "$img" true)")
 done
-med() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-echo "engine_docker.sh: docker run --rm (vfs) true: no GPU median $(med "${t_plain[@]}") ms, NVIDIA_VISIBLE_DEVICES=0 median $(med "${t_gpu[@]}") ms ($N interleaved pairs: ${t_plain[*]} / ${t_gpu[*]})"
+echo "engine_docker.sh: docker run --rm (vfs) true: no GPU median $(en_median "${t_plain[@]}") ms, NVIDIA_VISIBLE_DEVICES=0 median $(en_median "${t_gpu[@]}") ms ($N interleaved pairs: ${t_plain[*]} / ${t_gpu[*]})"
 
 en_docker rmi "$img" >/dev/null || true
-en_docker_stop
-[ -z "$(en_pids_using "$HK_WORK/docker")" ] || hk_fail "processes of dockerd are left: $(en_pids_using "$HK_WORK/docker")"
-[ "$(hk_mounts)" = "$mounts_before" ] || hk_fail "the host's mount table changed: $(diff <(echo "$mounts_before") <(hk_mounts))"
-[ "$(ip netns list 2>/dev/null || true)" = "$netns_before" ] || hk_fail "network namespaces changed"
+en_docker_finish "$mounts_before" "$netns_before"
 hk_ok "dockerd stopped by PID, nothing of it left running, no mounts or network namespaces left"

@@ -100,29 +100,21 @@ tar -C "$image" -cf "$work/image.tar" . && tar -C "$work/extra" -rf "$work/image
 P import "$work/image.tar" "$IMG" >"$work/import.log" 2>&1 || fail "podman import: $(tail -3 "$work/import.log")"
 rm -f "$work/image.tar"
 
-# INSIDE: what a container shows, one line per fact
-INSIDE='/gs-probe libcuda.so.1 2>&1 | grep "^cuDriverGetVersion=" || true
-nvidia-smi -h 2>&1 | head -n 1 | sed "s/^/SMI /"
-for d in /dev/nvidia*; do [ -e "$d" ] || continue; printf "NODE %s " "$d"; (cat "$d" >/dev/null) 2>&1 | grep -q "No such device or address" && echo ENXIO || echo other; done
-grep -c " /run/gpu-stage" /proc/self/mountinfo | sed "s/^/ANCHOR_MOUNTS /"
-ldconfig -p | grep -c "libcuda.so.1 " | sed "s/^/LIBCUDA /"
-sha256sum /etc/ld.so.cache | sed "s/^/CACHE /"'
-prun() { # NAME ARGS...: podman run --rm ARGS IMAGE sh -c INSIDE, output in $work/NAME.out
+CDI_OUT=$work
+prun() { # NAME ARGS...: podman run --rm ARGS IMAGE sh -c CDI_INSIDE, output in $work/NAME.out
 	local name=$1
 	shift
-	P run --rm "$@" "$IMG" sh -c "$INSIDE" >"$work/$name.out" 2>&1
+	P run --rm "$@" "$IMG" sh -c "$CDI_INSIDE" >"$work/$name.out" 2>&1
 }
-has() { grep -qx -- "$2" "$work/$1.out" || fail "$1: no line '$2' in: $(cat "$work/$1.out")"; }
-hasnt() { if grep -q -- "$2" "$work/$1.out"; then fail "$1: unexpected '$2' in: $(cat "$work/$1.out")"; fi; }
 img_cache=$(sha256sum "$image/etc/ld.so.cache" | cut -d' ' -f1)
 audits() { [ -f "$work/audit.log" ] && wc -l <"$work/audit.log" || echo 0; }
 
 n0=$(audits)
 prun all --device "$V/gpu=all" || fail "--device $V/gpu=all: podman run failed: $(cat "$work/all.out")"
-has all "cuDriverGetVersion=12020 (rc 0)"
-has all "SMI NVIDIA System Management Interface -- v$VER"
-for d in nvidia0 nvidia1 nvidiactl nvidia-uvm nvidia-uvm-tools; do has all "NODE /dev/$d ENXIO"; done
-has all "LIBCUDA 1"
+cdi_has all "cuDriverGetVersion=12020 (rc 0)"
+cdi_has all "SMI NVIDIA System Management Interface -- v$VER"
+for d in nvidia0 nvidia1 nvidiactl nvidia-uvm nvidia-uvm-tools; do cdi_has all "NODE /dev/$d ENXIO"; done
+cdi_has all "LIBCUDA 1"
 [ "$(audits)" -eq $((n0 + 1)) ] || fail "--device $V/gpu=all: expected one new audit record"
 [ "$(tail -n 1 "$work/audit.log" | jq -r '.granted_by + " " + .stage + " " + .result')" = "cdi createContainer ok" ] ||
 	fail "the audit record does not say granted_by cdi: $(tail -n 1 "$work/audit.log")"
@@ -130,21 +122,21 @@ ok "--device $V/gpu=all: libcuda.so.1 by SONAME (cuDriverGetVersion 12020), nvid
 
 for sel in 0 "$U0"; do
 	prun one --device "$V/gpu=$sel" || fail "--device $V/gpu=$sel: podman run failed: $(cat "$work/one.out")"
-	has one "cuDriverGetVersion=12020 (rc 0)"
-	has one "NODE /dev/nvidia0 ENXIO"
-	hasnt one "NODE /dev/nvidia1"
+	cdi_has one "cuDriverGetVersion=12020 (rc 0)"
+	cdi_has one "NODE /dev/nvidia0 ENXIO"
+	cdi_hasnt one "NODE /dev/nvidia1"
 	ok "--device $V/gpu=$sel: the driver and /dev/nvidia0 only"
 done
 prun two --device "$V/gpu=$U1" || fail "--device $V/gpu=$U1: podman run failed: $(cat "$work/two.out")"
-has two "NODE /dev/nvidia1 ENXIO"
-hasnt two "NODE /dev/nvidia0"
+cdi_has two "NODE /dev/nvidia1 ENXIO"
+cdi_hasnt two "NODE /dev/nvidia0"
 ok "--device $V/gpu=$U1 (the second GPU by UUID): /dev/nvidia1 only"
 
 # the image's NVIDIA_VISIBLE_DEVICES=all counts for nothing in CDI mode:
 # the devices are the runtime's, the hook makes no node and no cgroup rule
 prun envall --device "$V/gpu=0" -e NVIDIA_VISIBLE_DEVICES=all || fail "NVIDIA_VISIBLE_DEVICES=all with =0: $(cat "$work/envall.out")"
-has envall "NODE /dev/nvidia0 ENXIO"
-hasnt envall "NODE /dev/nvidia1"
+cdi_has envall "NODE /dev/nvidia0 ENXIO"
+cdi_hasnt envall "NODE /dev/nvidia1"
 rec=$(tail -n 1 "$work/audit.log")
 [ "$(jq '[.plan.operations[] | select(.op == "mknod")] | length' <<<"$rec")" -eq 0 ] &&
 	[ "$(jq '[.plan.operations[] | select(.op == "bind-dir" and .status == "applied")] | length' <<<"$rec")" -gt 0 ] &&
@@ -157,23 +149,23 @@ grep -q "unresolvable CDI devices $V/gpu=7" "$work/bad.out" || fail "--device $V
 ok "--device $V/gpu=7: refused by Podman (no such device in the spec)"
 
 prun util --device "$V/gpu=0" -e NVIDIA_DRIVER_CAPABILITIES=utility || fail "capabilities utility: $(cat "$work/util.out")"
-has util "SMI NVIDIA System Management Interface -- v$VER"
-has util "LIBCUDA 0"
+cdi_has util "SMI NVIDIA System Management Interface -- v$VER"
+cdi_has util "LIBCUDA 0"
 ok "NVIDIA_DRIVER_CAPABILITIES=utility with a CDI device: nvidia-smi, no libcuda"
 
 n0=$(audits)
 prun void --device "$V/gpu=0" -e NVIDIA_VISIBLE_DEVICES=void || fail "void: $(cat "$work/void.out")"
-has void "NODE /dev/nvidia0 ENXIO"
-has void "ANCHOR_MOUNTS 0"
-has void "CACHE $img_cache  /etc/ld.so.cache"
+cdi_has void "NODE /dev/nvidia0 ENXIO"
+cdi_has void "ANCHOR_MOUNTS 0"
+cdi_has void "CACHE $img_cache  /etc/ld.so.cache"
 [ "$(audits)" -eq "$n0" ] || fail "NVIDIA_VISIBLE_DEVICES=void: the hook wrote an audit record"
 ok "NVIDIA_VISIBLE_DEVICES=void with a CDI device: the runtime's nodes, no driver, cache untouched"
 
 prun plain || fail "a container without --device failed: $(cat "$work/plain.out")"
-has plain "ANCHOR_MOUNTS 0"
-has plain "CACHE $img_cache  /etc/ld.so.cache"
-hasnt plain "NODE "
-hasnt plain "cuDriverGetVersion"
+cdi_has plain "ANCHOR_MOUNTS 0"
+cdi_has plain "CACHE $img_cache  /etc/ld.so.cache"
+cdi_hasnt plain "NODE "
+cdi_hasnt plain "cuDriverGetVersion"
 [ "$(audits)" -eq "$n0" ] || fail "a container without --device got an audit record"
 ok "no --device: untouched (no /run/gpu-stage, ld.so.cache byte-identical to the image's, no node)"
 
@@ -181,13 +173,13 @@ ok "no --device: untouched (no /run/gpu-stage, ld.so.cache byte-identical to the
 # image's capabilities do not count); the annotation can still say void
 jq '.requests = "orchestrator"' "$work/config.json" >"$work/config.json.new" && mv "$work/config.json.new" "$work/config.json"
 prun orch --device "$V/gpu=0" -e NVIDIA_DRIVER_CAPABILITIES=utility || fail "orchestrator: $(cat "$work/orch.out")"
-has orch "cuDriverGetVersion=12020 (rc 0)"
-has orch "LIBCUDA 1"
+cdi_has orch "cuDriverGetVersion=12020 (rc 0)"
+cdi_has orch "LIBCUDA 1"
 [ "$(tail -n 1 "$work/audit.log" | jq -r .granted_by)" = cdi ] || fail "orchestrator: granted_by is not cdi"
 n0=$(audits)
 prun orchvoid --device "$V/gpu=0" --annotation gpu-stage.visible-devices=void || fail "orchestrator void: $(cat "$work/orchvoid.out")"
-has orchvoid "ANCHOR_MOUNTS 0"
-has orchvoid "NODE /dev/nvidia0 ENXIO"
+cdi_has orchvoid "ANCHOR_MOUNTS 0"
+cdi_has orchvoid "NODE /dev/nvidia0 ENXIO"
 [ "$(audits)" -eq "$n0" ] || fail "orchestrator, annotation void: an audit record was written"
 jq 'del(.requests)' "$work/config.json" >"$work/config.json.new" && mv "$work/config.json.new" "$work/config.json"
 ok "\"requests\": \"orchestrator\": a CDI device counts (the image's NVIDIA_DRIVER_CAPABILITIES does not), the annotation void opts out"

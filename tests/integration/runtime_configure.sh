@@ -16,7 +16,9 @@
 # or one that configures the CRI plugin) is an error naming the file (and
 # line), exit 1, the file untouched (checksums); an unwritable directory is
 # an error and leaves nothing half-written; --gpus-flag links
-# nvidia-container-runtime-hook and refuses a different one; containerd's
+# nvidia-container-runtime-hook and refuses a different one; --cdi sets
+# "features": {"cdi": true} alone (an explicit false is kept unless --force,
+# undo removes only it); containerd's
 # own `config dump` reads the result with our handler and runc's.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
@@ -120,7 +122,7 @@ cmp -s "$f" "$work/expected" || fail "the dry run's diff is not what the real ru
 [ "$(jq -r 'keys_unsorted | join(",")' "$f")" = "$(jq -r 'keys_unsorted | join(",")' "$work/orig.json")" ] ||
 	fail "key order changed: $(jq -c 'keys_unsorted' "$f")"
 # every line of the original is still there, in order (only the new entry added)
-diff "$work/orig.json" "$f" | grep '^<' && fail "lines of the original changed or went: $(diff "$work/orig.json" "$f")"
+{ diff "$work/orig.json" "$f" || true; } | grep -q '^<' && fail "lines of the original changed or went: $(diff "$work/orig.json" "$f")"
 [ "$(diff "$work/orig.json" "$f" | grep -c '^>')" -eq 3 ] || fail "expected 3 added lines: $(diff "$work/orig.json" "$f")"
 jq -e 'del(.runtimes["gpu-stage"]) == input' "$f" "$work/orig.json" >/dev/null || fail "other values changed"
 cmp -s "$f.gpu-stage.bak" "$work/orig.json" || fail "no backup of the original as $f.gpu-stage.bak"
@@ -213,6 +215,53 @@ refused "exists and is not gpu-stage's" "$bin/nvidia-container-runtime-hook" "$G
 [ -f "$bin/nvidia-container-runtime-hook" ] || fail "undo removed a program that is not gpu-stage's"
 rm -f "$bin/nvidia-container-runtime-hook"
 ok "docker: --gpus-flag links nvidia-container-runtime-hook, idempotent, undone; a foreign one refused and left alone"
+
+# --cdi: "features": {"cdi": true} and nothing else (no runtime, no link)
+cp "$work/orig.json" "$f"
+rm -f "$f.gpu-stage.bak"
+dry_run_check "$f" "$G" runtime configure --docker --cdi --config "$f"
+"$G" runtime configure --docker --cdi --config "$f" >"$work/out" || fail "--cdi failed: $(cat "$work/out")"
+grep -q "^docker: enabled CDI (\"features\": {\"cdi\": true}) in $f; restart dockerd" "$work/out" &&
+	grep -q '^docker: note: .*`gpu-stage cdi`' "$work/out" || fail "--cdi said: $(cat "$work/out")"
+cmp -s "$f" "$work/expected" || fail "--cdi: the dry run's diff is not what the real run wrote: $(diff "$work/expected" "$f")"
+jq -e '.features == {cdi: true} and del(.features) == input' "$f" "$work/orig.json" >/dev/null || fail "--cdi: $(cat "$f")"
+# every line of the original is still there, in order (the last one before the new key gains a comma)
+{ diff <(sed 's/,$//' "$work/orig.json") <(sed 's/,$//' "$f") || true; } | grep -q '^<' &&
+	fail "--cdi: lines of the original changed: $(diff "$work/orig.json" "$f")"
+[ ! -e "$bin/nvidia-container-runtime-hook" ] || fail "--cdi made the --gpus link"
+cmp -s "$f.gpu-stage.bak" "$work/orig.json" || fail "--cdi: no backup of the original"
+s1=$(sum "$f")
+"$G" runtime configure --docker --cdi --config "$f" | grep -q 'nothing to do' && [ "$(sum "$f")" = "$s1" ] || fail "--cdi is not idempotent"
+"$G" runtime configure --docker --config "$f" >/dev/null && "$G" runtime configure --docker --config "$f" --undo >/dev/null ||
+	fail "runtime configure and undo beside --cdi"
+[ "$(sum "$f")" = "$s1" ] || fail "the runtime's undo touched features.cdi: $(cat "$f")"
+"$G" runtime configure --docker --cdi --config "$f" --undo >/dev/null || fail "--cdi --undo failed"
+cmp -s "$f" "$work/orig.json" || fail "--cdi --undo did not give back the original: $(diff "$work/orig.json" "$f")"
+printf '{\n    "features": {\n        "buildkit": true\n    },\n    "cdi-spec-dirs": [\n        "/srv/cdi"\n    ]\n}\n' >"$f"
+cp "$f" "$work/feat.json"
+"$G" runtime configure --docker --cdi --config "$f" >"$work/out" || fail "--cdi beside buildkit failed"
+jq -e '.features == {buildkit: true, cdi: true}' "$f" >/dev/null || fail "--cdi beside buildkit: $(cat "$f")"
+grep -q 'sets "cdi-spec-dirs"' "$work/out" || fail "--cdi did not warn about cdi-spec-dirs: $(cat "$work/out")"
+"$G" runtime configure --docker --cdi --config "$f" --undo >/dev/null && cmp -s "$f" "$work/feat.json" ||
+	fail "--cdi --undo beside buildkit: $(cat "$f")"
+rm -f "$f.gpu-stage.bak"
+malformed "$f" '{\n    "features": {\n        "cdi": false\n    }\n}\n' '"cdi" is false (not changed; --force' runtime configure --docker --cdi --config "$f"
+"$G" runtime configure --docker --cdi --config "$f" --undo | grep -q 'nothing to do' || fail "--cdi --undo removed an explicit false"
+"$G" runtime configure --docker --cdi --force --config "$f" >/dev/null && jq -e '.features.cdi == true' "$f" >/dev/null ||
+	fail "--cdi --force over false: $(cat "$f")"
+rm -f "$f.gpu-stage.bak"
+malformed "$f" '{\n    "features": ["cdi"]\n}\n' '"features" is not an object' runtime configure --docker --cdi --config "$f"
+malformed "$f" '{\n    "features": {"cdi": "yes"}\n}\n' '"cdi" is not true or false' runtime configure --docker --cdi --config "$f" --undo
+for extra in "--name nvidia" --set-default --gpus-flag; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$G" runtime configure --docker --cdi $extra --config "$f" >"$work/out" 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] || fail "--cdi $extra: exit $rc, expected 2: $(cat "$work/out")"
+done
+rc=0
+"$G" runtime configure --podman --cdi --config "$work" >"$work/out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- '--cdi is for --docker only' "$work/out" || fail "--podman --cdi: exit $rc: $(cat "$work/out")"
+ok "docker --cdi: features.cdi only (bytes kept, backup, dry-run diff = real change), idempotent, undone apart from the runtime; an explicit false kept (--force), malformed features refused; with --name/--set-default/--gpus-flag or another engine: usage error"
 
 # ---- containerd -------------------------------------------------------------
 c=$work/containerd
