@@ -22,7 +22,8 @@
 # dockerd reads /etc/cdi (its default): the host's /etc is never written.
 #
 # Checked: without "features": {"cdi": true} Docker 26 reports no CDI spec
-# directory and refuses --device VENDOR/gpu=all; `runtime configure --docker
+# directory and refuses --device VENDOR/gpu=all (from 28.2 on, CDI is on by
+# default: then only that it reads /etc/cdi); `runtime configure --docker
 # --cdi` adds the feature (and only it) and tells the user to run
 # `gpu-stage cdi`; with it, `docker info` lists /etc/cdi, and
 # --device VENDOR/gpu=all: gs-probe dlopens libcuda.so.1 by SONAME
@@ -91,19 +92,24 @@ jq -n --arg d "$dk" --arg sd "$storage" '{"storage-driver": $sd, "bridge": "none
 	"pidfile": ($d + "/dockerd.pid"), "hosts": ["unix://" + $d + "/docker.sock"]}' >"$dk/daemon.json"
 cp "$dk/daemon.json" "$HK_WORK/daemon.orig.json"
 
-# without the feature: Docker 26 reads no CDI spec
+# without the feature: Docker 25 to 28.1 read no CDI spec (28.2 turned it on by default)
 en_image_tar
 en_docker_start "$dk/daemon.json"
 img=gs-engine-cdi-test:$$
 en_docker import "$EN_TAR" "$img" >/dev/null || hk_fail "docker import failed"
 rm -f "$EN_TAR"
 sv=$(en_docker version --format '{{.Server.Version}}') || hk_fail "docker version failed"
-[ "$(en_docker info --format '{{json .CDISpecDirs}}')" = "[]" ] ||
-	hk_fail "CDI spec directories without features.cdi: $(en_docker info --format '{{json .CDISpecDirs}}')"
-if en_docker run --rm --device "$V/gpu=all" "$img" true >"$HK_WORK/nocdi.out" 2>&1; then
-	hk_fail "Docker $sv without features.cdi ran --device $V/gpu=all"
+dirs=$(en_docker info --format '{{json .CDISpecDirs}}')
+if [[ $sv =~ ^([0-9]+)\.([0-9]+) ]] && ((BASH_REMATCH[1] * 100 + BASH_REMATCH[2] < 2802)); then
+	[ "$dirs" = "[]" ] || hk_fail "Docker $sv: CDI spec directories without features.cdi: $dirs"
+	if en_docker run --rm --device "$V/gpu=all" "$img" true >"$HK_WORK/nocdi.out" 2>&1; then
+		hk_fail "Docker $sv without features.cdi ran --device $V/gpu=all"
+	fi
+	hk_ok "Docker $sv (dockerd and client from $tree) without features.cdi: no CDI directory, --device $V/gpu=all refused ($(tail -n 1 "$HK_WORK/nocdi.out"))"
+else
+	jq -e 'index("/etc/cdi") != null' <<<"$dirs" >/dev/null || hk_fail "Docker $sv (CDI on by default) does not read /etc/cdi: $dirs"
+	hk_ok "Docker $sv (dockerd and client from $tree): CDI on without features.cdi (28.2 and later)"
 fi
-hk_ok "Docker $sv (dockerd and client from $tree) without features.cdi: no CDI directory, --device $V/gpu=all refused ($(tail -n 1 "$HK_WORK/nocdi.out"))"
 en_docker_stop
 
 "$EN_BIN/gpu-stage" runtime configure --docker --cdi --config "$dk/daemon.json" >"$HK_WORK/configure.log" ||
