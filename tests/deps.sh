@@ -17,6 +17,7 @@ PKGS=(
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
+	podman busybox-static               # engine_podman_hooks.sh
 	patch                               # runtime_configure.sh: the dry run's diff applies
 	ca-certificates
 )
