@@ -134,6 +134,32 @@ m_none=$(med "${t_none[@]}") m_hook=$(med "${t_hook[@]}")
 echo "engine_podman_hooks.sh: podman run --rm (vfs, runc) busybox true, no GPU asked: no hooks dir median $m_none ms, gpu-stage's hooks.d median $m_hook ms, +$((m_hook - m_none)) ms ($N interleaved pairs: ${t_none[*]} / ${t_hook[*]})"
 [ $((m_hook - m_none)) -lt 150 ] || hk_fail "the always-on hook costs $((m_hook - m_none)) ms per container (median), not little"
 
+# the defaults: `runtime configure --podman` with no --config writes where a
+# plain `podman run` (no --hooks-dir, containers.conf without hooks_dir)
+# looks; in a private mount namespace whose /usr/share/containers is an
+# overlay (upper: the work directory), so the host's stays untouched
+[ -d /usr/share/containers ] || hk_fail "/usr/share/containers is missing (containers-common, podman's)"
+us=$HK_WORK/usr-share-containers
+mkdir -p "$us/up" "$us/wk"
+export GS_T_US=$us GS_T_CONF=$EN_CONF GS_T_BIN=$EN_BIN GS_T_IMG=$img GS_T_SCRIPT=$SCRIPT
+# shellcheck disable=SC2016
+unshare -m --propagation private bash -c '
+	set -e
+	. fixtures/hook_lib.sh
+	. fixtures/engine_lib.sh
+	HK_WORK=$1 EN_PH_CGROUP=$2
+	eng_podman_hooks_setup
+	mount -t overlay overlay -o "lowerdir=/usr/share/containers,upperdir=$GS_T_US/up,workdir=$GS_T_US/wk" /usr/share/containers
+	GPU_STAGE_CONFIG=$GS_T_CONF "$GS_T_BIN/gpu-stage" runtime configure --podman
+	eng_podman_hooks - run --rm -e NVIDIA_VISIBLE_DEVICES=0 "$GS_T_IMG" sh -c "$GS_T_SCRIPT"
+	"$GS_T_BIN/gpu-stage" runtime configure --podman --undo' engine_podman_hooks.sh "$HK_WORK" "$EN_PH_CGROUP" \
+	>"$HK_WORK/default.out" 2>&1 || hk_fail "configure --podman and podman run with the defaults failed: $(cat "$HK_WORK/default.out")"
+check "$HK_WORK/default.out" 0 "the defaults (no --config, no --hooks-dir)"
+grep -q "^podman: added the OCI hook /usr/share/containers/oci/hooks.d/gpu-stage.json" "$HK_WORK/default.out" ||
+	hk_fail "configure --podman did not write the default directory: $(cat "$HK_WORK/default.out")"
+[ ! -e /usr/share/containers/oci/hooks.d/gpu-stage.json ] || hk_fail "the host's /usr/share/containers was written"
+hk_ok "the defaults: configure --podman writes /usr/share/containers/oci/hooks.d, which a plain podman run reads"
+
 "$EN_BIN/gpu-stage" runtime configure --podman --config "$hooks" --undo >/dev/null && [ ! -e "$hooks/gpu-stage.json" ] ||
 	hk_fail "runtime configure --podman --undo left the hook file"
 eng_podman_hooks "$noh" rmi "$img" "$small" >/dev/null || hk_fail "podman rmi failed"
