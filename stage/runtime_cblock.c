@@ -98,9 +98,12 @@ static bool starts_with(const char *t, size_t s, size_t e, const char *want)
 
 /* ---- taking the block out ----------------------------------------------------------- */
 
+/* Each format's length with a name of RT_NAME_MAX bytes, and its NUL. */
 struct strip {
 	const char *name, *file;
-	char begin[128], end[96], added[96], set[96], was[96];
+	char begin[sizeof("# BEGIN gpu-stage runtime %s (") + RT_NAME_MAX];
+	char end[sizeof(END_FMT) + RT_NAME_MAX], added[sizeof(ADDED_FMT) + RT_NAME_MAX];
+	char set[sizeof(SET_FMT) + RT_NAME_MAX], was[sizeof(WAS_FMT) + RT_NAME_MAX];
 };
 
 static void strip_marks(struct strip *m, const struct rt_opts *o, const char *file)
@@ -111,7 +114,7 @@ static void strip_marks(struct strip *m, const struct rt_opts *o, const char *fi
 	snprintf(m->end, sizeof(m->end), END_FMT, o->name);
 	snprintf(m->added, sizeof(m->added), ADDED_FMT, o->name);
 	snprintf(m->set, sizeof(m->set), SET_FMT, o->name);
-	snprintf(m->was, sizeof(m->was), WAS_FMT, o->name); /* RT_NAME_MAX keeps each in its buffer */
+	snprintf(m->was, sizeof(m->was), WAS_FMT, o->name); /* name_ok: at most RT_NAME_MAX bytes */
 }
 
 /* The block whose BEGIN line starts at S: *AFTER becomes the offset after

@@ -38,15 +38,7 @@ trap en_cleanup EXIT
 mounts_before=$(hk_mounts)
 shims_before=$(ls -A /run/containerd/s 2>/dev/null || true)
 
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
-	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
-store=$HK_WORK/real-store
-"$HK_GS" --root "$HK_WORK/real" --store "$store" --driver "$HK_VER" --caps all >"$HK_WORK/stage.log" 2>&1 ||
-	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage.log")"
-
-en_bin
-en_gs_config "$(jq -n --arg s "$store" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg a "$HK_WORK/audit.log" \
-	'{store: $s, dev_root: $d, proc_root: $p, audit_log: $a}')"
+en_real_driver
 img=gs-test.invalid/gs-probe:$$
 en_image_tar
 en_oci_archive "$img" "$HK_WORK/oci.tar"
@@ -56,12 +48,6 @@ en_ctr images import --snapshotter native "$HK_WORK/oci.tar" >"$HK_WORK/import.l
 en_ctr images ls -q | grep -qxF "$img" || hk_fail "the imported image is not $img: $(en_ctr images ls)"
 hk_ok "containerd 1.6 up (private config, socket and root), an OCI archive built by hand imported"
 
-SCRIPT='/gs-probe libcuda.so.1 && echo PROBE_OK
-nvidia-smi -h | head -n 1
-for n in 0 1; do
-	if [ -e /dev/nvidia$n ]; then cat /dev/nvidia$n 2>&1 | sed "s/^/DEV$n /"; else echo "NO_DEV$n"; fi
-done
-true'
 runc_root=$HK_WORK/containerd/runc
 n=0
 # ctr_run OUT ARGS...: one container, removed afterwards (its own runc root)
@@ -73,42 +59,22 @@ ctr_run() {
 		>"$out" 2>&1
 }
 
-check() { # OUT WANT WHAT: WANT is "0" (GPU 0 only) or "all"
-	local out=$1 want=$2 what=$3
-	grep -q '^cuDriverGetVersion=12020' "$out" && grep -q '^PROBE_OK$' "$out" ||
-		hk_fail "$what: gs-probe did not load libcuda.so.1 (12020): $(cat "$out")"
-	grep -q '^NVIDIA System Management Interface -- v535.261.03' "$out" || hk_fail "$what: nvidia-smi -h: $(cat "$out")"
-	grep -q '^DEV0 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia0 is not an allowed node (ENXIO): $(cat "$out")"
-	if [ "$want" = all ]; then
-		grep -q '^DEV1 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia1 missing or not allowed: $(cat "$out")"
-	else
-		grep -q '^NO_DEV1$' "$out" || hk_fail "$what: /dev/nvidia1 is there but was not asked for: $(cat "$out")"
-	fi
-}
 
 for want in 0 all; do
 	id=gs-gpu-$want-$$
 	ctr_run "$HK_WORK/$id.out" --runc-binary "$EN_BIN/gpu-runtime" --env NVIDIA_VISIBLE_DEVICES=$want "$img" "$id" \
-		sh -c "$SCRIPT" || hk_fail "ctr run NVIDIA_VISIBLE_DEVICES=$want failed: $(cat "$HK_WORK/$id.out")"
-	check "$HK_WORK/$id.out" "$want" "ctr run NVIDIA_VISIBLE_DEVICES=$want"
+		sh -c "$EN_GPU_SCRIPT" || hk_fail "ctr run NVIDIA_VISIBLE_DEVICES=$want failed: $(cat "$HK_WORK/$id.out")"
+	en_check_gpu "$HK_WORK/$id.out" "$want" "ctr run NVIDIA_VISIBLE_DEVICES=$want"
 	grep -qF "\"$id\"" "$HK_WORK/audit.log" || hk_fail "NVIDIA_VISIBLE_DEVICES=$want: no audit record of $id"
 	hk_ok "ctr run --runc-binary gpu-runtime NVIDIA_VISIBLE_DEVICES=$want: libcuda.so.1 (12020), nvidia-smi -h, GPU nodes: $want"
 done
 
 # no variable: untouched (mount points as under plain runc, the image's ld.so.cache)
-PLAIN='awk "{print \$5}" /proc/self/mountinfo | sort; sha256sum /etc/ld.so.cache
-if [ -e /run/gpu-stage ]; then echo HAS_RUN_GPU_STAGE; else echo NO_RUN_GPU_STAGE; fi
-ls /dev | grep nvidia || echo NO_NVIDIA'
-ctr_run "$HK_WORK/plain-gs.out" --runc-binary "$EN_BIN/gpu-runtime" "$img" "gs-plain-gs-$$" sh -c "$PLAIN" ||
+ctr_run "$HK_WORK/plain-gs.out" --runc-binary "$EN_BIN/gpu-runtime" "$img" "gs-plain-gs-$$" sh -c "$EN_PLAIN_SCRIPT" ||
 	hk_fail "no-GPU container through gpu-runtime failed: $(cat "$HK_WORK/plain-gs.out")"
-ctr_run "$HK_WORK/plain-runc.out" "$img" "gs-plain-runc-$$" sh -c "$PLAIN" ||
+ctr_run "$HK_WORK/plain-runc.out" "$img" "gs-plain-runc-$$" sh -c "$EN_PLAIN_SCRIPT" ||
 	hk_fail "plain runc container failed: $(cat "$HK_WORK/plain-runc.out")"
-diff "$HK_WORK/plain-runc.out" "$HK_WORK/plain-gs.out" >"$HK_WORK/plain.diff" ||
-	hk_fail "a container without NVIDIA_VISIBLE_DEVICES differs from plain runc: $(cat "$HK_WORK/plain.diff")"
-grep -q "^$(sha256sum <"$HK_ROOTFS/etc/ld.so.cache" | awk '{print $1}')  /etc/ld.so.cache$" "$HK_WORK/plain-gs.out" ||
-	hk_fail "the no-GPU container's ld.so.cache is not the image's: $(cat "$HK_WORK/plain-gs.out")"
-grep -q '^NO_RUN_GPU_STAGE$' "$HK_WORK/plain-gs.out" && grep -q '^NO_NVIDIA$' "$HK_WORK/plain-gs.out" ||
-	hk_fail "the no-GPU container has /run/gpu-stage or NVIDIA nodes: $(cat "$HK_WORK/plain-gs.out")"
+en_check_plain "$HK_WORK/plain-runc.out" "$HK_WORK/plain-gs.out" "a container without NVIDIA_VISIBLE_DEVICES"
 grep -qF "gs-plain-gs-$$" "$HK_WORK/audit.log" && hk_fail "the no-GPU container has an audit record"
 hk_ok "no NVIDIA_VISIBLE_DEVICES: same mounts as plain runc, no /run/gpu-stage, the image's ld.so.cache, no GPU node"
 

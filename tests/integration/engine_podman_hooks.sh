@@ -40,15 +40,7 @@ trap en_cleanup EXIT
 mounts_before=$(hk_mounts)
 varlib_before=$(find /var/lib/containers -printf '%p %s %T@\n' 2>/dev/null | sort || true)
 
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
-	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
-store=$HK_WORK/real-store
-"$HK_GS" --root "$HK_WORK/real" --store "$store" --driver "$HK_VER" --caps all >"$HK_WORK/stage.log" 2>&1 ||
-	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage.log")"
-
-en_bin
-en_gs_config "$(jq -n --arg s "$store" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg a "$HK_WORK/audit.log" \
-	'{store: $s, dev_root: $d, proc_root: $p, audit_log: $a}')"
+en_real_driver
 hooks=$HK_WORK/hooks.d
 GPU_STAGE_CONFIG=$EN_CONF "$EN_BIN/gpu-stage" runtime configure --podman --config "$hooks" >"$HK_WORK/configure.log" ||
 	hk_fail "runtime configure --podman failed: $(cat "$HK_WORK/configure.log")"
@@ -65,48 +57,22 @@ eng_podman_hooks "$noh" import "$EN_TAR" "$img" >"$HK_WORK/import.log" 2>&1 ||
 	hk_fail "podman import failed: $(cat "$HK_WORK/import.log")"
 hk_ok "podman 4.3 (rootful, private root, vfs, runc), hooks.d file with --config from runtime configure, image imported"
 
-SCRIPT='/gs-probe libcuda.so.1 && echo PROBE_OK
-nvidia-smi -h | head -n 1
-for n in 0 1; do
-	if [ -e /dev/nvidia$n ]; then cat /dev/nvidia$n 2>&1 | sed "s/^/DEV$n /"; else echo "NO_DEV$n"; fi
-done
-true'
-check() { # OUT WANT WHAT: WANT is "0" (GPU 0 only) or "all"
-	local out=$1 want=$2 what=$3
-	grep -q '^cuDriverGetVersion=12020' "$out" && grep -q '^PROBE_OK$' "$out" ||
-		hk_fail "$what: gs-probe did not load libcuda.so.1 (12020): $(cat "$out")"
-	grep -q '^NVIDIA System Management Interface -- v535.261.03' "$out" || hk_fail "$what: nvidia-smi -h: $(cat "$out")"
-	grep -q '^DEV0 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia0 is not an allowed node (ENXIO): $(cat "$out")"
-	if [ "$want" = all ]; then
-		grep -q '^DEV1 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia1 missing or not allowed: $(cat "$out")"
-	else
-		grep -q '^NO_DEV1$' "$out" || hk_fail "$what: /dev/nvidia1 is there but was not asked for: $(cat "$out")"
-	fi
-}
 for want in 0 all; do
 	out=$HK_WORK/gpu-$want.out
-	eng_podman_hooks "$hooks" run --rm --name "gs-gpu-$want-$$" -e NVIDIA_VISIBLE_DEVICES=$want "$img" sh -c "$SCRIPT" \
+	eng_podman_hooks "$hooks" run --rm --name "gs-gpu-$want-$$" -e NVIDIA_VISIBLE_DEVICES=$want "$img" sh -c "$EN_GPU_SCRIPT" \
 		>"$out" 2>&1 || hk_fail "podman run NVIDIA_VISIBLE_DEVICES=$want failed: $(cat "$out")"
-	check "$out" "$want" "podman run NVIDIA_VISIBLE_DEVICES=$want"
+	en_check_gpu "$out" "$want" "podman run NVIDIA_VISIBLE_DEVICES=$want"
 	hk_ok "podman run -e NVIDIA_VISIBLE_DEVICES=$want (hooks.d): libcuda.so.1 (12020), nvidia-smi -h, GPU nodes: $want"
 done
 [ "$(grep -c '"stage":"createRuntime"' "$HK_WORK/audit.log")" -eq 2 ] ||
 	hk_fail "expected 2 createRuntime audit records: $(cat "$HK_WORK/audit.log")"
 
 # no variable: untouched (mount points as with no hook at all, the image's ld.so.cache)
-PLAIN='awk "{print \$5}" /proc/self/mountinfo | sort; sha256sum /etc/ld.so.cache
-if [ -e /run/gpu-stage ]; then echo HAS_RUN_GPU_STAGE; else echo NO_RUN_GPU_STAGE; fi
-ls /dev | grep nvidia || echo NO_NVIDIA'
-eng_podman_hooks "$hooks" run --rm "$img" sh -c "$PLAIN" >"$HK_WORK/plain-gs.out" 2>&1 ||
+eng_podman_hooks "$hooks" run --rm "$img" sh -c "$EN_PLAIN_SCRIPT" >"$HK_WORK/plain-gs.out" 2>&1 ||
 	hk_fail "no-GPU container with the hook failed: $(cat "$HK_WORK/plain-gs.out")"
-eng_podman_hooks "$noh" run --rm "$img" sh -c "$PLAIN" >"$HK_WORK/plain.out" 2>&1 ||
+eng_podman_hooks "$noh" run --rm "$img" sh -c "$EN_PLAIN_SCRIPT" >"$HK_WORK/plain.out" 2>&1 ||
 	hk_fail "no-GPU container without hooks failed: $(cat "$HK_WORK/plain.out")"
-diff "$HK_WORK/plain.out" "$HK_WORK/plain-gs.out" >"$HK_WORK/plain.diff" ||
-	hk_fail "a container without NVIDIA_VISIBLE_DEVICES differs from one without the hook: $(cat "$HK_WORK/plain.diff")"
-grep -q "^$(sha256sum <"$HK_ROOTFS/etc/ld.so.cache" | awk '{print $1}')  /etc/ld.so.cache$" "$HK_WORK/plain-gs.out" ||
-	hk_fail "the no-GPU container's ld.so.cache is not the image's: $(cat "$HK_WORK/plain-gs.out")"
-grep -q '^NO_RUN_GPU_STAGE$' "$HK_WORK/plain-gs.out" && grep -q '^NO_NVIDIA$' "$HK_WORK/plain-gs.out" ||
-	hk_fail "the no-GPU container has /run/gpu-stage or NVIDIA nodes: $(cat "$HK_WORK/plain-gs.out")"
+en_check_plain "$HK_WORK/plain.out" "$HK_WORK/plain-gs.out" "a container without NVIDIA_VISIBLE_DEVICES"
 [ "$(grep -c '"stage":"createRuntime"' "$HK_WORK/audit.log")" -eq 2 ] || hk_fail "the no-GPU container has an audit record"
 hk_ok "no NVIDIA_VISIBLE_DEVICES (the hook runs): same mounts as with no hook, no /run/gpu-stage, the image's ld.so.cache, no GPU node"
 
@@ -125,7 +91,7 @@ eng_podman_hooks "$hooks" run --rm "$small" true >"$HK_WORK/bb.out" 2>&1 || hk_f
 N=${GS_ENGINE_RUNS:-15}
 t_hook=() t_none=()
 ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || hk_fail "timed run failed: $*"; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
-for i in $(seq 1 "$N"); do
+for _ in $(seq 1 "$N"); do
 	t_none+=("$(ms eng_podman_hooks "$noh" run --rm "$small" true)")
 	t_hook+=("$(ms eng_podman_hooks "$hooks" run --rm "$small" true)")
 done
@@ -141,7 +107,7 @@ echo "engine_podman_hooks.sh: podman run --rm (vfs, runc) busybox true, no GPU a
 [ -d /usr/share/containers ] || hk_fail "/usr/share/containers is missing (containers-common, podman's)"
 us=$HK_WORK/usr-share-containers
 mkdir -p "$us/up" "$us/wk"
-export GS_T_US=$us GS_T_CONF=$EN_CONF GS_T_BIN=$EN_BIN GS_T_IMG=$img GS_T_SCRIPT=$SCRIPT
+export GS_T_US=$us GS_T_CONF=$EN_CONF GS_T_BIN=$EN_BIN GS_T_IMG=$img GS_T_SCRIPT=$EN_GPU_SCRIPT
 # shellcheck disable=SC2016
 unshare -m --propagation private bash -c '
 	set -e
@@ -154,7 +120,7 @@ unshare -m --propagation private bash -c '
 	eng_podman_hooks - run --rm -e NVIDIA_VISIBLE_DEVICES=0 "$GS_T_IMG" sh -c "$GS_T_SCRIPT"
 	"$GS_T_BIN/gpu-stage" runtime configure --podman --undo' engine_podman_hooks.sh "$HK_WORK" "$EN_PH_CGROUP" \
 	>"$HK_WORK/default.out" 2>&1 || hk_fail "configure --podman and podman run with the defaults failed: $(cat "$HK_WORK/default.out")"
-check "$HK_WORK/default.out" 0 "the defaults (no --config, no --hooks-dir)"
+en_check_gpu "$HK_WORK/default.out" 0 "the defaults (no --config, no --hooks-dir)"
 grep -q "^podman: added the OCI hook /usr/share/containers/oci/hooks.d/gpu-stage.json" "$HK_WORK/default.out" ||
 	hk_fail "configure --podman did not write the default directory: $(cat "$HK_WORK/default.out")"
 [ ! -e /usr/share/containers/oci/hooks.d/gpu-stage.json ] || hk_fail "the host's /usr/share/containers was written"

@@ -13,11 +13,21 @@
 # --dry-run prints a unified diff (checked with `patch`) and changes
 # nothing; malformed input (a JSON syntax error, "runtimes" not an object,
 # a duplicate key, a containerd config that cannot be read with certainty,
-# or one that configures the CRI plugin) is an error naming the file (and
+# or one that imports another CRI section) is an error naming the file (and
 # line), exit 1, the file untouched (checksums); an unwritable directory is
 # an error and leaves nothing half-written; --gpus-flag links
 # nvidia-container-runtime-hook and refuses a different one; containerd's
 # own `config dump` reads the result with our handler and runc's.
+# containerd with a main file that configures the CRI plugin (Debian 12's
+# default config.toml, written here; `containerd config default`'s output):
+# the handler is appended as gpu-stage's marked block, nothing else of the
+# file changes, and `containerd -c FILE config dump` keeps the file's
+# settings (Debian's cni bin_dir/conf_dir) and shows the handler, with runc
+# as before; --set-default in the block, as a marked line under the file's
+# own containerd table, or replacing "runc" (another default only with
+# --force), each undone byte for byte; the handler defined already, inline
+# tables / dotted keys / arrays of tables over its tables, a broken block,
+# gpu-stage's drop-in or another CRI section imported: refused.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -293,8 +303,12 @@ default_of() { sed -n 's/^ *default_runtime_name = "\(.*\)"$/\1/p' "$1"; }
 # original's lines all kept, in order; a backup; no drop-in; idempotent),
 # then --undo (its dry-run diff too) gives back the original byte for byte
 block_cycle() {
-	local f=$1 base
+	local f=$1 base name=gpu-stage a prev=
 	shift
+	for a; do
+		[ "$prev" = --name ] && name=$a
+		prev=$a
+	done
 	base=$(basename "$f")
 	cp "$f" "$work/$base.orig"
 	rm -f "$f.gpu-stage.bak"
@@ -304,15 +318,15 @@ block_cycle() {
 	cmp -s "$f" "$work/expected" || fail "$base $*: the dry run's diff is not what was written: $(diff "$work/expected" "$f")"
 	cmp -s "$f.gpu-stage.bak" "$work/$base.orig" || fail "$base $*: no backup of the original"
 	[ ! -e "$(dirname "$f")/conf.d/gpu-stage.toml" ] || fail "$base $*: a drop-in was written"
-	grep -q "^# BEGIN gpu-stage runtime gpu-stage (gpu-stage runtime configure --undo removes it" "$f" &&
-		[ "$(tail -n 1 "$f")" = "# END gpu-stage runtime gpu-stage" ] || fail "$base $*: no marked block at the end: $(cat "$f")"
+	grep -q "^# BEGIN gpu-stage runtime $name (gpu-stage runtime configure --undo removes it" "$f" &&
+		[ "$(tail -n 1 "$f")" = "# END gpu-stage runtime $name" ] || fail "$base $*: no marked block at the end: $(cat "$f")"
 	s1=$(sum "$f")
 	"$G" runtime configure --containerd --config "$f" "$@" >"$work/out2" || fail "$base $*: second run failed"
 	grep -q 'nothing to do' "$work/out2" && [ "$(sum "$f")" = "$s1" ] || fail "$base $*: second run changed something: $(cat "$work/out2")"
 	cp "$f" "$work/$base.configured"
-	dry_run_check "$f" "$G" runtime configure --containerd --config "$f" --undo
+	dry_run_check "$f" "$G" runtime configure --containerd --config "$f" --undo --name "$name"
 	cmp -s "$work/expected" "$work/$base.orig" || fail "$base $*: the --undo dry run's diff does not give back the original"
-	"$G" runtime configure --containerd --config "$f" --undo >"$work/out2" || fail "$base $*: undo failed: $(cat "$work/out2")"
+	"$G" runtime configure --containerd --config "$f" --undo --name "$name" >"$work/out2" || fail "$base $*: undo failed: $(cat "$work/out2")"
 	cmp -s "$f" "$work/$base.orig" || fail "$base $*: undo did not give back the original: $(diff "$work/$base.orig" "$f")"
 	cp "$work/$base.configured" "$f" # for the caller's checks
 }
@@ -402,6 +416,11 @@ printf 'version = 2\n[%s.containerd]\n  snapshotter = "native"\n' "$CRIT" >"$cd2
 block_cycle "$cd2/hdr.toml" --set-default
 [ "$(sed -n 3p "$cd2/hdr.toml")" = '  default_runtime_name = "gpu-stage" # gpu-stage runtime gpu-stage: --undo removes this line' ] ||
 	fail "a marked line under the file's own containerd table: $(cat "$cd2/hdr.toml")"
+long=$(printf 'n%.0s' $(seq 1 64)) # --name at its longest: every marker whole
+printf 'version = 2\n[%s.containerd]\n  snapshotter = "native"\n' "$CRIT" >"$cd2/long.toml"
+block_cycle "$cd2/long.toml" --set-default --name "$long"
+printf 'version = 2\n[%s.containerd]\n  default_runtime_name = "crun"\n' "$CRIT" >"$cd2/long.toml"
+block_cycle "$cd2/long.toml" --set-default --force --name "$long"
 printf 'version = 2\n[%s.containerd]\n  default_runtime_name = "runc"' "$CRIT" >"$cd2/nonl.toml"
 block_cycle "$cd2/nonl.toml" --set-default
 grep -qxF '# BEGIN gpu-stage runtime gpu-stage (gpu-stage runtime configure --undo removes it, and the newline before it)' "$cd2/nonl.toml" ||
@@ -415,7 +434,7 @@ if command -v containerd >/dev/null; then
 	grep -qx '      snapshotter = "native"' "$work/dump-hdr" || fail "hdr.toml: the table's own key lost"
 	[ "$(handlers "$work/dump-other")" = "crun gpu-stage " ] || fail "other.toml: handlers '$(handlers "$work/dump-other")'"
 fi
-ok "containerd: another default refused, --force replaces it (undo puts it back); a marked line under the file's own containerd table; no final newline; all undone byte for byte"
+ok "containerd: another default refused, --force replaces it (undo puts it back); a marked line under the file's own containerd table; a 64-byte --name; no final newline; all undone byte for byte"
 
 # refused in the CRI case, the file untouched: the handler defined already
 # (its table or a sub-table, a key of an inline table), a table the block
