@@ -39,7 +39,8 @@ MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c
 STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
-	stage/runtime_hooksd.c stage/runtime_cblock.c
+	stage/runtime_hooksd.c stage/runtime_cblock.c \
+	stage/cmd_cdi.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -47,6 +48,8 @@ LIBCOMMON := $(BUILD)/libgscommon.a
 LIBLDCACHE := $(BUILD)/libldcache.a
 LIBMANIFEST := $(BUILD)/libgsmanifest.a
 LIBSTAGE := $(BUILD)/libgsstage.a
+# its rules are in hook/Makefile.frag; gpu-stage cdi reads the GPUs with it
+LIBOVERLAY := $(BUILD)/libgsoverlay.a
 BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
 FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
@@ -87,7 +90,7 @@ define link_static
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
 endef
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
@@ -109,11 +112,18 @@ $(BUILD)/gs-probe: fixtures/probe.c
 check:
 	$(MAKE) BUILD=build/san SAN=1 all
 	$(MAKE) fuzz
-	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache tests/run
+	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache GS_FUZZ_JSONEDIT=$(BUILD)/fuzz/fuzz_jsonedit tests/run
 
 # libFuzzer harness for the reader; `make fuzz-run FUZZ_SECONDS=600` runs it.
 FUZZ_SECONDS ?= 60
-fuzz: $(BUILD)/fuzz/fuzz_ldcache
+fuzz: $(BUILD)/fuzz/fuzz_ldcache $(BUILD)/fuzz/fuzz_jsonedit
+# gpu-runtime's config.json editor: every insertion keeps the text readable
+# and puts the element where asked, or changes nothing
+$(BUILD)/fuzz/fuzz_jsonedit: tests/fuzz/fuzz_jsonedit.c hook/jsonedit.c common/err.c hook/jsonedit.h
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< hook/jsonedit.c common/err.c $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SRC) $(wildcard include/gs/*.h ldcache/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdbool.h>
@@ -253,6 +254,24 @@ fail:
 		close(fd);
 	(void)unlinkat(dirfd, tmp, 0);
 	return r;
+}
+
+int gs_exe_sibling(const char *name, char **out, struct gs_err *err)
+{
+	char exe[PATH_MAX];
+	*out = NULL;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
+	if (n < 0)
+		return gs_err_set(err, errno, "/proc/self/exe");
+	if ((size_t)n >= sizeof(exe))
+		return gs_err_setx(err, ENAMETOOLONG, "/proc/self/exe: longer than %zu bytes",
+				   sizeof(exe) - 1);
+	exe[n] = '\0';
+	if (asprintf(out, "%s/%s", dirname(exe), name) < 0) {
+		*out = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 void gs_malloc_init(void)

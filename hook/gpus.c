@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The driver version and the GPUs, from what the kernel module publishes
- * under /proc (no NVML), and the device nodes they map to. */
-#include <ctype.h>
-#include <dirent.h>
+/* The device nodes the selected GPUs map to (the GPUs themselves come from
+ * ovl_gpus_read, overlay/gpus.c, which `gpu-stage cdi` shares). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,84 +11,16 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
-#include "gs/fsx.h"
 #include "hook.h"
-#include "gs/version.h"
 
-#define INFO_MAX 65536
-#define MAX_GPUS 64
-
-static int read_small(const char *path, char **out, struct gs_err *err)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return gs_err_set(err, errno, "%s", path);
-	return gs_read_all_fd(fd, INFO_MAX, path, out, NULL, err);
-}
-
-/* PREFIX/NAME, malloc'd (no fixed buffer: a long --proc-root or
- * --dev-root is used whole, never cut short). */
+/* PREFIX/NAME, malloc'd (no fixed buffer: a long --dev-root is used
+ * whole, never cut short). */
 static int join(const char *prefix, const char *name, char **out, struct gs_err *err)
 {
 	if (asprintf(out, "%s/%s", prefix, name) < 0) {
 		*out = NULL;
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	}
-	return 0;
-}
-
-int hk_driver_version(const char *procroot, char **out, struct gs_err *err)
-{
-	char ver[GS_VERSION_MAX + 1];
-	_cleanup_free_ char *text = NULL, *path = NULL;
-	if (join(procroot, "driver/nvidia/version", &path, err) < 0)
-		return -err->code;
-	struct gs_err e = GS_ERR_INIT;
-	if (read_small(path, &text, &e) >= 0 && gs_kmod_version_parse(text, true, ver))
-		return (*out = strdup(ver)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
-	free(text);
-	text = NULL;
-	if (read_small("/sys/module/nvidia/version", &text, &e) >= 0 &&
-	    gs_kmod_version_parse(text, false, ver))
-		return (*out = strdup(ver)) ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
-	return gs_err_setx(err, ENODEV,
-			   "no NVIDIA kernel module version in %s or /sys/module/nvidia/version (is the driver loaded?); pass --driver VER",
-			   path);
-}
-
-static int gpu_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ovl_gpu *)a)->bus_id, ((const struct ovl_gpu *)b)->bus_id);
-}
-
-static int list_gpus(const char *procroot, struct ovl_gpu *gpus, size_t *n, struct gs_err *err)
-{
-	_cleanup_free_ char *dir = NULL;
-	*n = 0;
-	if (join(procroot, "driver/nvidia/gpus", &dir, err) < 0)
-		return -err->code;
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : gs_err_set(err, errno, "%s", dir);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (*n >= MAX_GPUS)
-			return gs_err_setx(err, E2BIG, "%s: more than %d GPUs", dir, MAX_GPUS);
-		_cleanup_free_ char *text = NULL, *sub = NULL, *path = NULL;
-		int r = join(dir, de->d_name, &sub, err);
-		if (r >= 0)
-			r = join(sub, "information", &path, err);
-		if (r >= 0)
-			r = read_small(path, &text, err);
-		if (r >= 0)
-			r = ovl_gpu_info_parse(text, de->d_name, &gpus[*n], err);
-		if (r < 0)
-			return gs_err_wrap(err, "%s", dir);
-		(*n)++;
-	}
-	qsort(gpus, *n, sizeof(*gpus), gpu_cmp);
 	return 0;
 }
 
@@ -121,12 +51,13 @@ static int add_node(struct devlist *l, const char *devroot, const char *name, bo
 		return gs_err_setx(err, ENAMETOOLONG, "device name %s too long", name);
 	if (join(devroot, name, &path, err) < 0)
 		return -err->code;
-	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode)) {
+	int e = stat(path, &st) < 0 ? errno : S_ISCHR(st.st_mode) ? 0 : ENODEV;
+	if (e) {
 		if (optional)
 			return note_absent(note, path, err);
-		return errno == ENOENT || !S_ISCHR(st.st_mode)
+		return e == ENOENT || e == ENODEV
 			       ? gs_err_setx(err, ENODEV, "%s: no such character device", path)
-			       : gs_err_set(err, errno, "%s", path);
+			       : gs_err_set(err, e, "%s", path);
 	}
 	struct ovl_device *v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -166,12 +97,10 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	*note = NULL;
 	if (e->visible != OVL_VISIBLE_ALL && e->visible != OVL_VISIBLE_LIST)
 		return 0;
-	struct ovl_gpu *gpus = calloc(MAX_GPUS, sizeof(*gpus));
-	if (!gpus)
-		return gs_err_setx(err, ENOMEM, "out of memory");
+	struct ovl_gpu *gpus = NULL;
 	size_t ngpus = 0, nsel = 0, *sel = NULL;
 	struct devlist l = {0};
-	int r = list_gpus(procroot, gpus, &ngpus, err);
+	int r = ovl_gpus_read(procroot, &gpus, &ngpus, err);
 	if (r >= 0 && ngpus == 0)
 		r = gs_err_setx(err, ENODEV, "NVIDIA_VISIBLE_DEVICES asks for GPUs but %s/driver/nvidia/gpus lists none",
 				procroot);

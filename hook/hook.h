@@ -72,16 +72,12 @@ void hk_state_clear(struct hk_state *s);
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
 
-/* ---- gpus.c: driver version, GPUs and device nodes ---- */
-
-/* The loaded module's version: PROCROOT/driver/nvidia/version, then
- * /sys/module/nvidia/version.  *OUT malloc'd. */
-int hk_driver_version(const char *procroot, char **out, struct gs_err *err);
+/* ---- gpus.c: device nodes (the driver version and the GPUs: overlay/gpus.c) ---- */
 
 /* The device nodes for E: nvidiactl, nvidia<minor> per selected GPU,
  * nvidia-uvm(+tools) with compute, nvidia-modeset with display; numbers
  * taken from the nodes under DEVROOT (stat), GPUs from
- * PROCROOT/driver/nvidia/gpus/<bus>/information.  *OUT malloc'd, and
+ * PROCROOT/driver/nvidia/gpus/<bus>/information (ovl_gpus_read).  *OUT malloc'd, and
  * *NOTE (the optional nodes found absent; NULL when none). */
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
 		       const char *devroot, struct ovl_device **out, size_t *n, char **note,

@@ -22,9 +22,20 @@ int je_load_oci(const char *text, size_t len, const char *name, json_t **out,
 		struct gs_err *err)
 {
 	json_error_t je;
-	*out = len ? json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je) : NULL;
+	/* a raw NUL byte is never JSON (runc refuses it); jansson may stop
+	 * at one and accept what precedes */
+	const char *nul = memchr(text, '\0', len);
+	*out = len && !nul ? json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je) : NULL;
 	if (!*out && !len)
 		return gs_err_setx(err, EBADMSG, "%s: empty file", name);
+	if (nul) {
+		int line = 1;
+		for (const char *p = text; p < nul; p++)
+			line += *p == '\n';
+		je.line = line;
+		je.column = 0;
+		snprintf(je.text, sizeof(je.text), "a NUL byte at offset %zu", (size_t)(nul - text));
+	}
 	if (!*out)
 		return may_want_gpu(text, len)
 			       ? gs_err_setx(err, EBADMSG, "%s: line %d column %d: %s", name, je.line,

@@ -2,7 +2,7 @@
 /* gpu-stage-hook: the OCI hook that gives a container the staged driver.
  *
  *   gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR]
- *                  [--proc-root DIR] [--audit-log FILE] [--dry-run]
+ *                  [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]
  *                  prestart|createRuntime|createContainer
  *
  * Reads the OCI state on stdin and BUNDLE/config.json, opens STORE/VER once
@@ -46,6 +46,7 @@ struct opts {
 	unsigned int default_caps; /* from the configuration */
 	bool dry_run;
 	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
+	bool cdi; /* named by a CDI spec: the runtime made the devices */
 	enum hk_stage stage;
 	const char *stage_name;
 };
@@ -99,7 +100,7 @@ static void run_clear(struct run *x)
 static void usage(FILE *f)
 {
 	fputs("usage: gpu-stage-hook [--config FILE] [--store DIR] [--driver VER] [--dev-root DIR]\n"
-	      "                      [--proc-root DIR] [--audit-log FILE] [--dry-run]\n"
+	      "                      [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]\n"
 	      "                      prestart|createRuntime|createContainer\n"
 	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n"
 	      "\n"
@@ -112,6 +113,9 @@ static void usage(FILE *f)
 	      "  --proc-root DIR   where driver/nvidia is (default /proc)\n"
 	      "  --audit-log FILE  one JSON line per start (default /var/log/gpu-stage/hook.log)\n"
 	      "  --dry-run         print the plan, change nothing\n"
+	      "  --cdi             called from a CDI spec (gpu-stage cdi): the runtime made\n"
+	      "                    the devices, so only the driver files and ld.so.cache,\n"
+	      "                    whatever NVIDIA_VISIBLE_DEVICES says (void: nothing)\n"
 	      "\n"
 	      "Container variables read: NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES,\n"
 	      "NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE; nothing else of any environment.\n"
@@ -126,7 +130,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"store", required_argument, NULL, 's'},     {"driver", required_argument, NULL, 'd'},
 		{"dev-root", required_argument, NULL, 'D'},  {"proc-root", required_argument, NULL, 'P'},
 		{"audit-log", required_argument, NULL, 'a'}, {"dry-run", no_argument, NULL, 'n'},
-		{"config", required_argument, NULL, 'c'},
+		{"config", required_argument, NULL, 'c'},    {"cdi", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){0};
@@ -140,6 +144,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'a': o->audit = optarg; break;
 		case 'n': o->dry_run = true; break;
 		case 'c': o->config = optarg; break;
+		case 'C': o->cdi = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -265,7 +270,7 @@ static void audit_ignored(const struct opts *o, struct run *x)
 static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = o->driver ? ((x->driver = strdup(o->driver)) ? 0 : -ENOMEM)
-			  : hk_driver_version(o->proc_root, &x->driver, err);
+			  : ovl_driver_version(o->proc_root, &x->driver, err);
 	if (r == -ENOMEM && !x->driver)
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	if (r < 0)
@@ -412,13 +417,29 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
 }
 
+/* --cdi: a CDI device was asked for, so the runtime made its nodes and
+ * their cgroup rules from the spec; the driver files are ours to give,
+ * whatever the request says of devices (void: nothing). */
+static void cdi_request(struct run *x)
+{
+	if (x->env.visible == OVL_VISIBLE_VOID)
+		return;
+	x->env.visible = OVL_VISIBLE_NONE;
+	x->granted_by = "cdi";
+}
+
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
 	int r = read_input(x, err);
+	if (r == 1 && o->cdi) /* the runtime judges it; but a CDI device asked for the driver */
+		return gs_err_setx(err, EBADMSG, "%s/config.json: jansson cannot read it (invalid UTF-8, too deep, a number out of range)",
+				   x->st.bundle);
 	if (r == 0)
 		r = read_request(o, x, true, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	if (o->cdi)
+		cdi_request(x);
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
 		return 0; /* not a GPU container: nothing to do, nothing to record */
 	/* read only now: a container that asks for no GPU never fails on it */
@@ -427,6 +448,8 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	if (x->conf.requests == GS_REQUESTS_ORCHESTRATOR) { /* the image's variables do not count */
 		if ((r = read_request(o, x, false, err)) < 0)
 			return r;
+		if (o->cdi) /* the CDI device is the engine's request */
+			cdi_request(x);
 		if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID) {
 			if (!x->cfg.ann_devices && !o->dry_run)
 				audit_ignored(o, x);

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -227,10 +226,12 @@ static ssize_t anchor_slot(json_t *mounts)
 }
 
 /* What NAME (a path relative to the image's root, root.path of CFG under
- * BUNDLE) is in the image, never following a symlink: its st_mode in
- * *MODE, 0 when it is missing; S_IFLNK for a symlink on the way. */
-static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t *mode,
-		       struct gs_err *err)
+ * BUNDLE) is in the image: its st_mode in *MODE, 0 when it is missing.
+ * Without FOLLOW no symlink is followed (S_IFLNK for one on the way); with
+ * it symlinks are resolved inside the image's root, as its loader would
+ * (the loader's own path: /lib is a link on merged-/usr images). */
+static int image_entry_at(const char *bundle, json_t *cfg, const char *name, bool follow,
+			  mode_t *mode, struct gs_err *err)
 {
 	const char *root = json_string_value(json_object_get(json_object_get(cfg, "root"), "path"));
 	*mode = 0;
@@ -242,7 +243,11 @@ static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t
 	_cleanup_close_ int rfd = openat(bfd, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return gs_err_set(err, errno, "root.path %s (bundle %s)", root, bundle);
-	_cleanup_close_ int fd = gs_open_beneath(rfd, name, O_PATH, RESOLVE_NO_SYMLINKS);
+	struct gs_err e = GS_ERR_INIT;
+	_cleanup_close_ int fd = follow ? gs_open_in_root(rfd, name, O_PATH, &e)
+				       : gs_open_beneath(rfd, name, O_PATH, RESOLVE_NO_SYMLINKS);
+	if (fd < 0 && follow)
+		errno = e.code;
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
@@ -256,6 +261,12 @@ static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t
 		return gs_err_set(err, errno, "%s/%s", root, name);
 	*mode = st.st_mode;
 	return 0;
+}
+
+static int image_entry(const char *bundle, json_t *cfg, const char *name, mode_t *mode,
+		       struct gs_err *err)
+{
+	return image_entry_at(bundle, cfg, name, false, mode, err);
 }
 
 /* Read-only root: declares a tmpfs at /run/gpu-stage in config.json's
@@ -284,11 +295,12 @@ static int add_anchor_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 }
 
 /* Read-only root whose image has no /etc/ld.so.cache (distroless images
- * are built so, and usually run read-only): declares a bind of /dev/null
- * there, so that the runtime makes the mount point before it makes the
- * root read-only, and the hook binds the new cache over it (it reads the
- * null device as an image without a cache).  Not when /etc or the cache is
- * declared already, nor when the image has anything at that name. */
+ * are built so, and usually run read-only), or for a musl image no
+ * /etc/ld-musl-x86_64.path: declares a bind of /dev/null there, so that
+ * the runtime makes the mount point before it makes the root read-only,
+ * and the hook binds the new file over it (it reads the null device as an
+ * image without one).  Not when /etc or the file is declared already, nor
+ * when the image has anything at that name. */
 static int add_cache_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 			   struct gs_err *err)
 {
@@ -301,13 +313,22 @@ static int add_cache_mount(const char *bundle, json_t *cfg, struct je_doc *doc,
 		if (d && (dest_is(d, "/etc") || dest_is(d, OVL_LDCACHE)))
 			return 0;
 	}
-	mode_t mode;
-	int r = image_entry(bundle, cfg, OVL_LDCACHE + 1, &mode, err);
+	/* a musl image's loader reads its path file instead (overlay/ldcache.c) */
+	mode_t musl = 0, mode = 0;
+	int r = image_entry_at(bundle, cfg, "lib/ld-musl-x86_64.so.1", true, &musl, err);
+	const char *dest = S_ISREG(musl) ? "/etc/ld-musl-x86_64.path" : OVL_LDCACHE;
+	json_array_foreach(mounts, i, m) {
+		const char *d = json_string_value(json_object_get(m, "destination"));
+		if (d && dest_is(d, dest))
+			return 0;
+	}
+	if (r == 0)
+		r = image_entry(bundle, cfg, dest + 1, &mode, err);
 	if (r < 0 || mode != 0)
 		return r;
 	static const char *const path[] = {"mounts", NULL};
 	return insert_new(doc, path, -1,
-			  json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", OVL_LDCACHE,
+			  json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", dest,
 				    "type", "bind", "source", "/dev/null", "options", "bind", "ro",
 				    "nosuid", "noexec", "nodev"),
 			  err);
@@ -448,15 +469,9 @@ static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char 
 
 static int rewrite(const char *bundle, struct gs_err *err)
 {
-	char exe[PATH_MAX], hook[PATH_MAX], path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe));
-	if (n < 0)
-		return gs_err_set(err, errno, "/proc/self/exe");
-	if ((size_t)n >= sizeof(exe))
-		return gs_err_setx(err, ENAMETOOLONG, "/proc/self/exe: longer than %zu bytes",
-				   sizeof(exe) - 1);
-	exe[n] = '\0';
-	if (join(hook, sizeof(hook), dirname(exe), HOOK_NAME, err) < 0 ||
+	char path[PATH_MAX];
+	_cleanup_free_ char *hook = NULL;
+	if (gs_exe_sibling(HOOK_NAME, &hook, err) < 0 ||
 	    join(path, sizeof(path), bundle, "config.json", err) < 0)
 		return -err->code;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -485,6 +500,30 @@ static int rewrite(const char *bundle, struct gs_err *err)
 	return r < 0 ? r : 0;
 }
 
+/* Whether RT, a path or a name looked up in PATH as execvp(3) does (an
+ * unset PATH: /bin:/usr/bin; an empty element: the current directory),
+ * names an executable regular file. */
+static bool runnable(const char *rt)
+{
+	struct stat st;
+	if (strchr(rt, '/'))
+		return access(rt, X_OK) == 0 && stat(rt, &st) == 0 && S_ISREG(st.st_mode);
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (const char *p = path;; p++) {
+		size_t n = strcspn(p, ":");
+		char file[PATH_MAX];
+		int len = snprintf(file, sizeof(file), "%.*s%s%s", (int)n, p, n ? "/" : "", rt);
+		if (len > 0 && (size_t)len < sizeof(file) && access(file, X_OK) == 0 &&
+		    stat(file, &st) == 0 && S_ISREG(st.st_mode))
+			return true;
+		p += n;
+		if (!*p)
+			return false;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv(GS_CONFIG_ENV);
@@ -501,6 +540,15 @@ int main(int argc, char **argv)
 	struct gs_err err = GS_ERR_INIT;
 	struct rt_args a;
 	int r = rt_args_parse(rt_dialect_of(rt), argc, argv, &a, &err);
+	if (r == 0 && a.create && !runnable(rt)) { /* before config.json is touched */
+		if (strchr(rt, '/'))
+			fprintf(stderr, "gpu-runtime: executing %s: not an executable file; %s not run, config.json untouched\n",
+				rt, argv[a.cmd]);
+		else
+			fprintf(stderr, "gpu-runtime: executing %s: not found in PATH (%s); %s not run, config.json untouched\n",
+				rt, getenv("PATH") ? getenv("PATH") : "/bin:/usr/bin", argv[a.cmd]);
+		return 127;
+	}
 	if (r == 0 && a.create)
 		r = rewrite(a.bundle, &err);
 	if (r < 0) {

@@ -3,6 +3,7 @@
  * jansson keeps no positions of parsed values, so the line of a key in
  * an error is found in the text: the first line where it appears as a
  * quoted member name. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -88,12 +89,15 @@ __attribute__((format(printf, 3, 4))) static int bad(const struct ctx *x, const 
 	return gs_err_setx(x->err, EINVAL, "%s: \"%s\": %s", x->name, key, msg);
 }
 
-static bool cdi_name_ok(const char *s)
+bool gs_cdi_vendor_valid(const char *s)
 {
-	/* CDI vendor: a domain-like name, "nvidia.com" */
+	/* CDI's vendor rule (its ValidateVendorName, every version up to the
+	 * 0.5.0 Podman 4.3 reads): a letter first, a letter or digit last,
+	 * letters, digits, '.', '-', '_' between; the kind's prefix is a DNS
+	 * subdomain, so at most 253 bytes */
 	size_t n = strlen(s);
-	return n > 0 && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n &&
-	       s[0] != '.' && s[0] != '-' && s[n - 1] != '.' && s[n - 1] != '-';
+	return n > 0 && n <= 253 && isalpha((unsigned char)s[0]) && isalnum((unsigned char)s[n - 1]) &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
 }
 
 /* A string member: *DST replaced by a copy when it passes CHECK. */
@@ -110,7 +114,7 @@ static int take_string(const struct ctx *x, const char *key, json_t *v, char **d
 		return bad(x, key, "\"%.64s\" is not a driver version (digits and dots: 535.261.03)", s);
 	if (check == 'n' && (!*s || strlen(s) > 4095))
 		return bad(x, key, "must be a non-empty name or path");
-	if (check == 'c' && !cdi_name_ok(s))
+	if (check == 'c' && !gs_cdi_vendor_valid(s))
 		return bad(x, key, "\"%.64s\" is not a CDI vendor name (like nvidia.com)", s);
 	char *copy = strdup(s);
 	if (!copy)

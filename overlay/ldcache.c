@@ -6,8 +6,10 @@
  * sorts.
  *
  * Defined behaviour for odd images:
- *   - no glibc dynamic loader (musl, static-only): no cache is written;
- *     musl's loader never reads ld.so.cache;
+ *   - a musl image (its loader reads no ld.so.cache): its
+ *     /etc/ld-musl-x86_64.path instead, the staged directories first, then
+ *     the image's own entries or musl's default;
+ *   - no dynamic loader at all (static-only): nothing is written;
  *   - no /etc/ld.so.cache, or one that is corrupt, too large, a symlink or
  *     not a regular file: a cache holding the staged entries only (the
  *     loader ignored the old one anyway, so every other library resolves
@@ -147,32 +149,153 @@ static int merge(const struct ovl_op *o, int etcfd, bool with_image, struct ldc_
 /* Read-only root: the cache goes into the anchor and is bound over
  * /etc/ld.so.cache, which must already be a regular file (or the null
  * device, the runtime's mount point for an image without one). */
-static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, size_t len,
-		      struct gs_err *err)
+static int bind_file(struct ovl_ctx *c, size_t i, int etcfd, const char *name, const void *buf,
+		     size_t len, struct gs_err *err)
 {
+	char dest[64];
+	snprintf(dest, sizeof(dest), "/etc/%s", name);
 	if (c->anchorfd < 0)
-		return gs_err_setx(err, EINVAL, "no anchor for the cache");
-	long t = gs_open_beneath(etcfd, "ld.so.cache", O_PATH | O_NOFOLLOW, 0);
+		return gs_err_setx(err, EINVAL, "no anchor for %s", dest);
+	long t = gs_open_beneath(etcfd, name, O_PATH | O_NOFOLLOW, 0);
 	struct stat st;
 	if (t < 0 || fstat((int)t, &st) < 0 || !(S_ISREG(st.st_mode) || is_null_dev(&st))) {
 		if (t >= 0)
 			close((int)t);
 		return gs_err_setx(err, EROFS,
-				   "the container's /etc is read-only or not on its root file system (a volume?), and its /etc/ld.so.cache is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them");
+				   "the container's /etc is read-only or not on its root file system (a volume?), and its %s is not a regular file that could be covered (missing, or a symlink, which is never followed): the driver libraries cannot be made visible to its loader; refusing rather than starting it without them",
+				   dest);
 	}
 	_cleanup_close_ int target = (int)t;
-	int r = gs_write_atomic_at(c->anchorfd, "ld.so.cache", buf, len, 0644, 0, err);
+	int r = gs_write_atomic_at(c->anchorfd, name, buf, len, 0644, 0, err);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int src = openat(c->anchorfd, "ld.so.cache", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int src = openat(c->anchorfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0)
-		return gs_err_set(err, errno, OVL_ANCHOR "/ld.so.cache");
-	_cleanup_close_ int tree = ovl_clone_ro(src, OVL_ANCHOR "/ld.so.cache", err);
+		return gs_err_set(err, errno, OVL_ANCHOR "/%s", name);
+	_cleanup_close_ int tree = ovl_clone_ro(src, name, err);
 	if (tree < 0)
 		return tree;
 	snprintf(c->res->ops[i].where, sizeof(c->res->ops[i].where),
-		 OVL_ANCHOR "/ld.so.cache bound over " OVL_LDCACHE);
-	return ovl_attach_private(c, tree, target, OVL_LDCACHE, err);
+		 OVL_ANCHOR "/%s bound over %s", name, dest);
+	return ovl_attach_private(c, tree, target, dest, err);
+}
+
+static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, size_t len,
+		      struct gs_err *err)
+{
+	return bind_file(c, i, etcfd, "ld.so.cache", buf, len, err);
+}
+
+/* ---- musl: /etc/ld-musl-x86_64.path ---------------------------------------------- */
+
+#define MUSL_PATH "ld-musl-x86_64.path"
+#define MUSL_PATH_MAX 65536 /* a larger image file is not read */
+
+/* Appends DIR (N bytes) and a newline to B unless it is there already;
+ * false when B is full. */
+static bool musl_add(char *b, size_t size, size_t *len, const char *dir, size_t n)
+{
+	for (const char *p = b; p < b + *len;) {
+		size_t m = strcspn(p, "\n");
+		if (m == n && !memcmp(p, dir, n))
+			return true;
+		p += m + 1;
+	}
+	if (*len + n + 2 > size)
+		return false;
+	memcpy(b + *len, dir, n);
+	*len += n;
+	b[(*len)++] = '\n';
+	b[*len] = '\0';
+	return true;
+}
+
+/* The new path file: the staged libraries' directories first, then the
+ * image's own entries (musl splits them at ':' and newlines) less stale
+ * ones of ours, or, when the image has none, musl's built-in default
+ * (the file replaces it). */
+static int musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len, char *why,
+		      size_t whylen, struct gs_err *err)
+{
+	size_t size = MUSL_PATH_MAX + 4096, n = 0, ours = 0;
+	_cleanup_free_ char *b = malloc(size);
+	if (!b)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	b[0] = '\0';
+	for (size_t i = 0; i < o->n_entries; i++) {
+		const char *v = o->entries[i].value, *slash = strrchr(v, '/');
+		size_t before = n;
+		if (slash && slash > v && !musl_add(b, size, &n, v, (size_t)(slash - v)))
+			return gs_err_setx(err, EFBIG, "/etc/" MUSL_PATH ": too many directories");
+		ours += n != before;
+	}
+	_cleanup_free_ char *img = NULL;
+	size_t img_len = 0;
+	int fd = gs_open_beneath(etcfd, MUSL_PATH, O_PATH | O_NOFOLLOW, 0);
+	struct stat st;
+	bool have = false;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= MUSL_PATH_MAX) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		_cleanup_close_ int rfd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+		struct gs_err e = GS_ERR_INIT;
+		have = rfd >= 0 && gs_read_all_fd(rfd, MUSL_PATH_MAX, MUSL_PATH, &img, &img_len, &e) >= 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	size_t kept = 0;
+	if (have) {
+		for (size_t p = 0; p < img_len;) {
+			size_t m = p;
+			while (m < img_len && img[m] != ':' && img[m] != '\n')
+				m++;
+			bool stale = m - p > strlen(OVL_ANCHOR) && !memcmp(img + p, OVL_ANCHOR "/", strlen(OVL_ANCHOR) + 1);
+			size_t before = n;
+			if (m > p && !stale && !memchr(img + p, '\0', m - p) &&
+			    !musl_add(b, size, &n, img + p, m - p))
+				return gs_err_setx(err, EFBIG, "/etc/" MUSL_PATH ": too long once merged");
+			kept += n != before;
+			p = m + 1;
+		}
+	} else {
+		static const char *const defaults[] = {"/lib", "/usr/local/lib", "/usr/lib"};
+		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+			(void)musl_add(b, size, &n, defaults[i], strlen(defaults[i]));
+	}
+	snprintf(why, whylen, "musl image: /etc/" MUSL_PATH " written, %zu staged director%s first, then %s",
+		 ours, ours == 1 ? "y" : "ies",
+		 have ? (kept ? "the image's entries" : "none of the image's (all stale)")
+		      : "musl's default /lib:/usr/local/lib:/usr/lib");
+	*out = steal_ptr(&b);
+	*len = n;
+	return 0;
+}
+
+/* musl reads no ld.so.cache: its loader searches the directories of
+ * /etc/ld-musl-x86_64.path, which is written like the cache (into the
+ * image; on a read-only root over the image's own file, which must
+ * exist). */
+static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	_cleanup_close_ int etcfd = ovl_dir_open(c, "/etc", true, err);
+	if (etcfd < 0)
+		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : etcfd;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r = musl_build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
+	if (r < 0)
+		return r;
+	if (o->flags & OVL_F_BIND_CACHE)
+		return bind_file(c, i, etcfd, MUSL_PATH, buf, len, err);
+	r = ovl_on_root(c, etcfd, "/etc", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return bind_file(c, i, etcfd, MUSL_PATH, buf, len, err);
+	r = ovl_may_create(c, etcfd, "/etc/" MUSL_PATH, err);
+	return r < 0 ? r : gs_write_atomic_at(etcfd, MUSL_PATH, buf, len, 0644,
+					      GS_WRITE_NEW_IN_PLACE, err);
 }
 
 /* The bytes of the new cache.  An image cache that is valid but makes the
@@ -208,10 +331,11 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
 	int loader = image_loader(c->rootfd);
-	if (loader <= 0) {
-		snprintf(c->res->ldcache, sizeof(c->res->ldcache), "not written: %s",
-			 loader == 0 ? "musl image (its loader reads no ld.so.cache)"
-				     : "no glibc dynamic loader in the image");
+	if (loader == 0)
+		return musl_apply(c, i, err);
+	if (loader < 0) {
+		snprintf(c->res->ldcache, sizeof(c->res->ldcache),
+			 "not written: no dynamic loader in the image (glibc or musl)");
 		return ovl_skip(c, i, "%s", c->res->ldcache + 13);
 	}
 	_cleanup_close_ int etcfd = ovl_dir_open(c, "/etc", true, err);

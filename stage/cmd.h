@@ -30,5 +30,13 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
+int cmd_cdi(int argc, char **argv);
+
+/* After a stage into STORE (cmd_cdi.c): re-writes CDI_DIR/VENDOR-gpu.json
+ * (the configuration's) when it is there, gpu-stage wrote it and its hook
+ * reads STORE, so that its GPUs and hook path stay current; never creates
+ * one.  1 re-written (*FILE malloc'd: its path), 0 nothing to do, < 0
+ * error (the old file is left as it was). */
+int cdi_refresh(const char *store, char **file, struct gs_err *err);
 
 #endif

@@ -186,15 +186,25 @@ static int stage_plan(const struct stage_opts *o, struct gs_manifest *p)
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < p->n_files; i++)
 		bytes += p->files[i].size;
+	/* a CDI spec of ours that serves this store: its GPUs and hook kept current */
+	_cleanup_free_ char *spec = NULL;
+	int cdi = cdi_refresh(o->store, &spec, &err);
 	if (o->json) {
 		_cleanup_(gs_json_decrefp) json_t *j = json_pack(
-			"{s:s, s:s, s:s, s:I, s:I}", "driver", p->driver, "store", o->store, "result",
-			what[res], "files", (json_int_t)p->n_files, "bytes", (json_int_t)bytes);
+			"{s:s, s:s, s:s, s:I, s:I, s:s?}", "driver", p->driver, "store", o->store,
+			"result", what[res], "files", (json_int_t)p->n_files, "bytes", (json_int_t)bytes,
+			"cdi_spec", spec);
 		json_dumpf(j, stdout, 0);
 		putchar('\n');
 	} else {
 		printf("%s: driver %s in %s/%s (%zu files, %llu MiB)\n", what[res], p->driver,
 		       o->store, p->driver, p->n_files, (unsigned long long)(bytes >> 20));
+		if (spec)
+			printf("CDI spec %s re-written\n", spec);
+	}
+	if (cdi < 0) {
+		fprintf(stderr, "gpu-stage: driver %s is staged, but: %s\n", p->driver, err.msg);
+		return GS_EXIT_FAIL;
 	}
 	return GS_EXIT_OK;
 }

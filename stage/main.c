@@ -29,6 +29,9 @@ static void usage(FILE *f)
 	      "        what changed between two staged versions\n"
 	      "  remove VER [--store DIR] [--json]\n"
 	      "        delete a staged version\n"
+	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
+	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
+	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -44,7 +47,8 @@ static void usage(FILE *f)
 	      "  -V, --version  show the version\n"
 	      "\n"
 	      "Configuration: " GS_CONFIG_DEFAULT " (or the file GPU_STAGE_CONFIG names)\n"
-	      "gives the store and the driver; options override it.  See gpu-stage(1).\n"
+	      "gives the store, the driver and the CDI settings; options override it.\n"
+	      "See gpu-stage(1).\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	      f);
@@ -73,6 +77,7 @@ int main(int argc, char **argv)
 		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
+		{"cdi", cmd_cdi},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))

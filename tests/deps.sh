@@ -13,11 +13,13 @@ PKGS=(
 	jq                                  # checking --json output in tests
 	time                                # GNU time: peak RSS in ldcache_hostile.sh
 	gdb                                 # layering.sh: which commands initialise libcrypto
+	musl musl-tools                     # hook_runc.sh: a musl image with musl's real loader
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
-	podman busybox-static               # engine_podman_hooks.sh
+	podman                              # engine_podman_cdi.sh (CDI), engine_podman_hooks.sh
+	busybox-static                      # engine_podman_hooks.sh: a busybox image to time the hook
 	patch                               # runtime_configure.sh: the dry run's diff applies
 	ca-certificates
 )

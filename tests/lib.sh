@@ -39,3 +39,23 @@ probe_staged() {
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$r" /gs-probe "$@" ||
 		fail "gs-probe failed inside the rootfs"
 }
+
+# fake_gpus DIR VER MINOR0 MINOR1: a fake host with two GPUs for the CDI
+# tests: DIR/proc/driver/nvidia (module VER; GPUs $U0 at bus 0000:01:00.0
+# and $U1 at 0000:02:00.0 with those minors) and DIR/dev (their nodes,
+# nvidiactl, nvidia-uvm, nvidia-uvm-tools; major 195: opening one gives
+# ENXIO, there is no driver).
+U0=GPU-11111111-2222-3333-4444-555555555555
+U1=GPU-aaaaaaaa-2222-3333-4444-555555555555
+fake_gpus() {
+	local d=$1 ver=$2 m0=$3 m1=$4 g=$1/proc/driver/nvidia/gpus n
+	mkdir -p "$g/0000:01:00.0" "$g/0000:02:00.0" "$d/dev"
+	printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\n' "$ver" >"$d/proc/driver/nvidia/version"
+	printf 'GPU UUID: \t %s\nDevice Minor: \t %s\n' "$U0" "$m0" >"$g/0000:01:00.0/information"
+	printf 'GPU UUID: \t %s\nDevice Minor: \t %s\n' "$U1" "$m1" >"$g/0000:02:00.0/information"
+	for n in "nvidiactl 195 255" "nvidia$m0 195 $m0" "nvidia$m1 195 $m1" "nvidia-uvm 237 0" "nvidia-uvm-tools 237 1"; do
+		# shellcheck disable=SC2086
+		set -- $n
+		mknod "$d/dev/$1" c "$2" "$3" || fail "mknod $d/dev/$1"
+	done
+}

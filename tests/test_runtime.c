@@ -137,6 +137,15 @@ static void test_load_oci(void **state)
 	assert_non_null(strstr(err.msg, "c.json: line 1"));
 	static const char badesc[] = "{\"process\":{\"env\":[\"\\u004eVIDIA=\xff\"]}}";
 	assert_int_not_equal(je_load_oci(badesc, strlen(badesc), "c.json", &j, &err), 0);
+	/* a raw NUL byte (found by fuzz_jsonedit: jansson accepted what came
+	 * before it, and the edited text no longer parsed) */
+	static const char nul[] = "{\"mounts\":[1\0,2]}";
+	assert_int_equal(je_load_oci(nul, sizeof(nul) - 1, "c.json", &j, &err), 0);
+	assert_null(j);
+	static const char nulgpu[] = "{\"e\":\"NVIDIA_VISIBLE_DEVICES=0\",\n\"m\":[1\0]}";
+	assert_int_not_equal(je_load_oci(nulgpu, sizeof(nulgpu) - 1, "c.json", &j, &err), 0);
+	assert_non_null(strstr(err.msg, "c.json: line 2"));
+	assert_non_null(strstr(err.msg, "NUL byte"));
 	assert_int_not_equal(je_load_oci("[1]", 3, "c.json", &j, &err), 0);
 	assert_non_null(strstr(err.msg, "not a JSON object"));
 }

@@ -52,4 +52,9 @@ int gs_config_parse(const char *text, size_t len, const char *name, struct gs_co
 		    struct gs_err *err);
 void gs_config_clear(struct gs_config *c);
 
+/* Whether S is a CDI vendor name ("nvidia.com"): a letter first, a letter
+ * or digit last, letters, digits and . - _ between, at most 253 bytes
+ * (CDI's rule; cdi_vendor and `gpu-stage cdi --vendor`). */
+bool gs_cdi_vendor_valid(const char *s);
+
 #endif

@@ -82,6 +82,12 @@ int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len
 int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
 		       unsigned flags, struct gs_err *err);
 
+/* NAME in the directory of the running executable (/proc/self/exe): how
+ * gpu-stage and gpu-runtime find the gpu-stage-hook installed next to
+ * them.  *OUT malloc'd; the link's target is used whole (over-long:
+ * ENAMETOOLONG, never cut short).  Not checked to exist. */
+int gs_exe_sibling(const char *name, char **out, struct gs_err *err);
+
 /* For the mains: every allocation of 128 KiB or more gets its own mapping,
  * returned to the kernel when freed (glibc would otherwise raise that
  * threshold after the first large free and keep freed memory in the heap),

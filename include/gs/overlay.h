@@ -137,6 +137,23 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *e,
 		    size_t **out, size_t *n_out, struct gs_err *err);
 
+/* ---- the host's driver and GPUs (gpus.c: reads PROCROOT) --------------------- */
+
+#define OVL_MAX_GPUS 64
+
+/* The loaded module's version: PROCROOT/driver/nvidia/version, then
+ * /sys/module/nvidia/version.  *OUT malloc'd; -ENODEV when neither says. */
+int ovl_driver_version(const char *procroot, char **out, struct gs_err *err);
+
+/* The GPUs in PROCROOT/driver/nvidia/gpus/<bus id>/information, sorted by
+ * bus id (the indices ovl_gpus_select and nvidia-smi use).  *OUT malloc'd
+ * (NULL when the directory is missing: no GPU, *N 0); more than
+ * OVL_MAX_GPUS, or an information file that does not parse, is an error
+ * naming the file.  gpu-stage-hook and `gpu-stage cdi` both enumerate
+ * through this, so a CDI device name and NVIDIA_VISIBLE_DEVICES mean the
+ * same GPU. */
+int ovl_gpus_read(const char *procroot, struct ovl_gpu **out, size_t *n, struct gs_err *err);
+
 /* A device node the container receives. */
 struct ovl_device {
 	char name[64];     /* "nvidia0", "nvidiactl", "nvidia-uvm" (under /dev) */

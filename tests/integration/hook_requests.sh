@@ -16,8 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup hook_requests.sh
-SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")
-[ -x "$SHIM" ] || hk_skip "$SHIM is not built (make)"
+hk_shim
 w=$HK_WORK
 conf() { # REQUESTS: a configuration file with the test's roots
 	jq -n --arg s "$HK_STORE" --arg a "$HK_AUDIT" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg r "$1" \

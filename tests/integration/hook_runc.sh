@@ -165,35 +165,58 @@ grep -q 'run/secrets is a mount point' "$HK_WORK/$id.out" ||
 	hk_fail "ro root + /run/secrets mount: no clear refusal: $(cat "$HK_WORK/$id.out")"
 hk_ok "read-only root with a mount under /run: refused clearly"
 
-# ---- a musl image: its loader reads no ld.so.cache, so none is written -------
-n=$((n + 1))
-id=gs-hk-$$-$n
-mkdir -p "$HK_WORK/musl/b/rootfs"/{bin,etc,lib,run,dev,proc,sys,usr/bin,tmp}
+# ---- a musl image: its loader reads /etc/ld-musl-x86_64.path, not ld.so.cache ----
+# The real musl loader (Debian's musl package) and a probe linked against it
+# (musl-gcc): it dlopens libcuda.so.1 by SONAME through the path file the
+# hook wrote (musl satisfies the glibc NEEDED names libc.so.6, libm.so.6...
+# itself).  Once writable with the image's own path file (kept after ours),
+# once read-only over it.
+command -v musl-gcc >/dev/null && [ -e /lib/ld-musl-x86_64.so.1 ] || hk_skip "musl and musl-tools are not installed (bash tests/deps.sh)"
 cat >"$HK_WORK/musl.c" <<'EOC'
+#include <dlfcn.h>
 #include <stdio.h>
 #include <unistd.h>
 int main(void)
 {
-	printf("LIBCUDA %s\n", access("/run/gpu-stage/lib/compute/libcuda.so.1", R_OK) ? "absent" : "present");
+	void *h = dlopen("libcuda.so.1", RTLD_NOW);
+	printf("DLOPEN %s\n", h ? "ok" : dlerror());
 	printf("CACHE %s\n", access("/etc/ld.so.cache", F_OK) ? "absent" : "present");
-	printf("SMI %s\n", access("/usr/bin/nvidia-smi", X_OK) ? "absent" : "present");
+	printf("SMI %s\n", access("/usr/bin/nvidia-smi", X_OK) && access("/usr/local/bin/nvidia-smi", X_OK)
+				    ? "absent" : "present");
+	FILE *f = fopen("/etc/ld-musl-x86_64.path", "r");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f))
+		printf("PATH %s", line);
 	return 0;
 }
 EOC
-cc -static -O2 -o "$HK_WORK/musl/b/rootfs/bin/check" "$HK_WORK/musl.c" || hk_fail "cannot build the static checker"
-: >"$HK_WORK/musl/b/rootfs/lib/ld-musl-x86_64.so.1"
-(cd "$HK_WORK/musl/b" && runc spec) || hk_fail "runc spec failed"
-HK_B=$HK_WORK/musl/b
-hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=none"]' ""
-jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
-hk_runc "$HK_B" "$id" || hk_fail "musl image: the container failed: $(cat "$HK_WORK/$id.out")"
-grep -q '^LIBCUDA present$' "$HK_WORK/$id.out" || hk_fail "musl image: no staged libcuda: $(cat "$HK_WORK/$id.out")"
-grep -q '^SMI present$' "$HK_WORK/$id.out" || hk_fail "musl image: no nvidia-smi: $(cat "$HK_WORK/$id.out")"
-grep -q '^CACHE absent$' "$HK_WORK/$id.out" || hk_fail "musl image: an ld.so.cache was written"
-[ ! -e "$HK_B/rootfs/etc/ld.so.cache" ] || hk_fail "musl image: an ld.so.cache was written"
-tail -n 1 "$HK_AUDIT" | jq -e '.plan.ldcache | contains("musl")' >/dev/null ||
-	hk_fail "musl image: the audit record does not say why no cache was written: $(tail -n 1 "$HK_AUDIT" | jq -c .plan.ldcache)"
-hk_ok "musl image: driver mounted, no ld.so.cache written (audit says why)"
+musl-gcc -O2 -o "$HK_WORK/musl-check" "$HK_WORK/musl.c" || hk_fail "cannot build the musl checker"
+for ro in false true; do
+	n=$((n + 1))
+	id=gs-hk-$$-$n
+	r=$HK_WORK/musl-$ro/b/rootfs
+	mkdir -p "$r"/{bin,etc,lib,run,dev,proc,sys,usr/bin,usr/local/bin,tmp}
+	cp "$HK_WORK/musl-check" "$r/bin/check"
+	cp /lib/ld-musl-x86_64.so.1 "$r/lib/"
+	printf '/opt/mine/lib\n/lib:/usr/lib\n/run/gpu-stage/lib/old\n' >"$r/etc/ld-musl-x86_64.path"
+	(cd "$HK_WORK/musl-$ro/b" && runc spec) || hk_fail "runc spec failed"
+	HK_B=$HK_WORK/musl-$ro/b
+	hk_config "$HK_B" prestart "$ro" '["NVIDIA_VISIBLE_DEVICES=none"]' ""
+	jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
+	hk_runc "$HK_B" "$id" || hk_fail "musl image (ro $ro): the container failed: $(cat "$HK_WORK/$id.out")"
+	grep -q '^DLOPEN ok$' "$HK_WORK/$id.out" || hk_fail "musl image (ro $ro): musl's loader did not find libcuda.so.1: $(cat "$HK_WORK/$id.out")"
+	grep -q '^SMI present$' "$HK_WORK/$id.out" || hk_fail "musl image (ro $ro): no nvidia-smi: $(cat "$HK_WORK/$id.out")"
+	grep -q '^CACHE absent$' "$HK_WORK/$id.out" || hk_fail "musl image (ro $ro): an ld.so.cache was written"
+	[ "$(grep '^PATH ' "$HK_WORK/$id.out" | tr '\n' ' ')" = "PATH /run/gpu-stage/lib/compute PATH /run/gpu-stage/lib/utility PATH /opt/mine/lib PATH /lib PATH /usr/lib " ] ||
+		hk_fail "musl image (ro $ro): the path file is not ours first, then the image's (stale ones of ours gone): $(grep '^PATH ' "$HK_WORK/$id.out" | tr '\n' ' ')"
+	tail -n 1 "$HK_AUDIT" | jq -e '.plan.ldcache | contains("ld-musl-x86_64.path")' >/dev/null ||
+		hk_fail "musl image (ro $ro): the audit record does not say what was written: $(tail -n 1 "$HK_AUDIT" | jq -c .plan.ldcache)"
+	if [ "$ro" = true ]; then
+		grep -q '/opt/mine/lib' "$r/etc/ld-musl-x86_64.path" && ! grep -q gpu-stage/lib/compute "$r/etc/ld-musl-x86_64.path" ||
+			hk_fail "musl image, read-only root: the image's path file was changed"
+	fi
+done
+hk_ok "musl image: musl's own loader dlopens libcuda.so.1 through /etc/ld-musl-x86_64.path (ours first, the image's kept), writable and read-only"
 
 # ---- the runtime shim: gpu-runtime adds the hook itself, then execs runc ----
 SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")

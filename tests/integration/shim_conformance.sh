@@ -15,12 +15,9 @@
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup shim_conformance.sh
-SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")
-[ -x "$SHIM" ] || hk_skip "$SHIM is not built (make)"
+hk_shim env
 w=$HK_WORK
 export GPU_STAGE_RUNTIME=runc
-export GPU_STAGE_STORE=$HK_STORE
-export GPU_STAGE_HOOK_OPTS="--dev-root $HK_DEV --proc-root $HK_PROC --audit-log $HK_AUDIT"
 
 hk_bundle conf
 B=$HK_B

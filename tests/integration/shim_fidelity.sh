@@ -18,13 +18,14 @@
 # - a real `runc run` through the shim of a GPU container with
 #   `"hard": 18446744073709551615` for RLIMIT_CORE and a duplicate key gets
 #   the driver (the hook reads that config.json too) and sees `ulimit -c`
-#   unlimited.
+#   unlimited;
+# - a runtime that does not exist: exit 127 naming it, before config.json is
+#   touched.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup shim_fidelity.sh
-SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")
-[ -x "$SHIM" ] || hk_skip "$SHIM is not built (make)"
+hk_shim
 w=$HK_WORK
 
 # A fake runtime that records its arguments.
@@ -106,6 +107,19 @@ via runc "$w/empty" create --bundle "$b" c1 >"$w/out" 2>&1 || got=$?
 [ ! -e "$w/argv" ] || hk_fail "invalid UTF-8 with a GPU request: the runtime was run"
 cmp -s "$b/config.json" "$w/orig.json" || hk_fail "invalid UTF-8 with a GPU request: config.json changed"
 hk_ok "unreadable to jansson: passed through when no GPU can be asked for, else refused naming the file and line"
+
+# ---- a missing runtime ------------------------------------------------------------
+write ', "NVIDIA_VISIBLE_DEVICES=0"'
+for rt in /nonexistent/runc no-such-runtime-gs; do
+	got=0
+	(cd "$w/empty" && GPU_STAGE_RUNTIME=$rt "$SHIM" create --bundle "$b" c1) >"$w/out" 2>&1 || got=$?
+	[ "$got" -eq 127 ] && grep -q "executing $rt: not" "$w/out" || hk_fail "missing runtime $rt: exit $got: $(cat "$w/out")"
+	cmp -s "$b/config.json" "$w/orig.json" || hk_fail "missing runtime $rt: config.json was changed"
+	got=0
+	(cd "$w/empty" && GPU_STAGE_RUNTIME=$rt "$SHIM" state c1) >"$w/out" 2>&1 || got=$?
+	[ "$got" -eq 127 ] && grep -q "executing $rt" "$w/out" || hk_fail "missing runtime $rt, state: exit $got: $(cat "$w/out")"
+done
+hk_ok "a missing runtime: exit 127 naming it, config.json untouched"
 
 # ---- a real runc run with an unlimited rlimit and a duplicate key --------------------
 hk_bundle real

@@ -17,11 +17,8 @@
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup shim_rocache.sh
-SHIM=$(hk_abs "$HK_BUILD/gpu-runtime")
-[ -x "$SHIM" ] || hk_skip "$SHIM is not built (make)"
+hk_shim env
 w=$HK_WORK
-export GPU_STAGE_STORE=$HK_STORE
-export GPU_STAGE_HOOK_OPTS="--dev-root $HK_DEV --proc-root $HK_PROC --audit-log $HK_AUDIT"
 
 # ---- the edit ----------------------------------------------------------------------
 b=$w/bundle
@@ -40,7 +37,21 @@ edit() { # RO MOUNTS-JSON CACHE(yes|no)
 [ "$(edit true '[]' yes)" = 0 ] || hk_fail "the image has a cache: a mount point was declared"
 [ "$(edit true '[{"destination": "/etc", "type": "tmpfs", "source": "tmpfs"}]' no)" = 0 ] || hk_fail "/etc declared: a mount point was declared"
 jq -e '.mounts | length == 1' "$b/config.json" >/dev/null || hk_fail "/etc declared: the mounts changed"
-hk_ok "the edit: the /dev/null mount point only for a read-only root whose image has no cache"
+# a musl image (its loader reads /etc/ld-musl-x86_64.path): the mount point is that file
+mpath='[.mounts[]? | select(.destination == "/etc/ld-musl-x86_64.path" and .source == "/dev/null")] | length'
+musl_edit() { # PATHFILE(yes|no)
+	rm -rf "$b"
+	mkdir -p "$b/rootfs/etc" "$b/rootfs/usr/lib"
+	ln -s usr/lib "$b/rootfs/lib" # merged /usr: the loader is reached through a link
+	: >"$b/rootfs/usr/lib/ld-musl-x86_64.so.1"
+	[ "$1" = no ] || : >"$b/rootfs/etc/ld-musl-x86_64.path"
+	jq -n '{ociVersion: "1.0.2", root: {path: "rootfs", readonly: true}, process: {env: ["NVIDIA_VISIBLE_DEVICES=none"]}}' >"$b/config.json"
+	GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle "$b" c1 >"$w/out" 2>&1 || hk_fail "shim: $(cat "$w/out")"
+	echo "$(jq "$mpath" "$b/config.json") $(jq "$placeholder" "$b/config.json")"
+}
+[ "$(musl_edit no)" = "1 0" ] || hk_fail "read-only musl image without a path file: $(musl_edit no) (path, cache) mount points declared"
+[ "$(musl_edit yes)" = "0 0" ] || hk_fail "read-only musl image with a path file: $(musl_edit yes) (path, cache) mount points declared"
+hk_ok "the edit: the /dev/null mount point only for a read-only root whose image has no cache (musl: no path file)"
 
 # ---- real runc ----------------------------------------------------------------------
 prepare() { # NAME: a read-only bundle whose image has no /etc/ld.so.cache
