@@ -95,6 +95,29 @@ int rt_diff(FILE *f, const char *old_name, const char *old, size_t old_len, cons
 /* Line and column (1-based) of byte OFF in TEXT. */
 void rt_line_col(const char *text, size_t len, size_t off, int *line, int *col);
 
+/* containerd's config.toml, read line by line (runtime_containerd.c): where
+ * the comment of the line [S, E) starts (E when none); -1 when a string
+ * there is not closed or uses an escape (not read with certainty). */
+long rt_toml_comment_at(const char *t, size_t s, size_t e);
+
+/* containerd: gpu-stage's marked block in a main config.toml that
+ * configures the CRI plugin itself (runtime_cblock.c). */
+struct rt_cblock {
+	bool found;        /* the block or a marked line was there */
+	bool had_default;  /* ... and set default_runtime_name */
+	bool had_replaced; /* ... by replacing the file's own line (kept as a comment) */
+};
+/* TEXT without the block for O->name and its marked lines: *OUT (a new
+ * string), the file as it was before configure. */
+int rt_cblock_strip(const struct rt_opts *o, const char *file, const char *text, size_t len,
+		    char **out, size_t *out_len, struct rt_cblock *info, struct gs_err *err);
+/* TEXT (without the block) with the block appended, and default_runtime_name
+ * set as --set-default (or INFO: it was before) asks: *OUT.  Refused when
+ * TEXT defines the handler already or cannot be read with certainty. */
+int rt_cblock_add(const struct rt_opts *o, const char *file, const char *text, size_t len,
+		  const struct rt_cblock *info, struct rt_plan *p, char **out, size_t *out_len,
+		  struct gs_err *err);
+
 /* The planners. */
 int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err);
 int rt_plan_containerd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err);

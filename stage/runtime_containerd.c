@@ -1,21 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* runtime configure --containerd: a CRI runtime handler NAME (runtime_type
- * io.containerd.runc.v2, options.BinaryName = gpu-runtime) in the drop-in
- * DIR/conf.d/gpu-stage.toml, DIR being the main config's directory
- * (/etc/containerd), and the main config.toml's top-level
- * `imports = [...]` naming it (the line added, or the path added to it).
+ * io.containerd.runc.v2, options.BinaryName = gpu-runtime), in one of two
+ * places:
+ *
+ * - a main config.toml that configures the CRI plugin itself
+ *   (io.containerd.grpc.v1.cri; Debian 12's default file does) gets it as
+ *   gpu-stage's marked block at its end (runtime_cblock.c): containerd 1.6
+ *   merges an imported file by replacing each whole plugin section it names
+ *   (containerd issue 5837), so a drop-in there would drop those settings;
+ * - any other gets the drop-in DIR/conf.d/gpu-stage.toml, DIR being the
+ *   main config's directory (/etc/containerd), and the main file's
+ *   top-level `imports = [...]` naming it (the line added, or the path
+ *   added to it); the drop-in declares containerd's own "runc" handler
+ *   again (a runtimes table replaces the default one).  A file it already
+ *   imports that configures the CRI plugin is refused (in both cases: its
+ *   section would replace the main file's and the block's).
  *
  * There is no C TOML library in Debian 12, so the main file is read line by
  * line, and refused unless it can be read with certainty: `version = 2`
  * (a file without it is read as version 1, whose plugin names differ), no
  * multi-line string, an `imports` that is a one-line array of plain
- * strings.  containerd 1.6 merges an imported file by replacing each whole
- * plugin section it names (containerd issue 5837): a drop-in that names
- * the CRI plugin drops every CRI setting of the main file (and of earlier
- * imports).  So the main file and the files it already imports must not
- * configure the CRI plugin (io.containerd.grpc.v1.cri): that is refused,
- * with the lines to add by hand; and the drop-in declares containerd's own
- * "runc" handler again (a runtimes table replaces the default one). */
+ * strings.  --undo takes out the block and the import (and removes the
+ * drop-in): each file as it was. */
 #include <errno.h>
 #include <glob.h>
 #include <stdlib.h>
@@ -54,9 +60,7 @@ static bool is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* Where the comment of LINE [S, E) starts (E when none); -1 when a string
- * there is not closed or uses an escape (not read with certainty). */
-static long comment_at(const char *t, size_t s, size_t e)
+long rt_toml_comment_at(const char *t, size_t s, size_t e)
 {
 	char q = 0;
 	for (size_t i = s; i < e; i++) {
@@ -157,7 +161,7 @@ static int scan_main(const char *path, const char *t, size_t len, struct main_sc
 		size_t nl = nlp ? (size_t)(nlp - t) + 1 : len, b = s;
 		while (b < nl && is_ws(t[b]))
 			b++;
-		long c = b < nl && t[b] != '\n' && t[b] != '#' ? comment_at(t, b, nlp ? nl - 1 : nl) : -2;
+		long c = b < nl && t[b] != '\n' && t[b] != '#' ? rt_toml_comment_at(t, b, nlp ? nl - 1 : nl) : -2;
 		if (c != -2) {
 			if (c < 0 || memmem(t + b, nl - b, "\"\"\"", 3) || memmem(t + b, nl - b, "'''", 3))
 				return gs_err_setx(err, EBADMSG,
@@ -187,17 +191,20 @@ static int scan_main(const char *path, const char *t, size_t len, struct main_sc
 
 /* ---- the CRI section check ----------------------------------------------------------- */
 
-static int cri_refusal(const char *file, int line, const char *dropin, struct gs_err *err)
+/* LOST: what containerd 1.6's merge would lose, "the drop-in X would drop
+ * those settings" or "its CRI section would replace the main file's". */
+static int cri_refusal(const char *file, int line, const char *lost, struct gs_err *err)
 {
 	return gs_err_setx(err, EEXIST,
-			   "%s: line %d configures the CRI plugin (" CRI "), and containerd 1.6 replaces a whole plugin section with an imported one: the drop-in %s would drop those settings (not changed; add the runtime to that section by hand, see gpu-stage(1), RUNTIME CONFIGURE)",
-			   file, line, dropin);
+			   "%s: line %d configures the CRI plugin (" CRI "), and containerd 1.6 replaces a whole plugin section with an imported one: %s (not changed; add the runtime to that section by hand, see gpu-stage(1), RUNTIME CONFIGURE)",
+			   file, line, lost);
 }
 
 /* Every file the main one imports (globs expanded, relative to its
  * directory) must not name the CRI plugin either; ours is skipped. */
 static int check_imports(const char *main_path, const char *dir, const char *text,
-			 const struct main_scan *m, const char *dropin, struct gs_err *err)
+			 const struct main_scan *m, const char *dropin, const char *lost,
+			 struct gs_err *err)
 {
 	for (size_t i = 0; i < m->n_items; i++) {
 		_cleanup_free_ char *pat = NULL;
@@ -223,9 +230,9 @@ static int check_imports(const char *main_path, const char *dir, const char *tex
 			if (asprintf(&label, "%s (imported by %s)", c.path, main_path) < 0)
 				r = gs_err_setx(err, ENOMEM, "out of memory");
 			else if (c.existed && scan_main(c.path, c.old, c.old_len, &sub, &e2) >= 0 && sub.cri_line)
-				r = cri_refusal(label, sub.cri_line, dropin, err);
+				r = cri_refusal(label, sub.cri_line, lost, err);
 			else if (c.existed && memmem(c.old, c.old_len, CRI, strlen(CRI)))
-				r = cri_refusal(label, 0, dropin, err);
+				r = cri_refusal(label, 0, lost, err);
 			free(c.old);
 		}
 		globfree(&g);
@@ -276,54 +283,83 @@ static bool item_is(const char *t, const struct span *s, const char *path)
 	return strlen(path) == n && !memcmp(t + s->a + 1, path, n);
 }
 
-/* TEXT with [A, B) replaced by INS. */
-static int splice(struct rt_change *c, size_t a, size_t b, const char *ins, struct gs_err *err)
+/* The main file's text as planned so far (gpu-stage's block taken out). */
+struct text {
+	const char *t;
+	size_t len;
+};
+
+/* C->new: X with [A, B) replaced by INS. */
+static int splice(struct rt_change *c, const struct text *x, size_t a, size_t b, const char *ins,
+		  struct gs_err *err)
 {
-	size_t n = strlen(ins), len = c->old_len - (b - a) + n;
+	size_t n = strlen(ins), len = x->len - (b - a) + n;
 	char *t = malloc(len + 1);
 	if (!t)
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	memcpy(t, c->old, a);
+	memcpy(t, x->t, a);
 	memcpy(t + a, ins, n);
-	memcpy(t + a + n, c->old + b, c->old_len - b);
+	memcpy(t + a + n, x->t + b, x->len - b);
 	t[len] = '\0';
 	c->new = t;
 	c->new_len = len;
 	return 0;
 }
 
-static int add_import(struct rt_change *c, const struct main_scan *m, const char *dropin,
-		      struct gs_err *err)
+static int add_import(struct rt_change *c, const struct text *x, const struct main_scan *m,
+		      const char *dropin, struct gs_err *err)
 {
 	_cleanup_free_ char *ins = NULL;
 	size_t at;
 	if (!m->imports_line) {
 		at = m->version_end;
 		if (asprintf(&ins, "%simports = [\"%s\"] " MARK "\n",
-			     at && c->old[at - 1] != '\n' ? "\n" : "", dropin) < 0)
+			     at && x->t[at - 1] != '\n' ? "\n" : "", dropin) < 0)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 	} else {
 		at = m->n_items ? m->item[m->n_items - 1].b : m->open + 1;
 		if (asprintf(&ins, "%s\"%s\"", m->n_items ? ", " : "", dropin) < 0)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 	}
-	return splice(c, at, at, ins, err);
+	return splice(c, x, at, at, ins, err);
 }
 
-static int remove_import(struct rt_change *c, const struct main_scan *m, size_t k,
-			 struct gs_err *err)
+static int remove_import(struct rt_change *c, const struct text *x, const struct main_scan *m,
+			 size_t k, struct gs_err *err)
 {
 	if (m->n_items == 1 && m->marked) /* the line gpu-stage added */
-		return splice(c, m->imports.a, m->imports.b, "", err);
+		return splice(c, x, m->imports.a, m->imports.b, "", err);
 	if (k > 0) /* from the end of the one before */
-		return splice(c, m->item[k - 1].b, m->item[k].b, "", err);
+		return splice(c, x, m->item[k - 1].b, m->item[k].b, "", err);
 	if (m->n_items > 1) /* up to the next one */
-		return splice(c, m->item[0].a, m->item[1].a, "", err);
-	return splice(c, m->item[0].a, m->item[0].b, "", err);
+		return splice(c, x, m->item[0].a, m->item[1].a, "", err);
+	return splice(c, x, m->item[0].a, m->item[0].b, "", err);
 }
 
+/* A main file that configures the CRI plugin: the handler goes into it, as
+ * gpu-stage's marked block (runtime_cblock.c), since a drop-in would drop
+ * those settings; one that imports gpu-stage's drop-in (an earlier
+ * configure, before the file had its CRI section) is refused. */
+static int plan_block(const struct rt_opts *o, struct rt_change *c, const struct text *x,
+		      const char *dir, const struct main_scan *m, size_t k,
+		      const struct rt_cblock *info, struct rt_plan *p, struct gs_err *err)
+{
+	if (k < m->n_items)
+		return gs_err_setx(err, EEXIST,
+				   "%s: line %d imports gpu-stage's drop-in, and line %d configures the CRI plugin (" CRI "), whose settings that drop-in replaces (containerd 1.6 replaces a whole plugin section with an imported one): run `gpu-stage runtime configure --containerd --undo`, then configure again (not changed)",
+				   c->path, m->imports_line, m->cri_line);
+	_cleanup_free_ char *lost = NULL;
+	if (asprintf(&lost, "its CRI section would replace the one in %s, the runtime handler with it", c->path) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	int r = check_imports(c->path, dir, x->t, m, "", lost, err);
+	if (r < 0)
+		return r;
+	return rt_cblock_add(o, c->path, x->t, x->len, info, p, &c->new, &c->new_len, err);
+}
+
+/* C->new: the main file.  *BLOCK: the handler goes into it (plan_block). */
 static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *dir,
-		     const char *dropin, struct gs_err *err)
+		     const char *dropin, struct rt_plan *p, bool *block, struct gs_err *err)
 {
 	_cleanup_free_ char *fresh = NULL;
 	if (fresh_main(dropin, &fresh) < 0)
@@ -341,22 +377,57 @@ static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *d
 		c->remove = true; /* the file gpu-stage created */
 		return 0;
 	}
+	_cleanup_free_ char *base = NULL;
+	struct text x = {0};
+	struct rt_cblock info;
+	int r = rt_cblock_strip(o, c->path, c->old, c->old_len, &base, &x.len, &info, err);
+	x.t = base;
 	struct main_scan m;
-	int r = scan_main(c->path, c->old, c->old_len, &m, err);
+	if (r >= 0)
+		r = scan_main(c->path, x.t, x.len, &m, err);
 	if (r < 0)
 		return r;
-	if (!o->undo && m.cri_line)
-		return cri_refusal(c->path, m.cri_line, dropin, err);
-	if (!o->undo && (r = check_imports(c->path, dir, c->old, &m, dropin, err)) < 0)
+	size_t k = 0; /* our import's index; n_items: none */
+	while (k < m.n_items && !item_is(x.t, &m.item[k], dropin))
+		k++;
+	if (o->undo)
+		return k < m.n_items ? remove_import(c, &x, &m, k, err) : splice(c, &x, 0, 0, "", err);
+	*block = m.cri_line != 0;
+	if (*block)
+		return plan_block(o, c, &x, dir, &m, k, &info, p, err);
+	_cleanup_free_ char *lost = NULL;
+	if (asprintf(&lost, "the drop-in %s would drop those settings", dropin) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if ((r = check_imports(c->path, dir, x.t, &m, dropin, lost, err)) < 0)
 		return r;
-	for (size_t k = 0; k < m.n_items; k++)
-		if (item_is(c->old, &m.item[k], dropin))
-			return o->undo ? remove_import(c, &m, k, err) : splice(c, 0, 0, "", err);
-	return o->undo ? splice(c, 0, 0, "", err) : add_import(c, &m, dropin, err);
+	return k < m.n_items ? splice(c, &x, 0, 0, "", err) : add_import(c, &x, &m, dropin, err);
 }
 
-static int plan_dropin(const struct rt_opts *o, struct rt_change *c, struct gs_err *err)
+static void change_clear(struct rt_change *c)
 {
+	free(c->path);
+	free(c->old);
+	free(c->new);
+}
+
+/* Moves C (with its texts) into P as the next change. */
+static int plan_move(struct rt_plan *p, struct rt_change *c, struct gs_err *err)
+{
+	struct rt_change *d = rt_plan_add(p, RT_FILE, c->path, err);
+	if (!d)
+		return -ENOMEM;
+	free(d->path);
+	*d = *c;
+	*c = (struct rt_change){0};
+	return 0;
+}
+
+static int plan_dropin(const struct rt_opts *o, struct rt_plan *p, const char *dropin,
+		       struct gs_err *err)
+{
+	struct rt_change *c = rt_plan_add(p, RT_FILE, dropin, err);
+	if (!c)
+		return -ENOMEM;
 	int r = rt_read_old(c, err);
 	if (r < 0)
 		return r;
@@ -400,25 +471,37 @@ int rt_plan_containerd(const struct rt_opts *o, struct rt_plan *p, struct gs_err
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	if (!toml_safe(dropin))
 		return gs_err_setx(err, EINVAL, "%s: a path this TOML writer does not quote", dropin);
+	_cleanup_(change_clear) struct rt_change mc = {.kind = RT_FILE, .path = strdup(real ? real : file)};
+	bool block = false;
+	if (!mc.path)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	int r = rt_read_old(&mc, err);
+	if (r >= 0)
+		r = plan_main(o, &mc, dir, dropin, p, &block, err);
 	/* configure: the drop-in first (harmless until imported); undo: the import first */
-	struct rt_change *c1 = rt_plan_add(p, RT_FILE, o->undo ? (real ? real : file) : dropin, err);
-	struct rt_change *c2 = c1 ? rt_plan_add(p, RT_FILE, o->undo ? dropin : (real ? real : file), err) : NULL;
-	if (!c2)
-		return -ENOMEM;
-	c1 = &p->ch[0]; /* rt_plan_add may have moved it */
-	struct rt_change *mainc = o->undo ? c1 : c2, *drop = o->undo ? c2 : c1;
-	int r = rt_read_old(mainc, err);
+	if (r >= 0 && !o->undo && !block)
+		r = plan_dropin(o, p, dropin, err);
 	if (r >= 0)
-		r = plan_main(o, mainc, dir, dropin, err);
-	if (r >= 0)
-		r = plan_dropin(o, drop, err);
+		r = plan_move(p, &mc, err);
+	if (r >= 0 && o->undo)
+		r = plan_dropin(o, p, dropin, err);
 	if (r < 0)
 		return r;
 	p->after = "restart containerd for it to take effect (ctr run --runc-binary needs no configuration)";
-	r = rt_set_text(&p->summary, err, "%s CRI runtime handler %s (BinaryName %s) %s %s",
-			o->undo ? "removed" : "added", o->name, o->runtime, o->undo ? "from" : "in", dropin);
-	if (r >= 0)
-		r = rt_set_text(&p->unchanged, err, "%s %s", dropin,
-				o->undo ? "is not there and not imported" : "is in place and imported");
+	if (o->undo)
+		r = rt_set_text(&p->summary, err, "removed gpu-stage's CRI runtime handler %s from %s and %s",
+				o->name, p->ch[0].path, dropin);
+	else if (block)
+		r = rt_set_text(&p->summary, err, "added CRI runtime handler %s (BinaryName %s) in %s, as gpu-stage's marked block (the file configures the CRI plugin itself, which a drop-in would undo)",
+				o->name, o->runtime, p->ch[0].path);
+	else
+		r = rt_set_text(&p->summary, err, "added CRI runtime handler %s (BinaryName %s) in %s",
+				o->name, o->runtime, dropin);
+	if (r >= 0 && o->undo)
+		r = rt_set_text(&p->unchanged, err, "no handler %s of gpu-stage's in %s or %s", o->name,
+				p->ch[0].path, dropin);
+	else if (r >= 0)
+		r = rt_set_text(&p->unchanged, err, block ? "%s has gpu-stage's block for %s" : "%s is in place and imported",
+				block ? p->ch[0].path : dropin, o->name);
 	return r;
 }

@@ -9,10 +9,12 @@
  * /etc/gpu-stage/config.json, or the file GPU_STAGE_CONFIG named when this
  * command ran (written into the hook's arguments as --config FILE).
  *
- * Directories: Podman's default hooks_dir includes /etc/containers/oci/
- * hooks.d (the administrator's, which masks the packages' files of the
- * same name in /usr/share/containers/oci/hooks.d); CRI-O's default
- * hooks_dir is /usr/share/containers/oci/hooks.d only (crio.conf(5)). */
+ * Directory: /usr/share/containers/oci/hooks.d for both.  It is CRI-O's
+ * default hooks_dir (crio.conf(5)), and Podman's: oci-hooks(5) names
+ * /etc/containers/oci/hooks.d too, but only for an engine with no
+ * hooks_dir at all, and containers-common's defaults (Debian 12's Podman
+ * 4.3) set it to /usr/share/containers/oci/hooks.d alone, so a hook file
+ * in /etc/containers/oci/hooks.d is never run there (seen). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -22,8 +24,7 @@
 #include "gs/cleanup.h"
 #include "runtime.h"
 
-#define PODMAN_DIR "/etc/containers/oci/hooks.d"
-#define CRIO_DIR "/usr/share/containers/oci/hooks.d"
+#define HOOKS_DIR "/usr/share/containers/oci/hooks.d"
 #define HOOK_STAGE "createRuntime"
 
 static json_t *hook_file(const struct rt_opts *o)
@@ -55,7 +56,7 @@ static int is_ours(const struct rt_change *c, bool *ours, struct gs_err *err)
 
 int rt_plan_hooksd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 {
-	const char *dir = o->config ? o->config : o->engine == RT_PODMAN ? PODMAN_DIR : CRIO_DIR;
+	const char *dir = o->config ? o->config : HOOKS_DIR;
 	_cleanup_free_ char *path = NULL;
 	if (dir[0] != '/')
 		return gs_err_setx(err, EINVAL, "%s: the hooks.d directory must be an absolute path", dir);
@@ -87,7 +88,7 @@ int rt_plan_hooksd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 		c->new_len = strlen(c->new);
 	}
 	p->after = o->engine == RT_PODMAN
-			   ? "new podman containers get it (a --hooks-dir or hooks_dir in containers.conf must include that directory)"
+			   ? "new podman containers get it (a --hooks-dir or a hooks_dir in containers.conf replaces the default directory: it must name this one)"
 			   : "restart crio if its hooks_dir is not watched";
 	r = rt_set_text(&p->summary, err, "%s the OCI hook %s (%s at %s)",
 			o->undo ? "removed" : c->existed ? "updated" : "added", path, o->hook, HOOK_STAGE);

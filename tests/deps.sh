@@ -18,7 +18,8 @@ PKGS=(
 	libcap-dev                          # capabilities (hook)
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
-	podman                              # engine_podman_cdi.sh (CDI)
+	podman                              # engine_podman_cdi.sh (CDI), engine_podman_hooks.sh
+	busybox-static                      # engine_podman_hooks.sh: a busybox image to time the hook
 	curl gpgv xz-utils debian-archive-keyring # fixtures/docker26.sh: Docker 26 for engine_docker_cdi.sh
 	patch                               # runtime_configure.sh: the dry run's diff applies
 	ca-certificates

@@ -45,12 +45,7 @@ trap en_cleanup EXIT
 mounts_before=$(hk_mounts)
 netns_before=$(ip netns list 2>/dev/null || true)
 
-en_real_store
-store=$EN_STORE
-
-en_bin
-en_gs_config "$(jq -n --arg s "$store" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg a "$HK_WORK/audit.log" \
-	'{store: $s, dev_root: $d, proc_root: $p, audit_log: $a}')"
+en_real_driver
 dk=$HK_WORK/docker
 mkdir -p "$dk"
 jq -n --arg d "$dk" '{"storage-driver": "vfs", "bridge": "none", "iptables": false, "ip6tables": false,
@@ -67,32 +62,13 @@ img=gs-engine-test:$$
 en_docker import "$EN_TAR" "$img" >/dev/null || hk_fail "docker import failed"
 hk_ok "dockerd 20.10 up (private namespace, vfs), configured by runtime configure, image imported"
 
-SCRIPT='/gs-probe libcuda.so.1 && echo PROBE_OK
-nvidia-smi -h | head -n 1
-for n in 0 1; do
-	if [ -e /dev/nvidia$n ]; then cat /dev/nvidia$n 2>&1 | sed "s/^/DEV$n /"; else echo "NO_DEV$n"; fi
-done
-true'
 
-# check OUT WANT...: WANT is "0" (GPU 0 only) or "all"
-check() {
-	local out=$1 want=$2 what=$3
-	grep -q '^cuDriverGetVersion=12020' "$out" && grep -q '^PROBE_OK$' "$out" ||
-		hk_fail "$what: gs-probe did not load libcuda.so.1 (12020): $(cat "$out")"
-	grep -q '^NVIDIA System Management Interface -- v535.261.03' "$out" || hk_fail "$what: nvidia-smi -h: $(cat "$out")"
-	grep -q '^DEV0 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia0 is not an allowed node (ENXIO): $(cat "$out")"
-	if [ "$want" = all ]; then
-		grep -q '^DEV1 .*No such device or address' "$out" || hk_fail "$what: /dev/nvidia1 missing or not allowed: $(cat "$out")"
-	else
-		grep -q '^NO_DEV1$' "$out" || hk_fail "$what: /dev/nvidia1 is there but was not asked for: $(cat "$out")"
-	fi
-}
 
 run_gpu() { # WANT WHAT DOCKER-RUN-ARGS...
 	local want=$1 what=$2 out=$HK_WORK/run.out
 	shift 2
-	en_docker run --rm "$@" "$img" sh -c "$SCRIPT" >"$out" 2>&1 || hk_fail "$what: docker run failed: $(cat "$out")"
-	check "$out" "$want" "$what"
+	en_docker run --rm "$@" "$img" sh -c "$EN_GPU_SCRIPT" >"$out" 2>&1 || hk_fail "$what: docker run failed: $(cat "$out")"
+	en_check_gpu "$out" "$want" "$what"
 	hk_ok "$what: libcuda.so.1 (12020), nvidia-smi -h, GPU nodes: $want"
 }
 
@@ -100,15 +76,10 @@ run_gpu all "--runtime=gpu-stage NVIDIA_VISIBLE_DEVICES=all" --runtime=gpu-stage
 run_gpu 0 "--runtime=gpu-stage NVIDIA_VISIBLE_DEVICES=0" --runtime=gpu-stage -e NVIDIA_VISIBLE_DEVICES=0
 
 # no variable: untouched (mount points as under plain runc, the image's ld.so.cache)
-PLAIN='awk "{print \$5}" /proc/self/mountinfo | sort; sha256sum /etc/ld.so.cache; ls /dev | grep nvidia || echo NO_NVIDIA'
-en_docker run --rm --runtime=gpu-stage "$img" sh -c "$PLAIN" >"$HK_WORK/plain-gs.out" 2>&1 || hk_fail "no-GPU container failed: $(cat "$HK_WORK/plain-gs.out")"
-en_docker run --rm "$img" sh -c "$PLAIN" >"$HK_WORK/plain-runc.out" 2>&1 || hk_fail "plain runc container failed"
-diff "$HK_WORK/plain-runc.out" "$HK_WORK/plain-gs.out" >"$HK_WORK/plain.diff" ||
-	hk_fail "a container without NVIDIA_VISIBLE_DEVICES differs from plain runc: $(cat "$HK_WORK/plain.diff")"
-grep -q "^$(sha256sum <"$HK_ROOTFS/etc/ld.so.cache" | awk '{print $1}')  /etc/ld.so.cache$" "$HK_WORK/plain-gs.out" ||
-	hk_fail "the no-GPU container's ld.so.cache is not the image's: $(cat "$HK_WORK/plain-gs.out")"
-grep -q '^NO_NVIDIA$' "$HK_WORK/plain-gs.out" || hk_fail "the no-GPU container has NVIDIA nodes"
-hk_ok "no NVIDIA_VISIBLE_DEVICES: same mounts as plain runc, the image's ld.so.cache, no GPU node"
+en_docker run --rm --runtime=gpu-stage "$img" sh -c "$EN_PLAIN_SCRIPT" >"$HK_WORK/plain-gs.out" 2>&1 || hk_fail "no-GPU container failed: $(cat "$HK_WORK/plain-gs.out")"
+en_docker run --rm "$img" sh -c "$EN_PLAIN_SCRIPT" >"$HK_WORK/plain-runc.out" 2>&1 || hk_fail "plain runc container failed"
+en_check_plain "$HK_WORK/plain-runc.out" "$HK_WORK/plain-gs.out" "a container without NVIDIA_VISIBLE_DEVICES"
+hk_ok "no NVIDIA_VISIBLE_DEVICES: same mounts as plain runc, no /run/gpu-stage, the image's ld.so.cache, no GPU node"
 
 # exec, stop, rm
 id=$(en_docker run -d --runtime=gpu-stage -e NVIDIA_VISIBLE_DEVICES=0 "$img" sleep 600) || hk_fail "docker run -d failed"

@@ -63,12 +63,8 @@ netns_before=$(ip netns list 2>/dev/null || true)
 V=gs-test-$$.example # this run's own CDI vendor
 hostspecs() { ls /etc/cdi/"$V"* /var/run/cdi/"$V"* 2>/dev/null || true; }
 
-en_real_store
-store=$EN_STORE
-
-en_bin
-en_gs_config "$(jq -n --arg s "$store" --arg d "$HK_DEV" --arg p "$HK_PROC" --arg a "$HK_WORK/audit.log" --arg v "$V" \
-	'{store: $s, dev_root: $d, proc_root: $p, audit_log: $a, cdi_vendor: $v}')"
+en_real_driver
+en_gs_config "$(jq --arg v "$V" '.cdi_vendor = $v' "$EN_CONF")" # and this run's own vendor
 # gpu-stage cdi with its defaults (/etc/cdi), inside a private /etc
 (en_private_etc env GPU_STAGE_CONFIG="$EN_CONF" "$EN_BIN/gpu-stage" cdi --json) >"$HK_WORK/cdi.json" 2>&1 ||
 	hk_fail "gpu-stage cdi failed: $(cat "$HK_WORK/cdi.json")"

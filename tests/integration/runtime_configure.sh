@@ -13,13 +13,23 @@
 # --dry-run prints a unified diff (checked with `patch`) and changes
 # nothing; malformed input (a JSON syntax error, "runtimes" not an object,
 # a duplicate key, a containerd config that cannot be read with certainty,
-# or one that configures the CRI plugin) is an error naming the file (and
+# or one that imports another CRI section) is an error naming the file (and
 # line), exit 1, the file untouched (checksums); an unwritable directory is
 # an error and leaves nothing half-written; --gpus-flag links
 # nvidia-container-runtime-hook and refuses a different one; --cdi sets
 # "features": {"cdi": true} alone (an explicit false is kept unless --force,
 # undo removes only it); containerd's
 # own `config dump` reads the result with our handler and runc's.
+# containerd with a main file that configures the CRI plugin (Debian 12's
+# default config.toml, written here; `containerd config default`'s output):
+# the handler is appended as gpu-stage's marked block, nothing else of the
+# file changes, and `containerd -c FILE config dump` keeps the file's
+# settings (Debian's cni bin_dir/conf_dir) and shows the handler, with runc
+# as before; --set-default in the block, as a marked line under the file's
+# own containerd table, or replacing "runc" (another default only with
+# --force), each undone byte for byte; the handler defined already, inline
+# tables / dotted keys / arrays of tables over its tables, a broken block,
+# gpu-stage's drop-in or another CRI section imported: refused.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -122,7 +132,7 @@ cmp -s "$f" "$work/expected" || fail "the dry run's diff is not what the real ru
 [ "$(jq -r 'keys_unsorted | join(",")' "$f")" = "$(jq -r 'keys_unsorted | join(",")' "$work/orig.json")" ] ||
 	fail "key order changed: $(jq -c 'keys_unsorted' "$f")"
 # every line of the original is still there, in order (only the new entry added)
-{ diff "$work/orig.json" "$f" || true; } | grep -q '^<' && fail "lines of the original changed or went: $(diff "$work/orig.json" "$f")"
+{ diff "$work/orig.json" "$f" || true; } | grep '^<' && fail "lines of the original changed or went: $(diff "$work/orig.json" "$f")"
 [ "$(diff "$work/orig.json" "$f" | grep -c '^>')" -eq 3 ] || fail "expected 3 added lines: $(diff "$work/orig.json" "$f")"
 jq -e 'del(.runtimes["gpu-stage"]) == input' "$f" "$work/orig.json" >/dev/null || fail "other values changed"
 cmp -s "$f.gpu-stage.bak" "$work/orig.json" || fail "no backup of the original as $f.gpu-stage.bak"
@@ -318,10 +328,182 @@ malformed "$m" 'root = "/x"\n' 'no `version = 2`' runtime configure --containerd
 malformed "$m" 'version = 2\nimports = [\n  "/a.toml",\n]\n' 'line 2' runtime configure --containerd --config "$m"
 malformed "$m" 'version = 2\nroot = """\nx"""\n' 'line 2' runtime configure --containerd --config "$m"
 malformed "$m" 'version = 2\nimports = ["/a\\"b.toml"]\n' 'line 2' runtime configure --containerd --config "$m"
-malformed "$m" 'version = 2\n\n[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n    sandbox_image = "x"\n' 'line 4 configures the CRI plugin' runtime configure --containerd --config "$m"
 printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".cni]\n bin_dir = "/x"\n' >"$c/theirs.toml"
 malformed "$m" 'version = 2\nimports = ["theirs.toml"]\n' "$c/theirs.toml (imported by $m): line 3 configures the CRI plugin" runtime configure --containerd --config "$m"
-ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, a CRI section (here or imported) refused, untouched"
+ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, an imported CRI section refused, untouched"
+
+# ---- containerd: a main file that configures the CRI plugin (Debian 12's) ----
+# The handler goes into the main file as gpu-stage's marked block (a drop-in
+# would replace the CRI section); containerd's own reading must keep the
+# file's settings (Debian's cni dirs) and show the handler.
+CRIT='plugins."io.containerd.grpc.v1.cri"'
+# dump_table DUMP TABLE: TABLE's lines and its sub-tables' in a config dump
+dump_table() {
+	awk -v t="$2" '{ l = $0; sub(/^[ \t]+/, "", l) }
+		l ~ /^\[/ { on = (l == "[" t "]" || index(l, "[" t ".") == 1) } on { print l }' "$1"
+}
+# handlers DUMP: the CRI runtime handlers containerd sees, sorted
+handlers() {
+	sed -n 's/^ *\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.\([A-Za-z0-9_-]*\)\]$/\1/p' "$1" | sort | tr '\n' ' '
+}
+dump() { containerd -c "$1" config dump >"$2" 2>&1 || fail "containerd config dump $1: $(tail -3 "$2")"; }
+default_of() { sed -n 's/^ *default_runtime_name = "\(.*\)"$/\1/p' "$1"; }
+# block_cycle FILE ARGS...: configure (dry-run diff = the change; the
+# original's lines all kept, in order; a backup; no drop-in; idempotent),
+# then --undo (its dry-run diff too) gives back the original byte for byte
+block_cycle() {
+	local f=$1 base name=gpu-stage a prev=
+	shift
+	for a; do
+		[ "$prev" = --name ] && name=$a
+		prev=$a
+	done
+	base=$(basename "$f")
+	cp "$f" "$work/$base.orig"
+	rm -f "$f.gpu-stage.bak"
+	dry_run_check "$f" "$G" runtime configure --containerd --config "$f" "$@"
+	"$G" runtime configure --containerd --config "$f" "$@" >"$work/out" || fail "$base $*: configure failed: $(cat "$work/out")"
+	grep -q "as gpu-stage's marked block" "$work/out" || fail "$base $*: not the block: $(cat "$work/out")"
+	cmp -s "$f" "$work/expected" || fail "$base $*: the dry run's diff is not what was written: $(diff "$work/expected" "$f")"
+	cmp -s "$f.gpu-stage.bak" "$work/$base.orig" || fail "$base $*: no backup of the original"
+	[ ! -e "$(dirname "$f")/conf.d/gpu-stage.toml" ] || fail "$base $*: a drop-in was written"
+	grep -q "^# BEGIN gpu-stage runtime $name (gpu-stage runtime configure --undo removes it" "$f" &&
+		[ "$(tail -n 1 "$f")" = "# END gpu-stage runtime $name" ] || fail "$base $*: no marked block at the end: $(cat "$f")"
+	s1=$(sum "$f")
+	"$G" runtime configure --containerd --config "$f" "$@" >"$work/out2" || fail "$base $*: second run failed"
+	grep -q 'nothing to do' "$work/out2" && [ "$(sum "$f")" = "$s1" ] || fail "$base $*: second run changed something: $(cat "$work/out2")"
+	cp "$f" "$work/$base.configured"
+	dry_run_check "$f" "$G" runtime configure --containerd --config "$f" --undo --name "$name"
+	cmp -s "$work/expected" "$work/$base.orig" || fail "$base $*: the --undo dry run's diff does not give back the original"
+	"$G" runtime configure --containerd --config "$f" --undo --name "$name" >"$work/out2" || fail "$base $*: undo failed: $(cat "$work/out2")"
+	cmp -s "$f" "$work/$base.orig" || fail "$base $*: undo did not give back the original: $(diff "$work/$base.orig" "$f")"
+	cp "$work/$base.configured" "$f" # for the caller's checks
+}
+cd2=$work/cri
+mkdir -p "$cd2"
+dm=$cd2/config.toml
+# Debian 12's /etc/containerd/config.toml (containerd 1.6.20~ds1-1+deb12u3), as shipped
+cat >"$dm" <<'EOF'
+version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "/var/lib/containerd/opt"
+EOF
+block_cycle "$dm"
+{ diff "$work/config.toml.orig" "$dm" || true; } | grep '^<' && fail "Debian's file: lines of the original changed or went"
+grep -qxF "[$CRIT.containerd.runtimes.gpu-stage.options]" "$dm" && grep -qxF "  BinaryName = \"$bin/gpu-runtime\"" "$dm" ||
+	fail "Debian's file: no handler in the block: $(cat "$dm")"
+if command -v containerd >/dev/null; then
+	dump "$work/config.toml.orig" "$work/dump0"
+	dump "$dm" "$work/dump1"
+	[ "$(dump_table "$work/dump1" "$CRIT.cni")" = "$(dump_table "$work/dump0" "$CRIT.cni")" ] &&
+		grep -qx '      bin_dir = "/usr/lib/cni"' "$work/dump1" && grep -qx '      conf_dir = "/etc/cni/net.d"' "$work/dump1" ||
+		fail "containerd's reading lost Debian's cni settings: $(dump_table "$work/dump1" "$CRIT.cni")"
+	[ "$(handlers "$work/dump0")" = "runc " ] && [ "$(handlers "$work/dump1")" = "gpu-stage runc " ] ||
+		fail "handlers before/after: '$(handlers "$work/dump0")' / '$(handlers "$work/dump1")'"
+	dump_table "$work/dump1" "$CRIT.containerd.runtimes.gpu-stage" | grep -qx "runtime_type = \"io.containerd.runc.v2\"" &&
+		dump_table "$work/dump1" "$CRIT.containerd.runtimes.gpu-stage.options" | grep -qx "BinaryName = \"$bin/gpu-runtime\"" ||
+		fail "containerd's reading of the handler: $(dump_table "$work/dump1" "$CRIT.containerd.runtimes.gpu-stage")"
+	# runc declared again: the same handler (containerd's default one has an
+	# options table of zero values, which is what no options table means)
+	runc_of() { dump_table "$1" "$CRIT.containerd.runtimes.runc" | sed '/\.options\]$/,$d'; }
+	[ "$(runc_of "$work/dump1")" = "$(runc_of "$work/dump0")" ] ||
+		fail "containerd's runc handler changed: $(diff <(runc_of "$work/dump0") <(runc_of "$work/dump1"))"
+	dump_table "$work/dump0" "$CRIT.containerd.runtimes.runc.options" | grep -vE '^(\[.*\]|[A-Za-z]+ = (""|0|false)|)$' &&
+		fail "containerd's default runc options are not all zero values"
+	[ "$(default_of "$work/dump1")" = runc ] || fail "the default changed without --set-default"
+	ok "containerd config dump of Debian's file + the block: its cni bin_dir/conf_dir kept, handlers runc (as before) and gpu-stage (BinaryName gpu-runtime)"
+fi
+ok "containerd: Debian 12's default config.toml: a marked block appended (nothing else changed), backup, no drop-in, idempotent, dry-run diffs, undo byte for byte"
+
+cp "$work/config.toml.orig" "$dm"
+block_cycle "$dm" --set-default
+grep -qxF '  default_runtime_name = "gpu-stage"' "$dm" || fail "--set-default: no default in the block: $(cat "$dm")"
+"$G" runtime configure --containerd --config "$dm" | grep -q 'nothing to do' || fail "--set-default, then a run without it: not unchanged"
+if command -v containerd >/dev/null; then
+	dump "$dm" "$work/dump2"
+	[ "$(default_of "$work/dump2")" = gpu-stage ] || fail "--set-default: containerd's default is '$(default_of "$work/dump2")'"
+fi
+"$G" runtime configure --containerd --config "$dm" --undo >/dev/null && cmp -s "$dm" "$work/config.toml.orig" || fail "undo after --set-default"
+ok "containerd: Debian's file --set-default: default_runtime_name in the block (containerd reads it), undone"
+
+# `containerd config default` (every table written out, default_runtime_name
+# "runc", a runc handler of its own): runc's default line is kept as a comment
+if command -v containerd >/dev/null; then
+	containerd config default >"$cd2/full.toml" || fail "containerd config default failed"
+	block_cycle "$cd2/full.toml" --set-default
+	grep -qxF "#gpu-stage runtime gpu-stage replaced:       default_runtime_name = \"runc\"" "$cd2/full.toml" ||
+		fail "config default --set-default: the old default line is not kept: $(grep -n default_runtime_name "$cd2/full.toml")"
+	grep -qF "# containerd's own runc again" "$cd2/full.toml" && fail "config default: runc declared twice"
+	dump "$work/full.toml.orig" "$work/dump3"
+	dump "$cd2/full.toml" "$work/dump4"
+	[ "$(handlers "$work/dump4")" = "gpu-stage runc " ] && [ "$(default_of "$work/dump4")" = gpu-stage ] ||
+		fail "config default --set-default: handlers '$(handlers "$work/dump4")', default '$(default_of "$work/dump4")'"
+	{ diff <(grep -v -e default_runtime_name -e '^imports = ' "$work/dump3") \
+		<(grep -v -e default_runtime_name -e '^imports = ' "$work/dump4") || true; } | grep '^<' &&
+		fail "config default: containerd's reading lost settings"
+	ok "containerd: \`containerd config default\` --set-default: runc's default replaced (the line kept as a comment), handler added, nothing lost, undone"
+fi
+
+# another default: refused, then --force (undo puts it back); a
+# [..."cri".containerd] table of the file's own gets a marked line under it;
+# a file without a final newline
+printf 'version = 2\n[%s]\n  sandbox_image = "pause"\n[%s.containerd]\n  default_runtime_name = "crun" # ours\n  snapshotter = "native"\n[%s.containerd.runtimes.crun]\n  runtime_type = "io.containerd.runc.v2"\n' \
+	"$CRIT" "$CRIT" "$CRIT" >"$cd2/other.toml"
+refused 'line 5: default_runtime_name is "crun" (not changed; --force replaces it' "$cd2/other.toml" \
+	"$G" runtime configure --containerd --config "$cd2/other.toml" --set-default
+block_cycle "$cd2/other.toml" --set-default --force
+grep -qxF '  default_runtime_name = "gpu-stage" # gpu-stage runtime gpu-stage: --undo puts back the line above' "$cd2/other.toml" ||
+	fail "--force: $(cat "$cd2/other.toml")"
+grep -qF "# containerd's own runc again" "$cd2/other.toml" && fail "the file names a handler (crun): runc must not be declared again"
+printf 'version = 2\n[%s.containerd]\n  snapshotter = "native"\n' "$CRIT" >"$cd2/hdr.toml"
+block_cycle "$cd2/hdr.toml" --set-default
+[ "$(sed -n 3p "$cd2/hdr.toml")" = '  default_runtime_name = "gpu-stage" # gpu-stage runtime gpu-stage: --undo removes this line' ] ||
+	fail "a marked line under the file's own containerd table: $(cat "$cd2/hdr.toml")"
+long=$(printf 'n%.0s' $(seq 1 64)) # --name at its longest: every marker whole
+printf 'version = 2\n[%s.containerd]\n  snapshotter = "native"\n' "$CRIT" >"$cd2/long.toml"
+block_cycle "$cd2/long.toml" --set-default --name "$long"
+printf 'version = 2\n[%s.containerd]\n  default_runtime_name = "crun"\n' "$CRIT" >"$cd2/long.toml"
+block_cycle "$cd2/long.toml" --set-default --force --name "$long"
+printf 'version = 2\n[%s.containerd]\n  default_runtime_name = "runc"' "$CRIT" >"$cd2/nonl.toml"
+block_cycle "$cd2/nonl.toml" --set-default
+grep -qxF '# BEGIN gpu-stage runtime gpu-stage (gpu-stage runtime configure --undo removes it, and the newline before it)' "$cd2/nonl.toml" ||
+	fail "no final newline: the BEGIN line does not say that one was added: $(cat "$cd2/nonl.toml")"
+if command -v containerd >/dev/null; then
+	for f in other hdr nonl; do
+		dump "$cd2/$f.toml" "$work/dump-$f"
+		[ "$(default_of "$work/dump-$f")" = gpu-stage ] && handlers "$work/dump-$f" | grep -q 'gpu-stage' ||
+			fail "$f.toml: containerd reads default '$(default_of "$work/dump-$f")', handlers '$(handlers "$work/dump-$f")'"
+	done
+	grep -qx '      snapshotter = "native"' "$work/dump-hdr" || fail "hdr.toml: the table's own key lost"
+	[ "$(handlers "$work/dump-other")" = "crun gpu-stage " ] || fail "other.toml: handlers '$(handlers "$work/dump-other")'"
+fi
+ok "containerd: another default refused, --force replaces it (undo puts it back); a marked line under the file's own containerd table; a 64-byte --name; no final newline; all undone byte for byte"
+
+# refused in the CRI case, the file untouched: the handler defined already
+# (its table or a sub-table, a key of an inline table), a table the block
+# extends held as a value or through a dotted key, an array of tables there,
+# gpu-stage's drop-in imported (an earlier configure), an imported CRI
+# section, a broken block
+bad() { malformed "$cd2/bad.toml" "$1" "$2" runtime configure --containerd --config "$cd2/bad.toml"; }
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gpu-stage]\n  runtime_type = "x"\n' 'line 2 defines the runtime handler gpu-stage already'
+bad "version = 2\n[plugins.'io.containerd.grpc.v1.cri' . containerd.runtimes.gpu-stage.options]\n  BinaryName = \"x\"\n" 'line 2 defines the runtime handler gpu-stage already'
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes]\n  gpu-stage = { runtime_type = "x" }\n' 'line 3 defines the runtime handler gpu-stage already'
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  runtimes = { runc = { runtime_type = "x" } }\n' 'line 3: a value (an inline table?) holding the tables'
+bad 'version = 2\n[plugins]\n  "io.containerd.grpc.v1.cri" = { sandbox_image = "x" }\n' 'line 3: a value (an inline table?) holding the tables'
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  containerd.snapshotter = "x"\n' 'line 3: a dotted key through the tables'
+bad 'version = 2\n[[plugins."io.containerd.grpc.v1.cri".containerd]]\n  x = 1\n' 'line 2: an array of tables'
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  x = { a = [\n 1 ] }\n' 'line 3: an inline table over more than one line'
+bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "x"\n# BEGIN gpu-stage runtime gpu-stage (gpu-stage runtime configure --undo removes it)\n[x]\n' 'line 4: gpu-stage'"'"'s block for gpu-stage has no line'
+bad "version = 2\nimports = [\"$cd2/conf.d/gpu-stage.toml\"] # gpu-stage\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/x\"\n" 'line 2 imports gpu-stage'"'"'s drop-in, and line 3 configures the CRI plugin'
+printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  conf_dir = "/y"\n' >"$cd2/theirs.toml"
+bad 'version = 2\nimports = ["theirs.toml"]\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/x"\n' "$cd2/theirs.toml (imported by $cd2/bad.toml): line 2 configures the CRI plugin"
+ok "containerd, CRI case: the handler defined already, an inline table or dotted key holding its tables, an array of tables, a multi-line inline table, a broken block, gpu-stage's drop-in or another CRI section imported: refused, untouched"
 
 # ---- Podman / CRI-O: hooks.d --------------------------------------------------
 h=$work/hooks.d

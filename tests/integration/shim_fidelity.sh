@@ -91,6 +91,11 @@ printf '{"root": {"path": "rootfs"}, "hooks": {"prestart": []}, "process": {"env
 via runc "$w/empty" create --bundle "$b" c1 >"$w/out" 2>&1 || hk_fail "duplicate hooks: exit $?: $(cat "$w/out")"
 jq -e '.hooks.poststop[0].path == "/bin/true" and (.hooks.createRuntime | length) == 1' "$b/config.json" >/dev/null ||
 	hk_fail "the hook did not go into the last \"hooks\" member: $(cat "$b/config.json")"
+# Docker's --gpus put its hook (ours under NVIDIA's name, or NVIDIA's) there already: never two injectors
+printf '{"root": {"path": "rootfs"}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=0"]}, "hooks": {"prestart": [{"path": "/usr/bin/nvidia-container-runtime-hook", "args": ["nvidia-container-runtime-hook", "prestart"]}]}}' >"$b/config.json"
+cp "$b/config.json" "$w/orig.json"
+via runc "$w/empty" create --bundle "$b" c1 >"$w/out" 2>&1 || hk_fail "Docker's --gpus hook present: exit $?: $(cat "$w/out")"
+cmp -s "$b/config.json" "$w/orig.json" || hk_fail "Docker's --gpus hook present, yet the shim edited config.json: $(cat "$b/config.json")"
 hk_ok "duplicate keys and values above INT64_MAX: passed through, or kept byte for byte around the inserted hook"
 
 # ---- what jansson cannot read --------------------------------------------------------
