@@ -18,6 +18,7 @@ PKGS=(
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
 	patch                               # runtime_configure.sh: the dry run's diff applies
+	bats gawk busybox-static curl xz-utils # shim_runc_suite.sh: runc's bats suite, images
 	ca-certificates
 )
 
