@@ -9,8 +9,8 @@
 # "runtime").  The test fails unless
 #   - every test has the same result (ok / not ok / skip) in both runs; a
 #     test whose results differ is run again, twice with each runtime: a
-#     difference that goes away is reported as flaky (the suite races its own
-#     recvtty on a loaded machine), one that stays fails the test;
+#     difference that goes away is reported as flaky, one that stays fails
+#     the test;
 #   - every test of the selected files has a result in both runs (a file is
 #     killed after GS_RUNC_SUITE_TIMEOUT seconds);
 #   - runc passes at least half of them, so that a broken setup, where
@@ -25,7 +25,8 @@
 # (fixtures/rootfs.sh).  get-images.sh, which would download both, is
 # replaced by one that names them.  recvtty, which the suite starts for every
 # bundle, is fixtures/recvtty.c (runc's is Go, with Go libraries Debian's
-# source leaves out), at the path helpers.bash uses.  sd-helper, seccompagent
+# source leaves out), at the path helpers.bash uses; helpers.bash waits for
+# its socket before going on (the one change to the suite's own code).  sd-helper, seccompagent
 # and criu are not there, nor systemd as PID 1, a rootless user or cgroup v2,
 # nor the network (spec.bats clones runtime-spec): the tests needing them
 # fail or skip alike with both runtimes.
@@ -145,6 +146,14 @@ tar --numeric-owner -C "$debian_root" -cf "$work/img/debian.tar" . ||
 	fail "cannot write $work/img/debian.tar from $debian_root"
 printf '#!/bin/sh\necho BUSYBOX_IMAGE=%s\necho DEBIAN_IMAGE=%s\n' \
 	"$work/img/busybox.tar" "$work/img/debian.tar" >"$it/get-images.sh"
+# setup_recvtty starts recvtty in the background and returns: on a loaded
+# machine runc may dial the socket before it exists ("connect: no such file
+# or directory"), with either runtime.  It waits for the socket (5 s at most).
+# shellcheck disable=SC2016 # helpers.bash's own line, expanded there
+start='("$RECVTTY" --pid-file "$dir/pid" --mode null "$CONSOLE_SOCKET" &) &'
+grep -qxF "	$start" "$it/helpers.bash" || fail "$it/helpers.bash: setup_recvtty does not start recvtty as expected"
+awk -v s="	$start" '{ print } $0 == s { print "\tfor _ in $(seq 50); do [ -S \"$CONSOLE_SOCKET\" ] && break; sleep 0.1; done" }' \
+	"$it/helpers.bash" >"$it/helpers.bash.new" && mv "$it/helpers.bash.new" "$it/helpers.bash"
 
 # gpu-runtime as the suite's runc: a `runc` that counts its calls and execs
 # the shim; the shim's configuration names the real runc.
