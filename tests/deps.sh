@@ -22,6 +22,7 @@ PKGS=(
 	busybox-static                      # engine_podman_hooks.sh: a busybox image to time the hook
 	curl gpgv xz-utils debian-archive-keyring # fixtures/docker26.sh: Docker 26 for engine_docker_cdi.sh
 	patch                               # runtime_configure.sh: the dry run's diff applies
+	bats gawk busybox-static curl xz-utils # shim_runc_suite.sh: runc's bats suite, images
 	ca-certificates
 )
 
