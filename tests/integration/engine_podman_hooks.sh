@@ -134,7 +134,7 @@ eng_podman_hooks "$noh" rmi "$img" "$small" >/dev/null || hk_fail "podman rmi fa
 ph=$EN_PH
 eng_podman_hooks_cleanup
 [ -z "$(en_pids_using "$ph")" ] || hk_fail "processes of podman are left: $(en_pids_using "$ph")"
-for c in /sys/fs/cgroup/*"$EN_PH_CGROUP"; do [ ! -d "$c" ] || hk_fail "cgroup $c is left"; done
+for c in /sys/fs/cgroup/*"$EN_PH_CGROUP"; do [ ! -d "$c" ] || hk_fail "cgroup $c is left: $(find "$c" -name cgroup.procs -exec sh -c 'echo "$1: $(cat "$1" | tr "\n" " ")"' _ {} \; | head -5)"; done
 [ "$(hk_mounts)" = "$mounts_before" ] || hk_fail "the host's mount table changed: $(diff <(echo "$mounts_before") <(hk_mounts))"
 [ "$(find /var/lib/containers -printf '%p %s %T@\n' 2>/dev/null | sort || true)" = "$varlib_before" ] ||
 	hk_fail "/var/lib/containers changed"
