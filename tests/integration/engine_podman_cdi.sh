@@ -44,6 +44,8 @@ mounts() { # the host's mount table, less other tests' work folders
 		/proc/self/mountinfo | sort
 }
 before=$(mounts)
+# podman's default cgroup parent: removed at the end when this test made it
+had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
 P() {
 	CONTAINERS_CONF=$work/containers.conf podman --root "$work/root" --runroot "$work/runroot" \
 		--tmpdir "$work/tmp" --storage-driver vfs --runtime runc --cgroup-manager cgroupfs \
@@ -54,6 +56,17 @@ cleanup() {
 	P rmi -a -f >/dev/null 2>&1 || true
 	rm -f "$SPEC"
 	$made_cdi_dir && rmdir /var/run/cdi 2>/dev/null || true
+	local c
+	for c in /sys/fs/cgroup/*/libpod_parent; do
+		[ -d "$c" ] && ! grep -qxF "$c" <<<"$had_libpod_parent" || continue
+		# a controller this kernel lacks is a plain tmpfs directory (conmon's
+		# "tasks" files in it); a real one is removed with rmdir, leaves first
+		if [ "$(stat -f -c %T "$c")" = tmpfs ]; then
+			rm -rf --one-file-system "$c"
+		else
+			find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
+		fi
+	done
 	awk -v w="$work" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 	chmod -R u+w "$work" 2>/dev/null || true
@@ -198,5 +211,7 @@ ok "podman run true: $(median "${plain[@]}") ms without, $(median "${cdi[@]}") m
 cleanup
 trap - EXIT
 [ ! -e "$SPEC" ] || fail "$SPEC is still there after cleanup"
+[ "$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)" = "$had_libpod_parent" ] ||
+	fail "podman's cgroups are left: $(ls -d /sys/fs/cgroup/*/libpod_parent)"
 [ "$(mounts)" = "$before" ] || fail "the host's mount table changed: $(diff <(echo "$before") <(mounts) || true)"
 ok "everything removed: containers, image, storage, the spec; no mount left"
