@@ -48,9 +48,10 @@ netns_before=$(ip netns list 2>/dev/null || true)
 en_real_driver
 dk=$HK_WORK/docker
 mkdir -p "$dk"
-jq -n --arg d "$dk" '{"storage-driver": "vfs", "bridge": "none", "iptables": false, "ip6tables": false,
+jq -n --arg d "$dk" --arg cg "$EN_DOCKER_CGROUP" '{"storage-driver": "vfs", "bridge": "none", "iptables": false, "ip6tables": false,
 	"ip-masq": false, "ip-forward": false, "data-root": ($d + "/data"), "exec-root": ($d + "/exec"),
-	"pidfile": ($d + "/dockerd.pid"), "hosts": ["unix://" + $d + "/docker.sock"]}' >"$dk/daemon.json"
+	"pidfile": ($d + "/dockerd.pid"), "hosts": ["unix://" + $d + "/docker.sock"],
+	"cgroup-parent": $cg}' >"$dk/daemon.json"
 "$EN_BIN/gpu-stage" runtime configure --docker --gpus-flag --config "$dk/daemon.json" >"$HK_WORK/configure.log" ||
 	hk_fail "runtime configure --docker failed: $(cat "$HK_WORK/configure.log")"
 [ "$(jq -r '.runtimes["gpu-stage"].path' "$dk/daemon.json")" = "$EN_BIN/gpu-runtime" ] ||

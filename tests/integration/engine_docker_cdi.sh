@@ -83,9 +83,10 @@ case $(stat -f -c %T "$HK_WORK") in
 ext2/ext3 | xfs) storage=${GS_DOCKER_STORAGE:-overlay2} ;;
 *) storage=${GS_DOCKER_STORAGE:-vfs} ;;
 esac
-jq -n --arg d "$dk" --arg sd "$storage" '{"storage-driver": $sd, "bridge": "none", "iptables": false, "ip6tables": false,
+jq -n --arg d "$dk" --arg cg "$EN_DOCKER_CGROUP" --arg sd "$storage" '{"storage-driver": $sd, "bridge": "none", "iptables": false, "ip6tables": false,
 	"ip-masq": false, "ip-forward": false, "data-root": ($d + "/data"), "exec-root": ($d + "/exec"),
-	"pidfile": ($d + "/dockerd.pid"), "hosts": ["unix://" + $d + "/docker.sock"]}' >"$dk/daemon.json"
+	"pidfile": ($d + "/dockerd.pid"), "hosts": ["unix://" + $d + "/docker.sock"],
+	"cgroup-parent": $cg}' >"$dk/daemon.json"
 cp "$dk/daemon.json" "$HK_WORK/daemon.orig.json"
 
 # without the feature: Docker 25 to 28.1 read no CDI spec (28.2 turned it on by default)
