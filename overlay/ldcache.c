@@ -180,12 +180,6 @@ static int bind_file(struct ovl_ctx *c, size_t i, int etcfd, const char *name, c
 	return ovl_attach_private(c, tree, target, dest, err);
 }
 
-static int bind_cache(struct ovl_ctx *c, size_t i, int etcfd, const void *buf, size_t len,
-		      struct gs_err *err)
-{
-	return bind_file(c, i, etcfd, "ld.so.cache", buf, len, err);
-}
-
 /* ---- musl: /etc/ld-musl-x86_64.path ---------------------------------------------- */
 
 #define MUSL_PATH "ld-musl-x86_64.path"
@@ -275,6 +269,9 @@ static int musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len
  * /etc/ld-musl-x86_64.path, which is written like the cache (into the
  * image; on a read-only root over the image's own file, which must
  * exist). */
+static int install(struct ovl_ctx *c, size_t i, int etcfd, const char *name, const void *buf,
+		   size_t len, struct gs_err *err);
+
 static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
@@ -284,18 +281,7 @@ static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	int r = musl_build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
-	if (r < 0)
-		return r;
-	if (o->flags & OVL_F_BIND_CACHE)
-		return bind_file(c, i, etcfd, MUSL_PATH, buf, len, err);
-	r = ovl_on_root(c, etcfd, "/etc", err);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return bind_file(c, i, etcfd, MUSL_PATH, buf, len, err);
-	r = ovl_may_create(c, etcfd, "/etc/" MUSL_PATH, err);
-	return r < 0 ? r : gs_write_atomic_at(etcfd, MUSL_PATH, buf, len, 0644,
-					      GS_WRITE_NEW_IN_PLACE, err);
+	return r < 0 ? r : install(c, i, etcfd, MUSL_PATH, buf, len, err);
 }
 
 /* The bytes of the new cache.  An image cache that is valid but makes the
@@ -327,6 +313,26 @@ static int build(const struct ovl_op *o, int etcfd, void **buf, size_t *len, cha
 	return 0;
 }
 
+/* BUF as /etc/NAME: written into the image (a new file renamed over the
+ * old one); on a read-only root, or when /etc is a volume (the image's
+ * symlink into one, or the runtime's: the file there may be the host's),
+ * bound over the image's file instead, which is covered, not replaced. */
+static int install(struct ovl_ctx *c, size_t i, int etcfd, const char *name, const void *buf,
+		   size_t len, struct gs_err *err)
+{
+	if (c->plan->ops[i].flags & OVL_F_BIND_CACHE)
+		return bind_file(c, i, etcfd, name, buf, len, err);
+	int r = ovl_on_root(c, etcfd, "/etc", err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return bind_file(c, i, etcfd, name, buf, len, err);
+	char dest[64];
+	snprintf(dest, sizeof(dest), "/etc/%s", name);
+	r = ovl_may_create(c, etcfd, dest, err);
+	return r < 0 ? r : gs_write_atomic_at(etcfd, name, buf, len, 0644, GS_WRITE_NEW_IN_PLACE, err);
+}
+
 int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
@@ -346,16 +352,5 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	int r = build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
 	if (r < 0)
 		return r;
-	if (o->flags & OVL_F_BIND_CACHE)
-		return bind_cache(c, i, etcfd, buf, len, err);
-	/* /etc on a volume (the image's symlink into one, or the runtime's):
-	 * the file there may be the host's; it is covered, not replaced */
-	r = ovl_on_root(c, etcfd, "/etc", err);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return bind_cache(c, i, etcfd, buf, len, err);
-	r = ovl_may_create(c, etcfd, o->dest, err);
-	return r < 0 ? r : gs_write_atomic_at(etcfd, "ld.so.cache", buf, len, 0644,
-					      GS_WRITE_NEW_IN_PLACE, err);
+	return install(c, i, etcfd, "ld.so.cache", buf, len, err);
 }
