@@ -119,6 +119,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Container variables read: NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES,\n"
 	      "NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE; nothing else of any environment.\n"
+	      "Annotations read (the engine's, they override those variables):\n"
+	      "" HK_ANNOT_DEVICES ", " HK_ANNOT_CAPS ".  Under the configuration's\n"
+	      "\"requests\": \"orchestrator\" only they, --cdi and Docker's --gpus count.\n"
 	      "Exit status: 0 done (or nothing asked for), 1 failure (the container does not\n"
 	      "start), 2 usage error.  See gpu-stage-hook(8).\n",
 	      f);

@@ -354,16 +354,18 @@ static char *hook_opt(const char *name)
 	_cleanup_free_ char *copy = opts ? strdup(opts) : NULL;
 	size_t n = strlen(name);
 	char *save = NULL, *val = NULL;
+	/* the last one counts, as in the hook's getopt_long */
 	for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save)) {
-		if (!strcmp(t, name))
-			val = strtok_r(NULL, " ", &save);
-		else if (!strncmp(t, name, n) && t[n] == '=')
+		if (!strcmp(t, name)) {
+			char *v = strtok_r(NULL, " ", &save);
+			if (!v)
+				break;
+			val = v;
+		} else if (!strncmp(t, name, n) && t[n] == '=') {
 			val = t + n + 1;
-		else
-			continue;
-		return val ? strdup(val) : NULL;
+		}
 	}
-	return NULL;
+	return val ? strdup(val) : NULL;
 }
 
 /* The device nodes the hook will give the container (the same reading of

@@ -48,6 +48,9 @@ edit '["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=utility"]' \
 	hk_fail "all, utility, nvidia0 declared already: linux.devices is $(nodes)"
 [ "$(rules)" = "c 195:255 rwm,c 195:1 rwm" ] || hk_fail "all, utility: the allow rules are $(rules)"
 grep -q '"limit": 18446744073709551615' "$b/config.json" || hk_fail "the memory limit's text was not kept"
+# the last --dev-root of GPU_STAGE_HOOK_OPTS counts, as in the hook's getopt_long
+GPU_STAGE_HOOK_OPTS="--dev-root=/nonexistent $GPU_STAGE_HOOK_OPTS" edit '["NVIDIA_VISIBLE_DEVICES=1"]'
+[ "$(rules)" = "c 195:255 rwm,c 195:1 rwm,c 237:0 rwm,c 237:1 rwm" ] || hk_fail "two --dev-root: the allow rules are $(rules)"
 edit '["NVIDIA_VISIBLE_DEVICES=none"]'
 [ -z "$(nodes)" ] && [ -z "$(rules)" ] || hk_fail "NVIDIA_VISIBLE_DEVICES=none: devices were declared: $(nodes) / $(rules)"
 edit '["PATH=/bin"]'
