@@ -192,16 +192,27 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	return 0;
 }
 
-/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
- * the time zone files for nothing). */
+/* RFC 3339 UTC ("2026-12-01T10:00:00Z") by arithmetic: gmtime_r and
+ * strftime read the time zone file (/etc/localtime) at their first call,
+ * for a UTC time.  Days to a civil date as in H. Hinnant's
+ * "chrono-compatible low-level date algorithms" (proleptic Gregorian). */
 static void utc_now(char ts[32])
 {
 	struct timespec now;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	long long secs = now.tv_sec, days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long long y = yoe + era * 400 + (m <= 2);
+	snprintf(ts, 32, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
+		 rem / 60 % 60, rem % 60);
 }
 
 static int read_input(struct run *x, struct gs_err *err)
