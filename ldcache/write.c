@@ -288,17 +288,35 @@ static void put_added_entry(struct splice *sp, size_t slot, const struct ldc_ent
 	put_entry(sp, slot, e, key, value);
 }
 
+/* The first of IMG's entries from FROM on that E goes before (E first
+ * among equals), by binary search: IMG is sorted. */
+static size_t insertion_point(const struct ldc_cache *img, size_t from, const struct ldc_entry *e)
+{
+	size_t lo = from, hi = img->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ldc_entry_cmp(e, &img->entries[mid]) <= 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* The entry table: IMG's and ADD's entries merged in ldconfig's order, an
- * added entry first among equals (the one ld.so then picks). */
+ * added entry first among equals (the one ld.so then picks).  ADD is small
+ * and sorted: each of its entries finds its place by binary search, so a
+ * 2,000-library image costs a few dozen comparisons, not thousands. */
 static void splice_entries(struct splice *sp)
 {
 	const struct ldc_cache *img = sp->img, *add = sp->add;
-	size_t i = 0, j = 0;
-	for (size_t slot = 0; slot < img->n + add->n; slot++) {
-		if (j < add->n && (i == img->n || ldc_entry_cmp(&add->entries[j], &img->entries[i]) <= 0))
-			put_added_entry(sp, slot, &add->entries[j++]);
-		else
-			put_image_entry(sp, slot, &img->entries[i++]);
+	size_t i = 0, slot = 0;
+	for (size_t j = 0; j <= add->n; j++) {
+		size_t upto = j < add->n ? insertion_point(img, i, &add->entries[j]) : img->n;
+		while (i < upto)
+			put_image_entry(sp, slot++, &img->entries[i++]);
+		if (j < add->n)
+			put_added_entry(sp, slot++, &add->entries[j]);
 	}
 }
 
@@ -320,9 +338,11 @@ int ldc_cache_splice(const struct ldc_cache *img, const struct ldc_cache *add,
 		return gs_err_setx(err, EFBIG,
 				   "ld.so.cache would be %zu bytes (%zu entries), more than the %u bytes a cache may have",
 				   total, n, LDC_FILE_MAX);
-	struct out o = {.buf = calloc(1, total), .cap = total, .len = ext};
+	/* every byte is written below, but for the padding before EXT */
+	struct out o = {.buf = malloc(total), .cap = total, .len = ext};
 	if (!o.buf)
 		return gs_err_set(err, ENOMEM, "ld.so.cache");
+	memset(o.buf + str_end, 0, ext - str_end);
 	struct splice sp = {.img = img, .add = add, .o = &o, .shift = strings - img->raw.str_lo,
 			    .next_str = strings + table};
 	memcpy(o.buf + strings, img->raw.file + img->raw.str_lo, table);

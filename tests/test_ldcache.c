@@ -57,6 +57,12 @@ static void test_libcmp(void **state)
 		{"lib1", "liba", 1},                {"liba", "lib1", -1},
 		{"libA.so", "liba.so", -1},         {"", "a", -1},
 		{"libx.so.2.10", "libx.so.2.9", 1}, {"libz3.so.4", "libz.so.1", 1},
+		/* a long common prefix, then the first difference inside a
+		 * digit run, at its end, after it, or against its end */
+		{"lib12a.so", "lib13.so", -1},      {"lib1", "lib10", -1},
+		{"liba1b", "liba1c", -1},           {"lib", "lib1", -1},
+		{"libgsfx0199.so.1", "libgsfx0200.so.1", -1}, {"lib9x", "lib10x", -1},
+		{"lib2.so", "lib2a.so", -1},        {"lib007", "lib7", 0},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int r = ldc_libcmp(t[i].a, t[i].b);
