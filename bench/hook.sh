@@ -20,7 +20,9 @@
 # Every container gets a fresh overlay (lower: the image, a new upper dir)
 # mounted before and unmounted after its run, outside the timing, as an
 # engine gives each container a fresh writable layer; the layers are
-# removed after all rounds (hk_clean says why).  Rows per image:
+# removed after all rounds (hk_clean says why) and live on a journaled ext4
+# made for the run (hk_layers_fs says why; HK_LAYERS=DIR puts them in DIR
+# instead).  Rows per image:
 #   own work  median(b) - median(a)            target <= 1.0 ms (minbase),
 #                                                     <= 1.5 ms (2,000 libs)
 #             (the CPU times, user + system, beside it: steadier than the
