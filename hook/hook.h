@@ -70,6 +70,9 @@ void hk_state_clear(struct hk_state *s);
  * size are accepted).  Returns 0, or 1 (OUT empty) for a file jansson
  * cannot read that cannot ask for a GPU: nothing to do. */
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
+/* The same for LEN bytes of TEXT (NAME in messages). */
+int hk_config_parse(const char *text, size_t len, const char *name, struct hk_config *out,
+		    struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
 
 /* ---- gpus.c: device nodes (the driver version and the GPUs: overlay/gpus.c) ---- */
