@@ -60,6 +60,7 @@ printf 'GPU UUID: \t GPU-11111111-2222-3333-4444-555555555555\nDevice Minor: \t 
 	>"$work/proc/driver/nvidia/gpus/0000:01:00.0/information"
 mknod "$work/dev/nvidiactl" c 195 255
 mknod "$work/dev/nvidia0" c 195 0
+mknod "$work/dev/nvidia-uvm" c 237 0 # compute: the hook requires it (require_uvm)
 
 config() { # NSJSON ENV...
 	local ns=$1
