@@ -373,14 +373,18 @@ static bool in_anchor(const char *dest)
 	return !strncmp(dest, OVL_ANCHOR, n) && dest[n] == '/';
 }
 
-/* Whether mount point T (O_PATH) fits a host source of mode MODE: a
- * directory for a directory, a file or socket for a socket. */
-static bool host_fits(int t, uint32_t mode)
+/* Why mount point T (O_PATH) does not fit a host source of mode MODE (a
+ * directory for a directory, a file or socket for a socket), or NULL. */
+static const char *host_misfit(int t, uint32_t mode)
 {
 	struct stat st;
 	if (fstat(t, &st) < 0)
-		return false;
-	return S_ISDIR(mode) ? S_ISDIR(st.st_mode) : (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode));
+		return "unreadable";
+	if (S_ISLNK(st.st_mode))
+		return "a symlink (never followed)";
+	if (S_ISDIR(mode) ? S_ISDIR(st.st_mode) : (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return NULL;
+	return S_ISDIR(st.st_mode) ? "a directory" : "not a directory";
 }
 
 /* A host path's mount point (BIND_HOST): its last component is never
@@ -409,13 +413,14 @@ static int host_target(struct ovl_ctx *c, size_t i, int *parent, const char **na
 			close(fd);
 	}
 	int t = beneath(*parent, *name, O_PATH | O_NOFOLLOW);
-	if (t >= 0 && host_fits(t, o->mode))
+	const char *why = t < 0 ? (errno == ELOOP ? "a symlink (never followed)" : strerror(errno))
+				: host_misfit(t, o->mode);
+	if (!why)
 		return t;
 	if (t >= 0)
 		close(t);
 	return gs_err_setx(err, EEXIST, "%s is %s in the image: the host's %s is not bound there",
-			   o->dest, t < 0 && errno == ELOOP ? "a symlink" : "of another type",
-			   S_ISDIR(o->mode) ? "directory" : "socket");
+			   o->dest, why, S_ISDIR(o->mode) ? "directory" : "socket");
 }
 
 static int bind_target(struct ovl_ctx *c, size_t i, int *parent, const char **name,
