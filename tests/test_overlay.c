@@ -639,6 +639,49 @@ static void test_plan_readonly_and_devices(void **state)
 	gs_manifest_free(m);
 }
 
+/* Host IPC paths become bind-host ops (optional; read-write only for
+ * MPS's pipes), described in the dry run and the audit JSON; a destination
+ * with ".." or a relative source is refused. */
+static void test_plan_host_binds(void **state)
+{
+	(void)state;
+	struct gs_manifest *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_host_bind b[] = {
+		{(char *)"/h/tmp/nvidia-mps", (char *)"/tmp/nvidia-mps", true, true, GS_CAP_COMPUTE},
+		{(char *)"/h/run/nvidia-persistenced/socket", (char *)OVL_PERSISTENCED_SOCKET, false, false,
+		 GS_CAP_UTILITY | GS_CAP_COMPUTE}};
+	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .host_binds = b, .n_host_binds = 2};
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	const struct ovl_op *o = find_op(p, OVL_OP_BIND_HOST, "/tmp/nvidia-mps");
+	assert_non_null(o);
+	assert_string_equal(o->source, "/h/tmp/nvidia-mps");
+	assert_true(S_ISDIR(o->mode));
+	assert_int_equal(o->flags, OVL_F_OPTIONAL | OVL_F_RW);
+	o = find_op(p, OVL_OP_BIND_HOST, OVL_PERSISTENCED_SOCKET);
+	assert_non_null(o);
+	assert_true(S_ISSOCK(o->mode));
+	assert_int_equal(o->flags, OVL_F_OPTIONAL);
+	char *text = ovl_plan_describe(p, "/store/535.261.03");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "bind-host  host directory /h/tmp/nvidia-mps -> /tmp/nvidia-mps (rw,nosuid,nodev,noexec) [optional,read-write]"));
+	assert_non_null(strstr(text, "bind-host  host socket /h/run/nvidia-persistenced/socket -> " OVL_PERSISTENCED_SOCKET " (ro,nosuid,nodev,noexec) [optional]"));
+	free(text);
+	ovl_plan_free(p);
+	static const char *const bad[][2] = {{"/h/x", "/tmp/../etc"}, {"h/x", "/tmp/x"}, {"/h/x", "tmp/x"},
+					     {"/h/x", "/tmp//x"}, {"/h/x", "/run/gpu-stage"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ovl_host_bind one = {(char *)bad[i][0], (char *)bad[i][1], true, false, GS_CAP_COMPUTE};
+		req.host_binds = &one;
+		req.n_host_binds = 1;
+		int r = plan_build(m, &req, &p, &err);
+		if (r >= 0)
+			fail_msg("host bind %s -> %s was accepted", bad[i][0], bad[i][1]);
+	}
+	gs_manifest_free(m);
+}
+
 /* The runtime's tmpfs destinations travel with the plan (checked at apply
  * time); an empty one is refused. */
 static void test_plan_tmpfs_dests(void **state)
@@ -1178,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_plan_long_names),
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_tmpfs_dests),
+		cmocka_unit_test(test_plan_host_binds),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json), cmocka_unit_test(test_json_writer),
 		cmocka_unit_test(test_apply_mknod_swapped),
