@@ -410,12 +410,18 @@ static int node_dir(int devfd, const struct ovl_hostdev *d, bool make, int *dirf
 	}
 	char sub[64];
 	snprintf(sub, sizeof(sub), "%.*s", (int)(slash - d->name), d->name);
-	if (make && mkdirat(devfd, sub, 0755) < 0 && errno != EEXIST)
+	bool made = make && mkdirat(devfd, sub, 0755) == 0;
+	if (make && !made && errno != EEXIST)
 		return gs_err_set(err, errno, "mkdir /dev/%s", sub);
 	*dirfd = gs_open_beneath(devfd, sub, O_PATH | O_DIRECTORY, 0);
 	if (*dirfd < 0 && errno == ENOENT && !make)
 		return 0;
-	return *dirfd < 0 ? gs_err_set(err, errno, "/dev/%s (a directory, no symlink)", sub) : 0;
+	if (*dirfd < 0)
+		return gs_err_set(err, errno, "/dev/%s (a directory, no symlink)", sub);
+	/* as nvidia-modprobe leaves it: 0755 whatever the umask, root's */
+	if (made && fchownat(*dirfd, "", 0, 0, AT_EMPTY_PATH) < 0)
+		return gs_err_set(err, errno, "chown /dev/%s", sub);
+	return made ? ovl_chmod_fd(*dirfd, 0755, sub, err) : 0;
 }
 
 static void describe_other(const struct stat *st, char *what, size_t len)
