@@ -86,7 +86,6 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
 		       char **note, struct gs_err *err);
 
-
 /* ---- cgroup.c: device access ---- */
 
 /* Allows DEVS (rwm) in the devices cgroup of process PID (v1:
