@@ -3,6 +3,7 @@
 #   make check      everything under ASan+UBSan, then every test (tests/run)
 #   make fuzz       libFuzzer targets for every parser of outside input (clang)
 #   make bench      benchmarks: one table, ratios against baselines measured in the same run
+#   make mutants    the mutation tier (tests/mutants/run): no mutant may survive
 #   make install    PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -54,7 +55,7 @@ BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
 FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
 
-.PHONY: all check test-run fuzz bench install clean format
+.PHONY: all check test-run fuzz bench install clean format mutants
 all: $(BINS) $(TESTS) $(FIXTURE_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -131,6 +132,12 @@ $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SR
 	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $< $(COMMON_SRC) $(LDCACHE_SRC) $(PKG_LIBS)
+
+# The mutation tier: every mutant of tests/mutants/list (a safety decision
+# broken on purpose: a device rule, a mount flag, the staged-first order,
+# the version match, a verify check, a refusal) must fail one of its tests.
+mutants:
+	tests/mutants/run
 
 # One table: gpu-stage vs ldconfig, staging, the hook's added runc start
 # latency; `make bench BENCH_ARGS='41 --only hook'` passes arguments on.
