@@ -40,7 +40,7 @@ STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/dete
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c
+	stage/cmd_cdi.c stage/cmd_info.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

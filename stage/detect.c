@@ -88,17 +88,19 @@ static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
 	return 0;
 }
 
-int gs_driver_detect(const char *root, char **out, struct gs_err *err)
+int gs_driver_detect(const char *root, enum gs_detect how, char **out, struct gs_err *err)
 {
 	struct gs_root r = {-1, NULL, 0};
+	*out = NULL;
 	int rr = gs_root_open(root, &r, err);
 	if (rr < 0)
 		return rr;
-	if (from_kmod(&r, "/proc/driver/nvidia/version", true, out) > 0 ||
-	    from_kmod(&r, "/sys/module/nvidia/version", false, out) > 0)
+	if (how != GS_DETECT_INSTALLED &&
+	    (from_kmod(&r, "/proc/driver/nvidia/version", true, out) > 0 ||
+	     from_kmod(&r, "/sys/module/nvidia/version", false, out) > 0))
 		rr = 0;
 	else
-		rr = from_libs(&r, out, err);
+		rr = how == GS_DETECT_LOADED ? 0 : from_libs(&r, out, err);
 	gs_root_close(&r);
 	return rr;
 }

@@ -32,6 +32,9 @@ static void usage(FILE *f)
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  info [--json] [--root DIR] [--store DIR]\n"
+	      "        the host's readiness: module, staged versions, device nodes,\n"
+	      "        cgroups, engines, CDI spec, audit log; each problem with its fix\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -77,7 +80,7 @@ int main(int argc, char **argv)
 		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
-		{"cdi", cmd_cdi},
+		{"cdi", cmd_cdi},         {"info", cmd_info},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))
