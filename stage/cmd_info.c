@@ -43,9 +43,8 @@ struct problem {
 struct engine {
 	const char *name;   /* "docker", "containerd", "podman/crio" */
 	enum rt_engine e;
-	const char *deflt;  /* its file */
 	const char *flag;   /* runtime configure's option */
-	char *file;         /* DIR + deflt */
+	char *file;         /* DIR + its default file */
 	bool present;       /* the file (directory) is there */
 	struct rt_probe p;
 	char *error;        /* its file could not be read */
@@ -127,17 +126,17 @@ static int parse(int argc, char **argv, struct info_opts *o)
 __attribute__((format(printf, 3, 4))) static void problem(struct info *in, const char *fix,
 							  const char *fmt, ...)
 {
-	if (in->n_pr >= INFO_MAX_PROBLEMS)
+	if (in->n_pr >= INFO_MAX_PROBLEMS) /* 64 GPUs' nodes and every other part fit */
 		return;
 	struct problem *p = &in->pr[in->n_pr];
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&p->what, fmt, ap) < 0)
-		p->what = NULL;
+	int r = vasprintf(&p->what, fmt, ap);
 	va_end(ap);
+	if (r < 0)
+		return; /* out of memory: the exit status still says not ready */
 	p->fix = fix ? strdup(fix) : NULL;
-	if (p->what)
-		in->n_pr++;
+	in->n_pr++;
 }
 
 /* ROOT + PATH, malloc'd (PATH alone without --root). */
@@ -183,8 +182,8 @@ static int paths(struct info *in, const struct info_opts *o)
 		   {"containerd", RT_CONTAINERD_DEFAULT, "--containerd", RT_CONTAINERD},
 		   {"podman/crio", RT_HOOKS_DIR_DEFAULT, "--podman", RT_PODMAN}};
 	for (size_t i = 0; i < 3; i++) {
-		in->eng[i] = (struct engine){.name = eng[i].name, .e = eng[i].e, .deflt = eng[i].deflt,
-					     .flag = eng[i].flag, .file = under(o->root, eng[i].deflt)};
+		in->eng[i] = (struct engine){.name = eng[i].name, .e = eng[i].e, .flag = eng[i].flag,
+					     .file = under(o->root, eng[i].deflt)};
 		if (!in->eng[i].file)
 			return oom();
 	}
