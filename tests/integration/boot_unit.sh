@@ -49,11 +49,11 @@ read -r -a EXEC <<<"$(key ExecStart)"
 caps=$(key CapabilityBoundingSet | tr 'A-Z' 'a-z' | sed 's/cap_//g; s/^\(.\)/+\1/; s/ /,+/g')
 grep -q '^CapabilityBoundingSet=' "$work/gpu-stage.service" || fail "the unit sets no CapabilityBoundingSet"
 [ "$(key NoNewPrivileges)" = yes ] || fail "NoNewPrivileges=$(key NoNewPrivileges)"
-# unit ROOT: the unit's command line with --root ROOT appended; OUT, ERR, RC
+# unit ROOT [ARG...]: the unit's command line with --root ROOT (and ARGs) appended; OUT, ERR, RC
 unit() {
 	rc=0
 	(umask "$(key UMask)" && exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin GPU_STAGE_CONFIG="$work/config.json" \
-		setpriv --no-new-privs --bounding-set "-all${caps:+,$caps}" -- "${EXEC[@]}" --root "$1") \
+		setpriv --no-new-privs --bounding-set "-all${caps:+,$caps}" -- "${EXEC[@]}" --root "$@") \
 		>"$work/out" 2>"$work/err" || rc=$?
 }
 
@@ -61,7 +61,8 @@ unit() {
 rc=0
 (exec env -i setpriv --no-new-privs --bounding-set "-all${caps:+,$caps}" -- grep -E '^(CapBnd|NoNewPrivs):' /proc/self/status) >"$work/status" || rc=$?
 [ $rc = 0 ] && [ "$(grep NoNewPrivs "$work/status" | awk '{print $2}')" = 1 ] || fail "setpriv: $(cat "$work/status")"
-[ -n "$caps" ] || grep -qx 'CapBnd:	0000000000000000' "$work/status" || fail "not an empty bounding set: $(cat "$work/status")"
+[ "$caps" = +sys_ptrace ] && grep -qx 'CapBnd:	0000000000080000' "$work/status" ||
+	fail "the unit's bounding set is not CAP_SYS_PTRACE alone: '$caps', $(cat "$work/status")"
 
 bash fixtures/mkdriver.sh "$work/host" --version "$VER" --no-i386 >"$work/mk.log" 2>&1 ||
 	fail "mkdriver.sh: $(tail -3 "$work/mk.log")"
@@ -108,6 +109,22 @@ ok "module $VER: staged under the unit's privileges, CDI spec re-written (7 devi
 unit "$H"
 [ $rc = 0 ] && grep -q "^unchanged: driver $VER" "$work/out" || fail "second run: exit $rc: $(cat "$work/out")"
 ok "again at the next boot: unchanged"
+
+# under the unit's capabilities a replaced tree that a container still mounts (another mount
+# namespace, its processes holding every capability) is kept, and deleted once unused
+mkdir -p "$work/mnt"
+unshare -m --propagation private sh -c "mount --bind '$work/store/$VER' '$work/mnt' && exec sleep 120" &
+holder=$!
+trap 'kill $holder 2>/dev/null; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+for i in $(seq 50); do grep -q " $work/mnt " "/proc/$holder/mountinfo" 2>/dev/null && break; sleep 0.1; done
+grep -q " $work/mnt " "/proc/$holder/mountinfo" || fail "the holder's bind mount"
+unit "$H" --force
+[ $rc = 0 ] && grep -q "^replaced: driver $VER" "$work/out" || fail "--force: exit $rc: $(cat "$work/out" "$work/err")"
+[ -n "$(find "$work/store" -maxdepth 1 -name '.tmp-*')" ] || fail "the tree a mount still shows was deleted"
+kill $holder; wait $holder 2>/dev/null || true
+unit "$H"
+[ $rc = 0 ] && [ -z "$(find "$work/store" -maxdepth 1 -name '.tmp-*')" ] || fail "the unused tree is still there: $(ls -a "$work/store")"
+ok "with CAP_SYS_PTRACE alone a tree still mounted elsewhere is kept, then deleted once unused"
 
 # a module whose user-space files are not installed (a .run install half removed): the unit fails, saying why
 sed -i "s/$VER/550.163.01/" "$H/proc/driver/nvidia/version"

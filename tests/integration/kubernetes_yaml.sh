@@ -5,8 +5,9 @@
 # YAML (python3-yaml, aliases resolved) into one apps/v1 DaemonSet whose
 # every volumeMount names a volume; the node paths are exactly the ones the
 # README names, written only where the store, /etc/cdi and the programs go;
-# the containers are unprivileged (no capability, no escalation, read-only
-# root); the commands name options gpu-stage has (stage --root --if-loaded
+# the containers are unprivileged but for CAP_SYS_PTRACE and the node's PID
+# namespace (mount tables: a tree still mounted is never deleted), no
+# escalation, read-only root; the commands name options gpu-stage has (stage --root --if-loaded
 # --quiet, cdi) and run the programs from the path they are copied to on the
 # node (the spec names the hook by that path).
 # Exit 0 pass, 77 skipped (with the reason), else failure.
@@ -24,6 +25,7 @@ d = docs[0]
 assert d["apiVersion"] == "apps/v1" and d["kind"] == "DaemonSet", (d["apiVersion"], d["kind"])
 spec = d["spec"]["template"]["spec"]
 assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items(), "selector"
+assert spec.get("hostPID") is True, "hostPID: the store reads every process's mount table"
 vols = {v["name"]: v["hostPath"] for v in spec["volumes"]}
 want = {"/": True, "/proc/driver/nvidia": True, "/var/lib/gpu-stage": False, "/etc/cdi": False,
         "/dev": True, "/opt/gpu-stage/bin": False}  # path: mounted read-only
@@ -31,7 +33,7 @@ seen = {}
 for c in spec["initContainers"] + spec["containers"]:
     sc = c["securityContext"]
     assert sc.get("privileged") is False and sc.get("allowPrivilegeEscalation") is False, c["name"]
-    assert sc["capabilities"]["drop"] == ["ALL"] and "add" not in sc["capabilities"], c["name"]
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["SYS_PTRACE"]}, c["name"]
     assert sc.get("readOnlyRootFilesystem") is True, c["name"]
     for m in c["volumeMounts"]:
         assert m["name"] in vols, "%s: no volume %s" % (c["name"], m["name"])
