@@ -32,6 +32,9 @@ static void usage(FILE *f)
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
+	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
+	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
 	      "  info [--json] [--root DIR] [--store DIR]\n"
 	      "        the host's readiness: module, staged versions, device nodes,\n"
 	      "        cgroups, engines, CDI spec, audit log; each problem with its fix\n"
@@ -81,6 +84,7 @@ int main(int argc, char **argv)
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
 		{"cdi", cmd_cdi},         {"info", cmd_info},
+		{"devices", cmd_devices},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))
