@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* gpu-stage info: the host's readiness on one screen.  The loaded module,
  * the staged versions (current: the loaded one), the device nodes a GPU
- * container needs, the cgroup version, the engines gpu-stage is
+ * container needs (gpu-stage devices' check: gs/hostdev.h), the cgroup version, the engines gpu-stage is
  * registered with (the planners of `runtime configure`, run without
  * writing: rt_probe), the CDI spec (cdi_check) and the audit log.  Every
  * problem is printed with the command that fixes it; exit 0 when there is
@@ -11,7 +11,9 @@
  * configuration DIR/etc/gpu-stage/config.json (unless GPU_STAGE_CONFIG
  * names one) and every path it gives or defaults to, the engines' files,
  * /sys/fs/cgroup, all prefixed by DIR.  --store names a store as it is. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <linux/magic.h>
@@ -24,6 +26,7 @@
 
 #include "cmd.h"
 #include "gs/cleanup.h"
+#include "gs/hostdev.h"
 #include "gs/overlay.h"
 #include "gs/stage.h"
 #include "runtime.h"
@@ -57,7 +60,6 @@ struct info {
 	char *loaded;          /* the module's version, or NULL */
 	char **versions;       /* staged */
 	size_t n_versions;
-	struct ovl_gpu *gpus;
 	size_t n_gpus;
 	const char *cgroup;    /* "v1", "v2", "hybrid" (v1 with cgroup2 at unified), "unknown" */
 	struct engine eng[3];
@@ -226,40 +228,81 @@ static void read_store(struct info *in)
 		in->loaded, in->store);
 }
 
-/* One node: {"path", "present"} appended; a problem when missing. */
-static void check_node(struct info *in, const char *name, const char *fix, const char *why)
+/* The fix for node D in state ST. */
+static const char *node_fix(const struct ovl_hostdev *d, enum ovl_node_state st, char *buf,
+			    size_t size)
 {
+	bool uvm = d->module == OVL_MOD_UVM;
+	if (st == OVL_NODE_NO_MODULE)
+		return uvm ? "gpu-stage devices --load --ensure   (or: modprobe nvidia-uvm, then nvidia-modprobe -u -c=0)"
+			   : NULL;
+	if (st == OVL_NODE_CONFLICT)
+		return "remove what is there, then: gpu-stage devices --ensure";
+	if (!d->attrs.modify)
+		return "the driver's ModifyDeviceFiles is 0: make the node by hand";
+	if (uvm)
+		return "gpu-stage devices --ensure   (or: nvidia-modprobe -u -c=0, or modprobe nvidia-uvm)";
+	if (d->module == OVL_MOD_NVIDIA && d->minor < OVL_NV_MODESET_MINOR)
+		snprintf(buf, size, "gpu-stage devices --ensure   (or: nvidia-modprobe -c=%u)", d->minor);
+	else
+		snprintf(buf, size, "gpu-stage devices --ensure");
+	return buf;
+}
+
+/* One node: {"path", "state"} appended; a problem unless it is as the
+ * driver says it should be (gpu-stage devices' check). */
+static void check_node(struct info *in, int devfd, const struct ovl_hostdev *d)
+{
+	enum ovl_node_state st;
+	char what[128] = "", fix[96];
+	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *host = NULL;
-	struct stat st;
-	if (asprintf(&host, "%s/%s", in->dev, name) < 0)
+	if (asprintf(&host, "%s/%s", in->dev, d->name) < 0)
 		return;
-	bool there = stat(host, &st) == 0 && S_ISCHR(st.st_mode);
-	json_array_append_new(in->devices, json_pack("{s:s, s:b}", "path", host, "present", there));
-	if (!there)
-		problem(in, fix, "%s is missing%s", host, why);
+	if (ovl_hostdev_check(devfd, d, &st, what, sizeof(what), &err) < 0) {
+		problem(in, NULL, "%s cannot be checked: %s", host, err.msg);
+		return;
+	}
+	json_array_append_new(in->devices, json_pack("{s:s, s:s, s:b}", "path", host, "state",
+						     ovl_node_state_name(st), "present", st == OVL_NODE_OK));
+	const char *f = node_fix(d, st, fix, sizeof(fix));
+	bool uvm = d->minor == OVL_UVM_MINOR && d->module == OVL_MOD_UVM;
+	switch (st) {
+	case OVL_NODE_OK: break;
+	case OVL_NODE_MISSING:
+		problem(in, f, "%s is missing%s", host, uvm ? " (CUDA needs it: cuInit fails without it)" : "");
+		break;
+	case OVL_NODE_BAD_MODE:
+		problem(in, f, "%s has %s, not mode %04o owner %u:%u", host, what,
+			(unsigned int)d->attrs.mode, (unsigned int)d->attrs.uid, (unsigned int)d->attrs.gid);
+		break;
+	case OVL_NODE_CONFLICT: problem(in, f, "%s is %s, not the device", host, what); break;
+	case OVL_NODE_NO_MODULE:
+		problem(in, f, "%s: the %s module is not loaded", host, ovl_nv_module_name(d->module));
+		break;
+	}
 }
 
 static void read_devices(struct info *in)
 {
 	struct gs_err err = GS_ERR_INIT;
+	struct ovl_hostdevs h = {0};
 	if (!in->loaded)
 		return; /* nothing to make them with */
-	if (ovl_gpus_read(in->proc, &in->gpus, &in->n_gpus, &err) < 0) {
-		problem(in, NULL, "the GPUs cannot be read: %s", err.msg);
+	if (ovl_hostdevs_read(in->proc, &h, &err) < 0) {
+		problem(in, NULL, "the device nodes the driver should have cannot be read: %s", err.msg);
 		return;
+	}
+	_cleanup_close_ int devfd = open(in->dev, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (devfd < 0)
+		problem(in, NULL, "%s: %s", in->dev, strerror(errno));
+	for (size_t i = 0; devfd >= 0 && i < h.n; i++) {
+		check_node(in, devfd, &h.v[i]);
+		in->n_gpus += h.v[i].module == OVL_MOD_NVIDIA && h.v[i].minor < OVL_NV_MODESET_MINOR;
 	}
 	if (in->n_gpus == 0)
 		problem(in, NULL, "%s/driver/nvidia/gpus lists no GPU", in->proc);
-	check_node(in, "nvidiactl", "nvidia-modprobe -c=0", "");
-	for (size_t i = 0; i < in->n_gpus; i++) {
-		char name[32], fix[48];
-		snprintf(name, sizeof(name), "nvidia%d", in->gpus[i].minor);
-		snprintf(fix, sizeof(fix), "nvidia-modprobe -c=%d", in->gpus[i].minor);
-		check_node(in, name, fix, "");
-	}
-	static const char uvm_fix[] = "nvidia-modprobe -u -c=0   (or: modprobe nvidia-uvm, then make the nodes)";
-	check_node(in, "nvidia-uvm", uvm_fix, " (CUDA needs it: cuInit fails without it)");
-	check_node(in, "nvidia-uvm-tools", uvm_fix, "");
+	ovl_hostdevs_clear(&h);
 }
 
 static void read_cgroup(struct info *in)
@@ -364,9 +407,13 @@ static void print_text(const struct info *in)
 	json_t *d;
 	size_t i;
 	printf("devices    ");
-	json_array_foreach(in->devices, i, d)
-		printf(" %s %s", json_string_value(json_object_get(d, "path")),
-		       json_is_true(json_object_get(d, "present")) ? "ok" : "MISSING");
+	json_array_foreach(in->devices, i, d) {
+		char state[16];
+		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(d, "state")));
+		for (char *c = state; *c && strcmp(state, "ok"); c++)
+			*c = (char)toupper((unsigned char)*c);
+		printf(" %s %s", json_string_value(json_object_get(d, "path")), state);
+	}
 	printf("%s\n", json_array_size(in->devices) ? "" : " (no module: none expected)");
 	printf("cgroup      %s%s\n", in->cgroup,
 	       !strcmp(in->cgroup, "hybrid") ? " (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
@@ -444,7 +491,6 @@ static void info_clear(struct info *in)
 	for (size_t i = 0; i < in->n_versions; i++)
 		free(in->versions[i]);
 	free(in->versions);
-	free(in->gpus);
 	for (size_t i = 0; i < 3; i++) {
 		free(in->eng[i].file);
 		free(in->eng[i].error);

@@ -31,6 +31,9 @@ bash fixtures/mkdriver.sh "$work/drv" --version "$VER" --no-i386 >"$work/mk.log"
 "$GS" --root "$work/drv" --store "$STORE" --driver "$VER" -q >"$work/stage.log" 2>&1 ||
 	fail "staging: $(cat "$work/stage.log")"
 fake_gpus "$R" "$VER" 0 1
+# the majors the modules registered (gpu-stage devices reads them), nodes as the driver makes them
+printf 'Character devices:\n  1 mem\n195 nvidia-frontend\n237 nvidia-uvm\n\nBlock devices:\n  8 sd\n' >"$R/proc/devices"
+chmod 0666 "$R"/dev/nvidia*
 # the paths `gpu-stage cdi` and `runtime configure` write into, the host being $R
 jq -n --arg r "$R" '{store: ($r + "/var/lib/gpu-stage"), dev_root: ($r + "/dev"),
 	proc_root: ($r + "/proc"), cdi_dir: ($r + "/etc/cdi")}' >"$work/config.json"
@@ -76,7 +79,7 @@ has "docker      $R/etc/docker/daemon.json: gpu-stage"
 has "cdi         $R/etc/cdi/nvidia.com-gpu.json: current"
 has "audit log   $R/var/log/gpu-stage/hook.log: 16 bytes"
 jhas ".module == \"$VER\" and .store.current == \"$VER\" and .store.versions == [\"$VER\"] and .gpus == 2"
-jhas '[.devices[] | select(.present)] | length == 5'
+jhas '[.devices[] | select(.present and .state == "ok")] | length == 5'
 jhas '.engines[] | select(.engine == "docker") | .configured and .current and (.default | not) and (.cdi | not)'
 jhas '.engines[] | select(.engine == "containerd") | (.present | not) and (.configured | not)'
 jhas '.cdi.state == "current" and .audit_log.bytes == 16 and .problems == []'
@@ -97,23 +100,42 @@ jhas '.engines[] | select(.engine == "docker") | .default and .cdi'
 jhas '[.engines[] | select(.configured and .current)] | length == 3'
 ok "docker default runtime and CDI, containerd handler, podman/crio hook: reported"
 
-# ---- /dev/nvidia-uvm missing: the classic miss ----
+# ---- /dev/nvidia-uvm missing: the classic miss; the fix it names fixes it ----
 rm "$R/dev/nvidia-uvm"
 info
 notready
 has "$R/dev/nvidia-uvm MISSING"
-problem "$R/dev/nvidia-uvm is missing (CUDA needs it" "nvidia-modprobe -u -c=0   (or: modprobe nvidia-uvm, then make the nodes)"
+problem "$R/dev/nvidia-uvm is missing (CUDA needs it" "gpu-stage devices --ensure   (or: nvidia-modprobe -u -c=0, or modprobe nvidia-uvm)"
 jhas "[.problems[]] | length == 1"
-jhas ".devices[] | select(.path == \"$R/dev/nvidia-uvm\") | .present == false"
-mknod "$R/dev/nvidia-uvm" c 237 0
-ok "/dev/nvidia-uvm missing: named with its fix, exit 1"
+jhas ".devices[] | select(.path == \"$R/dev/nvidia-uvm\") | .present == false and .state == \"missing\""
+"$GS" devices --ensure --dev-root "$R/dev" --proc-root "$R/proc" >"$work/fix" 2>&1 || fail "the fix: $(cat "$work/fix")"
+info
+ready
+ok "/dev/nvidia-uvm missing: named with its fix, exit 1; after gpu-stage devices --ensure: ready"
 
 rm "$R/dev/nvidia1"
 info
 notready
-problem "$R/dev/nvidia1 is missing" "nvidia-modprobe -c=1"
-mknod "$R/dev/nvidia1" c 195 1
-ok "a GPU's node missing: nvidia-modprobe -c=N"
+problem "$R/dev/nvidia1 is missing" "gpu-stage devices --ensure   (or: nvidia-modprobe -c=1)"
+mknod -m 0666 "$R/dev/nvidia1" c 195 1
+chmod 0600 "$R/dev/nvidia0"
+info
+notready
+has "$R/dev/nvidia0 WRONG-MODE"
+problem "$R/dev/nvidia0 has " "gpu-stage devices --ensure   (or: nvidia-modprobe -c=0)"
+chmod 0666 "$R/dev/nvidia0"
+ok "a GPU's node missing, one with the wrong mode: gpu-stage devices --ensure"
+
+# ---- nvidia-uvm not loaded at all ----
+cp "$R/proc/devices" "$work/devices"
+sed -i '/nvidia-uvm/d' "$R/proc/devices"
+info
+notready
+has "$R/dev/nvidia-uvm NO-MODULE"
+problem "$R/dev/nvidia-uvm: the nvidia-uvm module is not loaded" \
+	"gpu-stage devices --load --ensure   (or: modprobe nvidia-uvm, then nvidia-modprobe -u -c=0)"
+cp "$work/devices" "$R/proc/devices"
+ok "nvidia-uvm not loaded: gpu-stage devices --load --ensure"
 
 # ---- the loaded module's version not staged (an upgrade, then a reboot) ----
 cp "$R/proc/driver/nvidia/version" "$work/version"
@@ -130,7 +152,7 @@ ok "loaded version not staged: gpu-stage --driver VER"
 mkdir "$R/proc/driver/nvidia/gpus/0000:03:00.0"
 printf 'GPU UUID: \t GPU-cccccccc-2222-3333-4444-555555555555\nDevice Minor: \t 2\n' \
 	>"$R/proc/driver/nvidia/gpus/0000:03:00.0/information"
-mknod "$R/dev/nvidia2" c 195 2
+mknod -m 0666 "$R/dev/nvidia2" c 195 2
 info
 notready
 problem "the CDI spec $R/etc/cdi/nvidia.com-gpu.json is out of date: it names 5 devices" "gpu-stage cdi"
