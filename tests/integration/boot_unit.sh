@@ -115,7 +115,7 @@ ok "again at the next boot: unchanged"
 mkdir -p "$work/mnt"
 unshare -m --propagation private sh -c "mount --bind '$work/store/$VER' '$work/mnt' && exec sleep 120" &
 holder=$!
-trap 'kill $holder 2>/dev/null; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $holder 2>/dev/null || true; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 for i in $(seq 50); do grep -q " $work/mnt " "/proc/$holder/mountinfo" 2>/dev/null && break; sleep 0.1; done
 grep -q " $work/mnt " "/proc/$holder/mountinfo" || fail "the holder's bind mount"
 unit "$H" --force
