@@ -126,6 +126,23 @@ unit "$H"
 [ $rc = 0 ] && [ -z "$(find "$work/store" -maxdepth 1 -name '.tmp-*')" ] || fail "the unused tree is still there: $(ls -a "$work/store")"
 ok "with CAP_SYS_PTRACE alone a tree still mounted elsewhere is kept, then deleted once unused"
 
+# without CAP_SYS_PTRACE (a misconfigured unit, a pod without it) the
+# holder's mount table cannot be read: the replaced tree is kept all the
+# same (it deleted it before), and a run with the capability deletes it
+unshare -m --propagation private sh -c "mount --bind '$work/store/$VER' '$work/mnt' && exec sleep 120" &
+holder=$!
+for i in $(seq 50); do grep -q " $work/mnt " "/proc/$holder/mountinfo" 2>/dev/null && break; sleep 0.1; done
+grep -q " $work/mnt " "/proc/$holder/mountinfo" || fail "the second holder's bind mount"
+caps_saved=$caps caps=
+unit "$H" --force
+caps=$caps_saved
+[ $rc = 0 ] && grep -q "^replaced: driver $VER" "$work/out" || fail "--force without capabilities: exit $rc: $(cat "$work/out" "$work/err")"
+[ -n "$(find "$work/store" -maxdepth 1 -name '.tmp-*')" ] || fail "without CAP_SYS_PTRACE the tree a mount still shows was deleted"
+kill $holder; wait $holder 2>/dev/null || true
+unit "$H"
+[ $rc = 0 ] && [ -z "$(find "$work/store" -maxdepth 1 -name '.tmp-*')" ] || fail "the unused tree is still there: $(ls -a "$work/store")"
+ok "without CAP_SYS_PTRACE a tree that may still be mounted is kept (mount tables unreadable), deleted by the next run that can look"
+
 # a module whose user-space files are not installed (a .run install half removed): the unit fails, saying why
 sed -i "s/$VER/550.163.01/" "$H/proc/driver/nvidia/version"
 unit "$H"
