@@ -88,6 +88,20 @@ static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
 	return 0;
 }
 
+int gs_driver_loaded(const char *root, char **out, struct gs_err *err)
+{
+	struct gs_root r = {-1, NULL, 0};
+	*out = NULL;
+	int rr = gs_root_open(root, &r, err);
+	if (rr < 0)
+		return rr;
+	rr = from_kmod(&r, "/proc/driver/nvidia/version", true, out);
+	if (rr == 0)
+		rr = from_kmod(&r, "/sys/module/nvidia/version", false, out);
+	gs_root_close(&r);
+	return rr < 0 ? gs_err_setx(err, -rr, "reading the module version: out of memory") : rr;
+}
+
 int gs_driver_detect(const char *root, char **out, struct gs_err *err)
 {
 	struct gs_root r = {-1, NULL, 0};

@@ -33,7 +33,7 @@
 
 #define COPY_CHUNK (4u << 20) /* bytes per copy_file_range / read, and hash buffer size */
 #define RM_DEPTH_MAX 64
-#define TMP_PREFIX ".tmp-"
+#define TMP_PREFIX GS_STORE_TMP_PREFIX
 #define LOCK_NAME ".lock"
 
 /* ---- the store directory, its lock, temporary trees ----------------------------- */
@@ -143,16 +143,19 @@ static int remove_entries(DIR *d, unsigned int depth)
  * mounts it.  Mount roots are matched by the tree's unique name ("/NAME/"
  * or a trailing "/NAME") on that superblock; every mount namespace is read
  * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read the
- * tree counts as used: kept, never deleted under a container. */
-static bool tree_mounted(dev_t dev, const char *name)
+ * tree counts as used: kept, never deleted under a container.  Returns 0
+ * when unused, else the pid of a process whose mount table shows it, or -1
+ * when that cannot be told (then it counts as used too). */
+static pid_t tree_user(dev_t dev, const char *name)
 {
 	DIR *proc = opendir("/proc");
 	if (!proc)
-		return true;
+		return -1;
 	size_t nl = strlen(name), cap = 0, n_ns = 0, ns_cap = 0;
 	ino_t *seen = NULL;
 	char *line = NULL;
 	bool used = false;
+	pid_t by = 0;
 	struct dirent *e;
 	while (!used && (e = readdir(proc))) {
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
@@ -190,13 +193,16 @@ static bool tree_mounted(dev_t dev, const char *name)
 			for (const char *p = strstr(m.root, name); p && !used; p = strstr(p + 1, name))
 				used = p > m.root && p[-1] == '/' && (p[nl] == '/' || p[nl] == '\0');
 		}
-		used |= r < 0;
+		if (used)
+			by = (pid_t)strtol(e->d_name, NULL, 10);
+		if (r < 0)
+			used = true, by = -1;
 		fclose(f);
 	}
 	closedir(proc);
 	free(line);
 	free(seen);
-	return used;
+	return used && by == 0 ? -1 : by;
 }
 
 /* Deletes the tree STORE/NAME unless a mount still shows it (then it
@@ -204,7 +210,7 @@ static bool tree_mounted(dev_t dev, const char *name)
 static int remove_unused(int storefd, const char *name)
 {
 	struct stat st;
-	if (fstat(storefd, &st) < 0 || tree_mounted(st.st_dev, name))
+	if (fstat(storefd, &st) < 0 || tree_user(st.st_dev, name) != 0)
 		return 0;
 	return rm_tree_at(storefd, name, 0) == 0 ? 1 : 0;
 }
@@ -603,6 +609,19 @@ static int same_source(const struct gs_file *f, const struct stat *st, const cha
 	return 0;
 }
 
+/* A file written in full gets its staged MODE. */
+static int seal_file(int fd, const char *path, uint32_t mode, struct gs_err *err)
+{
+	if (fchmod(fd, mode) < 0)
+		return gs_err_set(err, errno, "%s", path);
+	/* durability comes in one pass once every file is written
+	 * (sync_files): here the writeback only starts, so the disk works
+	 * while the next file is copied instead of each fsync waiting alone */
+	if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && fsync(fd) < 0)
+		return gs_err_set(err, errno, "%s", path);
+	return 0;
+}
+
 static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_err *err)
 {
 	_cleanup_close_ int src =
@@ -630,14 +649,7 @@ static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_
 		return gs_err_set(err, errno, "%s", f->source);
 	if ((r = same_source(f, &st, "while being copied", err)) < 0)
 		return r;
-	if (fchmod(dst, f->mode) < 0)
-		return gs_err_set(err, errno, "%s", f->path);
-	/* durability comes in one pass once every file is written
-	 * (sync_files): here the writeback only starts, so the disk works
-	 * while the next file is copied instead of each fsync waiting alone */
-	if (sync_file_range(dst, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && fsync(dst) < 0)
-		return gs_err_set(err, errno, "%s", f->path);
-	return 0;
+	return seal_file(dst, f->path, f->mode, err);
 }
 
 /* Every staged file fsynced, after all were written: most of their data
@@ -653,14 +665,14 @@ static int sync_files(struct build *b, const struct gs_manifest *p, struct gs_er
 	return 0;
 }
 
-static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *err)
+static int stage_link(struct build *b, const char *path, const char *target, struct gs_err *err)
 {
 	const char *leaf;
-	_cleanup_close_ int dirfd = open_parent(b, l->path, &leaf, err);
+	_cleanup_close_ int dirfd = open_parent(b, path, &leaf, err);
 	if (dirfd < 0)
 		return dirfd;
-	if (symlinkat(l->target, dirfd, leaf) < 0)
-		return gs_err_set(err, errno, "creating link %s -> %s", l->path, l->target);
+	if (symlinkat(target, dirfd, leaf) < 0)
+		return gs_err_set(err, errno, "creating link %s -> %s", path, target);
 	return 0;
 }
 
@@ -671,28 +683,31 @@ static int write_sealed(int dirfd, const char *name, const char *text, size_t le
 	return gs_write_atomic_at(dirfd, name, text, len, 0444, GS_WRITE_FSYNC, err);
 }
 
+static int sha256_text(const char *text, size_t len, char sha[65], struct gs_err *err)
+{
+	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
+	int r = gs_sha256_new(&h, err);
+	if (r >= 0)
+		r = gs_sha256_update(h, text, len, err);
+	return r < 0 ? r : gs_sha256_final(h, sha, err);
+}
+
 /* The index of P, whose manifest.json is TEXT (LEN bytes). */
 static int index_text(const struct gs_manifest *p, const char *text, size_t len, char **out,
 		      size_t *olen, struct gs_err *err)
 {
 	char sha[65];
-	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
-	int r = gs_sha256_new(&h, err);
-	if (r >= 0)
-		r = gs_sha256_update(h, text, len, err);
-	if (r >= 0)
-		r = gs_sha256_final(h, sha, err);
+	int r = sha256_text(text, len, sha, err);
 	return r < 0 ? r : gs_index_format(p, len, sha, out, olen, err);
 }
 
-/* manifest.json, then the index made from it. */
-static int write_manifest(struct build *b, const struct gs_manifest *p, struct gs_err *err)
+/* manifest.json (TEXT, LEN bytes: P's), then the index made from it. */
+static int write_manifest(struct build *b, const struct gs_manifest *p, const char *text,
+			  size_t len, struct gs_err *err)
 {
-	_cleanup_free_ char *text = NULL, *index = NULL;
-	size_t len = 0, ilen = 0;
-	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
-	if (r >= 0)
-		r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
+	_cleanup_free_ char *index = NULL;
+	size_t ilen = 0;
+	int r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
 	if (r >= 0)
 		r = index_text(p, text, len, &index, &ilen, err);
 	return r < 0 ? r : write_sealed(b->tmpfd, GS_INDEX_NAME, index, ilen, err);
@@ -779,6 +794,17 @@ static void report(const struct gs_progress *pr, size_t i, const struct gs_manif
 		pr->fn(pr->data, i + 1, p->n_files, done, total, p->files[i].path);
 }
 
+/* Every file of P in the tree is written: fsync them, add manifest.json
+ * (TEXT) and the index, seal the directories. */
+static int finish_tree(struct build *b, const struct gs_manifest *p, const char *text,
+		       size_t len, struct gs_err *err)
+{
+	int r = sync_files(b, p, err);
+	if (r >= 0)
+		r = write_manifest(b, p, text, len, err);
+	return r < 0 ? r : seal_dirs(b, err);
+}
+
 static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,
 		      const struct gs_progress *progress, struct gs_err *err)
 {
@@ -793,13 +819,13 @@ static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,
 		report(progress, i, p, done, total);
 	}
 	for (size_t i = 0; i < p->n_links; i++)
-		if (stage_link(b, &p->links[i], err) < 0)
+		if (stage_link(b, p->links[i].path, p->links[i].target, err) < 0)
 			return gs_err_wrap(err, "staging %s", p->driver);
-	int r = sync_files(b, p, err);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
 	if (r >= 0)
-		r = write_manifest(b, p, err);
-	if (r >= 0)
-		r = seal_dirs(b, err);
+		r = finish_tree(b, p, text, len, err);
 	return r < 0 ? gs_err_wrap(err, "staging %s in %s", p->driver, b->store) : 0;
 }
 
@@ -810,6 +836,23 @@ static void normalise_modes(struct gs_manifest *p)
 		struct gs_file *f = &p->files[i];
 		f->mode = f->kind == GS_KIND_BIN || (f->mode & 0111) ? 0555 : 0444;
 	}
+}
+
+/* The empty tree STORE/.tmp-VER-XXXXXX, 0700 while it is built. */
+static int begin_tree(struct build *b, const char *ver, struct gs_err *err)
+{
+	char prefix[96];
+	snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s", ver);
+	int r = fresh_name(b->storefd, prefix, b->tmpname, sizeof(b->tmpname), err);
+	if (r < 0)
+		return r;
+	if (mkdirat(b->storefd, b->tmpname, 0700) < 0) {
+		int e = errno;
+		b->tmpname[0] = '\0';
+		return gs_err_set(err, e, "creating %s/%s", b->store, prefix);
+	}
+	b->tmpfd = openat(b->storefd, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return b->tmpfd < 0 ? gs_err_set(err, errno, "%s/%s", b->store, b->tmpname) : 0;
 }
 
 static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, bool force,
@@ -832,24 +875,33 @@ static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, b
 			return reindex(b->storefd, b->store, plan->driver, err);
 		}
 	}
-	char prefix[96];
-	snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s", plan->driver);
-	if ((r = fresh_name(b->storefd, prefix, b->tmpname, sizeof(b->tmpname), err)) < 0)
+	if ((r = begin_tree(b, plan->driver, err)) < 0)
 		return r;
-	if (mkdirat(b->storefd, b->tmpname, 0700) < 0) {
-		int e = errno;
-		b->tmpname[0] = '\0';
-		return gs_err_set(err, e, "creating %s/%s", b->store, prefix);
-	}
-	b->tmpfd = openat(b->storefd, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (b->tmpfd < 0)
-		return gs_err_set(err, errno, "%s/%s", b->store, b->tmpname);
 	if ((r = build_tree(b, rootfd, plan, progress, err)) < 0)
 		return r;
 	if ((r = publish(b, plan->driver, exists, err)) < 0)
 		return r;
 	*result = exists ? GS_STAGE_REPLACED : GS_STAGE_CREATED;
 	return 0;
+}
+
+/* STORE opened (created when missing) and locked (*LOCKFD) for a change,
+ * its readers' lock made, the debris of earlier runs removed. */
+static int open_for_writing(const char *store, int *lockfd, struct gs_err *err)
+{
+	_cleanup_close_ int storefd = open_store(store, true, err);
+	if (storefd < 0)
+		return storefd;
+	if ((*lockfd = lock_store(storefd, store, false, err)) < 0)
+		return *lockfd;
+	/* the readers' lock exists before any version a reader could open
+	 * (a reader of a store without one holds nothing: manifest/store.c) */
+	_cleanup_close_ int readers =
+		openat(storefd, GS_READERS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (readers < 0)
+		return gs_err_set(err, errno, "%s/" GS_READERS_LOCK, store);
+	remove_stale(storefd);
+	return steal_fd(&storefd);
 }
 
 int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool force,
@@ -860,24 +912,112 @@ int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool
 	if (r < 0)
 		return gs_err_wrap(err, "refusing to stage");
 	normalise_modes(plan);
-	_cleanup_close_ int storefd = open_store(store, true, err);
+	_cleanup_close_ int lockfd = -1;
+	_cleanup_close_ int storefd = open_for_writing(store, &lockfd, err);
 	if (storefd < 0)
 		return storefd;
-	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
-	if (lockfd < 0)
-		return lockfd;
-	/* the readers' lock exists before any version a reader could open
-	 * (a reader of a store without one holds nothing: manifest/store.c) */
-	_cleanup_close_ int readers =
-		openat(storefd, GS_READERS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (readers < 0)
-		return gs_err_set(err, errno, "%s/" GS_READERS_LOCK, store);
-	remove_stale(storefd);
 	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
 	b.buf = malloc(COPY_CHUNK);
 	if (!b.buf)
 		return gs_err_setx(err, ENOMEM, "staging %s: out of memory", plan->driver);
 	r = stage_locked(&b, rootfd, plan, force, progress, result, err);
+	build_release(&b);
+	return r;
+}
+
+/* ---- filling a tree from elsewhere: import (stage/archive.c) ---------------------- */
+
+struct gs_tree {
+	struct build *b;
+};
+
+int gs_tree_create(struct gs_tree *t, const char *path, struct gs_err *err)
+{
+	const char *leaf;
+	_cleanup_close_ int dirfd = open_parent(t->b, path, &leaf, err);
+	if (dirfd < 0)
+		return dirfd;
+	int fd = openat(dirfd, leaf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return fd >= 0 ? fd : gs_err_set(err, errno, "creating %s", path);
+}
+
+int gs_tree_seal(struct gs_tree *t, int fd, const char *path, uint32_t mode, struct gs_err *err)
+{
+	(void)t;
+	return seal_file(fd, path, mode, err);
+}
+
+int gs_tree_symlink(struct gs_tree *t, const char *path, const char *target, struct gs_err *err)
+{
+	return stage_link(t->b, path, target, err);
+}
+
+/* Whether STORE/VER holds exactly manifest.json TEXT (LEN bytes, SHA hex)
+ * and the files and links it names (sizes, modes, targets; no hashing, as
+ * for a re-stage) with its index.  1 yes, 0 no. */
+static int staged_same(int storefd, const char *ver, size_t len, const char *sha,
+		       struct gs_err *err)
+{
+	_cleanup_close_ int verfd =
+		openat(storefd, ver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *have = NULL;
+	struct gs_manifest_info info;
+	struct gs_err ignored = GS_ERR_INIT;
+	if (verfd < 0 || gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &have, &info, &ignored) < 0 ||
+	    info.size != len || strcmp(info.file_sha256, sha) || !tree_intact(verfd, have))
+		return 0;
+	const char *why = NULL;
+	int r = gs_index_matches_at(verfd, have, &info, &why, err);
+	return r < 0 ? r : r == 1;
+}
+
+static int import_locked(struct build *b, const struct gs_manifest *m, const char *text,
+			 size_t len, bool force, const struct gs_tree_filler *fill,
+			 enum gs_stage_result *result, struct gs_err *err)
+{
+	bool exists;
+	char sha[65];
+	int r = staged_exists(b->storefd, b->store, m->driver, &exists, err);
+	if (r >= 0 && exists)
+		r = sha256_text(text, len, sha, err);
+	if (r >= 0 && exists)
+		r = staged_same(b->storefd, m->driver, len, sha, err);
+	if (r < 0)
+		return r;
+	if (exists && !force) {
+		if (r == 0)
+			return gs_err_setx(err, EEXIST,
+					   "%s/%s: another copy of driver %s is staged there; --force replaces it",
+					   b->store, m->driver, m->driver);
+		*result = GS_STAGE_UNCHANGED;
+		return fill->fn(fill->data, NULL, err); /* every entry checked, nothing written */
+	}
+	if ((r = begin_tree(b, m->driver, err)) < 0)
+		return r;
+	struct gs_tree t = {b};
+	if ((r = fill->fn(fill->data, &t, err)) < 0)
+		return r;
+	if ((r = finish_tree(b, m, text, len, err)) < 0)
+		return gs_err_wrap(err, "importing %s into %s", m->driver, b->store);
+	if ((r = publish(b, m->driver, exists, err)) < 0)
+		return r;
+	*result = exists ? GS_STAGE_REPLACED : GS_STAGE_CREATED;
+	return 0;
+}
+
+int gs_store_import(const char *store, const struct gs_manifest *m, const char *text, size_t len,
+		    bool force, const struct gs_tree_filler *fill, enum gs_stage_result *result,
+		    struct gs_err *err)
+{
+	int r = gs_manifest_check(m, err);
+	if (r < 0)
+		return gs_err_wrap(err, "refusing to import");
+	_cleanup_close_ int lockfd = -1;
+	_cleanup_close_ int storefd = open_for_writing(store, &lockfd, err);
+	if (storefd < 0)
+		return storefd;
+	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
+	r = import_locked(&b, m, text, len, force, fill, result, err);
 	build_release(&b);
 	return r;
 }
@@ -969,7 +1109,13 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 		return r;
 	if (!exists)
 		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
+	return gs_store_remove_locked(storefd, store, ver, err);
+}
+
+int gs_store_remove_locked(int storefd, const char *store, const char *ver, struct gs_err *err)
+{
 	char prefix[96], tmp[128];
+	int r;
 	snprintf(prefix, sizeof(prefix), TMP_PREFIX "rm-%s", ver);
 	if ((r = fresh_name(storefd, prefix, tmp, sizeof(tmp), err)) < 0)
 		return r;
@@ -979,10 +1125,34 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 	if (r < 0)
 		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
 	(void)fsync(storefd);
+	/* 1: a running container still mounts it: kept for a later run */
+	return gs_store_remove_old(storefd, tmp) == 1 ? 0 : 1;
+}
+
+/* ---- for gc (stage/store_gc.c) --------------------------------------------------- */
+
+int gs_store_open_locked(const char *store, int *lockfd, struct gs_err *err)
+{
+	_cleanup_close_ int storefd = open_store(store, false, err);
+	if (storefd < 0)
+		return storefd;
+	if ((*lockfd = lock_store(storefd, store, false, err)) < 0)
+		return *lockfd;
+	return steal_fd(&storefd);
+}
+
+pid_t gs_store_tree_user(int storefd, const char *name)
+{
+	struct stat st;
+	return fstat(storefd, &st) < 0 ? -1 : tree_user(st.st_dev, name);
+}
+
+int gs_store_remove_old(int storefd, const char *name)
+{
 	struct gs_err ignored = GS_ERR_INIT;
-	r = gs_store_readers_barrier(storefd, &ignored) == 0 ? remove_unused(storefd, tmp) : 0;
+	int r = gs_store_readers_barrier(storefd, &ignored) == 0 ? remove_unused(storefd, name) : 0;
 	(void)fsync(storefd);
-	return r == 1 ? 0 : 1; /* 1: a running container still mounts it: kept for a later run */
+	return r;
 }
 
 int gs_store_verify(const char *store, const char *ver,

@@ -34,6 +34,10 @@ struct gs_discover_opts {
  * candidates.  *OUT is malloc'd. */
 int gs_driver_detect(const char *root, char **out, struct gs_err *err);
 
+/* Only the loaded kernel module's version under ROOT (the first two
+ * sources above): 1 and *OUT malloc'd, or 0 when no module is loaded. */
+int gs_driver_loaded(const char *root, char **out, struct gs_err *err);
+
 /* Computes the plan for one driver version. */
 int gs_discover(const struct gs_discover_opts *o, struct gs_manifest **out, struct gs_err *err);
 
