@@ -591,6 +591,9 @@ int gs_archive_import(const char *store, int fd, const char *name, bool force, c
 {
 	struct importing im = {.name = name};
 	*ver = NULL;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		return gs_err_setx(err, EBADMSG, "%s: an empty file, not an archive", name);
 	int r = 0;
 	if (!(im.a = archive_read_new()) || !(im.buf = malloc(DATA_CHUNK)))
 		r = gs_err_setx(err, ENOMEM, "%s: out of memory", name);
