@@ -71,8 +71,10 @@ static int scan(int storefd, const char *store, struct names *vers, struct names
 	if (r < 0 || errno)
 		return r < 0 ? gs_err_setx(err, ENOMEM, "store %s: out of memory", store)
 			     : gs_err_set(err, errno, "reading store %s", store);
-	qsort(vers->v, vers->n, sizeof(char *), version_cmp);
-	qsort(old->v, old->n, sizeof(char *), version_cmp);
+	if (vers->n > 1)
+		qsort(vers->v, vers->n, sizeof(char *), version_cmp);
+	if (old->n > 1)
+		qsort(old->v, old->n, sizeof(char *), version_cmp);
 	return 0;
 }
 
