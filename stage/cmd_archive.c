@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,30 @@ static void progress(void *data, size_t done, size_t total, uint64_t done_bytes,
 	fflush(stderr);
 }
 
+/* An export stopped by SIGINT, SIGTERM or SIGHUP removes its temporary
+ * file first (SIGKILL cannot be caught: that one leaves .FILE.gs-XXXXXXXX
+ * behind, never a partial FILE). */
+static int tmp_dirfd = -1;
+static char tmp_name[NAME_MAX + 1];
+static volatile sig_atomic_t tmp_live;
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void on_stop(int sig)
+{
+	if (tmp_live)
+		(void)unlinkat(tmp_dirfd, tmp_name, 0);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_stops(bool on)
+{
+	struct sigaction sa = {.sa_handler = on ? on_stop : SIG_DFL};
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaction(stop_signals[i], &sa, NULL);
+}
+
 /* The archive written to FILE through a temporary file renamed over it. */
 static int export_file(const struct archive_opts *o, const char *file,
 		       const struct gs_progress *pr, struct gs_export_info *info, struct gs_err *err)
@@ -127,10 +152,13 @@ static int export_file(const struct archive_opts *o, const char *file,
 	_cleanup_close_ int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return gs_err_set(err, errno, "%s", dir);
-	char tmp[NAME_MAX + 1];
+	char *tmp = tmp_name;
 	int fd = gs_tmpfile_at(dirfd, name, tmp, err);
 	if (fd < 0)
 		return gs_err_wrap(err, "%s", dir);
+	tmp_dirfd = dirfd;
+	tmp_live = 1;
+	catch_stops(true);
 	int r = gs_archive_export(o->store, o->arg, fd, pr, info, err);
 	if (r >= 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
 		r = gs_err_set(err, errno, "writing %s", file);
@@ -138,10 +166,12 @@ static int export_file(const struct archive_opts *o, const char *file,
 		r = gs_err_set(err, errno, "writing %s", file);
 	if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = gs_err_set(err, errno, "replacing %s", file);
-	if (r < 0) {
+	if (r < 0)
 		(void)unlinkat(dirfd, tmp, 0);
+	tmp_live = 0;
+	catch_stops(false);
+	if (r < 0)
 		return r;
-	}
 	_cleanup_close_ int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL))
 		return gs_err_set(err, errno, "%s: written, but syncing its directory failed", file);

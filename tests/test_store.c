@@ -496,6 +496,8 @@ static void test_bad_plans_refused(void **state)
 		{"lib//x", NULL, NULL, "empty path component"},
 		{"lib/x/", NULL, NULL, "trailing"},
 		{"manifest.json", NULL, NULL, "reserved"},
+		{"index", NULL, NULL, "reserved"},
+		{NULL, "index", "manifest.json", "reserved"},
 		{"lib/compute/libcuda.so." VER, NULL, NULL, "used twice"},
 		{"lib/compute/libcuda.so.1/x", NULL, NULL, "also a directory"},
 		{NULL, "lib/compute/evil", "/etc/passwd", "absolute link target"},

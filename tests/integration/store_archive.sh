@@ -14,7 +14,11 @@
 # a cut zstd stream) plus random bytes, an empty file and a gzip'd tar, is
 # refused (exit 1) with an error naming the archive, the entry and the
 # reason, and the target store -- which holds another version already --
-# is byte-for-byte unchanged (find -printf listing + sha256 of every file).
+# is byte-for-byte unchanged (find -printf listing + sha256 of every file);
+# also into a store holding the identical version.  An export stopped by
+# SIGTERM leaves no file; imports SIGKILLed at random moments (8 rounds, a
+# 48 MiB library) leave the prior version and either no VER or a complete
+# one, and the next import leaves no .tmp-* debris.
 #
 # Environment: GS_BUILD (default build), GS_MKDRIVER (default
 # fixtures/mkdriver.sh).  Exit 0 pass, 77 skipped (with the reason), else
@@ -164,11 +168,62 @@ refused empty "$work/empty.tar.zst" "an empty file, not an archive"
 zstd -dc "$work/a.tar.zst" | gzip -c >"$work/a.tar.gz"
 refused gzip "$work/a.tar.gz" "Unrecognized archive format"
 [ -z "$(find "$target" -maxdepth 1 -name '.tmp-*')" ] || fail "refusals left .tmp-* trees"
+# into a store that already holds the identical version: checked all the same
+for name in hash truncated missing; do
+	if "$GS" import "$work/h-$name.tar.zst" --store "$s2" >/dev/null 2>"$work/err"; then
+		fail "$name: accepted as identical to the staged copy"
+	fi
+done
+"$GS" verify "$VER" --store "$s2" >/dev/null || fail "refused imports changed $s2"
 
 # the prior version is intact and the good archive still imports next to it
 "$GS" verify "$OTHER" --store "$target" >/dev/null || fail "the prior version no longer verifies"
 "$GS" import "$work/a.tar.zst" --store "$target" >/dev/null || fail "the good archive no longer imports"
 [ "$("$GS" list --store "$target" | tr '\n' ' ')" = "$VER $OTHER " ] || fail "list: $("$GS" list --store "$target")"
+
+# ---- interrupted: an export stopped, imports killed at random moments ---------------------
+cp -a "$work/root-$VER" "$work/root-big"
+big=$(find "$work/root-big" -type f -path "*x86_64-linux-gnu*" -name "libcuda.so.$VER" | head -n 1)
+[ -n "$big" ] || fail "no libcuda.so.$VER in the generated tree"
+head -c $((48 << 20)) /dev/urandom >>"$big"
+"$GS" stage --root "$work/root-big" --driver "$VER" --store "$work/sbig" >/dev/null 2>&1 || fail "staging the big set"
+"$GS" export "$VER" --store "$work/sbig" -o "$work/big.tar.zst" >/dev/null || fail "exporting the big set"
+# SIGTERM once the temporary file has data: no FILE, no temporary file left
+"$GS" export "$VER" --store "$work/sbig" -o "$work/cut.tar.zst" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 500); do
+	[ -s "$(ls "$work"/.cut.tar.zst.gs-* 2>/dev/null | head -n 1)" ] 2>/dev/null && break
+	sleep 0.01
+done
+kill -TERM "$pid" 2>/dev/null || true
+rc=0 && wait "$pid" || rc=$?
+[ "$rc" = 143 ] || fail "the export was not stopped by SIGTERM mid-way (exit $rc): nothing tested"
+[ -e "$work/cut.tar.zst" ] && fail "a stopped export left its file"
+ls "$work"/.cut.tar.zst.gs-* >/dev/null 2>&1 && fail "a stopped export left its temporary file"
+# SIGKILL imports: the store always holds the prior version and either no
+# VER or a complete one; the next import succeeds and leaves no debris
+k=$work/killed
+stage "$OTHER" "$k"
+killed=0
+for round in 1 2 3 4 5 6 7 8; do
+	"$GS" import "$work/big.tar.zst" --store "$k" --force >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.$((RANDOM % 30))"
+	kill -KILL "$pid" 2>/dev/null || true
+	rc=0 && wait "$pid" 2>/dev/null || rc=$?
+	[ "$rc" = 137 ] && killed=$((killed + 1))
+	"$GS" verify "$OTHER" --store "$k" >/dev/null 2>&1 || fail "round $round: $OTHER damaged"
+	if [ -e "$k/$VER" ]; then
+		"$GS" verify "$VER" --store "$k" >"$work/v" 2>&1 || fail "round $round: a partial $VER: $(head -5 "$work/v")"
+	fi
+	for v in $("$GS" list --store "$k"); do
+		[ "$v" = "$VER" ] || [ "$v" = "$OTHER" ] || fail "round $round: list shows $v"
+	done
+done
+[ "$killed" -ge 1 ] || fail "no import was killed before it finished: nothing tested"
+"$GS" import "$work/big.tar.zst" --store "$k" --force >/dev/null || fail "the import after the kills failed"
+"$GS" verify "$VER" --store "$k" >/dev/null || fail "the import after the kills does not verify"
+[ -z "$(find "$k" -maxdepth 1 -name '.tmp-*')" ] || fail "debris left after the next import: $(ls -a "$k")"
 
 # usage
 for bad in "export" "export $VER $VER" "import" "export $VER --force" "import x --output y" "export $VER --bogus"; do
