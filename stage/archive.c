@@ -354,6 +354,7 @@ struct importing {
 	struct entry *want; /* sorted by path */
 	size_t n_want;
 	unsigned char *buf;
+	char *last;       /* the entry read last, for a damage found after it */
 };
 
 __attribute__((format(printf, 4, 5))) static int refuse(const struct importing *im,
@@ -375,8 +376,15 @@ static int next_header(struct importing *im, struct archive_entry **e, struct gs
 	int r = archive_read_next_header(im->a, e);
 	if (r == ARCHIVE_EOF)
 		return 0;
+	if (r != ARCHIVE_OK && im->last)
+		return gs_err_setx(err, EBADMSG, "%s: after %s: %s", im->name, im->last,
+				   la_msg(im->a));
 	if (r != ARCHIVE_OK)
 		return gs_err_setx(err, EBADMSG, "%s: %s", im->name, la_msg(im->a));
+	free(im->last);
+	const char *name = archive_entry_pathname(*e);
+	if (!(im->last = strdup(name ? name : "(unnamed entry)")))
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", im->name);
 	return 1;
 }
 
@@ -584,6 +592,7 @@ static void importing_free(struct importing *im)
 	gs_manifest_free(im->m);
 	free(im->want);
 	free(im->buf);
+	free(im->last);
 }
 
 int gs_archive_import(const char *store, int fd, const char *name, bool force, char **ver,

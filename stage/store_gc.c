@@ -121,6 +121,10 @@ int gs_store_gc(const char *store, const struct gs_gc_keep *keep, size_t n_keep,
 {
 	_cleanup_close_ int lockfd = -1;
 	_cleanup_close_ int storefd = gs_store_open_locked(store, &lockfd, err);
+	if (storefd == -ENOENT && err->code == ENOENT) { /* no store: nothing staged */
+		gs_err_clear(err);
+		return 0;
+	}
 	if (storefd < 0)
 		return storefd;
 	struct names vers = {0}, old = {0};

@@ -89,7 +89,7 @@ struct gs_gc_item {
 /* Removes every staged version of STORE not in KEEP and not in use, and
  * every old tree no longer in use, under the store lock; DRY_RUN removes
  * nothing.  REPORT gets each version and old tree with its verdict.
- * Returns the number removed (or that would be). */
+ * Returns the number removed (or that would be); no STORE at all: 0. */
 int gs_store_gc(const char *store, const struct gs_gc_keep *keep, size_t n_keep, bool dry_run,
 		void (*report)(void *data, const struct gs_gc_item *item), void *data,
 		struct gs_err *err);

@@ -8,7 +8,8 @@
 # hostile archive made by fixtures/mkarchive.c from the real export
 # (traversal, '..', absolute path, symlink escape, hard link, device, fifo,
 # directory, hash and size mismatch, wrong mode, truncated tar, an entry's
-# data longer or shorter than its header says, extra, missing and duplicate
+# data longer or shorter than its header says, junk or an end marker after
+# an entry's data, extra, missing and duplicate
 # entries, a stale manifest digest, a manifest that fails the validators,
 # another version's directory, the manifest not first, an uncompressed tar,
 # a cut zstd stream) plus random bytes, an empty file and a gzip'd tar, is
@@ -94,8 +95,10 @@ cmp "$s1/$VER/index" "$s2/$VER/index" || fail "the imported index is not the sta
 cmp "$work/a.tar.zst" "$work/e.tar.zst" || fail "re-exporting the imported set gives other bytes"
 
 # ---- another copy of the version: refused, then --force -------------------------------------
-# the same version staged again (another created time): another copy
+# the same version staged again (another created time: a second later): another copy
+sleep 1.1
 stage "$VER" "$target" --force
+cmp -s "$s1/$VER/manifest.json" "$target/$VER/manifest.json" && fail "the second copy has the same manifest"
 "$GS" verify "$VER" --store "$target" >/dev/null
 before=$(sha256sum "$target/$VER/manifest.json")
 if "$GS" import "$work/a.tar.zst" --store "$target" 2>"$work/err"; then fail "a different copy was replaced without --force"; fi
@@ -143,6 +146,8 @@ cases=(
 	"truncated|Truncated tar archive"
 	"longer|bytes, the manifest says"
 	"shorter|bytes, the manifest says"
+	"junk|: Damaged tar archive"
+	"zeros|missing ("
 	"extra|not in the manifest"
 	"missing|missing (1 entry of the manifest not in the archive)"
 	"duplicate|a duplicate entry"
@@ -157,7 +162,8 @@ for c in "${cases[@]}"; do
 	f=$work/h-$name.tar.zst
 	entry=$("$MKARCHIVE" "$name" "$work/a.tar.zst" "$f") || fail "mkarchive $name failed"
 	case $name in
-	plaintar | zstdcut) refused "$name" "$f" "$want" ;;
+	plaintar | zstdcut | zeros) refused "$name" "$f" "$want" ;;
+	junk) refused "$name" "$f" "after $entry: " "$want" ;;
 	*) refused "$name" "$f" "$entry: " "$want" ;;
 	esac
 done

@@ -97,6 +97,9 @@ grep -qx "removed      $V2  (not loaded, not in use)" "$work/gc4" || fail "$V2: 
 [ "$(listed)" = "$V1 " ] || fail "after the holder exited: $(listed)"
 gc | grep -qx "nothing to remove in $store" || fail "a second gc removed something"
 
+gc --store "$work/none" | grep -qx "nothing to remove in $work/none" || fail "gc of a missing store"
+[ -e "$work/none" ] && fail "gc created a store"
+
 # no loaded module: nothing removed, exit 1
 rm "$work/host/proc/driver/nvidia/version"
 if gc >/dev/null 2>"$work/err"; then fail "gc without a loaded module succeeded"; fi
