@@ -70,6 +70,9 @@ void hk_state_clear(struct hk_state *s);
  * size are accepted).  Returns 0, or 1 (OUT empty) for a file jansson
  * cannot read that cannot ask for a GPU: nothing to do. */
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
+/* The same for LEN bytes of TEXT (NAME in messages). */
+int hk_config_parse(const char *text, size_t len, const char *name, struct hk_config *out,
+		    struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
 
 /* ---- gpus.c: device nodes (the driver version and the GPUs: overlay/gpus.c) ---- */
@@ -78,19 +81,13 @@ void hk_config_clear(struct hk_config *c);
  * nvidia-uvm(+tools) with compute, nvidia-modeset with display; numbers
  * taken from the nodes under DEVROOT (stat), GPUs from
  * PROCROOT/driver/nvidia/gpus/<bus>/information (ovl_gpus_read).  *OUT malloc'd, and
- * *NOTE (the optional nodes found absent; NULL when none). */
+ * *NOTE (the optional nodes found absent; NULL when none).  REQUIRE_UVM:
+ * a missing nvidia-uvm with compute is an error (ENODEV) naming the fix
+ * (`gpu-stage devices --ensure --load`), not a note.  The /dev/char links
+ * of the nodes: ovl_dev_char_links (gs/hostdev.h). */
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
-		       struct gs_err *err);
-
-/* The /dev/char/MAJOR:MINOR links systemd resolves device rules through
- * (udev makes them; nodes made by nvidia-modprobe or mknod have none, and
- * without them a `systemctl daemon-reload` takes a container's GPU away):
- * DEVROOT/char/MAJ:MIN -> ../NAME for each of DEVS that has none, on the
- * host (before entering the container).  Anything already there is left
- * alone.  Best effort: *NOTE (malloc'd, or NULL) says what was made or
- * why not; a start never fails on it. */
-void hk_dev_char_links(const char *devroot, const struct ovl_device *devs, size_t n, char **note);
+		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
+		       char **note, struct gs_err *err);
 
 /* ---- cgroup.c: device access ---- */
 

@@ -2,7 +2,8 @@
 /* gpu-stage-hook: the OCI hook that gives a container the staged driver.
  *
  *   gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR]
- *                  [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]
+ *                  [--proc-root DIR] [--host-root DIR] [--audit-log FILE]
+ *                  [--dry-run] [--cdi]
  *                  prestart|createRuntime|createContainer
  *
  * Reads the OCI state on stdin and BUNDLE/config.json, opens STORE/VER once
@@ -37,12 +38,13 @@
 #include "gs/cleanup.h"
 #include "gs/config.h"
 #include "gs/fsx.h"
+#include "gs/hostdev.h"
 #include "hook.h"
 
 #define STATE_MAX (1u << 20)
 
 struct opts {
-	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
+	const char *store, *driver, *dev_root, *proc_root, *audit, *config, *host_root;
 	unsigned int default_caps; /* from the configuration */
 	bool dry_run;
 	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
@@ -61,6 +63,9 @@ struct run {
 	struct gs_index *index;
 	struct ovl_device *devs;
 	size_t n_devs;
+	struct ovl_host_bind *ipc; /* the host's IPC paths bound (MPS, sockets) */
+	size_t n_ipc;
+	char *ipc_note; /* those absent or refused */
 	struct ovl_plan *plan;
 	struct ovl_sources *src;
 	struct ovl_result res;
@@ -85,6 +90,8 @@ static void run_clear(struct run *x)
 	gs_index_freep(&x->index);
 	gs_store_ver_close(&x->ver);
 	free(x->devs);
+	ovl_host_binds_free(x->ipc, x->n_ipc);
+	free(x->ipc_note);
 	ovl_plan_freep(&x->plan);
 	ovl_sources_freep(&x->src);
 	ovl_result_clear(&x->res);
@@ -100,7 +107,8 @@ static void run_clear(struct run *x)
 static void usage(FILE *f)
 {
 	fputs("usage: gpu-stage-hook [--config FILE] [--store DIR] [--driver VER] [--dev-root DIR]\n"
-	      "                      [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]\n"
+	      "                      [--proc-root DIR] [--host-root DIR] [--audit-log FILE]\n"
+	      "                      [--dry-run] [--cdi]\n"
 	      "                      prestart|createRuntime|createContainer\n"
 	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n"
 	      "\n"
@@ -111,6 +119,8 @@ static void usage(FILE *f)
 	      "  --driver VER      driver version (default: PROC/driver/nvidia/version)\n"
 	      "  --dev-root DIR    where the host's device nodes are (default /dev)\n"
 	      "  --proc-root DIR   where driver/nvidia is (default /proc)\n"
+	      "  --host-root DIR   where the host's MPS pipe directory and the persistenced\n"
+	      "                    and fabric manager sockets are looked up (default /)\n"
 	      "  --audit-log FILE  one JSON line per start (default /var/log/gpu-stage/hook.log)\n"
 	      "  --dry-run         print the plan, change nothing\n"
 	      "  --cdi             called from a CDI spec (gpu-stage cdi): the runtime made\n"
@@ -134,6 +144,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"dev-root", required_argument, NULL, 'D'},  {"proc-root", required_argument, NULL, 'P'},
 		{"audit-log", required_argument, NULL, 'a'}, {"dry-run", no_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'c'},    {"cdi", no_argument, NULL, 'C'},
+		{"host-root", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){0};
@@ -148,6 +159,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'n': o->dry_run = true; break;
 		case 'c': o->config = optarg; break;
 		case 'C': o->cdi = true; break;
+		case 'H': o->host_root = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -169,8 +181,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if ((o->audit && o->audit[0] != '/') || (o->store && o->store[0] != '/') ||
-	    (o->config && o->config[0] != '/')) {
-		fprintf(stderr, "gpu-stage-hook: --store, --audit-log and --config need absolute paths\n");
+	    (o->config && o->config[0] != '/') || (o->host_root && o->host_root[0] != '/')) {
+		fprintf(stderr, "gpu-stage-hook: --store, --audit-log, --config and --host-root need absolute paths\n");
 		return -1;
 	}
 	return 0;
@@ -188,20 +200,32 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	o->dev_root = o->dev_root ? o->dev_root : cfg->dev_root;
 	o->proc_root = o->proc_root ? o->proc_root : cfg->proc_root;
 	o->audit = o->audit ? o->audit : cfg->audit_log;
+	o->host_root = o->host_root ? o->host_root : cfg->host_root;
 	o->default_caps = cfg->caps;
 	return 0;
 }
 
-/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
- * the time zone files for nothing). */
+/* RFC 3339 UTC ("2026-12-01T10:00:00Z") by arithmetic: gmtime_r and
+ * strftime read the time zone file (/etc/localtime) at their first call,
+ * for a UTC time.  Days to a civil date as in H. Hinnant's
+ * "chrono-compatible low-level date algorithms" (proleptic Gregorian). */
 static void utc_now(char ts[32])
 {
 	struct timespec now;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	long long secs = now.tv_sec, days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long long y = yoe + era * 400 + (m <= 2);
+	snprintf(ts, 32, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
+		 rem / 60 % 60, rem % 60);
 }
 
 static int read_input(struct run *x, struct gs_err *err)
@@ -296,11 +320,16 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 
 static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 {
-	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root, &x->devs,
-				   &x->n_devs, &x->dev_note, err);
+	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root,
+				   x->conf.require_uvm, &x->devs, &x->n_devs, &x->dev_note, err);
+	if (r >= 0)
+		r = ovl_host_ipc_find(o->host_root, x->conf.mps_pipe_dir, x->conf.mps_log_dir,
+				      ovl_caps_effective(x->env.caps), &x->ipc, &x->n_ipc, &x->ipc_note,
+				      err);
 	if (r < 0)
 		return r;
 	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
+				  .host_binds = x->ipc, .n_host_binds = x->n_ipc,
 				  .no_write = x->cfg.readonly,
 				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
 				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
@@ -360,7 +389,7 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
-		hk_dev_char_links(o->dev_root, x->devs, x->n_devs, &x->char_note);
+		ovl_dev_char_links(o->dev_root, x->devs, x->n_devs, &x->char_note);
 		r = enter_by_pid(x, &cgfd, err);
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
@@ -411,6 +440,8 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 		gs_jw_string(&w, "devices_note", x->dev_note);
 	if (x->char_note)
 		gs_jw_string(&w, "dev_char", x->char_note);
+	if (x->ipc_note)
+		gs_jw_string(&w, "host_ipc", x->ipc_note);
 	if (x->require_note[0])
 		gs_jw_string(&w, "require_note", x->require_note);
 	gs_jw_end(&w);

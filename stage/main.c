@@ -38,6 +38,9 @@ static void usage(FILE *f)
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
+	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
+	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
 		{"cdi", cmd_cdi},
+		{"devices", cmd_devices},
 		{"export", cmd_export}, {"import", cmd_import}, {"gc", cmd_gc},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

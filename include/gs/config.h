@@ -15,7 +15,13 @@
  *     "proc_root":    "/proc",                        absolute path (tests)
  *     "cdi_vendor":   "nvidia.com",
  *     "cdi_dir":      "/etc/cdi",                     absolute path
- *     "requests":     "env"                           or "orchestrator"
+ *     "requests":     "env",                          or "orchestrator"
+ *     "require_uvm":  true,                           false: compute containers
+ *                                                     start without /dev/nvidia-uvm
+ *     "host_root":    "/",                            where the host's IPC paths
+ *                                                     below are looked up (tests)
+ *     "mps_pipe_dir": "/tmp/nvidia-mps",              the MPS control daemon's
+ *     "mps_log_dir":  "/var/log/nvidia-mps"           pipe and log directories
  *   }
  *
  * The library reads no environment: the mains decide which file (the hook
@@ -30,6 +36,8 @@
 #define GS_CONFIG_DEFAULT "/etc/gpu-stage/config.json"
 #define GS_CONFIG_ENV "GPU_STAGE_CONFIG"
 #define GS_CONFIG_MAX (1u << 20) /* a larger file is refused */
+#define GS_MPS_PIPE_DEFAULT "/tmp/nvidia-mps" /* CUDA's default CUDA_MPS_PIPE_DIRECTORY */
+#define GS_MPS_LOG_DEFAULT "/var/log/nvidia-mps"
 
 enum gs_requests {
 	GS_REQUESTS_ENV = 0,      /* the container's NVIDIA_* variables count (NVIDIA's behaviour) */
@@ -39,8 +47,10 @@ enum gs_requests {
 struct gs_config {
 	char *path; /* the file read; NULL when it was missing (all defaults) */
 	char *store, *driver, *runtime, *audit_log, *dev_root, *proc_root, *cdi_vendor, *cdi_dir;
+	char *host_root, *mps_pipe_dir, *mps_log_dir;
 	unsigned int caps; /* enum gs_cap bits, from "capabilities" */
 	enum gs_requests requests;
+	bool require_uvm; /* compute containers need /dev/nvidia-uvm (default true) */
 };
 
 /* Reads PATH into C (defaults first, then what the file says).  A missing
