@@ -11,7 +11,8 @@
 # data longer or shorter than its header says, junk or an end marker after
 # an entry's data, extra, missing and duplicate
 # entries, a stale manifest digest, a manifest that fails the validators,
-# another version's directory, the manifest not first, an uncompressed tar,
+# a manifest claiming a 5 GiB file, another version's directory, the
+# manifest not first, an uncompressed tar,
 # a cut zstd stream) plus random bytes, an empty file and a gzip'd tar, is
 # refused (exit 1) with an error naming the archive, the entry and the
 # reason, and the target store -- which holds another version already --
@@ -136,6 +137,7 @@ cases=(
 	"absolute|absolute path"
 	"escape|link target leaves the version directory"
 	"badlink|link target leaves the version directory"
+	"huge|5368709120 bytes, more than an archive may carry"
 	"hardlink|a hard link (to $VER/manifest.json)"
 	"device|a character device: only files and symbolic links are imported"
 	"fifo|a fifo: only files and symbolic links are imported"
