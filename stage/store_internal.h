@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private to the store (stage/store.c, stage/store_gc.c, stage/archive.c)
+/* Private to the store (stage/store.c, store_dir.c, store_gc.c, archive.c)
  * and its commands (stage/cmd_store.c, stage/cmd_archive.c). */
 #ifndef GS_STAGE_STORE_INTERNAL_H
 #define GS_STAGE_STORE_INTERNAL_H
@@ -12,6 +12,28 @@
 
 #include "gs/err.h"
 #include "gs/stage.h"
+
+/* ---- the store directory (store_dir.c), for store.c and gc ---------------- */
+
+/* Opens STORE (creating it and its parents 0755 when CREATE).  Returns the fd. */
+int gs_store_dir_open(const char *store, bool create, struct gs_err *err);
+/* Takes STORE/.lock (exclusive or shared).  SHARED never creates it and
+ * gives -1 without error when it is missing. */
+int gs_store_dir_lock(int storefd, const char *store, bool shared, struct gs_err *err);
+/* rm -rf DIRFD/NAME without following symlinks (0555 directories made
+ * writable first).  0 or -errno. */
+int gs_store_rm_tree(int dirfd, const char *name);
+/* Deletes the tree STORE/NAME unless a mount still shows it: 1 deleted, 0 kept. */
+int gs_store_remove_unused(int storefd, const char *name);
+/* Removes the .tmp-* trees left behind (the caller holds the lock), once
+ * readers are done, unless mounted. */
+void gs_store_remove_stale(int storefd);
+/* A fresh name "PREFIX-XXXXXX" in STOREFD that nothing uses yet. */
+int gs_store_fresh_name(int storefd, const char *prefix, char *name, size_t len,
+			struct gs_err *err);
+/* Whether STORE/VER exists (as a directory; anything else is an error). */
+int gs_store_staged_exists(int storefd, const char *store, const char *ver, bool *exists,
+			   struct gs_err *err);
 
 /* ---- filling a new STORE/VER from something else than a host root -------- */
 
@@ -45,7 +67,7 @@ int gs_store_import(const char *store, const struct gs_manifest *m, const char *
 		    bool force, const struct gs_tree_filler *fill, enum gs_stage_result *result,
 		    struct gs_err *err);
 
-/* ---- for gc (store_gc.c) ------------------------------------------------- */
+/* ---- for gc (store_dir.c) ------------------------------------------------ */
 
 /* Temporary and old trees: STORE/.tmp-VER-XXXXXX (being built, or swapped
  * out by a re-stage), STORE/.tmp-rm-VER-XXXXXX (removed). */
