@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "gs/cleanup.h"
+#include "gs/stage.h"
 #include "store_internal.h"
 
 static void usage(FILE *f)
@@ -105,10 +106,9 @@ int cmd_gc(int argc, char **argv)
 		store = c->store;
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *loaded = NULL;
-	int r = gs_driver_loaded(root, &loaded, &err);
-	if (r < 0)
+	if (gs_driver_detect(root, GS_DETECT_LOADED, &loaded, &err) < 0)
 		return cli_fail(&err);
-	if (r == 0) {
+	if (!loaded) {
 		fprintf(stderr, "gpu-stage: %s%sproc/driver/nvidia/version: no nvidia kernel module loaded, so which version is in use is unknown; nothing removed\n",
 			root, *root && root[strlen(root) - 1] == '/' ? "" : "/");
 		return GS_EXIT_FAIL;
