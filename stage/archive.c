@@ -547,10 +547,11 @@ static int read_first(struct importing *im, struct gs_err *err)
 		return gs_err_setx(err, EBADMSG, "%s: not zstd-compressed (%s)", im->name,
 				   archive_filter_name(im->a, 0));
 	const char *entry = archive_entry_pathname(e), *slash = entry ? strchr(entry, '/') : NULL;
-	if (!slash || strcmp(slash + 1, GS_MANIFEST_NAME) ||
-	    !(im->ver = strndup(entry, (size_t)(slash - entry))))
+	if (!slash || strcmp(slash + 1, GS_MANIFEST_NAME))
 		return refuse(im, entry ? entry : "(unnamed entry)", err,
 			      "the first entry must be VER/" GS_MANIFEST_NAME);
+	if (!(im->ver = strndup(entry, (size_t)(slash - entry))))
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", im->name);
 	if (!gs_version_valid(im->ver))
 		return refuse(im, entry, err, "'%s' is not a driver version", im->ver);
 	if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
@@ -569,8 +570,11 @@ static int read_first(struct importing *im, struct gs_err *err)
 		got += (size_t)n;
 	}
 	im->text[im->len] = '\0';
-	char where[GS_PATH_MAX + 256];
-	snprintf(where, sizeof(where), "%s: %s", im->name, entry);
+	_cleanup_free_ char *where = NULL;
+	if (asprintf(&where, "%s: %s", im->name, entry) < 0) {
+		where = NULL;
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", im->name);
+	}
 	struct gs_manifest_info info;
 	if ((r = gs_manifest_parse(im->text, im->len, where, &im->m, &info, err)) < 0)
 		return r;
