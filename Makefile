@@ -16,12 +16,22 @@ VERSION := 0.1.0
 PKGS := libelf jansson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# export/import only (stage/archive.c): kept apart from PKGS, whose static
+# libraries the hook links too.  libarchive's `pkg-config --static` names
+# -lacl and -llz4, which Debian ships no static library of, and the format
+# table that pulls in libxml2/ICU: the static gpu-stage links only
+# libarchive's tar reader, its pax writer and zstd (see
+# stage/archive_static.c), nothing else.
+ARCHIVE_PKGS := libarchive libzstd
+ARCHIVE_LIBS := $(shell pkg-config --libs $(ARCHIVE_PKGS) 2>/dev/null)
+ARCHIVE_STATIC_LIBS := -larchive -lzstd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
 	-Wmissing-prototypes -Wstrict-prototypes -Wswitch-enum -Wundef \
 	-Wpointer-arith -Wvla -Werror=implicit-function-declaration \
 	-Werror=return-type -Werror=incompatible-pointer-types -Wno-format-truncation
-BASE_CFLAGS := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+BASE_CFLAGS := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
+	$(shell pkg-config --cflags $(ARCHIVE_PKGS) 2>/dev/null)
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 else
@@ -38,11 +48,13 @@ COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c comm
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
 	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c
-STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c
+STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c \
+	stage/store_dir.c stage/store_gc.c stage/archive.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_info.c
+	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_info.c \
+	stage/cmd_archive.c stage/cmd_gc.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -92,18 +104,19 @@ define link_static
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
 endef
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
+ARCHIVE_STATIC := $(if $(filter 1,$(SAN)),,$(BUILD)/obj/stage/archive_static.o)
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(ARCHIVE_LIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/fixtures/%: $(BUILD)/obj/fixtures/%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(ARCHIVE_LIBS)
 
 # The in-container probe: never sanitized (it runs inside a plain rootfs).
 $(BUILD)/gs-probe: fixtures/probe.c

@@ -22,6 +22,13 @@ static inline void gs_json_decrefp(json_t **j)
  * cannot be read. */
 const struct gs_config *cli_config(void);
 
+/* Output helpers of the store commands (cli_config.c): print "gpu-stage:
+ * MSG" and give GS_EXIT_FAIL; print J indented (GS_EXIT_FAIL when it
+ * cannot); CODE unless stdout could not be written. */
+int cli_fail(const struct gs_err *err);
+int cli_emit_json(json_t *j);
+int cli_flush_out(int code);
+
 /* Each takes argv[0] = its verb and returns an enum gs_exit. */
 int cmd_ldcache(int argc, char **argv);
 int cmd_stage(int argc, char **argv);
@@ -32,6 +39,9 @@ int cmd_remove(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
 int cmd_cdi(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 /* After a stage into STORE (cmd_cdi.c): re-writes CDI_DIR/VENDOR-gpu.json
  * (the configuration's) when it is there, gpu-stage wrote it and its hook

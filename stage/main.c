@@ -29,6 +29,12 @@ static void usage(FILE *f)
 	      "        what changed between two staged versions\n"
 	      "  remove VER [--store DIR] [--json]\n"
 	      "        delete a staged version\n"
+	      "  export VER [-o FILE|-] [--store DIR] [--json]\n"
+	      "        write STORE/VER as one deterministic tar + zstd archive\n"
+	      "  import FILE|- [--store DIR] [--force] [--json]\n"
+	      "        check an exported archive entry by entry and stage it, atomically\n"
+	      "  gc [--dry-run] [--store DIR] [--root DIR] [--json]\n"
+	      "        remove versions neither loaded, configured nor in use\n"
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
@@ -85,6 +91,7 @@ int main(int argc, char **argv)
 		{"runtime", cmd_runtime},
 		{"cdi", cmd_cdi},         {"info", cmd_info},
 		{"devices", cmd_devices},
+		{"export", cmd_export}, {"import", cmd_import}, {"gc", cmd_gc},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))

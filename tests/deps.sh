@@ -16,6 +16,8 @@ PKGS=(
 	musl musl-tools                     # hook_runc.sh: a musl image with musl's real loader
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
+	libarchive-dev libzstd-dev          # export/import: tar + zstd archives (static libarchive.a, libzstd.a)
+	zstd gzip                           # store_archive.sh: reading exports, a gzip'd tar to refuse
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
 	podman                              # engine_podman_cdi.sh (CDI), engine_podman_hooks.sh

@@ -496,6 +496,8 @@ static void test_bad_plans_refused(void **state)
 		{"lib//x", NULL, NULL, "empty path component"},
 		{"lib/x/", NULL, NULL, "trailing"},
 		{"manifest.json", NULL, NULL, "reserved"},
+		{"index", NULL, NULL, "reserved"},
+		{NULL, "index", "manifest.json", "reserved"},
 		{"lib/compute/libcuda.so." VER, NULL, NULL, "used twice"},
 		{"lib/compute/libcuda.so.1/x", NULL, NULL, "also a directory"},
 		{NULL, "lib/compute/evil", "/etc/passwd", "absolute link target"},
@@ -1109,6 +1111,56 @@ static void test_config(void **state)
 	config_rejected("{\n\"store\": \"/a\",\n", "config.json:3:");
 }
 
+/* Archive entry names: "VER/" and a valid store path, nothing else. */
+static void test_archive_entry_path(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *rel, *why; /* rel NULL: refused, with WHY in the reason */
+	} cases[] = {
+		{VER "/lib/compute/libcuda.so.1", "lib/compute/libcuda.so.1", NULL},
+		{VER "/manifest.json", "manifest.json", NULL},
+		{"../x", NULL, "outside the archive's version directory"},
+		{"/etc/passwd", NULL, "absolute path"},
+		{"/" VER "/lib/x", NULL, "absolute path"},
+		{VER "/../x", NULL, "'..'"},
+		{VER "/lib/../../x", NULL, "'..'"},
+		{VER "/./lib/x", NULL, "'.'"},
+		{VER "//lib/x", NULL, "absolute path"}, /* "/lib/x" under VER/ */
+		{VER "/lib/", NULL, "trailing '/'"},
+		{VER "/", NULL, "empty path"},
+		{VER, NULL, "outside the archive's version directory"},
+		{"./" VER "/lib/x", NULL, "outside the archive's version directory"},
+		{VER "0/lib/x", NULL, "outside the archive's version directory"},
+		{"550.54.14/lib/x", NULL, "outside the archive's version directory"},
+		{VER "/lib/a\nb", NULL, "control character"},
+		{"", NULL, "entry without a name"},
+		{NULL, NULL, "entry without a name"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+		const char *rel = gs_archive_entry_path(VER, cases[i].name, &why);
+		if (cases[i].rel) {
+			assert_non_null(rel);
+			assert_string_equal(rel, cases[i].rel);
+		} else {
+			assert_null(rel);
+			assert_non_null(why);
+			if (!strstr(why, cases[i].why))
+				fail_msg("%s: reason \"%s\", expected \"%s\"", cases[i].name, why,
+					 cases[i].why);
+		}
+	}
+	/* a name longer than GS_PATH_MAX under VER/ */
+	char big[GS_PATH_MAX + 64];
+	int n = snprintf(big, sizeof(big), "%s/", VER);
+	memset(big + n, 'a', sizeof(big) - (size_t)n - 1);
+	big[sizeof(big) - 1] = '\0';
+	const char *why = NULL;
+	assert_null(gs_archive_entry_path(VER, big, &why));
+	assert_non_null(why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1131,6 +1183,7 @@ int main(void)
 		T(test_list_sorted),
 		T(test_index),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_archive_entry_path),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,7 +135,7 @@ const char *gs_store_target_check(const char *path, const char *target);
 
 /* The whole plan: driver/arch set, every path and link target valid, no
  * path used twice, no path that is also another path's directory, nothing
- * named manifest.json at the top.  Messages name the entry ("files[3]"). */
+ * named manifest.json or index at the top.  Messages name the entry ("files[3]"). */
 int gs_manifest_check(const struct gs_manifest *p, struct gs_err *err);
 
 const char *gs_kind_name(enum gs_kind k);
