@@ -99,12 +99,16 @@ $(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
 STATIC_LIBS := $(shell pkg-config --static --libs $(PKGS) 2>/dev/null)
 define link_static
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(if $(filter 1,$(SAN)),,-static) -o $@.tmp $^ $(ALL_LDFLAGS) $(1) \
+	@$(CC) $(ALL_CFLAGS) $(if $(filter 1,$(SAN)),,-static) -o $@.tmp $(filter-out $(LINK_SKIP),$^) $(ALL_LDFLAGS) $(1) \
 		2>$@.log; rc=$$?; grep -v -e 'statically linked applications requires at runtime' \
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
 endef
-ARCHIVE_STATIC := $(if $(filter 1,$(SAN)),,$(BUILD)/obj/stage/archive_static.o)
+# built in both modes (so that a sanitizer build is complete whatever SAN a
+# later make in it says, e.g. `make install BUILD=build/san`), linked only
+# into the static binary
+ARCHIVE_STATIC := $(BUILD)/obj/stage/archive_static.o
+LINK_SKIP := $(if $(filter 1,$(SAN)),$(ARCHIVE_STATIC))
 $(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
 
