@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -171,9 +172,22 @@ int hk_rootfs_open(const char *rootfs, const struct stat *want, struct gs_err *e
 
 /* ---- audit.c ---- */
 
-/* Opens the audit log for appending (creating its directory 0700). */
-int hk_audit_open(const char *path, struct gs_err *err);
-/* Appends RECORD as one line (one write(2) with O_APPEND, under flock). */
-int hk_audit_append(int fd, const char *record, struct gs_err *err);
+/* The audit log, open for appending: FD the file, DIRFD its directory
+ * (O_PATH, opened in the host's namespace, so rotation works from inside
+ * the container's), NAME the file's name in it. */
+struct hk_audit {
+	int fd, dirfd;
+	char *name, *path;
+	uint64_t max;      /* rotate before the file would grow past this; 0: never */
+	unsigned int keep; /* rotated files kept: NAME.1 (newest) .. NAME.KEEP */
+};
+/* Opens the audit log PATH for appending (creating its directory 0700). */
+int hk_audit_open(const char *path, uint64_t max, unsigned int keep, struct hk_audit *a,
+		  struct gs_err *err);
+/* Appends RECORD as one line (one write(2) with O_APPEND, under flock),
+ * rotating first when the file would grow past A->max; a file rotated away
+ * by another writer is followed (see audit.c). */
+int hk_audit_append(struct hk_audit *a, const char *record, struct gs_err *err);
+void hk_audit_close(struct hk_audit *a);
 
 #endif

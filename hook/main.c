@@ -44,6 +44,8 @@
 struct opts {
 	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
 	unsigned int default_caps; /* from the configuration */
+	uint64_t audit_max;        /* the configuration's audit_log_max */
+	unsigned int audit_keep;   /* ... audit_log_keep */
 	bool dry_run;
 	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
 	bool cdi; /* named by a CDI spec: the runtime made the devices */
@@ -72,7 +74,7 @@ struct run {
 	char *cg_note;
 	char *char_note; /* the /dev/char links made, or why not */
 	const char *granted_by; /* the request's source (audit) */
-	int audit_fd;
+	struct hk_audit audit;
 };
 
 static void run_clear(struct run *x)
@@ -93,8 +95,7 @@ static void run_clear(struct run *x)
 	gs_config_clear(&x->conf);
 	free(x->cg_note);
 	free(x->char_note);
-	if (x->audit_fd >= 0)
-		close(x->audit_fd);
+	hk_audit_close(&x->audit);
 }
 
 static void usage(FILE *f)
@@ -189,6 +190,8 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	o->proc_root = o->proc_root ? o->proc_root : cfg->proc_root;
 	o->audit = o->audit ? o->audit : cfg->audit_log;
 	o->default_caps = cfg->caps;
+	o->audit_max = cfg->audit_log_max;
+	o->audit_keep = cfg->audit_log_keep;
 	return 0;
 }
 
@@ -247,7 +250,8 @@ static int read_request(const struct opts *o, struct run *x, bool env_counts, st
 static void audit_ignored(const struct opts *o, struct run *x)
 {
 	struct gs_err e = GS_ERR_INIT;
-	int fd = hk_audit_open(o->audit, &e);
+	struct hk_audit a;
+	int fd = hk_audit_open(o->audit, o->audit_max, o->audit_keep, &a, &e);
 	struct gs_jw w;
 	char ts[32];
 	utc_now(ts);
@@ -264,10 +268,9 @@ static void audit_ignored(const struct opts *o, struct run *x)
 		_cleanup_free_ char *line = NULL;
 		size_t len = 0;
 		if (gs_jw_finish(&w, &line, &len, &e) >= 0)
-			(void)hk_audit_append(fd, line, &e);
+			(void)hk_audit_append(&a, line, &e);
 	}
-	if (fd >= 0)
-		close(fd);
+	hk_audit_close(&a);
 }
 
 static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
@@ -382,7 +385,7 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
  * applied, with a streaming writer: no document tree is built). */
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
 {
-	if (x->audit_fd < 0 || !x->plan)
+	if (x->audit.fd < 0 || !x->plan)
 		return;
 	char ts[32];
 	utc_now(ts);
@@ -416,7 +419,7 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 	gs_jw_end(&w);
 	_cleanup_free_ char *line = NULL;
 	size_t len = 0;
-	if (gs_jw_finish(&w, &line, &len, &e) < 0 || hk_audit_append(x->audit_fd, line, &e) < 0)
+	if (gs_jw_finish(&w, &line, &len, &e) < 0 || hk_audit_append(&x->audit, line, &e) < 0)
 		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
 }
 
@@ -475,9 +478,8 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 		fputs(text, stdout);
 		return 0;
 	}
-	x->audit_fd = hk_audit_open(o->audit, err);
-	if (x->audit_fd < 0)
-		return x->audit_fd;
+	if ((r = hk_audit_open(o->audit, o->audit_max, o->audit_keep, &x->audit, err)) < 0)
+		return r;
 	r = ovl_sources_open(x->plan, x->ver.verfd, x->ver.dir, &x->src, err);
 	if (r >= 0)
 		r = enter_and_apply(o, x, err);
@@ -514,7 +516,7 @@ int main(int argc, char **argv)
 	 * image's: its value, the last, is the request */
 	const char *base = strrchr(argv[0], '/');
 	o.env_last = !strcmp(base ? base + 1 : argv[0], "nvidia-container-runtime-hook");
-	struct run x = {.audit_fd = -1, .ver = {.verfd = -1, .lockfd = -1}};
+	struct run x = {.audit = {.fd = -1, .dirfd = -1}, .ver = {.verfd = -1, .lockfd = -1}};
 	struct gs_err err = GS_ERR_INIT;
 	int r = run(&o, &x, &err);
 	if (r < 0)
