@@ -40,7 +40,9 @@ STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/dete
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c
+	stage/cmd_cdi.c stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
+# gpu-stage plan and audit read config.json and the GPUs as the hook does
+STAGE_HOOK_SRC := hook/oci.c hook/jsonedit.c hook/gpus.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -90,7 +92,7 @@ define link_static
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
 endef
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)

@@ -31,6 +31,8 @@ int cmd_diff(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
 int cmd_cdi(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* After a stage into STORE (cmd_cdi.c): re-writes CDI_DIR/VENDOR-gpu.json
  * (the configuration's) when it is there, gpu-stage wrote it and its hook

@@ -32,6 +32,12 @@ static void usage(FILE *f)
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  plan --bundle DIR | --rootfs DIR [--env K=V]... [--caps LIST] [--driver VER]\n"
+	      "          [--store DIR] [--json]\n"
+	      "        what a container would receive (the hook's dry run); writes nothing\n"
+	      "  audit CONTAINER...|--all [--json] [--rehash] [--audit-log FILE] [--store DIR]\n"
+	      "        which host files a running container received (its audit record\n"
+	      "        and live mounts), and every drift from them; exit 1 on drift\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -78,6 +84,8 @@ int main(int argc, char **argv)
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
 		{"cdi", cmd_cdi},
+		{"plan", cmd_plan},
+		{"audit", cmd_audit},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))
