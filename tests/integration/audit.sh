@@ -119,18 +119,30 @@ expect 1 mount-unrecorded "$ID"
 hk_ok "a driver mount unmounted inside the container: mount-missing; a bind of the store it does not record: mount-unrecorded"
 
 # --- image libraries: a stub libcuda.so.1; a hostile symlink out of the root -----
+# libnvidia-ml.so.1: a relative link climbing out of the root to a host
+# file; libcuda.so: an absolute link to /etc/hostname, which the host and the
+# image both have (the image's must be the one seen); libnvidia-ptxjitcompiler.so.1:
+# a link to a stub elsewhere in the image (followed, inside the root)
 echo "host secret $$" >"$HK_WORK/host-secret.so"
-start stub 'mkdir -p usr/lib/x86_64-linux-gnu && printf "\177ELF stub" >usr/lib/x86_64-linux-gnu/libcuda.so.1 &&
-	ln -s ../../../../../../../../../../'"$HK_WORK"'/host-secret.so usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 &&
-	ln -s '"$HK_WORK"'/host-secret.so usr/lib/x86_64-linux-gnu/libcuda.so'
+start stub 'mkdir -p usr/lib/x86_64-linux-gnu etc opt && printf "\177ELF stub" >usr/lib/x86_64-linux-gnu/libcuda.so.1 &&
+	ln -s ../../../../../../../../../..'"$HK_WORK"'/host-secret.so usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 &&
+	echo image-hostname >etc/hostname && ln -s /etc/hostname usr/lib/x86_64-linux-gnu/libcuda.so &&
+	printf "\177ELF other stub" >opt/inside.so && ln -s /opt/inside.so usr/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so.1'
 expect 1 image-library "$ID"
+F=$HK_WORK/a.json
 jq -e '[.containers[0].findings[] | select(.finding == "image-library" and .library == "libcuda.so.1" and (.path | endswith("x86_64-linux-gnu/libcuda.so.1")))] | length == 1' \
-	"$HK_WORK/a.json" >/dev/null || hk_fail "the stub libcuda.so.1 is not flagged once: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
+	"$F" >/dev/null || hk_fail "the stub libcuda.so.1 is not flagged once: $(jq -c '.containers[0].findings' "$F")"
+inside=$(stat -c %i "/proc/$PID/root/opt/inside.so")
+jq -e --argjson ino "$inside" '[.containers[0].findings[] | select(.library == "libnvidia-ptxjitcompiler.so.1" and .inode == $ino)] | length == 1' \
+	"$F" >/dev/null || hk_fail "a link to a stub inside the image is not followed there: $(jq -c '.containers[0].findings' "$F")"
 secret_ino=$(stat -c %i "$HK_WORK/host-secret.so")
-jq -e --argjson ino "$secret_ino" '[.containers[0].findings[] | select(.inode == $ino or .library == "libnvidia-ml.so.1" or .library == "libcuda.so")] | length == 0' \
-	"$HK_WORK/a.json" >/dev/null || hk_fail "audit followed a symlink out of the container root to the host: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
-# the same links pointing at a file the image does have are followed inside it
-hk_ok "a stub libcuda.so.1 in the image: image-library; symlinks out of the root to a host file: not followed"
+jq -e --argjson ino "$secret_ino" '[.containers[0].findings[] | select(.inode == $ino or .library == "libnvidia-ml.so.1")] | length == 0' \
+	"$F" >/dev/null || hk_fail "audit followed a symlink out of the container root to the host: $(jq -c '.containers[0].findings' "$F")"
+img_host=$(stat -c %i "/proc/$PID/root/etc/hostname") host_host=$(stat -c %i /etc/hostname)
+[ "$img_host" != "$host_host" ] || hk_fail "the image's /etc/hostname is the host's: the test proves nothing"
+jq -e --argjson img "$img_host" --argjson host "$host_host" '[.containers[0].findings[] | select(.library == "libcuda.so")] | length == 1 and .[0].inode == $img and .[0].inode != $host' \
+	"$F" >/dev/null || hk_fail "an absolute link was not resolved inside the container root: $(jq -c '.containers[0].findings' "$F")"
+hk_ok "a stub libcuda.so.1 in the image: image-library; symlinks resolved inside the container root only (a link out of it to a host file: not followed)"
 
 # --- the store version removed while in use ----------------------------------------
 "$HK_GS" remove "$HK_VER" --store "$HK_STORE" >"$HK_WORK/rm.out" 2>&1 || true
@@ -147,7 +159,7 @@ GONE=$ID
 runc kill "$GONE" KILL
 for i in $(seq 1 50); do [ "$(runc state "$GONE" 2>/dev/null | jq -r .status)" = stopped ] && break; sleep 0.1; done
 expect 1 container-gone "$GONE"
-expect 0 "" --all
+expect 1 "" --all # the other containers use a replaced store version
 jq -e --arg id "$GONE" '[.gone[].container] | index($id) != null' "$HK_WORK/a.json" >/dev/null ||
 	hk_fail "--all does not list the stopped container as gone: $(jq -c .gone "$HK_WORK/a.json")"
 jq -e --arg id "$GONE" '[.containers[].container] | index($id) == null' "$HK_WORK/a.json" >/dev/null ||
