@@ -321,6 +321,7 @@ int au_alive(const json_t *rec, char **why, struct gs_err *err)
 
 struct au_mount {
 	char *point, *root, *fstype;
+	uint64_t id, parent;
 	dev_t dev;
 	bool matched;
 };
@@ -329,6 +330,7 @@ struct au_mounts {
 	struct au_mount *v;
 	size_t n, cap;
 	bool oom;
+	struct au_mount **by_id; /* index_ids */
 };
 
 static int mounts_each(const struct gs_mountinfo *m, void *data)
@@ -344,7 +346,8 @@ static int mounts_each(const struct gs_mountinfo *m, void *data)
 	}
 	struct au_mount *o = &t->v[t->n];
 	*o = (struct au_mount){.point = strdup(m->point), .root = strdup(m->root),
-			       .fstype = strdup(m->fstype), .dev = makedev(m->major, m->minor)};
+			       .fstype = strdup(m->fstype), .id = m->id, .parent = m->parent,
+			       .dev = makedev(m->major, m->minor)};
 	t->n++;
 	if (!o->point || !o->root || !o->fstype)
 		return t->oom = true, 1;
@@ -359,6 +362,7 @@ static void mounts_clear(struct au_mounts *t)
 		free(t->v[i].fstype);
 	}
 	free(t->v);
+	free(t->by_id);
 	*t = (struct au_mounts){0};
 }
 
@@ -463,6 +467,55 @@ static struct au_mount *find_point(struct au_ctx *x, const char *point, const ch
 	return NULL;
 }
 
+static int by_id(const void *a, const void *b)
+{
+	const struct au_mount *x = *(const struct au_mount *const *)a, *y = *(const struct au_mount *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* T's mounts sorted by id, for parent lookups (NULL: out of memory, and
+ * then no mount counts as another's parent: covered is said more often,
+ * never less). */
+static void index_ids(struct au_mounts *t)
+{
+	if (!(t->by_id = malloc((t->n + 1) * sizeof(*t->by_id))))
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		t->by_id[i] = &t->v[i];
+	qsort(t->by_id, t->n, sizeof(*t->by_id), by_id);
+}
+
+#define AU_MOUNT_DEPTH_MAX 4096 /* deeper chains of mounts on mounts are cut (said covered) */
+
+/* Whether A is M's mount or one it is mounted on (its parents' chain). */
+static bool under(const struct au_mounts *t, const struct au_mount *m, const struct au_mount *a)
+{
+	for (size_t hops = 0; m && t->by_id && hops < AU_MOUNT_DEPTH_MAX; hops++) {
+		if (m == a)
+			return true;
+		struct au_mount key = {.id = m->parent}, *kp = &key;
+		struct au_mount **p = bsearch(&kp, t->by_id, t->n, sizeof(*t->by_id), by_id);
+		m = p && *p != m ? *p : NULL;
+	}
+	return false;
+}
+
+/* A mount that hides M from the container: on M's mount point or a
+ * directory above it, and not one M itself sits on (a later mount over
+ * it: the container sees that, not ours). */
+static const struct au_mount *covering(const struct au_ctx *x, const struct au_mount *m)
+{
+	for (size_t i = 0; i < x->live.n; i++) {
+		const struct au_mount *c = &x->live.v[i];
+		size_t n = strlen(c->point);
+		bool above = !strcmp(c->point, "/") ||
+			     (!strncmp(m->point, c->point, n) && (m->point[n] == '/' || !m->point[n]));
+		if (c != m && above && !under(&x->live, m, c) && !under(&x->live, c, m))
+			return c;
+	}
+	return NULL;
+}
+
 static void add_mount(struct au_ctx *x, const json_t *op, const struct au_mount *m)
 {
 	json_array_append_new(x->mounts, json_pack("{s:s, s:s?, s:s, s:s?}", "op", op_str(op, "op"),
@@ -497,9 +550,13 @@ static void check_mounts(struct au_ctx *x)
 		} else
 			continue;
 		add_mount(x, op, m);
+		const struct au_mount *c = m ? covering(x, m) : NULL;
 		if (m)
 			m->matched = true;
-		else
+		if (c)
+			finding(x->findings, "mount-covered", "%s: hidden by a later %s mount on %s", m->point,
+				c->fstype, c->point);
+		else if (!m)
 			finding(x->findings, "mount-missing", "%s: the %s of %s is not in the live mount table",
 				dest, type, op_str(op, "source") ? op_str(op, "source") : "tmpfs");
 	}
@@ -671,11 +728,16 @@ static int stat_in_root(int rootfd, const char *path, struct stat *st)
 	return fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode) ? 0 : -1;
 }
 
+/* A container's ld.so.cache is the image's (and may be hostile): at most
+ * this many of its entries under one name are looked at. */
+#define AU_ENTRIES_PER_NAME 64
+
 struct au_shadow {
 	struct au_ctx *x;
 	const char *key;
 	struct au_seen *ours, *reported;
 	bool first;
+	unsigned int n;
 };
 
 static void image_library(struct au_ctx *x, const char *key, const char *path, const struct stat *st,
@@ -699,6 +761,8 @@ static int cache_entry(const struct ldc_entry *e, void *data)
 	struct stat st;
 	if (strcmp(e->key, s->key))
 		return 0;
+	if (++s->n > AU_ENTRIES_PER_NAME)
+		return 1;
 	bool first = s->first;
 	s->first = false;
 	if (!strncmp(e->value, OVL_ANCHOR "/", strlen(OVL_ANCHOR) + 1) ||
@@ -728,7 +792,7 @@ static void staged_idents(struct au_ctx *x, const json_t *entries, struct au_see
 static void check_shadow_key(struct au_ctx *x, const struct ldc_cache *c, const char *key,
 			     struct au_seen *ours, struct au_seen *reported)
 {
-	struct au_shadow s = {x, key, ours, reported, true};
+	struct au_shadow s = {x, key, ours, reported, true, 0};
 	if (c)
 		ldc_cache_foreach_prefix(c, key, LDC_ARCH_ANY, cache_entry, &s);
 	for (size_t d = 0; d < sizeof(default_dirs) / sizeof(default_dirs[0]); d++) {
@@ -819,6 +883,7 @@ static void check_live(struct au_ctx *x, int procfd)
 		return;
 	}
 	x->rootfd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	index_ids(&x->live);
 	check_mounts(x);
 	check_tree(x);
 	check_files(x);

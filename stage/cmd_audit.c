@@ -32,6 +32,7 @@ static void audit_usage(FILE *f)
 	      "its live mount table (/proc/PID/mountinfo), and flags every difference:\n"
 	      "  mount-missing            a recorded mount is not in the live table\n"
 	      "  mount-unrecorded         a mount of the store the record does not name\n"
+	      "  mount-covered            a recorded mount hidden by a later one over it\n"
 	      "  file-changed             a staged file's size or mode (--rehash: bytes)\n"
 	      "                           no longer match the manifest\n"
 	      "  store-version-removed    the version in use was removed from the store\n"
@@ -207,6 +208,8 @@ static int report(const struct audit_opts *o, const struct audit_run *a, const c
 	} else {
 		json_array_foreach(a->containers, i, v)
 			print_container(v);
+		if (!json_array_size(a->containers) && !json_array_size(a->gone))
+			printf("no container in %s (none started through gpu-stage-hook)\n", log);
 		if (json_array_size(a->gone))
 			printf("%zu container%s of the audit log no longer run%s (not audited):",
 			       json_array_size(a->gone), json_array_size(a->gone) == 1 ? "" : "s",

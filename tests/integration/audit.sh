@@ -18,16 +18,8 @@ set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup audit.sh
 command -v nsenter >/dev/null || hk_skip "nsenter is not installed (util-linux)"
-command -v apt-get >/dev/null || hk_skip "apt-get is not available"
-
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
-	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
-HK_STORE=$HK_WORK/real-store
-"$HK_GS" --root "$HK_WORK/real" --store "$HK_STORE" --driver "$HK_VER" --caps all >"$HK_WORK/stage-real.log" 2>&1 ||
-	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage-real.log")"
+hk_stage_debian
 MAN=$HK_STORE/$HK_VER/manifest.json
-[ "$(jq -r '.files[] | select(.path == "lib/compute/libcuda.so.'"$HK_VER"'") | .size' "$MAN")" -gt 10000000 ] ||
-	hk_fail "the staged libcuda is not the real (tens of MB) one"
 
 # start NAME [SETUP]: a detached container (sleeps) through the hook, after
 # SETUP ran in the image's upper directory ($up); sets PID
@@ -116,7 +108,13 @@ start extra
 nsenter -t "$PID" -m -p -r -w -- mount --bind /run/gpu-stage/lib/compute /mnt ||
 	hk_fail "bind inside the container failed"
 expect 1 mount-unrecorded "$ID"
-hk_ok "a driver mount unmounted inside the container: mount-missing; a bind of the store it does not record: mount-unrecorded"
+jq -e '[.containers[0].findings[] | select(.finding == "mount-covered")] | length == 0' "$HK_WORK/a.json" >/dev/null ||
+	hk_fail "mount-covered before anything covers a mount: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
+nsenter -t "$PID" -m -p -r -w -- mount -t tmpfs none /run/gpu-stage/lib/utility || hk_fail "tmpfs inside the container failed"
+expect 1 mount-covered "$ID"
+jq -e '.containers[0].findings[] | select(.finding == "mount-covered") | .message | test("^/run/gpu-stage/lib/utility: hidden by a later tmpfs")' "$HK_WORK/a.json" >/dev/null ||
+	hk_fail "mount-covered does not name lib/utility: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
+hk_ok "a driver mount unmounted inside the container: mount-missing; a bind of the store it does not record: mount-unrecorded; a tmpfs over one: mount-covered"
 
 # --- image libraries: a stub libcuda.so.1; a hostile symlink out of the root -----
 # libnvidia-ml.so.1: a relative link climbing out of the root to a host
@@ -173,3 +171,18 @@ kill "$other"
 jq -e '.containers[0].findings[0].message | test("another process")' "$HK_WORK/a.json" >/dev/null ||
 	hk_fail "a reused pid is not said to be another process's: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
 hk_ok "a stopped container: container-gone (named), listed as gone under --all; a reused pid: container-gone"
+
+# --- the command line -------------------------------------------------------------
+for args in "" "--all $ID" "--bogus $ID"; do
+	rc=0
+	# shellcheck disable=SC2086
+	audit $args >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] || hk_fail "audit $args: exit $rc, expected 2 (usage)"
+done
+rc=0
+audit no-such-container >/dev/null 2>"$HK_WORK/a.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^gpu-stage: audit: no-such-container: no record in $HK_AUDIT" "$HK_WORK/a.err" ||
+	hk_fail "audit of an unknown container: exit $rc: $(cat "$HK_WORK/a.err")"
+"$HK_GS" audit --all --audit-log "$HK_WORK/none.log" | grep -q '^no container in ' || hk_fail "audit --all of an empty log"
+"$HK_GS" audit --help | grep -q 'image-library' || hk_fail "audit --help names no findings"
+hk_ok "usage errors exit 2; an unknown container exit 1 naming the log; an empty log: no container"
