@@ -439,22 +439,29 @@ static void note_tree(struct au_ctx *x, const char *rel)
 	}
 }
 
-/* The live mount showing STORE/<tree>/INNER, preferring the tree VER. */
-static struct au_mount *find_store_mount(struct au_ctx *x, const char *inner)
+/* The live mount showing STORE/<tree>/INNER: the first of those in the
+ * tree VER mounted at DEST, else in the tree VER, else in any tree (a bind
+ * of it elsewhere is then the unrecorded one). */
+static struct au_mount *find_store_mount(struct au_ctx *x, const char *inner, const char *dest)
 {
 	struct au_mount *best = NULL;
+	int best_score = -1;
+	size_t il = strlen(inner), vl = strlen(x->ver);
 	for (size_t i = 0; i < x->live.n; i++) {
 		struct au_mount *m = &x->live.v[i];
 		const char *rel = store_rel(x->store, m);
 		const char *slash = rel ? strchr(rel, '/') : NULL;
-		if (!slash)
+		if (!slash || m->matched)
 			continue;
 		const char *in = slash + 1;
-		size_t il = strlen(inner);
-		bool same = !strncmp(in, inner, il) && (!in[il] || !strcmp(in + il, " (deleted)"));
-		bool ver = (size_t)(slash - rel) == strlen(x->ver) && !strncmp(rel, x->ver, strlen(x->ver));
-		if (same && (!best || ver))
+		if (strncmp(in, inner, il) || (in[il] && strcmp(in + il, " (deleted)")))
+			continue;
+		int score = ((size_t)(slash - rel) == vl && !strncmp(rel, x->ver, vl)) * 2 +
+			    !strcmp(m->point, dest);
+		if (score > best_score) {
 			best = m;
+			best_score = score;
+		}
 	}
 	return best;
 }
@@ -501,8 +508,8 @@ static bool under(const struct au_mounts *t, const struct au_mount *m, const str
 }
 
 /* A mount that hides M from the container: on M's mount point or a
- * directory above it, and not one M itself sits on (a later mount over
- * it: the container sees that, not ours). */
+ * directory above it, and not one M itself sits on; one mounted on M
+ * hides it when on the same point (the container sees that, not ours). */
 static const struct au_mount *covering(const struct au_ctx *x, const struct au_mount *m)
 {
 	for (size_t i = 0; i < x->live.n; i++) {
@@ -510,7 +517,8 @@ static const struct au_mount *covering(const struct au_ctx *x, const struct au_m
 		size_t n = strlen(c->point);
 		bool above = !strcmp(c->point, "/") ||
 			     (!strncmp(m->point, c->point, n) && (m->point[n] == '/' || !m->point[n]));
-		if (c != m && above && !under(&x->live, m, c) && !under(&x->live, c, m))
+		if (c != m && above && !under(&x->live, m, c) &&
+		    (!under(&x->live, c, m) || !strcmp(c->point, m->point)))
 			return c;
 	}
 	return NULL;
@@ -543,7 +551,7 @@ static void check_mounts(struct au_ctx *x)
 					op_str(op, "source") ? op_str(op, "source") : "(none)", x->verdir);
 				continue;
 			}
-			if ((m = find_store_mount(x, inner))) {
+			if ((m = find_store_mount(x, inner, dest))) {
 				note_tree(x, store_rel(x->store, m));
 				x->tree_deleted |= strstr(m->root, " (deleted)") != NULL;
 			}
@@ -732,6 +740,22 @@ static int stat_in_root(int rootfd, const char *path, struct stat *st)
  * this many of its entries under one name are looked at. */
 #define AU_ENTRIES_PER_NAME 64
 
+/* PATH inside the container's root opened for reading only when it is a
+ * regular file: found with O_PATH (opening a device node of the image
+ * could act on the host's device), checked, then reopened through
+ * /proc/self/fd (the same inode, whatever the image does meanwhile). */
+static int open_regular_in_root(int rootfd, const char *path)
+{
+	struct gs_err e = GS_ERR_INIT;
+	struct stat st;
+	char self[64];
+	_cleanup_close_ int fd = gs_open_in_root(rootfd, path, O_PATH, &e);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	return open(self, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+}
+
 struct au_shadow {
 	struct au_ctx *x;
 	const char *key;
@@ -820,7 +844,7 @@ static void check_shadow(struct au_ctx *x)
 		return;
 	struct gs_err e = GS_ERR_INIT;
 	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
-	_cleanup_close_ int cfd = gs_open_in_root(x->rootfd, OVL_LDCACHE, O_RDONLY | O_NONBLOCK, &e);
+	_cleanup_close_ int cfd = open_regular_in_root(x->rootfd, OVL_LDCACHE);
 	if (cfd >= 0 && ldc_cache_load_fd(cfd, OVL_LDCACHE, &c, &e) < 0)
 		finding(x->findings, "ldcache-unreadable", "the container's %s: %s", OVL_LDCACHE, e.msg);
 	struct au_seen ours = {0}, reported = {0};

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -65,20 +66,38 @@ static int read_one(const char *path, json_t *latest, size_t *n_bad, struct gs_e
 	return r;
 }
 
+/* PATH's inode, 0 when it is missing. */
+static ino_t log_ino(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+#define AU_ROTATED_RETRIES 4
+
+/* The rotations oldest first, then PATH.  A rotation by a hook while they
+ * are read (PATH's inode changed) could hide a record: read again. */
 int au_log_read(const char *path, json_t **latest, size_t *n_bad, struct gs_err *err)
 {
-	*n_bad = 0;
-	_cleanup_(json_decrefp) json_t *l = json_object();
 	_cleanup_free_ char *name = malloc(strlen(path) + 16);
-	if (!l || !name)
+	if (!name)
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	for (unsigned int i = GS_AUDIT_LOG_KEEP_MAX + 1; i-- > 0;) {
-		if (i)
-			sprintf(name, "%s.%u", path, i);
-		int r = read_one(i ? name : path, l, n_bad, err);
-		if (r < 0)
-			return r;
+	for (int tries = 0;; tries++) {
+		_cleanup_(json_decrefp) json_t *l = json_object();
+		if (!l)
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		ino_t before = log_ino(path);
+		*n_bad = 0;
+		for (unsigned int i = GS_AUDIT_LOG_KEEP_MAX + 1; i-- > 0;) {
+			if (i)
+				sprintf(name, "%s.%u", path, i);
+			int r = read_one(i ? name : path, l, n_bad, err);
+			if (r < 0)
+				return r;
+		}
+		if (log_ino(path) == before || tries == AU_ROTATED_RETRIES) {
+			*latest = steal_ptr(&l);
+			return 0;
+		}
 	}
-	*latest = steal_ptr(&l);
-	return 0;
 }
