@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private to gpu-stage-hook (the hook/ sources).  Everything here returns >= 0 or
+/* Private to gpu-stage-hook (the hook/ sources); gpu-runtime and
+ * `gpu-stage plan` also link oci.c and gpus.c, to read a bundle's request
+ * and the devices exactly as the hook does.  Everything here returns >= 0 or
  * -code with a struct gs_err filled; only main.c prints. */
 #ifndef GS_HOOK_H
 #define GS_HOOK_H
