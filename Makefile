@@ -1,7 +1,7 @@
 # gpu-stage — plain GNU make, dependencies through pkg-config.
 #   make            build/gpu-stage (release flags, warnings are errors)
 #   make check      everything under ASan+UBSan, then every test (tests/run)
-#   make fuzz       libFuzzer target for the ld.so.cache reader (clang)
+#   make fuzz       libFuzzer targets for every parser of outside input (clang)
 #   make bench      benchmarks: one table, ratios against baselines measured in the same run
 #   make install    PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
@@ -40,9 +40,9 @@ STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/dete
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
+	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
 # gpu-stage plan and audit read config.json and the GPUs as the hook does
-STAGE_HOOK_SRC := hook/oci.c hook/jsonedit.c hook/gpus.c
+STAGE_HOOK_SRC := hook/oci.c hook/jsonedit.c hook/gpus.c hook/plan.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -114,9 +114,11 @@ $(BUILD)/gs-probe: fixtures/probe.c
 check:
 	$(MAKE) BUILD=build/san SAN=1 all
 	$(MAKE) fuzz
-	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache GS_FUZZ_JSONEDIT=$(BUILD)/fuzz/fuzz_jsonedit tests/run
+	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache GS_FUZZ_JSONEDIT=$(BUILD)/fuzz/fuzz_jsonedit \
+		GS_FUZZ_DIR=$(BUILD)/fuzz tests/run
 
-# libFuzzer harness for the reader; `make fuzz-run FUZZ_SECONDS=600` runs it.
+# libFuzzer harnesses; `make fuzz-run FUZZ_SECONDS=600` runs each for that long
+# (tests/fuzz/Makefile.frag has the parsers' targets).
 FUZZ_SECONDS ?= 60
 fuzz: $(BUILD)/fuzz/fuzz_ldcache $(BUILD)/fuzz/fuzz_jsonedit
 # gpu-runtime's config.json editor: every insertion keeps the text readable
@@ -131,8 +133,6 @@ $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SR
 	clang -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $< $(COMMON_SRC) $(LDCACHE_SRC) $(PKG_LIBS)
-fuzz-run: $(BUILD)/fuzz/fuzz_ldcache
-	tests/fuzz/run $(BUILD)/fuzz/fuzz_ldcache $(FUZZ_SECONDS)
 
 # One table: gpu-stage vs ldconfig, staging, the hook's added runc start
 # latency; `make bench BENCH_ARGS='41 --only hook'` passes arguments on.
@@ -158,3 +158,4 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 include hook/Makefile.frag
+include tests/fuzz/Makefile.frag

@@ -20,7 +20,9 @@
 # Every container gets a fresh overlay (lower: the image, a new upper dir)
 # mounted before and unmounted after its run, outside the timing, as an
 # engine gives each container a fresh writable layer; the layers are
-# removed after all rounds (hk_clean says why).  Rows per image:
+# removed after all rounds (hk_clean says why) and live on a journaled ext4
+# made for the run (hk_layers_fs says why; HK_LAYERS=DIR puts them in DIR
+# instead).  Rows per image:
 #   own work  median(b) - median(a)            target <= 1.0 ms (minbase),
 #                                                     <= 1.5 ms (2,000 libs)
 #             (the CPU times, user + system, beside it: steadier than the
@@ -92,7 +94,8 @@ hk_hooktime() { # DIR PROG ARG...: the hooks JSON of a prestart hook hooktime DI
 # time in a profile), a churn no host starting containers has.
 hk_mount() { # DIR LOWER: a fresh overlay at DIR/rootfs, its upper DIR/up (a link to a new one)
 	local u
-	u=$(mktemp -d "$1/layer.XXXXXX")
+	mkdir -p "$HK_LAYERS/${1##*/}"
+	u=$(mktemp -d "$HK_LAYERS/${1##*/}/layer.XXXXXX")
 	mkdir "$u/up" "$u/wk"
 	ln -sfn "$u/up" "$1/up"
 	mount -t overlay overlay -o "lowerdir=$2,upperdir=$u/up,workdir=$u/wk" "$1/rootfs"
@@ -101,7 +104,27 @@ hk_umount() {
 	umount "$1/rootfs"
 }
 hk_clean() { # DIR: every layer of DIR's containers
-	rm -rf --one-file-system "$1"/layer.* "$1/up"
+	rm -rf --one-file-system "${HK_LAYERS:?}/${1##*/}" "$1/up"
+}
+# hk_layers_fs: the file system the containers' writable layers live on, as
+# an engine's do (/var/lib/docker, /var/lib/containers): a journaled ext4,
+# the common case, made in a sparse file and loop-mounted at $work/fs.  Not
+# the directory $work is in: a host's root file system may be anything (this
+# project's test machines have an ext4 without a journal, where every file
+# creation scans the inode table for recently deleted inodes, ext4's
+# recently_deleted(), which a journaled ext4 never does), and an engine's
+# layers do not share it.  Set HK_LAYERS to a directory to use that instead.
+hk_layers_fs() {
+	if [ -n "${HK_LAYERS:-}" ]; then
+		mkdir -p "$HK_LAYERS" && return 0
+	fi
+	command -v mkfs.ext4 >/dev/null || die "hook: mkfs.ext4 missing (e2fsprogs)"
+	truncate -s 4G "$work/fs.img"
+	mkfs.ext4 -q -F -L gs-bench-layers "$work/fs.img" || die "hook: mkfs.ext4 failed"
+	mkdir "$work/fs"
+	mount -o loop "$work/fs.img" "$work/fs" || die "hook: cannot loop-mount $work/fs.img"
+	HK_LAYERS=$work/fs
+	HK_LAYERS_TEXT="journaled ext4 (loop)"
 }
 # hk_run DIR LOWER ID [TIMES]: one container on a fresh overlay; its whole
 # `runc run` time appended to TIMES.  The overlay stays mounted (hk_umount).
@@ -218,6 +241,8 @@ ldconfig -r "\$root"
 EOS
 	chmod +x "$work/classic.sh"
 
+	hk_layers_fs
+	log "hook: writable layers on ${HK_LAYERS_TEXT:-$HK_LAYERS}"
 	minbase=$(bash fixtures/rootfs.sh)
 	lib2k=$(hk_image_2000 "$minbase")
 	hk_image 9 minbase minbase "$minbase" 1000 "≤ 1.0 ms"

@@ -78,8 +78,10 @@ static bool split(char *line, struct gs_mountinfo *m)
 	m->fstype = strsep(&p, " ");
 	m->source = strsep(&p, " ");
 	m->superopts = p;
+	/* the kernel writes every mount point as an absolute path (one
+	 * outside the reader's root is left out of the table, not shown) */
 	return m->fstype && m->source && m->superopts && unescape(m->root) &&
-	       unescape(m->point) && unescape(m->source);
+	       unescape(m->point) && unescape(m->source) && m->point[0] == '/';
 }
 
 int gs_read_line(FILE *f, const char *what, size_t max, char **line, size_t *cap,

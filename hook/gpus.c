@@ -70,8 +70,19 @@ static int add_node(struct devlist *l, const char *devroot, const char *name, bo
 	return 0;
 }
 
+/* nvidia-uvm missing for a container that asks for compute: CUDA fails at
+ * its first allocation with an error that points nowhere, so the start
+ * fails here, naming the fix. */
+static int uvm_required(const char *devroot, struct gs_err *err)
+{
+	return gs_err_setx(err, ENODEV,
+			   "%s/nvidia-uvm: no such character device, and the container asks for compute (CUDA needs it; the nvidia-uvm module is not loaded or its node was never made): run 'gpu-stage devices --ensure --load' on the host, or set \"require_uvm\": false in the configuration to start such containers without it",
+			   devroot);
+}
+
 static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *sel, size_t nsel,
-		   unsigned int caps, const char *devroot, char **note, struct gs_err *err)
+		   unsigned int caps, const char *devroot, bool require_uvm, char **note,
+		   struct gs_err *err)
 {
 	char name[32]; /* "nvidia" and an int */
 	int r = add_node(l, devroot, "nvidiactl", false, note, err);
@@ -79,8 +90,12 @@ static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *
 		snprintf(name, sizeof(name), "nvidia%d", gpus[sel[i]].minor);
 		r = add_node(l, devroot, name, false, note, err);
 	}
-	if (r >= 0 && (caps & GS_CAP_COMPUTE))
+	if (r >= 0 && (caps & GS_CAP_COMPUTE)) {
+		size_t before = l->n;
 		r = add_node(l, devroot, "nvidia-uvm", true, note, err);
+		if (r >= 0 && l->n == before && require_uvm)
+			r = uvm_required(devroot, err);
+	}
 	if (r >= 0 && (caps & GS_CAP_COMPUTE))
 		r = add_node(l, devroot, "nvidia-uvm-tools", true, note, err);
 	if (r >= 0 && (caps & GS_CAP_DISPLAY))
@@ -89,8 +104,8 @@ static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *
 }
 
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
-		       struct gs_err *err)
+		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
+		       char **note, struct gs_err *err)
 {
 	*out = NULL;
 	*n = 0;
@@ -107,7 +122,8 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	if (r >= 0)
 		r = ovl_gpus_select(gpus, ngpus, e, &sel, &nsel, err);
 	if (r >= 0)
-		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, note, err);
+		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, require_uvm, note,
+			    err);
 	free(gpus);
 	free(sel);
 	if (r < 0) {
@@ -119,46 +135,4 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	*out = l.v;
 	*n = l.n;
 	return 0;
-}
-
-/* Appends "WHAT" to the malloc'd list *NOTE ("a, b"). */
-static void note_add(char **note, const char *what)
-{
-	char *n = NULL;
-	if (asprintf(&n, "%s%s%s", *note ? *note : "", *note ? ", " : "", what) < 0)
-		return;
-	free(*note);
-	*note = n;
-}
-
-void hk_dev_char_links(const char *devroot, const struct ovl_device *devs, size_t n, char **note)
-{
-	*note = NULL;
-	if (n == 0)
-		return;
-	_cleanup_free_ char *dir = NULL;
-	if (join(devroot, "char", &dir, &(struct gs_err)GS_ERR_INIT) < 0)
-		return;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		note_add(note, "no /dev/char (cannot create it)");
-		return;
-	}
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		note_add(note, "no /dev/char (not a directory)");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char name[32], target[80], what[160];
-		struct stat st;
-		snprintf(name, sizeof(name), "%u:%u", (unsigned int)devs[i].major, (unsigned int)devs[i].minor);
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
-			continue; /* there already (udev's, or anything else): left alone */
-		snprintf(target, sizeof(target), "../%s", devs[i].name);
-		if (symlinkat(target, dfd, name) == 0 || errno == EEXIST)
-			snprintf(what, sizeof(what), "created /dev/char/%s -> %s", name, target);
-		else
-			snprintf(what, sizeof(what), "/dev/char/%s: %s", name, strerror(errno));
-		note_add(note, what);
-	}
 }

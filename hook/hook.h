@@ -73,6 +73,9 @@ void hk_state_clear(struct hk_state *s);
  * size are accepted).  Returns 0, or 1 (OUT empty) for a file jansson
  * cannot read that cannot ask for a GPU: nothing to do. */
 int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err);
+/* The same for LEN bytes of TEXT (NAME in messages). */
+int hk_config_parse(const char *text, size_t len, const char *name, struct hk_config *out,
+		    struct gs_err *err);
 void hk_config_clear(struct hk_config *c);
 
 /* ---- gpus.c: device nodes (the driver version and the GPUs: overlay/gpus.c) ---- */
@@ -81,19 +84,39 @@ void hk_config_clear(struct hk_config *c);
  * nvidia-uvm(+tools) with compute, nvidia-modeset with display; numbers
  * taken from the nodes under DEVROOT (stat), GPUs from
  * PROCROOT/driver/nvidia/gpus/<bus>/information (ovl_gpus_read).  *OUT malloc'd, and
- * *NOTE (the optional nodes found absent; NULL when none). */
+ * *NOTE (the optional nodes found absent; NULL when none).  REQUIRE_UVM:
+ * a missing nvidia-uvm with compute is an error (ENODEV) naming the fix
+ * (`gpu-stage devices --ensure --load`), not a note.  The /dev/char links
+ * of the nodes: ovl_dev_char_links (gs/hostdev.h). */
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, struct ovl_device **out, size_t *n, char **note,
-		       struct gs_err *err);
+		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
+		       char **note, struct gs_err *err);
 
-/* The /dev/char/MAJOR:MINOR links systemd resolves device rules through
- * (udev makes them; nodes made by nvidia-modprobe or mknod have none, and
- * without them a `systemctl daemon-reload` takes a container's GPU away):
- * DEVROOT/char/MAJ:MIN -> ../NAME for each of DEVS that has none, on the
- * host (before entering the container).  Anything already there is left
- * alone.  Best effort: *NOTE (malloc'd, or NULL) says what was made or
- * why not; a start never fails on it. */
-void hk_dev_char_links(const char *devroot, const struct ovl_device *devs, size_t n, char **note);
+/* ---- plan.c: what a container receives ---- */
+
+struct gs_config;
+/* The request and where to look. */
+struct hk_plan_in {
+	const struct ovl_env *env;    /* the request: visible devices, capabilities */
+	const struct hk_config *cfg;  /* config.json: root.readonly, tmpfs mounts */
+	const struct gs_config *conf; /* the configuration: require_uvm, MPS directories */
+	const char *proc_root, *dev_root, *host_root;
+	const struct gs_index *index; /* the staged driver's */
+};
+/* Its devices, host IPC paths and plan (every member malloc'd). */
+struct hk_planned {
+	struct ovl_device *devs;
+	size_t n_devs;
+	char *dev_note;             /* optional nodes absent; NULL when none */
+	struct ovl_host_bind *ipc;  /* the host's IPC paths bound (MPS, sockets) */
+	size_t n_ipc;
+	char *ipc_note;             /* those absent or refused */
+	struct ovl_plan *plan;
+};
+/* The one way the hook, its dry run and `gpu-stage plan` build a plan:
+ * hk_devices_resolve, ovl_host_ipc_find, ovl_plan_build. */
+int hk_plan_build(const struct hk_plan_in *in, struct hk_planned *out, struct gs_err *err);
+void hk_planned_clear(struct hk_planned *p);
 
 /* ---- cgroup.c: device access ---- */
 

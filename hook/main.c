@@ -2,7 +2,8 @@
 /* gpu-stage-hook: the OCI hook that gives a container the staged driver.
  *
  *   gpu-stage-hook [--store DIR] [--driver VER] [--dev-root DIR]
- *                  [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]
+ *                  [--proc-root DIR] [--host-root DIR] [--audit-log FILE]
+ *                  [--dry-run] [--cdi]
  *                  prestart|createRuntime|createContainer
  *
  * Reads the OCI state on stdin and BUNDLE/config.json, opens STORE/VER once
@@ -37,12 +38,13 @@
 #include "gs/cleanup.h"
 #include "gs/config.h"
 #include "gs/fsx.h"
+#include "gs/hostdev.h"
 #include "hook.h"
 
 #define STATE_MAX (1u << 20)
 
 struct opts {
-	const char *store, *driver, *dev_root, *proc_root, *audit, *config;
+	const char *store, *driver, *dev_root, *proc_root, *audit, *config, *host_root;
 	unsigned int default_caps; /* from the configuration */
 	uint64_t audit_max;        /* the configuration's audit_log_max */
 	unsigned int audit_keep;   /* ... audit_log_keep */
@@ -61,13 +63,10 @@ struct run {
 	char *rootfs;
 	struct gs_store_ver ver;
 	struct gs_index *index;
-	struct ovl_device *devs;
-	size_t n_devs;
-	struct ovl_plan *plan;
+	struct hk_planned pl; /* devices, host IPC paths, the plan */
 	struct ovl_sources *src;
 	struct ovl_result res;
 	char require_note[256];
-	char *dev_note; /* malloc'd, NULL when there is nothing to say */
 	struct gs_config conf; /* the configuration file (store, driver, ... defaults) */
 	char *mounts;   /* the container's mountinfo, read at the pid check */
 	size_t mounts_len;
@@ -86,11 +85,9 @@ static void run_clear(struct run *x)
 	free(x->rootfs);
 	gs_index_freep(&x->index);
 	gs_store_ver_close(&x->ver);
-	free(x->devs);
-	ovl_plan_freep(&x->plan);
+	hk_planned_clear(&x->pl);
 	ovl_sources_freep(&x->src);
 	ovl_result_clear(&x->res);
-	free(x->dev_note);
 	free(x->mounts);
 	gs_config_clear(&x->conf);
 	free(x->cg_note);
@@ -101,7 +98,8 @@ static void run_clear(struct run *x)
 static void usage(FILE *f)
 {
 	fputs("usage: gpu-stage-hook [--config FILE] [--store DIR] [--driver VER] [--dev-root DIR]\n"
-	      "                      [--proc-root DIR] [--audit-log FILE] [--dry-run] [--cdi]\n"
+	      "                      [--proc-root DIR] [--host-root DIR] [--audit-log FILE]\n"
+	      "                      [--dry-run] [--cdi]\n"
 	      "                      prestart|createRuntime|createContainer\n"
 	      "Reads the OCI state on stdin; gives the container the staged NVIDIA driver.\n"
 	      "\n"
@@ -112,6 +110,8 @@ static void usage(FILE *f)
 	      "  --driver VER      driver version (default: PROC/driver/nvidia/version)\n"
 	      "  --dev-root DIR    where the host's device nodes are (default /dev)\n"
 	      "  --proc-root DIR   where driver/nvidia is (default /proc)\n"
+	      "  --host-root DIR   where the host's MPS pipe directory and the persistenced\n"
+	      "                    and fabric manager sockets are looked up (default /)\n"
 	      "  --audit-log FILE  one JSON line per start (default /var/log/gpu-stage/hook.log)\n"
 	      "  --dry-run         print the plan, change nothing\n"
 	      "  --cdi             called from a CDI spec (gpu-stage cdi): the runtime made\n"
@@ -135,6 +135,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"dev-root", required_argument, NULL, 'D'},  {"proc-root", required_argument, NULL, 'P'},
 		{"audit-log", required_argument, NULL, 'a'}, {"dry-run", no_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'c'},    {"cdi", no_argument, NULL, 'C'},
+		{"host-root", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){0};
@@ -149,6 +150,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'n': o->dry_run = true; break;
 		case 'c': o->config = optarg; break;
 		case 'C': o->cdi = true; break;
+		case 'H': o->host_root = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -170,8 +172,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if ((o->audit && o->audit[0] != '/') || (o->store && o->store[0] != '/') ||
-	    (o->config && o->config[0] != '/')) {
-		fprintf(stderr, "gpu-stage-hook: --store, --audit-log and --config need absolute paths\n");
+	    (o->config && o->config[0] != '/') || (o->host_root && o->host_root[0] != '/')) {
+		fprintf(stderr, "gpu-stage-hook: --store, --audit-log, --config and --host-root need absolute paths\n");
 		return -1;
 	}
 	return 0;
@@ -189,22 +191,34 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	o->dev_root = o->dev_root ? o->dev_root : cfg->dev_root;
 	o->proc_root = o->proc_root ? o->proc_root : cfg->proc_root;
 	o->audit = o->audit ? o->audit : cfg->audit_log;
+	o->host_root = o->host_root ? o->host_root : cfg->host_root;
 	o->default_caps = cfg->caps;
 	o->audit_max = cfg->audit_log_max;
 	o->audit_keep = cfg->audit_log_keep;
 	return 0;
 }
 
-/* RFC 3339 UTC ("2026-12-01T10:00:00Z"), without strftime (which reads
- * the time zone files for nothing). */
+/* RFC 3339 UTC ("2026-12-01T10:00:00Z") by arithmetic: gmtime_r and
+ * strftime read the time zone file (/etc/localtime) at their first call,
+ * for a UTC time.  Days to a civil date as in H. Hinnant's
+ * "chrono-compatible low-level date algorithms" (proleptic Gregorian). */
 static void utc_now(char ts[32])
 {
 	struct timespec now;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	long long secs = now.tv_sec, days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long long y = yoe + era * 400 + (m <= 2);
+	snprintf(ts, 32, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
+		 rem / 60 % 60, rem % 60);
 }
 
 static int read_input(struct run *x, struct gs_err *err)
@@ -299,15 +313,10 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 
 static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 {
-	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root, &x->devs,
-				   &x->n_devs, &x->dev_note, err);
-	if (r < 0)
-		return r;
-	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
-				  .no_write = x->cfg.readonly,
-				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
-				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
-	return ovl_plan_build(x->index, &req, &x->plan, err);
+	struct hk_plan_in in = {.env = &x->env, .cfg = &x->cfg, .conf = &x->conf,
+				.proc_root = o->proc_root, .dev_root = o->dev_root,
+				.host_root = o->host_root, .index = x->index};
+	return hk_plan_build(&in, &x->pl, err);
 }
 
 /* Prestart and createRuntime: pins the state's pid and proves it is this
@@ -342,7 +351,7 @@ static int enter_by_pid(struct run *x, int *cgfd, struct gs_err *err)
 		r = hk_ns_check_container(pid, real, x->cfg.user_ns, host.at_rootfs, &x->mounts,
 					  &x->mounts_len, err);
 	if (r >= 0)
-		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, host.devices_mnt, cgfd,
+		r = hk_cgroup_open(pid, pidfd, false, x->pl.n_devs, host.devices_mnt, cgfd,
 				   &x->cg_note, err);
 	hk_host_clear(&host);
 	if (r >= 0)
@@ -363,12 +372,12 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
-		hk_dev_char_links(o->dev_root, x->devs, x->n_devs, &x->char_note);
+		ovl_dev_char_links(o->dev_root, x->pl.devs, x->pl.n_devs, &x->char_note);
 		r = enter_by_pid(x, &cgfd, err);
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
 		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
-		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, NULL, &cgfd, &x->cg_note, err);
+		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->pl.n_devs, NULL, &cgfd, &x->cg_note, err);
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);
@@ -377,15 +386,15 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	_cleanup_close_ int rootfd = hk_rootfs_open(x->rootfs, have_want ? &want : NULL, err);
 	if (rootfd < 0)
 		return rootfd;
-	r = hk_cgroup_write(cgfd, x->devs, x->n_devs, x->cg_note, err);
-	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
+	r = hk_cgroup_write(cgfd, x->pl.devs, x->pl.n_devs, x->cg_note, err);
+	return r < 0 ? r : ovl_plan_apply(x->pl.plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
 }
 
 /* One line: what this start gave the container (written from the plan as
  * applied, with a streaming writer: no document tree is built). */
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
 {
-	if (x->audit.fd < 0 || !x->plan)
+	if (x->audit.fd < 0 || !x->pl.plan)
 		return;
 	char ts[32];
 	utc_now(ts);
@@ -405,15 +414,17 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 	gs_jw_string(&w, "driver", x->driver);
 	gs_jw_string(&w, "result", rc < 0 ? "failed" : "ok");
 	gs_jw_string(&w, "granted_by", x->granted_by);
-	ovl_plan_write(&w, "plan", x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
+	ovl_plan_write(&w, "plan", x->pl.plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
 	if (rc < 0)
 		gs_jw_string(&w, "error", err->msg);
 	if (x->cg_note)
 		gs_jw_string(&w, "devices_cgroup", x->cg_note);
-	if (x->dev_note)
-		gs_jw_string(&w, "devices_note", x->dev_note);
+	if (x->pl.dev_note)
+		gs_jw_string(&w, "devices_note", x->pl.dev_note);
 	if (x->char_note)
 		gs_jw_string(&w, "dev_char", x->char_note);
+	if (x->pl.ipc_note)
+		gs_jw_string(&w, "host_ipc", x->pl.ipc_note);
 	if (x->require_note[0])
 		gs_jw_string(&w, "require_note", x->require_note);
 	gs_jw_end(&w);
@@ -472,7 +483,7 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	if (r < 0)
 		return r;
 	if (o->dry_run) {
-		_cleanup_free_ char *text = ovl_plan_describe(x->plan, x->ver.dir);
+		_cleanup_free_ char *text = ovl_plan_describe(x->pl.plan, x->ver.dir);
 		if (!text)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 		fputs(text, stdout);
@@ -480,7 +491,7 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	}
 	if ((r = hk_audit_open(o->audit, o->audit_max, o->audit_keep, &x->audit, err)) < 0)
 		return r;
-	r = ovl_sources_open(x->plan, x->ver.verfd, x->ver.dir, &x->src, err);
+	r = ovl_sources_open(x->pl.plan, x->ver.verfd, x->ver.dir, &x->src, err);
 	if (r >= 0)
 		r = enter_and_apply(o, x, err);
 	struct gs_err e = GS_ERR_INIT;

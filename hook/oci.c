@@ -288,21 +288,12 @@ int hk_request_vars(const struct hk_config *c, bool env_counts, bool last_wins, 
 	return 0;
 }
 
-int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err)
+int hk_config_parse(const char *text, size_t len, const char *name, struct hk_config *out,
+		    struct gs_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	_cleanup_close_ int fd = openat(bundlefd, "config.json", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return gs_err_set(err, errno, "%s/config.json", bundle);
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return gs_err_setx(err, EINVAL, "%s/config.json: not a regular file", bundle);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int r = gs_read_all_fd(fd, CONFIG_MAX, "config.json", &text, &len, err);
 	_cleanup_(json_decrefp) json_t *j = NULL;
-	if (r >= 0)
-		r = je_load_oci(text, len, "config.json", &j, err);
+	int r = je_load_oci(text, len, name, &j, err);
 	if (r >= 0 && !j)
 		return 1;
 	if (r >= 0)
@@ -315,9 +306,24 @@ int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, stru
 		r = config_tmpfs(j, out, err);
 	if (r >= 0)
 		r = config_annotations(j, out, err);
-	if (r < 0) {
+	if (r < 0)
 		hk_config_clear(out);
-		return gs_err_wrap(err, "%s", bundle);
-	}
-	return 0;
+	return r;
+}
+
+int hk_config_load(int bundlefd, const char *bundle, struct hk_config *out, struct gs_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_close_ int fd = openat(bundlefd, "config.json", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return gs_err_set(err, errno, "%s/config.json", bundle);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return gs_err_setx(err, EINVAL, "%s/config.json: not a regular file", bundle);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = gs_read_all_fd(fd, CONFIG_MAX, "config.json", &text, &len, err);
+	if (r >= 0)
+		r = hk_config_parse(text, len, "config.json", out, err);
+	return r < 0 ? gs_err_wrap(err, "%s", bundle) : r;
 }

@@ -399,7 +399,7 @@ static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
 	    ovl_env_parse(req, nreq, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
 		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps,
 					 proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
-					 devs, n, &note, &err);
+					 false /* the hook judges a missing uvm */, devs, n, &note, &err);
 	hk_request_vars_free(req, nreq);
 	ovl_env_clear(&e);
 }

@@ -78,6 +78,15 @@ struct ldc_cache {
 	char *generator; /* NUL-terminated copy, or NULL */
 	bool has_ext;
 	bool sorted; /* entries are in ldconfig order (kept up to date) */
+	/* A cache parsed from a new-format-only file whose every string lies in
+	 * its string table and which holds no glibc-hwcaps entry: the table can
+	 * be copied as it is (ldc_cache_splice).  FILE is the cache's own copy of
+	 * the file, the table [STR_LO, STR_HI) of it; NLIBS, the file's entry
+	 * count, tells whether entries were removed since. */
+	struct {
+		const char *file;
+		size_t str_lo, str_hi, nlibs;
+	} raw;
 };
 
 /* The string table of a cache being written (strtab.c). */

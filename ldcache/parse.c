@@ -136,6 +136,7 @@ int ldc_cache_add(struct ldc_cache *c, const struct ldc_entry *e, struct gs_err 
 		return gs_err_set(err, ENOMEM, "ld.so.cache entry %s", e->key);
 	if (c->n > 0 && ldc_entry_cmp(&c->entries[c->n - 1], &copy) > 0)
 		c->sorted = false;
+	c->raw.file = NULL; /* a string outside the file's table */
 	c->entries[c->n++] = copy;
 	return 0;
 }
@@ -153,6 +154,7 @@ int ldc_cache_append(struct ldc_cache *dst, struct ldc_cache *src, struct gs_err
 		dst->entries = e;
 		dst->cap = need;
 	}
+	dst->raw.file = src->raw.file = NULL; /* strings from elsewhere now */
 	if (src->n && dst->n && ldc_entry_cmp(&dst->entries[dst->n - 1], &src->entries[0]) > 0)
 		dst->sorted = false;
 	dst->sorted = dst->sorted && src->sorted;
@@ -383,6 +385,32 @@ static int parse_new_entries(struct ldc_cache *c, const struct src *s, size_t ba
 	return r;
 }
 
+/* Records the file's string table [LO, LO + LEN) when every entry's
+ * strings lie inside it (as ldconfig and our writer lay a cache out) and no
+ * entry is a glibc-hwcaps one: ldc_cache_splice may then copy the table
+ * whole.  A cache laid out any other way is only ever rewritten. */
+static void note_raw(struct ldc_cache *c, const struct src *s, size_t lo, uint32_t len,
+		     uint32_t ext_off)
+{
+	size_t hi = lo + len;
+	if (hi > s->len || (ext_off && ext_off < hi))
+		return;
+	const char *a = (const char *)s->buf + lo, *b = (const char *)s->buf + hi;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct ldc_entry *e = &c->entries[i];
+		/* each string's NUL lies inside the file (string_at): inside the
+		 * table too, when the table ends with a NUL */
+		if (e->hwcaps || e->key < a || e->key >= b || e->value < a || e->value >= b)
+			return;
+	}
+	if (len && b[-1] != '\0')
+		return;
+	c->raw.file = (const char *)s->buf;
+	c->raw.str_lo = lo;
+	c->raw.str_hi = hi;
+	c->raw.nlibs = c->n;
+}
+
 static int parse_new(struct ldc_cache *c, const struct src *s, size_t base, struct gs_err *err)
 {
 	struct ldc_new_header h;
@@ -414,7 +442,10 @@ static int parse_new(struct ldc_cache *c, const struct src *s, size_t base, stru
 	int r = parse_extensions(c, s, h.extension_offset, &x, err);
 	if (r < 0)
 		return r;
-	return parse_new_entries(c, s, base, h.nlibs, &x, err);
+	r = parse_new_entries(c, s, base, h.nlibs, &x, err);
+	if (r >= 0 && base == 0)
+		note_raw(c, s, end, h.len_strings, h.extension_offset);
+	return r;
 }
 
 static int parse_buf(struct ldc_cache *c, const struct src *s, struct gs_err *err)

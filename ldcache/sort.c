@@ -14,6 +14,20 @@ static bool is_digit(char ch)
  * long runs), everything else bytewise; a digit sorts after a non-digit. */
 int ldc_libcmp(const char *p1, const char *p2)
 {
+	/* The common prefix compares equal either way, so it is skipped
+	 * bytewise (the cost of checking a 2,000-entry cache's order, whose
+	 * neighbours share long prefixes) unless the first difference is a
+	 * digit: then the digit run it lies in is compared as a number, from
+	 * the run's start. */
+	size_t d = 0;
+	while (p1[d] == p2[d] && p1[d] != '\0')
+		d++;
+	if (!is_digit(p1[d]) && !is_digit(p2[d]))
+		return p1[d] - p2[d];
+	while (d > 0 && is_digit(p1[d - 1]))
+		d--;
+	p1 += d;
+	p2 += d;
 	while (*p1 != '\0') {
 		if (is_digit(*p1)) {
 			if (!is_digit(*p2))

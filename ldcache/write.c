@@ -227,6 +227,145 @@ int ldc_cache_serialize(const struct ldc_cache *c, const char *generator, void *
 	return 0;
 }
 
+/* ---- splicing: an image's cache with entries inserted ------------------------------ */
+
+/* The bytes SRC's new strings take: each value, and each key that does not
+ * end its value (a SONAME is the last component of its path: it points
+ * into the value, as ldconfig's tail merging would have it). */
+static size_t key_in_value(const struct ldc_entry *e)
+{
+	size_t k = strlen(e->key), v = strlen(e->value);
+	return k < v && e->value[v - k - 1] == '/' && !strcmp(e->value + v - k, e->key) ? v - k : SIZE_MAX;
+}
+
+static size_t added_bytes(const struct ldc_cache *add)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < add->n; i++) {
+		const struct ldc_entry *e = &add->entries[i];
+		n += strlen(e->value) + 1;
+		if (key_in_value(e) == SIZE_MAX)
+			n += strlen(e->key) + 1;
+	}
+	return n;
+}
+
+struct splice {
+	const struct ldc_cache *img, *add;
+	struct out *o;
+	size_t shift;    /* the image's strings lie SHIFT bytes later in ours */
+	size_t next_str; /* where ADD's next string goes */
+};
+
+static void put_entry(struct splice *sp, size_t slot, const struct ldc_entry *e, uint32_t key,
+		      uint32_t value)
+{
+	struct ldc_new_entry ne = {.flags = e->flags, .key = key, .value = value,
+				   .osversion = e->osversion, .hwcap = e->hwcap};
+	memcpy(sp->o->buf + LDC_NEW_HDR_SIZE + slot * LDC_NEW_ENTRY_SIZE, &ne, sizeof(ne));
+}
+
+static void put_image_entry(struct splice *sp, size_t slot, const struct ldc_entry *e)
+{
+	const char *f = sp->img->raw.file;
+	put_entry(sp, slot, e, (uint32_t)((size_t)(e->key - f) + sp->shift),
+		  (uint32_t)((size_t)(e->value - f) + sp->shift));
+}
+
+static void put_added_entry(struct splice *sp, size_t slot, const struct ldc_entry *e)
+{
+	size_t vlen = strlen(e->value) + 1, at = key_in_value(e);
+	uint32_t value = (uint32_t)sp->next_str;
+	memcpy(sp->o->buf + sp->next_str, e->value, vlen);
+	sp->next_str += vlen;
+	uint32_t key = value + (uint32_t)at;
+	if (at == SIZE_MAX) {
+		size_t klen = strlen(e->key) + 1;
+		key = (uint32_t)sp->next_str;
+		memcpy(sp->o->buf + sp->next_str, e->key, klen);
+		sp->next_str += klen;
+	}
+	put_entry(sp, slot, e, key, value);
+}
+
+/* The first of IMG's entries from FROM on that E goes before (E first
+ * among equals), by binary search: IMG is sorted. */
+static size_t insertion_point(const struct ldc_cache *img, size_t from, const struct ldc_entry *e)
+{
+	size_t lo = from, hi = img->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ldc_entry_cmp(e, &img->entries[mid]) <= 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* The entry table: IMG's and ADD's entries merged in ldconfig's order, an
+ * added entry first among equals (the one ld.so then picks).  ADD is small
+ * and sorted: each of its entries finds its place by binary search, so a
+ * 2,000-library image costs a few dozen comparisons, not thousands. */
+static void splice_entries(struct splice *sp)
+{
+	const struct ldc_cache *img = sp->img, *add = sp->add;
+	size_t i = 0, slot = 0;
+	for (size_t j = 0; j <= add->n; j++) {
+		size_t upto = j < add->n ? insertion_point(img, i, &add->entries[j]) : img->n;
+		while (i < upto)
+			put_image_entry(sp, slot++, &img->entries[i++]);
+		if (j < add->n)
+			put_added_entry(sp, slot++, &add->entries[j]);
+	}
+}
+
+int ldc_cache_splice(const struct ldc_cache *img, const struct ldc_cache *add,
+		     const char *generator, void **out, size_t *out_len, struct gs_err *err)
+{
+	if (!img->raw.file || img->n != img->raw.nlibs || !img->sorted || !add->sorted)
+		return 1;
+	for (size_t i = 0; i < add->n; i++)
+		if (add->entries[i].hwcaps)
+			return 1;
+	generator = generator ? generator : "gpu-stage";
+	size_t n = img->n + add->n, table = img->raw.str_hi - img->raw.str_lo;
+	size_t strings = LDC_NEW_HDR_SIZE + n * LDC_NEW_ENTRY_SIZE;
+	size_t str_end = strings + table + added_bytes(add);
+	size_t ext = str_end + (4 - str_end % 4) % 4;
+	size_t total = ext + LDC_EXT_HDR_SIZE + LDC_EXT_SECTION_SIZE + strlen(generator);
+	if (n > (UINT32_MAX - LDC_NEW_HDR_SIZE) / LDC_NEW_ENTRY_SIZE || total > LDC_FILE_MAX)
+		return gs_err_setx(err, EFBIG,
+				   "ld.so.cache would be %zu bytes (%zu entries), more than the %u bytes a cache may have",
+				   total, n, LDC_FILE_MAX);
+	/* every byte is written below, but for the padding before EXT */
+	struct out o = {.buf = malloc(total), .cap = total, .len = ext};
+	if (!o.buf)
+		return gs_err_set(err, ENOMEM, "ld.so.cache");
+	memset(o.buf + str_end, 0, ext - str_end);
+	struct splice sp = {.img = img, .add = add, .o = &o, .shift = strings - img->raw.str_lo,
+			    .next_str = strings + table};
+	memcpy(o.buf + strings, img->raw.file + img->raw.str_lo, table);
+	splice_entries(&sp);
+	struct ldc_new_header hdr = {0};
+	memcpy(hdr.magic, LDC_MAGIC_NEW, LDC_MAGIC_NEW_LEN);
+	memcpy(hdr.version, LDC_VERSION_NEW, LDC_VERSION_NEW_LEN);
+	hdr.nlibs = (uint32_t)n;
+	hdr.len_strings = (uint32_t)(str_end - strings);
+	hdr.flags = LDC_ENDIAN_LITTLE;
+	hdr.extension_offset = (uint32_t)ext;
+	memcpy(o.buf, &hdr, sizeof(hdr));
+	struct hwcaps_names none = {0};
+	int r = write_extensions(&o, &none, NULL, generator, err);
+	if (r < 0) {
+		free(o.buf);
+		return r;
+	}
+	*out = o.buf;
+	*out_len = o.len;
+	return 0;
+}
+
 
 int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 		       const char *generator, struct gs_err *err)

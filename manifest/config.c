@@ -31,6 +31,9 @@ void gs_config_clear(struct gs_config *c)
 	free(c->proc_root);
 	free(c->cdi_vendor);
 	free(c->cdi_dir);
+	free(c->host_root);
+	free(c->mps_pipe_dir);
+	free(c->mps_log_dir);
 	*c = (struct gs_config){0};
 }
 
@@ -38,11 +41,13 @@ static int defaults(struct gs_config *c, struct gs_err *err)
 {
 	*c = (struct gs_config){.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .requests = GS_REQUESTS_ENV,
 				.audit_log_max = GS_AUDIT_LOG_MAX_DEFAULT,
-				.audit_log_keep = GS_AUDIT_LOG_KEEP_DEFAULT};
+				.audit_log_keep = GS_AUDIT_LOG_KEEP_DEFAULT, .require_uvm = true};
 	if (!(c->store = strdup(GS_DEFAULT_STORE)) || !(c->runtime = strdup("runc")) ||
 	    !(c->audit_log = strdup("/var/log/gpu-stage/hook.log")) || !(c->dev_root = strdup("/dev")) ||
 	    !(c->proc_root = strdup("/proc")) || !(c->cdi_vendor = strdup("nvidia.com")) ||
-	    !(c->cdi_dir = strdup("/etc/cdi"))) {
+	    !(c->cdi_dir = strdup("/etc/cdi")) || !(c->host_root = strdup("/")) ||
+	    !(c->mps_pipe_dir = strdup(GS_MPS_PIPE_DEFAULT)) ||
+	    !(c->mps_log_dir = strdup(GS_MPS_LOG_DEFAULT))) {
 		gs_config_clear(c);
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	}
@@ -168,6 +173,9 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		{"proc_root", offsetof(struct gs_config, proc_root), 'p'},
 		{"cdi_vendor", offsetof(struct gs_config, cdi_vendor), 'c'},
 		{"cdi_dir", offsetof(struct gs_config, cdi_dir), 'p'},
+		{"host_root", offsetof(struct gs_config, host_root), 'p'},
+		{"mps_pipe_dir", offsetof(struct gs_config, mps_pipe_dir), 'p'},
+		{"mps_log_dir", offsetof(struct gs_config, mps_log_dir), 'p'},
 	};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if (!strcmp(key, strs[i].key))
@@ -193,6 +201,12 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		c->audit_log_keep = (unsigned int)n;
 		return 0;
 	}
+	if (!strcmp(key, "require_uvm")) {
+		if (!json_is_boolean(v))
+			return bad(x, key, "must be true or false");
+		c->require_uvm = json_is_true(v);
+		return 0;
+	}
 	if (!strcmp(key, "requests")) {
 		const char *s = json_is_string(v) ? json_string_value(v) : NULL;
 		if (s && !strcmp(s, "env")) {
@@ -205,7 +219,7 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		}
 		return bad(x, key, "must be \"env\" or \"orchestrator\"");
 	}
-	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, audit_log_max, audit_log_keep, dev_root, proc_root, cdi_vendor, cdi_dir, requests)");
+	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, audit_log_max, audit_log_keep, dev_root, proc_root, cdi_vendor, cdi_dir, requests, require_uvm, host_root, mps_pipe_dir, mps_log_dir)");
 }
 
 int gs_config_parse(const char *text, size_t len, const char *name, struct gs_config *c,

@@ -40,6 +40,7 @@ static int dispatch(struct ovl_ctx *c, size_t i, struct gs_err *err)
 		return ovl_apply_tmpfs(c, i, err);
 	case OVL_OP_BIND_DIR:
 	case OVL_OP_BIND_FILE:
+	case OVL_OP_BIND_HOST:
 		return ovl_apply_bind(c, i, err);
 	case OVL_OP_MKNOD:
 		return ovl_apply_mknod(c, i, err);

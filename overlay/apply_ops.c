@@ -77,7 +77,7 @@ static bool is_mountpoint(int dirfd, const char *name)
 
 /* chmod of the object an O_PATH fd holds (fchmod refuses O_PATH fds):
  * through its /proc/self/fd link, which names exactly that inode. */
-static int chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
+int ovl_chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -145,7 +145,7 @@ static int recreate(int dirfd, int mnt, const char *name, const struct stat *st,
 	 * of another group would be dropped without CAP_FSETID); chown keeps
 	 * a directory's setgid bit */
 	struct stat now;
-	int r = chmod_fd(fd, st->st_mode & 07777, name, err);
+	int r = ovl_chmod_fd(fd, st->st_mode & 07777, name, err);
 	if (r >= 0 && fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH) < 0)
 		r = gs_err_set(err, errno, "%s/%s: chown", dest, name);
 	if (r >= 0 && (fstat(fd, &now) < 0 || (now.st_mode & 07777) != (st->st_mode & 07777)))
@@ -373,10 +373,62 @@ static bool in_anchor(const char *dest)
 	return !strncmp(dest, OVL_ANCHOR, n) && dest[n] == '/';
 }
 
+/* Why mount point T (O_PATH) does not fit a host source of mode MODE (a
+ * directory for a directory, a file or socket for a socket), or NULL. */
+static const char *host_misfit(int t, uint32_t mode)
+{
+	struct stat st;
+	if (fstat(t, &st) < 0)
+		return "unreadable";
+	if (S_ISLNK(st.st_mode))
+		return "a symlink (never followed)";
+	if (S_ISDIR(mode) ? S_ISDIR(st.st_mode) : (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return NULL;
+	return S_ISDIR(st.st_mode) ? "a directory" : "not a directory";
+}
+
+/* A host path's mount point (BIND_HOST): its last component is never
+ * followed (an image's symlink there is refused, never replaced); when
+ * missing it is made (a directory, or an empty file for a socket) where
+ * the container's own files may be created. */
+static int host_target(struct ovl_ctx *c, size_t i, int *parent, const char **name,
+		       struct gs_err *err)
+{
+	const struct ovl_op *o = &c->plan->ops[i];
+	struct stat st;
+	*parent = ovl_parent_open(c, o->dest, c->plan->no_write, name, err);
+	if (*parent < 0)
+		return *parent;
+	if (fstatat(*parent, *name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return gs_err_set(err, errno, "%s", o->dest);
+		int r = ovl_may_create(c, *parent, o->dest, err);
+		if (r < 0)
+			return r;
+		int fd = S_ISDIR(o->mode) ? mkdirat(*parent, *name, 0755)
+					  : openat(*parent, *name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return gs_err_set(err, errno, "creating %s", o->dest);
+		if (!S_ISDIR(o->mode))
+			close(fd);
+	}
+	int t = beneath(*parent, *name, O_PATH | O_NOFOLLOW);
+	const char *why = t < 0 ? (errno == ELOOP ? "a symlink (never followed)" : strerror(errno))
+				: host_misfit(t, o->mode);
+	if (!why)
+		return t;
+	if (t >= 0)
+		close(t);
+	return gs_err_setx(err, EEXIST, "%s is %s in the image: the host's %s is not bound there",
+			   o->dest, why, S_ISDIR(o->mode) ? "directory" : "socket");
+}
+
 static int bind_target(struct ovl_ctx *c, size_t i, int *parent, const char **name,
 		       struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
+	if (o->type == OVL_OP_BIND_HOST)
+		return host_target(c, i, parent, name, err);
 	bool dir = o->type == OVL_OP_BIND_DIR, no_mkdir = o->flags & OVL_F_NO_MKDIR;
 	*parent = -1;
 	if (in_anchor(o->dest)) {
@@ -414,6 +466,9 @@ int ovl_apply_bind(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
 	int tree = ovl_sources_tree(c->src, i);
+	if (tree < 0 && o->type == OVL_OP_BIND_HOST && (o->flags & OVL_F_OPTIONAL))
+		return ovl_skip(c, i, "%s: gone or no longer a %s on the host (no symlink followed)",
+				o->source, S_ISDIR(o->mode) ? "directory" : "socket");
 	if (tree < 0)
 		return gs_err_setx(err, EBADF, "%s: source was not opened", o->dest);
 	_cleanup_close_ int parent = -1;
@@ -469,7 +524,7 @@ int ovl_apply_mknod(struct ovl_ctx *c, size_t i, struct gs_err *err)
 				   o->dest);
 	if ((st.st_mode & 07777) == (o->mode & 0777))
 		return 0;
-	return chmod_fd(fd, o->mode & 0777, o->dest, err);
+	return ovl_chmod_fd(fd, o->mode & 0777, o->dest, err);
 }
 
 int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err)

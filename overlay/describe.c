@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -14,7 +15,7 @@ static void describe_flags(FILE *f, unsigned int flags)
 		const char *name;
 	} names[] = {{OVL_F_OPTIONAL, "optional"},   {OVL_F_IF_EMPTY, "if-empty"},
 		     {OVL_F_ANCHOR, "anchor"},       {OVL_F_BIND_CACHE, "bind-cache"},
-		     {OVL_F_NO_MKDIR, "no-mkdir"}};
+		     {OVL_F_NO_MKDIR, "no-mkdir"},   {OVL_F_RW, "read-write"}};
 	bool first = true;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!(flags & names[i].bit))
@@ -53,6 +54,11 @@ static void describe_op(FILE *f, const struct ovl_op *o, const char *verdir)
 		break;
 	case OVL_OP_SYMLINK:
 		fprintf(f, "%s -> %s", o->dest, o->source);
+		break;
+	case OVL_OP_BIND_HOST:
+		fprintf(f, "host %s %s -> %s (%s,nosuid,nodev,noexec)",
+			S_ISDIR(o->mode) ? "directory" : "socket", o->source, o->dest,
+			(o->flags & OVL_F_RW) ? "rw" : "ro");
 		break;
 	}
 	describe_flags(f, o->flags);
@@ -154,6 +160,11 @@ static void op_details(struct gs_jw *w, const struct ovl_op *o, const struct gs_
 		break;
 	case OVL_OP_SYMLINK:
 		gs_jw_string(w, "target", o->source);
+		break;
+	case OVL_OP_BIND_HOST:
+		gs_jw_string(w, "source", o->source);
+		gs_jw_string(w, "kind", S_ISDIR(o->mode) ? "directory" : "socket");
+		gs_jw_bool(w, "read_only", !(o->flags & OVL_F_RW));
 		break;
 	case OVL_OP_TMPFS:
 		break;

@@ -34,6 +34,8 @@ int gs_sys_fsmount(int fd, unsigned int flags, unsigned int attr);
 /* A detached clone of the tree at FD ("" + AT_EMPTY_PATH), made read-only,
  * nosuid, nodev and private before anyone can see it. */
 int ovl_clone_ro(int fd, const char *what, struct gs_err *err);
+/* The same with the mount attributes ATTRS (MOUNT_ATTR_*) set. */
+int ovl_clone(int fd, uint64_t attrs, const char *what, struct gs_err *err);
 /* A fresh detached tmpfs (nosuid,nodev,noexec; MODE). */
 int ovl_tmpfs_new(uint32_t mode, struct gs_err *err);
 /* Attaches the detached mount TREE onto the object TARGET (an fd). */
@@ -69,6 +71,10 @@ int ovl_dir_open(struct ovl_ctx *c, const char *dest, bool no_mkdir, struct gs_e
  * ovl_dir_open does) and the last component. */
 int ovl_parent_open(struct ovl_ctx *c, const char *dest, bool no_mkdir, const char **name,
 		    struct gs_err *err);
+
+/* chmod of the object an O_PATH fd holds (fchmod refuses O_PATH fds),
+ * through its /proc/self/fd link, which names exactly that inode. */
+int ovl_chmod_fd(int fd, mode_t mode, const char *dest, struct gs_err *err);
 
 /* Whether directory DIRFD (O_PATH ok) has no entries but . and .. */
 int ovl_dir_is_empty(int dirfd, const char *dest, struct gs_err *err);

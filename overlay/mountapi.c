@@ -53,22 +53,25 @@ static int api_missing(struct gs_err *err, const char *call, const char *what)
 			  what, call);
 }
 
-int ovl_clone_ro(int fd, const char *what, struct gs_err *err)
+int ovl_clone(int fd, uint64_t attrs, const char *what, struct gs_err *err)
 {
 	int tree = gs_sys_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	if (tree < 0)
 		return errno == ENOSYS ? api_missing(err, "open_tree", what)
 				       : gs_err_set(err, errno, "%s: open_tree", what);
-	if (gs_sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE,
-				 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0,
-				 MS_PRIVATE) < 0) {
+	if (gs_sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, attrs, 0, MS_PRIVATE) < 0) {
 		int e = errno;
 		close(tree);
 		errno = e;
 		return e == ENOSYS ? api_missing(err, "mount_setattr", what)
-				   : gs_err_set(err, e, "%s: mount_setattr read-only", what);
+				   : gs_err_set(err, e, "%s: mount_setattr", what);
 	}
 	return tree;
+}
+
+int ovl_clone_ro(int fd, const char *what, struct gs_err *err)
+{
+	return ovl_clone(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what, err);
 }
 
 int ovl_tmpfs_new(uint32_t mode, struct gs_err *err)

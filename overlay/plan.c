@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gs/cleanup.h"
 #include "gs/ldcache.h"
@@ -55,6 +56,8 @@ const char *ovl_op_name(enum ovl_op_type t)
 		return "write-file";
 	case OVL_OP_SYMLINK:
 		return "symlink";
+	case OVL_OP_BIND_HOST:
+		return "bind-host";
 	}
 	return "unknown";
 }
@@ -174,6 +177,7 @@ static int add_execs(struct ovl_plan *p, const struct gs_index *m, unsigned int 
 static int add_configs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		       struct gs_err *err);
 static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
+static int add_host_binds(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
 static int add_vdpau(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		     struct gs_err *err);
 
@@ -202,6 +206,8 @@ static int build_ops(struct ovl_plan *p, const struct gs_index *m, const struct 
 		r = ovl_plan_add_firmware(p, m, err);
 	if (r >= 0)
 		r = add_devices(p, req, err);
+	if (r >= 0)
+		r = add_host_binds(p, req, err);
 	return r;
 }
 
@@ -390,6 +396,27 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 		o->major = d->major;
 		o->minor = d->minor;
 		o->mode = 0666;
+	}
+	return 0;
+}
+
+/* The host's IPC paths (ovl_host_ipc_find), each optional: a read-only
+ * root without the mount point, or a source gone meanwhile, skips it. */
+static int add_host_binds(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err)
+{
+	for (size_t i = 0; i < req->n_host_binds; i++) {
+		const struct ovl_host_bind *b = &req->host_binds[i];
+		if (!b->host || b->host[0] != '/' || !b->dest || b->dest[0] != '/' ||
+		    gs_store_path_check(b->dest + 1))
+			return gs_err_setx(err, EINVAL, "host path %zu: bad source or destination", i);
+		if (have_dest(p, b->dest))
+			return gs_err_setx(err, EEXIST, "%s: already a destination of the plan", b->dest);
+		struct ovl_op *o = push_op(p, OVL_OP_BIND_HOST, OVL_F_OPTIONAL | (b->rw ? OVL_F_RW : 0),
+					   b->dest);
+		if (!o || !(o->source = strdup(b->host)))
+			return fail_nomem(err);
+		o->mode = b->dir ? S_IFDIR : S_IFSOCK;
+		o->caps = b->caps;
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,25 @@ static int open_source(int verfd, const char *verdir, const struct ovl_op *o, st
 	return ovl_clone_ro(f, what, err);
 }
 
+/* A host source (BIND_HOST): opened with no symlink followed anywhere in
+ * its path, checked to be the directory or socket the plan says, cloned
+ * nosuid,nodev,noexec (and read-only unless OVL_F_RW).  -ENOENT and the
+ * like leave the optional op without a tree: it is skipped, with a note. */
+static int open_host(const struct ovl_op *o, struct stat *st, struct gs_err *err)
+{
+	_cleanup_close_ int f = ovl_host_open(o->source);
+	if (f < 0)
+		return gs_err_set(err, errno, "%s (no symlink followed)", o->source);
+	if (fstat(f, st) < 0)
+		return gs_err_set(err, errno, "%s", o->source);
+	if ((st->st_mode & S_IFMT) != (o->mode & S_IFMT))
+		return gs_err_setx(err, EINVAL, "%s: not a %s any more", o->source,
+				   S_ISDIR(o->mode) ? "directory" : "socket");
+	uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+			 ((o->flags & OVL_F_RW) ? 0 : MOUNT_ATTR_RDONLY);
+	return ovl_clone(f, attrs, o->source, err);
+}
+
 int ovl_sources_open(const struct ovl_plan *p, int verfd, const char *verdir,
 		     struct ovl_sources **out, struct gs_err *err)
 {
@@ -78,6 +98,11 @@ int ovl_sources_open(const struct ovl_plan *p, int verfd, const char *verdir,
 	s->n = p->n_ops;
 	for (size_t i = 0; i < p->n_ops; i++) {
 		const struct ovl_op *o = &p->ops[i];
+		if (o->type == OVL_OP_BIND_HOST) {
+			struct gs_err e = GS_ERR_INIT;
+			s->tree[i] = open_host(o, &s->st[i], &e); /* gone meanwhile: skipped */
+			continue;
+		}
 		if (o->type != OVL_OP_BIND_DIR && o->type != OVL_OP_BIND_FILE)
 			continue;
 		int t = open_source(verfd, verdir, o, &s->st[i], err);

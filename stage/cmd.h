@@ -33,6 +33,7 @@ int cmd_runtime(int argc, char **argv);
 int cmd_cdi(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 /* After a stage into STORE (cmd_cdi.c): re-writes CDI_DIR/VENDOR-gpu.json
  * (the configuration's) when it is there, gpu-stage wrote it and its hook

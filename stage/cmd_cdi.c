@@ -474,7 +474,7 @@ static int report(const struct cdi_opts *o, const char *file, const struct cdi_m
 	putchar('\n');
 	json_array_foreach(m->absent, i, d) /* CUDA needs nvidia-uvm; modeset is often absent */
 		if (!strncmp(json_string_value(d), "/dev/nvidia-uvm", 15))
-			fprintf(stderr, "gpu-stage: cdi: note: %s is not there (nvidia-uvm not loaded?), so the spec does not name it: run gpu-stage cdi again once it exists\n",
+			fprintf(stderr, "gpu-stage: cdi: note: %s is not there (nvidia-uvm not loaded?), so the spec does not name it: run 'gpu-stage devices --ensure --load', then gpu-stage cdi again\n",
 				json_string_value(d));
 	return GS_EXIT_OK;
 }

@@ -165,10 +165,7 @@ struct planned {
 	char *driver;
 	struct gs_store_ver ver;
 	struct gs_index *index;
-	struct ovl_device *devs;
-	size_t n_devs;
-	char *dev_note;
-	struct ovl_plan *plan;
+	struct hk_planned pl;
 };
 
 static void planned_clear(struct planned *p)
@@ -178,9 +175,7 @@ static void planned_clear(struct planned *p)
 	free(p->driver);
 	gs_index_freep(&p->index);
 	gs_store_ver_close(&p->ver);
-	free(p->devs);
-	free(p->dev_note);
-	ovl_plan_freep(&p->plan);
+	hk_planned_clear(&p->pl);
 }
 
 /* The staged driver's index and the plan for the request in P->env. */
@@ -197,16 +192,12 @@ static int make_plan(const struct plan_opts *o, const struct gs_config *c, struc
 		r = gs_index_read_at(p->ver.verfd, p->ver.dir, p->driver, &p->index, err);
 	if (r >= 0)
 		r = ovl_require_check(&p->env, p->driver, NULL, 0, err);
-	if (r >= 0)
-		r = hk_devices_resolve(&p->env, p->env.caps, proc, o->dev_root ? o->dev_root : c->dev_root,
-				       &p->devs, &p->n_devs, &p->dev_note, err);
 	if (r < 0)
 		return r;
-	struct ovl_request req = {.caps = p->env.caps, .devices = p->devs, .n_devices = p->n_devs,
-				  .no_write = p->cfg.readonly,
-				  .tmpfs_dests = (const char *const *)p->cfg.tmpfs_dests,
-				  .n_tmpfs_dests = p->cfg.n_tmpfs_dests};
-	return ovl_plan_build(p->index, &req, &p->plan, err);
+	struct hk_plan_in in = {.env = &p->env, .cfg = &p->cfg, .conf = c, .proc_root = proc,
+				.dev_root = o->dev_root ? o->dev_root : c->dev_root,
+				.host_root = c->host_root, .index = p->index};
+	return hk_plan_build(&in, &p->pl, err);
 }
 
 static int print_plan(const struct plan_opts *o, const struct planned *p, struct gs_err *err)
@@ -218,13 +209,13 @@ static int print_plan(const struct plan_opts *o, const struct planned *p, struct
 		int r = gs_jw_start(&w, err);
 		if (r < 0)
 			return r;
-		ovl_plan_write(&w, NULL, p->plan, p->index, p->ver.dir, NULL);
+		ovl_plan_write(&w, NULL, p->pl.plan, p->index, p->ver.dir, NULL);
 		if ((r = gs_jw_finish(&w, &text, &len, err)) < 0)
 			return r;
 		printf("%s\n", text);
 		return 0;
 	}
-	if (!(text = ovl_plan_describe(p->plan, p->ver.dir)))
+	if (!(text = ovl_plan_describe(p->pl.plan, p->ver.dir)))
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	fputs(text, stdout);
 	return 0;

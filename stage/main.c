@@ -38,6 +38,9 @@ static void usage(FILE *f)
 	      "  audit CONTAINER...|--all [--json] [--rehash] [--audit-log FILE] [--store DIR]\n"
 	      "        which host files a running container received (its audit record\n"
 	      "        and live mounts), and every drift from them; exit 1 on drift\n"
+	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
+	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
+	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
 		{"cdi", cmd_cdi},
 		{"plan", cmd_plan},
 		{"audit", cmd_audit},
+		{"devices", cmd_devices},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))

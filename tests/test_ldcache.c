@@ -57,6 +57,12 @@ static void test_libcmp(void **state)
 		{"lib1", "liba", 1},                {"liba", "lib1", -1},
 		{"libA.so", "liba.so", -1},         {"", "a", -1},
 		{"libx.so.2.10", "libx.so.2.9", 1}, {"libz3.so.4", "libz.so.1", 1},
+		/* a long common prefix, then the first difference inside a
+		 * digit run, at its end, after it, or against its end */
+		{"lib12a.so", "lib13.so", -1},      {"lib1", "lib10", -1},
+		{"liba1b", "liba1c", -1},           {"lib", "lib1", -1},
+		{"libgsfx0199.so.1", "libgsfx0200.so.1", -1}, {"lib9x", "lib10x", -1},
+		{"lib2.so", "lib2a.so", -1},        {"lib007", "lib7", 0},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int r = ldc_libcmp(t[i].a, t[i].b);
@@ -857,6 +863,181 @@ static void test_write_atomic(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- ldc_cache_splice ---------------------------------------------------------- */
+
+/* What the general path writes for IMG + ADD (append, sort, serialise),
+ * parsed back; IMG is consumed. */
+static struct ldc_cache *general(struct ldc_cache *img, const struct ldc_entry *add, size_t n)
+{
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = mk(add, n);
+	ldc_cache_sort(c);
+	assert_int_equal(ldc_cache_append(c, img, &err), 0);
+	ldc_cache_sort(c);
+	_cleanup_free_ void *buf = NULL;
+	size_t len = 0;
+	return roundtrip(c, &buf, &len);
+}
+
+static void assert_same_entries(const struct ldc_cache *a, const struct ldc_cache *b)
+{
+	assert_int_equal(ldc_cache_count(a), ldc_cache_count(b));
+	for (size_t i = 0; i < ldc_cache_count(a); i++) {
+		const struct ldc_entry *x = ldc_cache_entry(a, i), *y = ldc_cache_entry(b, i);
+		assert_string_equal(x->key, y->key);
+		assert_string_equal(x->value, y->value);
+		assert_int_equal(x->flags, y->flags);
+		assert_int_equal(x->hwcap, y->hwcap);
+		assert_int_equal(x->osversion, y->osversion);
+	}
+}
+
+/* An image's cache as a file: entries written by our serialiser, which lays
+ * a cache out as ldconfig does. */
+static struct ldc_cache *image_cache(size_t n, void **file, size_t *len)
+{
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
+	assert_int_equal(ldc_cache_new(&c, &err), 0);
+	for (size_t i = 0; i < n; i++) {
+		char key[64], val[128];
+		snprintf(key, sizeof(key), "lib%c%zu.so.%zu", (char)('a' + i % 26), i, i % 3);
+		snprintf(val, sizeof(val), "/usr/lib/x86_64-linux-gnu/%s", key);
+		struct ldc_entry e = {key, val, i % 4 ? X86_64 : LDC_FLAG_ELF_LIBC6, 0,
+				      i % 9 ? 0 : 1ull << 3, NULL};
+		assert_int_equal(ldc_cache_add(c, &e, &err), 0);
+	}
+	struct ldc_entry cuda = {"libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", X86_64, 0, 0, NULL};
+	assert_int_equal(ldc_cache_add(c, &cuda, &err), 0); /* a stub in the image */
+	ldc_cache_sort(c);
+	return roundtrip(c, file, len);
+}
+
+static const struct ldc_entry staged[] = {
+	{"libcuda.so.1", "/run/gpu-stage/lib/compute/libcuda.so.1", X86_64, 0, 0, NULL},
+	{"libcuda.so", "/run/gpu-stage/lib/compute/libcuda.so", X86_64, 0, 0, NULL},
+	{"libnvidia-ml.so.1", "/run/gpu-stage/lib/utility/libnvidia-ml.so.1", X86_64, 0, 0, NULL},
+	{"zzz-not-a-suffix", "/run/gpu-stage/lib/compute/other-name.so", X86_64, 0, 0, NULL},
+};
+#define N_STAGED (sizeof(staged) / sizeof(staged[0]))
+
+static void test_splice_equals_general(void **state)
+{
+	(void)state;
+	struct gs_err err = GS_ERR_INIT;
+	for (size_t n = 0; n <= 300; n += 150) {
+		_cleanup_free_ void *file = NULL, *out = NULL;
+		size_t flen = 0, olen = 0;
+		_cleanup_(ldc_cache_freep) struct ldc_cache *img = image_cache(n, &file, &flen);
+		_cleanup_(ldc_cache_freep) struct ldc_cache *add = mk(staged, N_STAGED);
+		ldc_cache_sort(add);
+		assert_int_equal(ldc_cache_splice(img, add, "splice", &out, &olen, &err), 0);
+		_cleanup_(ldc_cache_freep) struct ldc_cache *got = NULL;
+		assert_int_equal(ldc_cache_parse(out, olen, "spliced", &got, &err), 0);
+		assert_true(ldc_cache_is_sorted(got));
+		assert_string_equal(ldc_cache_generator(got), "splice");
+		/* the image's strings are not rewritten: its table is in ours */
+		assert_true(olen < flen + N_STAGED * (LDC_NEW_ENTRY_SIZE + 64));
+		_cleanup_(ldc_cache_freep) struct ldc_cache *img2 = NULL;
+		assert_int_equal(ldc_cache_parse(file, flen, "image", &img2, &err), 0);
+		_cleanup_(ldc_cache_freep) struct ldc_cache *want = general(img2, staged, N_STAGED);
+		assert_same_entries(got, want);
+		/* ours first among equals: ld.so finds the staged libcuda */
+		ssize_t at = ldc_cache_find(got, "libcuda.so.1", LDC_ARCH_X86_64);
+		assert_true(at >= 0);
+		assert_string_equal(ldc_cache_entry(got, (size_t)at)->value, staged[0].value);
+		/* a key that ends its value points into it */
+		const struct ldc_entry *e = ldc_cache_entry(got, (size_t)at);
+		assert_ptr_equal(e->key, e->value + strlen(e->value) - strlen(e->key));
+		/* and the result splices again like any ldconfig cache */
+		_cleanup_(ldc_cache_freep) struct ldc_cache *none = mk(NULL, 0);
+		_cleanup_free_ void *again = NULL;
+		size_t alen = 0;
+		assert_int_equal(ldc_cache_splice(got, none, "splice", &again, &alen, &err), 0);
+		assert_int_equal(alen, olen);
+		assert_memory_equal(again, out, olen);
+	}
+}
+
+static void test_splice_refuses(void **state)
+{
+	(void)state;
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_free_ void *file = NULL;
+	size_t flen = 0;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *add = mk(staged, N_STAGED);
+	ldc_cache_sort(add);
+	void *out = NULL;
+	size_t olen = 0;
+	/* a cache built in memory, not parsed from a file */
+	_cleanup_(ldc_cache_freep) struct ldc_cache *mem = mk(staged, N_STAGED);
+	ldc_cache_sort(mem);
+	assert_int_equal(ldc_cache_splice(mem, add, NULL, &out, &olen, &err), 1);
+	/* entries removed since it was read (stale entries of ours) */
+	_cleanup_(ldc_cache_freep) struct ldc_cache *img = image_cache(40, &file, &flen);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *cut = NULL;
+	assert_int_equal(ldc_cache_parse(file, flen, "image", &cut, &err), 0);
+	cut->n--;
+	assert_int_equal(ldc_cache_splice(cut, add, NULL, &out, &olen, &err), 1);
+	/* an entry added to it */
+	_cleanup_(ldc_cache_freep) struct ldc_cache *grown = NULL;
+	assert_int_equal(ldc_cache_parse(file, flen, "image", &grown, &err), 0);
+	assert_int_equal(ldc_cache_add(grown, &staged[3], &err), 0);
+	ldc_cache_sort(grown);
+	assert_int_equal(ldc_cache_splice(grown, add, NULL, &out, &olen, &err), 1);
+	/* a string outside the string table: the first entry's value points
+	 * at the header's magic (a valid cache still: sorted, every string
+	 * NUL-terminated, but its table cannot be moved as a whole) */
+	unsigned char *f = malloc(flen);
+	assert_non_null(f);
+	memcpy(f, file, flen);
+	put32at(f, LDC_NEW_HDR_SIZE + 8, 0);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *odd = NULL;
+	assert_int_equal(ldc_cache_parse(f, flen, "odd", &odd, &err), 0);
+	assert_true(ldc_cache_is_sorted(odd));
+	assert_int_equal(ldc_cache_splice(odd, add, NULL, &out, &olen, &err), 1);
+	free(f);
+	/* glibc-hwcaps entries (in the image or added) */
+	const struct ldc_entry hw[] = {{"libc.so.6", "/hw/libc.so.6", X86_64, 0, 0, "x86-64-v3"}};
+	_cleanup_(ldc_cache_freep) struct ldc_cache *hc = mk(hw, 1);
+	_cleanup_free_ void *hbuf = NULL;
+	size_t hlen = 0;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *hback = roundtrip(hc, &hbuf, &hlen);
+	assert_int_equal(ldc_cache_splice(hback, add, NULL, &out, &olen, &err), 1);
+	_cleanup_(ldc_cache_freep) struct ldc_cache *img3 = NULL;
+	assert_int_equal(ldc_cache_parse(file, flen, "image", &img3, &err), 0);
+	assert_int_equal(ldc_cache_splice(img3, hc, NULL, &out, &olen, &err), 1);
+	assert_null(out);
+}
+
+static void test_splice_too_large(void **state)
+{
+	(void)state;
+	struct gs_err err = GS_ERR_INIT;
+	_cleanup_free_ void *file = NULL;
+	size_t flen = 0;
+	_cleanup_(ldc_cache_freep) struct ldc_cache *img = image_cache(10, &file, &flen);
+	/* added entries whose paths fill more than a cache may hold */
+	_cleanup_(ldc_cache_freep) struct ldc_cache *add = NULL;
+	assert_int_equal(ldc_cache_new(&add, &err), 0);
+	char val[LDC_VALUE_MAX + 1];
+	for (size_t i = 0; i < LDC_FILE_MAX / LDC_VALUE_MAX + 2; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "libbig%05zu.so", i);
+		memset(val, 'x', sizeof(val) - 1);
+		val[0] = '/';
+		snprintf(val + sizeof(val) - 1 - strlen(key) - 1, strlen(key) + 2, "/%s", key);
+		struct ldc_entry e = {key, val, X86_64, 0, 0, NULL};
+		assert_int_equal(ldc_cache_add(add, &e, &err), 0);
+	}
+	ldc_cache_sort(add);
+	void *out = NULL;
+	size_t olen = 0;
+	assert_int_equal(ldc_cache_splice(img, add, NULL, &out, &olen, &err), -EFBIG);
+	assert_null(out);
+	assert_non_null(strstr(err.msg, "more than the"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -867,6 +1048,8 @@ int main(void)
 		cmocka_unit_test(test_conf_dirs), cmocka_unit_test(test_scan_skips_executables),
 		cmocka_unit_test(test_scan_legacy_hwcap_dirs), cmocka_unit_test(test_shared_strings),
 		cmocka_unit_test(test_read_all_fd), cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_splice_equals_general), cmocka_unit_test(test_splice_refuses),
+		cmocka_unit_test(test_splice_too_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

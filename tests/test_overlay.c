@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "gs/hostdev.h"
 #include "gs/ldcache.h"
 #include "gs/mountinfo.h"
 #include "gs/overlay.h"
@@ -637,6 +639,49 @@ static void test_plan_readonly_and_devices(void **state)
 	gs_manifest_free(m);
 }
 
+/* Host IPC paths become bind-host ops (optional; read-write only for
+ * MPS's pipes), described in the dry run and the audit JSON; a destination
+ * with ".." or a relative source is refused. */
+static void test_plan_host_binds(void **state)
+{
+	(void)state;
+	struct gs_manifest *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_host_bind b[] = {
+		{(char *)"/h/tmp/nvidia-mps", (char *)"/tmp/nvidia-mps", true, true, GS_CAP_COMPUTE},
+		{(char *)"/h/run/nvidia-persistenced/socket", (char *)OVL_PERSISTENCED_SOCKET, false, false,
+		 GS_CAP_UTILITY | GS_CAP_COMPUTE}};
+	struct ovl_request req = {.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .host_binds = b, .n_host_binds = 2};
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	const struct ovl_op *o = find_op(p, OVL_OP_BIND_HOST, "/tmp/nvidia-mps");
+	assert_non_null(o);
+	assert_string_equal(o->source, "/h/tmp/nvidia-mps");
+	assert_true(S_ISDIR(o->mode));
+	assert_int_equal(o->flags, OVL_F_OPTIONAL | OVL_F_RW);
+	o = find_op(p, OVL_OP_BIND_HOST, OVL_PERSISTENCED_SOCKET);
+	assert_non_null(o);
+	assert_true(S_ISSOCK(o->mode));
+	assert_int_equal(o->flags, OVL_F_OPTIONAL);
+	char *text = ovl_plan_describe(p, "/store/535.261.03");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "bind-host  host directory /h/tmp/nvidia-mps -> /tmp/nvidia-mps (rw,nosuid,nodev,noexec) [optional,read-write]"));
+	assert_non_null(strstr(text, "bind-host  host socket /h/run/nvidia-persistenced/socket -> " OVL_PERSISTENCED_SOCKET " (ro,nosuid,nodev,noexec) [optional]"));
+	free(text);
+	ovl_plan_free(p);
+	static const char *const bad[][2] = {{"/h/x", "/tmp/../etc"}, {"h/x", "/tmp/x"}, {"/h/x", "tmp/x"},
+					     {"/h/x", "/tmp//x"}, {"/h/x", "/run/gpu-stage"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ovl_host_bind one = {(char *)bad[i][0], (char *)bad[i][1], true, false, GS_CAP_COMPUTE};
+		req.host_binds = &one;
+		req.n_host_binds = 1;
+		int r = plan_build(m, &req, &p, &err);
+		if (r >= 0)
+			fail_msg("host bind %s -> %s was accepted", bad[i][0], bad[i][1]);
+	}
+	gs_manifest_free(m);
+}
+
 /* The runtime's tmpfs destinations travel with the plan (checked at apply
  * time); an empty one is refused. */
 static void test_plan_tmpfs_dests(void **state)
@@ -904,6 +949,266 @@ static void test_mountinfo(void **state)
 	free(line);
 }
 
+/* ---- the host's device nodes (gs/hostdev.h) ------------------------------------ */
+
+static int majors(const char *text, struct ovl_nv_majors *m, struct gs_err *err)
+{
+	gs_err_clear(err);
+	return ovl_proc_devices_parse(text, strlen(text), m, err);
+}
+
+static void test_proc_devices(void **state)
+{
+	(void)state;
+	struct ovl_nv_majors m;
+	struct gs_err err = GS_ERR_INIT;
+	/* a real host's, abridged: the block section's names do not count */
+	assert_int_equal(majors("Character devices:\n  1 mem\n  4 /dev/vc/0\n195 nvidia-frontend\n"
+				"234 nvidia-nvswitch\n235 nvidia-caps\n508 nvidia-uvm\n\nBlock devices:\n"
+				"  7 loop\n509 nvidia-uvm\n", &m, &err), 0);
+	assert_int_equal(m.frontend, 195);
+	assert_int_equal(m.caps, 235);
+	assert_int_equal(m.uvm, 508);
+	/* nothing loaded; "nvidia" alone is the frontend; partial names do not match */
+	assert_int_equal(majors("Character devices:\n  1 mem\n237 nvidia-uvmx\n237 xnvidia-uvm\n", &m, &err), 0);
+	assert_int_equal(m.frontend, -1);
+	assert_int_equal(m.uvm, -1);
+	assert_int_equal(majors("Character devices:\r\n195 nvidia\r\n 237 nvidia-uvm  \r\n", &m, &err), 0);
+	assert_int_equal(m.frontend, 195);
+	assert_int_equal(m.uvm, 237);
+	/* a huge line of another name is skipped whole, the next one read */
+	size_t big = 200000;
+	char *huge = malloc(big + 64);
+	assert_non_null(huge);
+	strcpy(huge, "Character devices:\n 10 ");
+	memset(huge + strlen(huge), 'a', big);
+	strcpy(huge + 23 + big, "\n240 nvidia-uvm\n");
+	assert_int_equal(ovl_proc_devices_parse(huge, strlen(huge), &m, &err), 0);
+	assert_int_equal(m.uvm, 240);
+	free(huge);
+	/* hostile: duplicates, bad numbers, no section */
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{"Character devices:\n237 nvidia-uvm\n238 nvidia-uvm\n", "nvidia-uvm is listed twice"},
+		{"Character devices:\n195 nvidia-frontend\n195 nvidia\n", "listed twice"},
+		{"Character devices:\n23x nvidia-uvm\n", "major '23x' is not a number"},
+		{"Character devices:\n4096 nvidia-uvm\n", "not a number up to 4095"},
+		{"Character devices:\n-1 nvidia-caps\n", "not a number"},
+		{"Character devices:\n99999999999999999999 nvidia-uvm\n", "not a number"},
+		{"Character devices:\nnvidia-uvm\n", "not a number"},
+		{"Block devices:\n237 nvidia-uvm\n", "no \"Character devices:\" section"},
+		{"", "no \"Character devices:\" section"},
+		{"Character devices:\n\nCharacter devices:\n", "two \"Character devices:\""},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = majors(bad[i].text, &m, &err);
+		if (r != -EBADMSG || !strstr(err.msg, bad[i].why))
+			fail_msg("devices %zu: expected '%s', got %d '%s'", i, bad[i].why, r, err.msg);
+	}
+}
+
+static int attrs(const char *text, struct ovl_nv_attrs *a, struct gs_err *err)
+{
+	gs_err_clear(err);
+	return ovl_nv_attrs_parse(text, strlen(text), a, err);
+}
+
+static void test_nv_attrs(void **state)
+{
+	(void)state;
+	struct ovl_nv_attrs a;
+	struct gs_err err = GS_ERR_INIT;
+	/* /proc/driver/nvidia/params (decimal: 438 = 0666), other keys skipped */
+	assert_int_equal(attrs("ResmanDebugLevel: 4294967295\nRmLogonRC: 1\nModifyDeviceFiles: 1\n"
+			       "DeviceFileUID: 0\nDeviceFileGID: 44\nDeviceFileMode: 432\n"
+			       "RegistryDwords: \"\"\n", &a, &err), 0);
+	assert_int_equal(a.mode, 0660);
+	assert_int_equal(a.gid, 44);
+	assert_true(a.modify);
+	assert_int_equal(a.minor, -1);
+	/* a MIG capability file */
+	assert_int_equal(attrs("DeviceFileMinor: 21\nDeviceFileMode: 292\nDeviceFileModify: 0\n", &a, &err), 0);
+	assert_int_equal(a.minor, 21);
+	assert_int_equal(a.mode, 0444);
+	assert_false(a.modify);
+	/* defaults: nvidia-modprobe's 0666, root, modify */
+	assert_int_equal(attrs("", &a, &err), 0);
+	assert_int_equal(a.mode, 0666);
+	assert_int_equal(a.uid, 0);
+	assert_true(a.modify);
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{"DeviceFileMinor: 1\nDeviceFileMinor: 2\n", "DeviceFileMinor given twice"},
+		{"ModifyDeviceFiles: 1\nDeviceFileModify: 1\n", "DeviceFileModify given twice"},
+		{"DeviceFileMinor: 1048576\n", "DeviceFileMinor: '1048576' is not a decimal number"},
+		{"DeviceFileMinor: -1\n", "is not a decimal number"},
+		{"DeviceFileMinor: 0x10\n", "is not a decimal number"},
+		{"DeviceFileMinor: 12345678901\n", "is not a decimal number"},
+		{"DeviceFileMinor:\n", "is not a decimal number"},
+		{"DeviceFileMode: 4096\n", "DeviceFileMode"},
+		{"DeviceFileUID: 4294967295\n", "DeviceFileUID"},
+		{"ModifyDeviceFiles: 2\n", "ModifyDeviceFiles"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = attrs(bad[i].text, &a, &err);
+		if (r != -EBADMSG || !strstr(err.msg, bad[i].why))
+			fail_msg("attrs %zu: expected '%s', got %d '%s'", i, bad[i].why, r, err.msg);
+	}
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+	char path[512], *slash;
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	for (slash = strchr(path + strlen(dir) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		mkdir(path, 0755);
+		*slash = '/';
+	}
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static const struct ovl_hostdev *find_dev(const struct ovl_hostdevs *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (!strcmp(h->v[i].name, name))
+			return &h->v[i];
+	return NULL;
+}
+
+static void test_hostdevs_read(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/gs-hostdev-XXXXXX", cmd[600];
+	assert_non_null(mkdtemp(dir));
+	struct ovl_hostdevs h;
+	struct gs_err err = GS_ERR_INIT;
+	put(dir, "devices", "Character devices:\n195 nvidia-frontend\n235 nvidia-caps\n\n");
+	put(dir, "modules", "nvidia_uvm 1 0 - Live\nnvidia_modeset 1 0 - Live\n");
+	put(dir, "driver/nvidia/params", "DeviceFileMode: 438\nDeviceFileGID: 27\n");
+	put(dir, "driver/nvidia/gpus/0000:02:00.0/information", "GPU UUID: GPU-b\nDevice Minor: 3\n");
+	put(dir, "driver/nvidia/gpus/0000:01:00.0/information", "GPU UUID: GPU-a\nDevice Minor: 1\n");
+	put(dir, "driver/nvidia/capabilities/mig/config", "DeviceFileMinor: 1\nDeviceFileMode: 256\n");
+	put(dir, "driver/nvidia/capabilities/gpu0/mig/gi1/access", "DeviceFileMinor: 12\nDeviceFileMode: 292\n");
+	put(dir, "driver/nvidia/capabilities/README", "no device file behind this one\n");
+	assert_int_equal(ovl_hostdevs_read(dir, &h, &err), 0);
+	const struct ovl_hostdev *d = find_dev(&h, "nvidiactl");
+	assert_non_null(d);
+	assert_int_equal(d->major, 195);
+	assert_int_equal(d->minor, 255);
+	assert_int_equal(d->attrs.gid, 27);
+	assert_non_null(find_dev(&h, "nvidia1"));
+	assert_non_null(find_dev(&h, "nvidia3"));
+	assert_non_null(d = find_dev(&h, "nvidia-modeset"));
+	assert_int_equal(d->minor, 254);
+	assert_non_null(d = find_dev(&h, "nvidia-uvm"));
+	assert_int_equal(d->major, -1); /* not loaded: no numbers */
+	assert_non_null(d = find_dev(&h, "nvidia-caps/nvidia-cap12"));
+	assert_int_equal(d->major, 235);
+	assert_int_equal(d->attrs.mode, 0444);
+	assert_non_null(d = find_dev(&h, "nvidia-caps/nvidia-cap1"));
+	assert_int_equal(d->attrs.mode, 0400);
+	assert_int_equal(h.n, 8);
+	ovl_hostdevs_clear(&h);
+	/* two capability files naming one minor */
+	put(dir, "driver/nvidia/capabilities/mig/monitor", "DeviceFileMinor: 12\n");
+	assert_int_equal(ovl_hostdevs_read(dir, &h, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "named twice"));
+	assert_non_null(strstr(err.msg, "capabilities/mig/monitor"));
+	/* a malformed one names its file */
+	put(dir, "driver/nvidia/capabilities/mig/monitor", "DeviceFileMinor: 1x\n");
+	assert_int_equal(ovl_hostdevs_read(dir, &h, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "capabilities/mig/monitor"));
+	/* too deep */
+	snprintf(cmd, sizeof(cmd), "rm -f %s/driver/nvidia/capabilities/mig/monitor", dir);
+	assert_int_equal(system(cmd), 0);
+	put(dir, "driver/nvidia/capabilities/a/b/c/d/e/f/g/h/i/j/x", "DeviceFileMinor: 40\n");
+	assert_int_equal(ovl_hostdevs_read(dir, &h, &err), -ELOOP);
+	assert_non_null(strstr(err.msg, "deeper than"));
+	/* no /proc/devices at all */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/driver/nvidia/capabilities/a %s/devices", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(ovl_hostdevs_read(dir, &h, &err), -ENOENT);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* check and make under a fake DEV: a node made with the numbers and mode
+ * asked for, one with other numbers never replaced, a symlink at
+ * nvidia-caps never followed, a node swapped for a symlink between mknod
+ * and chmod never chmod'ed through. */
+static void test_hostdev_make(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* mknod needs root */
+	char dir[] = "/tmp/gs-hostdev-XXXXXX", path[128], victim[128];
+	assert_non_null(mkdtemp(dir));
+	int devfd = open(dir, O_PATH | O_DIRECTORY);
+	assert_true(devfd >= 0);
+	struct gs_err err = GS_ERR_INIT;
+	enum ovl_node_state st;
+	char what[96];
+	struct ovl_hostdev uvm = {.name = "nvidia-uvm", .major = 237, .minor = 0,
+				  .attrs = {.mode = 0666, .modify = true, .minor = -1}};
+	assert_int_equal(ovl_hostdev_check(devfd, &uvm, &st, what, sizeof(what), &err), 0);
+	assert_int_equal(st, OVL_NODE_MISSING);
+	mode_t old = umask(077);
+	assert_int_equal(ovl_hostdev_make(devfd, &uvm, &err), 0);
+	umask(old);
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/nvidia-uvm", dir);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_true(S_ISCHR(sb.st_mode));
+	assert_int_equal(sb.st_rdev, makedev(237, 0));
+	assert_int_equal(sb.st_mode & 07777, 0666);
+	assert_int_equal(ovl_hostdev_check(devfd, &uvm, &st, what, sizeof(what), &err), 0);
+	assert_int_equal(st, OVL_NODE_OK);
+	/* other numbers: a conflict, left alone */
+	struct ovl_hostdev other = uvm;
+	other.minor = 7;
+	assert_int_equal(ovl_hostdev_check(devfd, &other, &st, what, sizeof(what), &err), 0);
+	assert_int_equal(st, OVL_NODE_CONFLICT);
+	assert_non_null(strstr(what, "237:0"));
+	assert_int_equal(ovl_hostdev_make(devfd, &other, &err), -EEXIST);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_int_equal(sb.st_rdev, makedev(237, 0));
+	/* module not loaded */
+	other.major = -1;
+	assert_int_equal(ovl_hostdev_make(devfd, &other, &err), -ENODEV);
+	/* a symlink at nvidia-caps pointing out: never followed */
+	snprintf(victim, sizeof(victim), "%s-victim", dir);
+	assert_int_equal(mkdir(victim, 0700), 0);
+	snprintf(path, sizeof(path), "%s/nvidia-caps", dir);
+	assert_int_equal(symlink(victim, path), 0);
+	struct ovl_hostdev cap = {.name = "nvidia-caps/nvidia-cap1", .major = 235, .minor = 1,
+				  .attrs = {.mode = 0400, .modify = true, .minor = 1}};
+	assert_true(ovl_hostdev_make(devfd, &cap, &err) < 0);
+	snprintf(path, sizeof(path), "%s/nvidia-cap1", victim);
+	assert_int_equal(lstat(path, &sb), -1);
+	/* swapped for a symlink to a host file right after mknod */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	swap_to = path;
+	struct ovl_hostdev tools = uvm;
+	snprintf(tools.name, sizeof(tools.name), "nvidia-uvm-tools");
+	tools.minor = 1;
+	assert_true(ovl_hostdev_make(devfd, &tools, &err) < 0);
+	swap_to = NULL;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	close(devfd);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, victim);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -918,10 +1223,15 @@ int main(void)
 		cmocka_unit_test(test_plan_long_names),
 		cmocka_unit_test(test_plan_readonly_and_devices),
 		cmocka_unit_test(test_plan_tmpfs_dests),
+		cmocka_unit_test(test_plan_host_binds),
 		cmocka_unit_test(test_plan_bad_manifest),
 		cmocka_unit_test(test_plan_json), cmocka_unit_test(test_json_writer),
 		cmocka_unit_test(test_apply_mknod_swapped),
 		cmocka_unit_test(test_mountinfo),
+		cmocka_unit_test(test_proc_devices),
+		cmocka_unit_test(test_nv_attrs),
+		cmocka_unit_test(test_hostdevs_read),
+		cmocka_unit_test(test_hostdev_make),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

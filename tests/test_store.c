@@ -1052,6 +1052,10 @@ static void test_config(void **state)
 	assert_int_equal(c.requests, GS_REQUESTS_ENV);
 	assert_int_equal(c.audit_log_max, 16u << 20);
 	assert_int_equal(c.audit_log_keep, 4);
+	assert_true(c.require_uvm);
+	assert_string_equal(c.host_root, "/");
+	assert_string_equal(c.mps_pipe_dir, "/tmp/nvidia-mps");
+	assert_string_equal(c.mps_log_dir, "/var/log/nvidia-mps");
 	gs_config_clear(&c);
 	/* the audit log's size cap: bytes, or K/M/G; how many rotated files */
 	static const struct {
@@ -1101,6 +1105,17 @@ static void test_config(void **state)
 	assert_int_equal(gs_config_parse("{\"requests\": \"orchestrator\"}", 28, "o.json", &c, &err), 0);
 	assert_int_equal(c.requests, GS_REQUESTS_ORCHESTRATOR);
 	gs_config_clear(&c);
+	static const char ipc[] = "{\"require_uvm\": false, \"host_root\": \"/tmp/h\", "
+				  "\"mps_pipe_dir\": \"/run/mps\", \"mps_log_dir\": \"/run/mps-log\"}";
+	assert_int_equal(gs_config_parse(ipc, strlen(ipc), "i.json", &c, &err), 0);
+	assert_false(c.require_uvm);
+	assert_string_equal(c.host_root, "/tmp/h");
+	assert_string_equal(c.mps_pipe_dir, "/run/mps");
+	assert_string_equal(c.mps_log_dir, "/run/mps-log");
+	gs_config_clear(&c);
+	config_rejected("{\"require_uvm\": \"no\"}", "\"require_uvm\": must be true or false");
+	config_rejected("{\"require_uvm\": 0}", "must be true or false");
+	config_rejected("{\"mps_pipe_dir\": \"tmp/mps\"}", "not an absolute path");
 	config_rejected("{\"cdi_vendor\": \"nvidia.com/gpu\"}", "not a CDI vendor name");
 	config_rejected("{\"runtime\": \"\"}", "non-empty");
 	config_rejected("{\"store\": \"/a\", \"store\": \"/b\"}", "duplicate");

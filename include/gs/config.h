@@ -17,7 +17,13 @@
  *     "proc_root":    "/proc",                        absolute path (tests)
  *     "cdi_vendor":   "nvidia.com",
  *     "cdi_dir":      "/etc/cdi",                     absolute path
- *     "requests":     "env"                           or "orchestrator"
+ *     "requests":     "env",                          or "orchestrator"
+ *     "require_uvm":  true,                           false: compute containers
+ *                                                     start without /dev/nvidia-uvm
+ *     "host_root":    "/",                            where the host's IPC paths
+ *                                                     below are looked up (tests)
+ *     "mps_pipe_dir": "/tmp/nvidia-mps",              the MPS control daemon's
+ *     "mps_log_dir":  "/var/log/nvidia-mps"           pipe and log directories
  *   }
  *
  * The library reads no environment: the mains decide which file (the hook
@@ -36,6 +42,8 @@
 #define GS_AUDIT_LOG_MAX_DEFAULT (16u << 20)
 #define GS_AUDIT_LOG_KEEP_DEFAULT 4u
 #define GS_AUDIT_LOG_KEEP_MAX 1000u
+#define GS_MPS_PIPE_DEFAULT "/tmp/nvidia-mps" /* CUDA's default CUDA_MPS_PIPE_DIRECTORY */
+#define GS_MPS_LOG_DEFAULT "/var/log/nvidia-mps"
 
 enum gs_requests {
 	GS_REQUESTS_ENV = 0,      /* the container's NVIDIA_* variables count (NVIDIA's behaviour) */
@@ -45,10 +53,12 @@ enum gs_requests {
 struct gs_config {
 	char *path; /* the file read; NULL when it was missing (all defaults) */
 	char *store, *driver, *runtime, *audit_log, *dev_root, *proc_root, *cdi_vendor, *cdi_dir;
+	char *host_root, *mps_pipe_dir, *mps_log_dir;
 	unsigned int caps; /* enum gs_cap bits, from "capabilities" */
 	uint64_t audit_log_max;      /* the hook rotates the log before it would grow past this; 0: never */
 	unsigned int audit_log_keep; /* rotated files kept */
 	enum gs_requests requests;
+	bool require_uvm; /* compute containers need /dev/nvidia-uvm (default true) */
 };
 
 /* Reads PATH into C (defaults first, then what the file says).  A missing

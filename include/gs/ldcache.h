@@ -179,6 +179,23 @@ bool ldc_cache_is_sorted(const struct ldc_cache *c);
  * the reader would refuse. */
 int ldc_cache_serialize(const struct ldc_cache *c, const char *generator,
 			void **out, size_t *out_len, struct gs_err *err);
+/* The new format of IMG (a cache parsed from a file) with every entry of
+ * ADD inserted in ldconfig's order, an added entry first among equals,
+ * without rewriting IMG's strings: its string table is copied as it is
+ * and only ADD's strings are written (each value once, its key pointing
+ * into it when the value ends in "/KEY").  That is what the hook does at
+ * every container start, in time linear in the file.  Only for what can
+ * be spliced: IMG parsed from a file in the new format alone, laid out as
+ * ldconfig lays it out (every string inside its string table), with no
+ * glibc-hwcaps entry and no entry removed or added since, both caches
+ * sorted, ADD without glibc-hwcaps entries; otherwise 1 and nothing done
+ * (use ldc_cache_append, ldc_cache_sort and ldc_cache_serialize, which
+ * rewrite every string).  -EFBIG when the result would exceed
+ * LDC_FILE_MAX.  The entries are those, and in the order, that the
+ * general path writes; the bytes differ (the image's strings are not
+ * merged with the added ones). */
+int ldc_cache_splice(const struct ldc_cache *img, const struct ldc_cache *add,
+		     const char *generator, void **out, size_t *out_len, struct gs_err *err);
 /* Serialises and writes atomically into directory DIRFD as NAME
  * (gs_write_atomic_at, gs/fsx.h: a temporary file created there with
  * O_EXCL|O_NOFOLLOW, fsync, renameat, fsync of the directory).  Mode 0644. */

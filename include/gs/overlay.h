@@ -44,6 +44,10 @@
  *   /<path>                            ICD / vendor files (config/<path>)
  *   /lib/firmware/nvidia/VER/          STORE/VER/firmware (writable roots)
  *   /dev/nvidiactl, /dev/nvidiaN, ...  character devices (mknod)
+ *   /tmp/nvidia-mps, /run/nvidia-persistenced/socket, ...
+ *                                      the host's IPC paths at the same path
+ *                                      (bind-host: a host source outside the
+ *                                      store, found by ovl_host_ipc_find)
  *   /etc/ld.so.cache                   existing entries + the staged ones,
  *                                      staged first among equal names
  *   /etc/ld.so.conf.d/000-gpu-stage.conf   the lib directories, so that a
@@ -160,8 +164,41 @@ struct ovl_device {
 	uint32_t major, minor;
 };
 
+/* A host path outside the store that a container receives at DEST: the
+ * MPS control daemon's pipe (read-write) and log directories, the
+ * persistenced and fabric manager sockets. */
+struct ovl_host_bind {
+	char *host;       /* absolute host path (under the host root) */
+	char *dest;       /* absolute path inside the container */
+	bool dir;         /* a directory, else a unix socket */
+	bool rw;          /* bound read-write (MPS's pipes), else read-only */
+	unsigned int caps; /* the capabilities it serves */
+};
+
+#define OVL_PERSISTENCED_SOCKET "/run/nvidia-persistenced/socket"
+#define OVL_FABRICMANAGER_SOCKET "/run/nvidia-fabricmanager/socket"
+
+/* The host IPC paths a request with CAPS (effective) gets, looked up under
+ * HOST_ROOT ("/" on a real host; tests use a fake tree): MPS_PIPE (with
+ * compute, when it is a directory holding a "control" socket: an MPS
+ * control daemon runs) and MPS_LOG (with compute, when MPS runs), the
+ * persistenced and fabric manager sockets (utility or compute).  Each is
+ * opened with no symlink followed anywhere in its path and must be what it
+ * should (directory, socket; a directory not writable by others); what is
+ * absent or refused is said in *NOTE (malloc'd, NULL when nothing to say)
+ * and left out.  *OUT malloc'd (ovl_host_binds_free). */
+int ovl_host_ipc_find(const char *host_root, const char *mps_pipe, const char *mps_log,
+		      unsigned int caps, struct ovl_host_bind **out, size_t *n, char **note,
+		      struct gs_err *err);
+void ovl_host_binds_free(struct ovl_host_bind *v, size_t n);
+/* Opens host path HOST (absolute) with no symlink followed in any of its
+ * components (openat2 RESOLVE_NO_SYMLINKS): an O_PATH fd, or -1 and errno. */
+int ovl_host_open(const char *host);
+
 struct ovl_request {
 	unsigned int caps;                 /* enum gs_cap bits, as requested */
+	const struct ovl_host_bind *host_binds; /* bound as bind-host ops */
+	size_t n_host_binds;
 	const struct ovl_device *devices;  /* nodes to create, in order */
 	size_t n_devices;
 	/* Leave the image's files alone: config.json's root.readonly, or a
@@ -192,6 +229,10 @@ enum ovl_op_type {
 	OVL_OP_LDCACHE,     /* rewrite dest: the image's entries + entries[] */
 	OVL_OP_WRITE_FILE,  /* write content at dest (atomic replace) */
 	OVL_OP_SYMLINK,     /* symlink at dest pointing at source */
+	OVL_OP_BIND_HOST,   /* bind the HOST path source (outside the store; a
+			     * directory when mode is S_IFDIR, else a socket) at
+			     * dest: nosuid,nodev,noexec, read-only unless OVL_F_RW;
+			     * never through a symlink at dest */
 };
 
 enum ovl_op_flag {
@@ -213,6 +254,8 @@ enum ovl_op_flag {
 	OVL_F_BIND_CACHE = 1u << 3,
 	/* the parent directory must exist already (no mkdir -p) */
 	OVL_F_NO_MKDIR = 1u << 4,
+	/* BIND_HOST: read-write (MPS's pipe directory) */
+	OVL_F_RW = 1u << 5,
 };
 
 struct ovl_cache_entry {
@@ -225,11 +268,12 @@ struct ovl_op {
 	enum ovl_op_type type;
 	unsigned int flags;    /* enum ovl_op_flag */
 	char *dest;            /* absolute path inside the container */
-	char *source;          /* BIND_*: relative to STORE/VER; SYMLINK: target */
+	char *source;          /* BIND_DIR/FILE: relative to STORE/VER; BIND_HOST:
+				* the host path; SYMLINK: target */
 	unsigned int caps;     /* capabilities this op serves (audit) */
 	size_t *files;         /* BIND_*: manifest file indices it exposes */
 	size_t n_files;
-	uint32_t mode;         /* MKNOD, WRITE_FILE, TMPFS */
+	uint32_t mode;         /* MKNOD, WRITE_FILE, TMPFS; BIND_HOST: S_IFDIR/S_IFSOCK */
 	uint32_t major, minor; /* MKNOD */
 	char *content;         /* WRITE_FILE */
 	size_t content_len;

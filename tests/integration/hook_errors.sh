@@ -126,6 +126,7 @@ if [ -w "$cg/cgroup.procs" ]; then
 		>"$work/proc/driver/nvidia/gpus/0000:01:00.0/information"
 	mknod "$work/dev/nvidiactl" c 195 255
 	mknod "$work/dev/nvidia0" c 195 0
+	mknod "$work/dev/nvidia-uvm" c 237 0 # compute: the hook requires it (require_uvm)
 	cgd=$cg/gs-hookerr-$$
 	# victim_case WHAT MESSAGE: runs the hook against $victim, placed in a
 	# fresh devices cgroup that denies everything; the hook must refuse with

@@ -60,6 +60,7 @@ printf 'GPU UUID: \t GPU-11111111-2222-3333-4444-555555555555\nDevice Minor: \t 
 	>"$work/proc/driver/nvidia/gpus/0000:01:00.0/information"
 mknod "$work/dev/nvidiactl" c 195 255
 mknod "$work/dev/nvidia0" c 195 0
+mknod "$work/dev/nvidia-uvm" c 237 0 # compute: the hook requires it (require_uvm)
 
 config() { # NSJSON ENV...
 	local ns=$1
@@ -128,7 +129,7 @@ grep -qF ":devices:$DEEP" "/proc/$victim/cgroup" || fail "the test process is no
 hook long "$victim" prestart
 [ "$got" -eq 0 ] || fail "2300-byte cgroup path: exit $got: $(cat "$work/out")"
 [ -z "$(list "$SIB")" ] || fail "2300-byte cgroup path: the sibling named by its first 2047 bytes gained rules: $(list "$SIB")"
-[ "$(list "$DEEP" | sort | tr '\n' ' ')" = "c 195:0 rwm c 195:255 rwm " ] ||
+[ "$(list "$DEEP" | sort | tr '\n' ' ')" = "c 195:0 rwm c 195:255 rwm c 237:0 rwm " ] ||
 	fail "2300-byte cgroup path: the process's own cgroup did not get exactly its devices: '$(list "$DEEP")'"
 record long | jq -e --arg p "$CG$DEEP" '.result == "ok" and (.devices_cgroup | endswith(" for " + $p))' >/dev/null ||
 	fail "2300-byte cgroup path: the audit record does not name the whole path: $(record long | jq -c .devices_cgroup)"

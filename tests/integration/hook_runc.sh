@@ -43,6 +43,12 @@ run_case() { # ENGINE STAGE RO
 	[ "$a1" -eq $((a0 + 1)) ] || hk_fail "$engine $stage: expected one new audit record, got $((a1 - a0))"
 	tail -n 1 "$HK_AUDIT" | jq -e --arg id "$id" '.container == $id and .result == "ok" and .driver == "535.261.03" and (.plan.operations | length > 3)' >/dev/null ||
 		hk_fail "$engine $stage: bad audit record: $(tail -n 1 "$HK_AUDIT")"
+	# its time is now's, in UTC (the hook formats it by arithmetic)
+	local t skew
+	t=$(tail -n 1 "$HK_AUDIT" | jq -r .time)
+	[[ $t =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]] || hk_fail "$engine $stage: audit time \"$t\" is not RFC 3339 UTC"
+	skew=$(($(date -u +%s) - $(date -u -d "$t" +%s)))
+	[ "${skew#-}" -le 120 ] || hk_fail "$engine $stage: audit time $t is ${skew}s from now ($(date -u +%FT%TZ))"
 	local up=$HK_WORK/c$n/up
 	if [ "$ro" = true ]; then
 		# the image is left untouched: only what the test itself put there
