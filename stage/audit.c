@@ -466,10 +466,12 @@ static struct au_mount *find_store_mount(struct au_ctx *x, const char *inner, co
 	return best;
 }
 
+/* The last mount on POINT (of FSTYPE; NULL: any), not matched yet. */
 static struct au_mount *find_point(struct au_ctx *x, const char *point, const char *fstype)
 {
 	for (size_t i = x->live.n; i-- > 0;)
-		if (!strcmp(x->live.v[i].point, point) && !strcmp(x->live.v[i].fstype, fstype))
+		if (!strcmp(x->live.v[i].point, point) && !x->live.v[i].matched &&
+		    (!fstype || !strcmp(x->live.v[i].fstype, fstype)))
 			return &x->live.v[i];
 	return NULL;
 }
@@ -544,6 +546,8 @@ static void check_mounts(struct au_ctx *x)
 		struct au_mount *m = NULL;
 		if (!strcmp(type, "tmpfs"))
 			m = find_point(x, dest, "tmpfs");
+		else if (!strcmp(type, "bind-host")) /* a host path outside the store (MPS, sockets) */
+			m = find_point(x, dest, NULL);
 		else if (!strcmp(type, "bind-dir") || !strcmp(type, "bind-file")) {
 			const char *inner = op_inner(x, op);
 			if (!inner) {

@@ -21,6 +21,12 @@ command -v nsenter >/dev/null || hk_skip "nsenter is not installed (util-linux)"
 hk_stage_debian
 MAN=$HK_STORE/$HK_VER/manifest.json
 
+LISTEN=$HK_BUILD/fixtures/unixlisten
+[ -x "$LISTEN" ] || LISTEN=build/fixtures/unixlisten
+[ -x "$LISTEN" ] || hk_skip "fixtures/unixlisten is not built (make)"
+LPID=
+trap '[ -z "$LPID" ] || kill "$LPID" 2>/dev/null; hk_cleanup' EXIT
+
 # start NAME [SETUP]: a detached container (sleeps) through the hook, after
 # SETUP ran in the image's upper directory ($up); sets PID
 start() {
@@ -29,6 +35,8 @@ start() {
 	up=$HK_WORK/$name/up
 	[ -z "$setup" ] || (cd "$up" && eval "$setup")
 	hk_config "$HK_B" createRuntime false '["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"]' 'exec sleep 600'
+	[ -z "${HOSTROOT:-}" ] || { jq --arg h "$HOSTROOT" '.hooks.createRuntime[0].args |= (.[:-1] + ["--host-root", $h] + .[-1:])' \
+		"$HK_B/config.json" >"$HK_B/c.new" && mv "$HK_B/c.new" "$HK_B/config.json"; }
 	HK_CTRS+=("$id")
 	(cd "$HK_B" && timeout 60 runc run -d "$id" </dev/null >"$HK_WORK/$id.out" 2>&1) ||
 		hk_fail "$name: the container did not start: $(cat "$HK_WORK/$id.out")"
@@ -115,6 +123,23 @@ expect 1 mount-covered "$ID"
 jq -e '.containers[0].findings[] | select(.finding == "mount-covered") | .message | test("^/run/gpu-stage/lib/utility: hidden by a later tmpfs")' "$HK_WORK/a.json" >/dev/null ||
 	hk_fail "mount-covered does not name lib/utility: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
 hk_ok "a driver mount unmounted inside the container: mount-missing; a bind of the store it does not record: mount-unrecorded; a tmpfs over one: mount-covered"
+
+# --- a host IPC path (an MPS control daemon's pipe directory): bound, audited ---
+HOSTROOT=$HK_WORK/host
+mkdir -p "$HOSTROOT/tmp/nvidia-mps"
+"$LISTEN" "$HOSTROOT/tmp/nvidia-mps/control" 1 &
+LPID=$!
+for _ in $(seq 100); do [ -S "$HOSTROOT/tmp/nvidia-mps/control" ] && break; sleep 0.05; done
+start ipc
+HOSTROOT=
+jq -e '[.plan.operations[] | select(.op == "bind-host" and .destination == "/tmp/nvidia-mps" and .status == "applied")] | length == 1' \
+	<<<"$(tail -n 1 "$HK_AUDIT")" >/dev/null || hk_fail "the record has no applied bind-host of /tmp/nvidia-mps: $(tail -n 1 "$HK_AUDIT" | jq -c '.plan.operations[] | select(.op == "bind-host")')"
+expect 0 "" "$ID"
+jq -e '[.containers[0].mounts[] | select(.op == "bind-host" and .live == "/tmp/nvidia-mps")] | length == 1' "$HK_WORK/a.json" >/dev/null ||
+	hk_fail "audit does not list the bind-host mount: $(jq -c '.containers[0].mounts' "$HK_WORK/a.json")"
+nsenter -t "$PID" -m -p -r -w -- umount /tmp/nvidia-mps || hk_fail "umount /tmp/nvidia-mps inside the container failed"
+expect 1 mount-missing "$ID"
+hk_ok "a host IPC bind (MPS pipe directory): audited; unmounted inside the container: mount-missing"
 
 # --- image libraries: a stub libcuda.so.1; a hostile symlink out of the root -----
 # libnvidia-ml.so.1: a relative link climbing out of the root to a host
