@@ -13,7 +13,7 @@
 /* ---- audit_log.c ---- */
 
 /* Reads the audit log PATH and its rotations (PATH.N .. PATH.1, oldest
- * first): *LATEST (an object: container id -> its latest record that has
+ * first; they end at the first missing PATH.i): *LATEST (an object: container id -> its latest record that has
  * a "plan") and *N_BAD, the lines that are not a JSON record (counted,
  * skipped: a line cut by a crash must not hide every other container).
  * A missing PATH is no error (no container was started). */

@@ -75,11 +75,24 @@ static ino_t log_ino(const char *path)
 
 #define AU_ROTATED_RETRIES 4
 
+/* How many rotations PATH has: PATH.1 .. PATH.N exist (the hook renames
+ * them in a row, so the first missing one ends them). */
+static unsigned int rotations(const char *path, char *name, size_t len)
+{
+	struct stat st;
+	unsigned int n = 0;
+	while (n < GS_AUDIT_LOG_KEEP_MAX && snprintf(name, len, "%s.%u", path, n + 1) > 0 &&
+	       lstat(name, &st) == 0)
+		n++;
+	return n;
+}
+
 /* The rotations oldest first, then PATH.  A rotation by a hook while they
  * are read (PATH's inode changed) could hide a record: read again. */
 int au_log_read(const char *path, json_t **latest, size_t *n_bad, struct gs_err *err)
 {
-	_cleanup_free_ char *name = malloc(strlen(path) + 16);
+	size_t len = strlen(path) + 16;
+	_cleanup_free_ char *name = malloc(len);
 	if (!name)
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	for (int tries = 0;; tries++) {
@@ -88,9 +101,9 @@ int au_log_read(const char *path, json_t **latest, size_t *n_bad, struct gs_err 
 			return gs_err_setx(err, ENOMEM, "out of memory");
 		ino_t before = log_ino(path);
 		*n_bad = 0;
-		for (unsigned int i = GS_AUDIT_LOG_KEEP_MAX + 1; i-- > 0;) {
+		for (unsigned int i = rotations(path, name, len) + 1; i-- > 0;) {
 			if (i)
-				sprintf(name, "%s.%u", path, i);
+				snprintf(name, len, "%s.%u", path, i);
 			int r = read_one(i ? name : path, l, n_bad, err);
 			if (r < 0)
 				return r;

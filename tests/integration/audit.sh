@@ -197,6 +197,23 @@ jq -e '.containers[0].findings[0].message | test("another process")' "$HK_WORK/a
 	hk_fail "a reused pid is not said to be another process's: $(jq -c '.containers[0].findings' "$HK_WORK/a.json")"
 hk_ok "a stopped container: container-gone (named), listed as gone under --all; a reused pid: container-gone"
 
+# --- a rotated log: the same audit over hook.log.N .. hook.log.1, hook.log --------
+mkdir "$HK_WORK/rot"
+n=$(wc -l <"$HK_AUDIT")
+i=$n
+while IFS= read -r line; do
+	i=$((i - 1))
+	if [ "$i" -eq 0 ]; then f=$HK_WORK/rot/hook.log; else f=$HK_WORK/rot/hook.log.$i; fi
+	printf '%s\n' "$line" >"$f"
+done <"$HK_AUDIT"
+summary() { jq -c '{c: [.containers[] | {container, f: [.findings[].finding] | sort, n: (.files | length)}] | sort_by(.container), g: [.gone[].container] | sort}' "$1"; }
+audit --all --json >"$HK_WORK/one.json" || true
+"$HK_GS" audit --all --json --audit-log "$HK_WORK/rot/hook.log" >"$HK_WORK/rot.json" || true
+[ "$(jq '.containers | length' "$HK_WORK/one.json")" -ge 3 ] || hk_fail "--all audited fewer than 3 containers: $(summary "$HK_WORK/one.json")"
+[ "$(summary "$HK_WORK/one.json")" = "$(summary "$HK_WORK/rot.json")" ] ||
+	hk_fail "the rotated log ($n files) audits differently: $(summary "$HK_WORK/rot.json") vs $(summary "$HK_WORK/one.json")"
+hk_ok "a log rotated into $n files (hook.log.$((n - 1)) .. hook.log): --all audits exactly as over the one file"
+
 # --- the command line -------------------------------------------------------------
 for args in "" "--all $ID" "--bogus $ID"; do
 	rc=0
