@@ -3,7 +3,9 @@
 #   make check      everything under ASan+UBSan, then every test (tests/run)
 #   make fuzz       libFuzzer targets for every parser of outside input (clang)
 #   make bench      benchmarks: one table, ratios against baselines measured in the same run
+#   make mutants    the mutation tier (tests/mutants/run): no mutant may survive
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian package: $(BUILD)/gpu-stage_VERSION_amd64.deb
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
@@ -40,7 +42,8 @@ STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/dete
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
+	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_info.c stage/cmd_plan.c stage/cmd_audit.c stage/audit.c \
+	stage/audit_log.c
 # gpu-stage plan and audit read config.json and the GPUs as the hook does
 STAGE_HOOK_SRC := hook/oci.c hook/jsonedit.c hook/gpus.c hook/plan.c
 
@@ -56,7 +59,7 @@ BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
 FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
 
-.PHONY: all check test-run fuzz bench install clean format
+.PHONY: all check test-run fuzz bench install deb clean format mutants
 all: $(BINS) $(TESTS) $(FIXTURE_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -134,6 +137,12 @@ $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SR
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $< $(COMMON_SRC) $(LDCACHE_SRC) $(PKG_LIBS)
 
+# The mutation tier: every mutant of tests/mutants/list (a safety decision
+# broken on purpose: a device rule, a mount flag, the staged-first order,
+# the version match, a verify check, a refusal) must fail one of its tests.
+mutants:
+	tests/mutants/run
+
 # One table: gpu-stage vs ldconfig, staging, the hook's added runc start
 # latency; `make bench BENCH_ARGS='41 --only hook'` passes arguments on.
 BENCH_ARGS ?=
@@ -142,13 +151,35 @@ bench: all
 
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/gpu-stage
-# hook/nvidia-docker is opt-in: installed off PATH, in DATADIR
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+# hook/nvidia-docker is opt-in: installed off PATH, in DATADIR.  The boot
+# unit names BINDIR; the configuration (the documented defaults) is not
+# replaced when there is one; the logrotate file rotates the audit log.
 install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/gpu-stage $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 hook/nvidia-docker $(DESTDIR)$(DATADIR)/
 	install -m 0644 stage/gpu-stage.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 hook/gpu-stage-hook.8 hook/gpu-runtime.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|@BINDIR@|$(BINDIR)|g' stage/gpu-stage.service.in >$(DESTDIR)$(UNITDIR)/gpu-stage.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gpu-stage.service
+	install -m 0644 hook/gpu-stage.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/gpu-stage
+	[ -e $(DESTDIR)$(SYSCONFDIR)/gpu-stage/config.json ] || \
+		install -m 0644 stage/config.json $(DESTDIR)$(SYSCONFDIR)/gpu-stage/config.json
+
+# make deb: the Debian package (debian/, dpkg-buildpackage -b -us -uc), built
+# in a copy of the tree under $(BUILD)/deb so that neither the tree nor its
+# parent directory gets dpkg-buildpackage's files; the .deb lands in $(BUILD).
+DEB_TOP := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_TOP) && mkdir -p $(DEB_TOP)/gpu-stage-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./.git . | tar -C $(DEB_TOP)/gpu-stage-$(VERSION) -xf -
+	cd $(DEB_TOP)/gpu-stage-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -n 40 ../build.log >&2; echo "make deb: dpkg-buildpackage failed (log: $(DEB_TOP)/build.log)" >&2; exit 1; }
+	mv $(DEB_TOP)/gpu-stage_$(VERSION)_*.deb $(BUILD)/
+	@ls $(BUILD)/gpu-stage_$(VERSION)_*.deb
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -67,10 +67,12 @@ static const char *mps_refusal(int fd, const struct stat *st)
 	struct stat c;
 	if (fstatat(fd, MPS_CONTROL, &c, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(c.st_mode))
 		return "no " MPS_CONTROL " socket in it (no MPS control daemon runs): not bound";
-	if (st->st_mode & S_IWOTH)
+	/* the default lies in the host's /tmp, where any user may make it:
+	 * every GPU container's CUDA calls would go to that user's daemon */
+	if (st->st_mode & (S_IWOTH | S_IWGRP))
 		return "writable by others: not bound";
-	if (st->st_uid != 0 && st->st_uid != c.st_uid)
-		return "owned by neither root nor the control socket's owner: not bound";
+	if (st->st_uid != 0 || c.st_uid != 0)
+		return "not root's (it or its control socket): an MPS daemon of another user is never bound: not bound";
 	return NULL;
 }
 

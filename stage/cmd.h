@@ -42,4 +42,22 @@ int cmd_devices(int argc, char **argv);
  * error (the old file is left as it was). */
 int cdi_refresh(const char *store, char **file, struct gs_err *err);
 
+/* gpu-stage info (cmd_cdi.c): the spec CDI_DIR/VENDOR-gpu.json against
+ * what `gpu-stage cdi` would write now for the store STORE and the GPUs
+ * in PROC_ROOT (the devices, the store and the hook it names; not the
+ * nodes' paths).  Returns an enum cdi_state (*FILE: the spec's path;
+ * *WHY, for CDI_STALE: what differs; both malloc'd), < 0 error. */
+enum cdi_state {
+	CDI_NONE = 0, /* no spec */
+	CDI_CURRENT,  /* ours and current */
+	CDI_STALE,    /* ours, not what gpu-stage cdi would write now */
+	CDI_FOREIGN,  /* a file of that name that gpu-stage did not write */
+};
+struct cdi_check {
+	const char *cdi_dir, *vendor, *store, *proc_root;
+};
+int cdi_check(const struct cdi_check *q, char **file, char **why, struct gs_err *err);
+
+int cmd_info(int argc, char **argv);
+
 #endif

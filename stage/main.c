@@ -41,6 +41,9 @@ static void usage(FILE *f)
 	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
 	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
 	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
+	      "  info [--json] [--root DIR] [--store DIR]\n"
+	      "        the host's readiness: module, staged versions, device nodes,\n"
+	      "        cgroups, engines, CDI spec, audit log; each problem with its fix\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -86,9 +89,8 @@ int main(int argc, char **argv)
 		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
-		{"cdi", cmd_cdi},
-		{"plan", cmd_plan},
-		{"audit", cmd_audit},
+		{"cdi", cmd_cdi},         {"info", cmd_info},
+		{"plan", cmd_plan},       {"audit", cmd_audit},
 		{"devices", cmd_devices},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,14 +138,27 @@ static int remove_entries(DIR *d, unsigned int depth)
 
 /* ---- trees still in use ------------------------------------------------------ */
 
+/* Whether this process has CAP_SYS_PTRACE in effect (what reading other
+ * processes' mount tables takes). */
+static bool can_ptrace(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {{0}};
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
+}
+
 /* Whether a mount in any mount namespace shows a directory or file of the
  * tree STORE/NAME (superblock DEV): a running container's bind of a staged
  * directory keeps seeing the tree's files only while they exist, so a tree
  * swapped out by a re-stage, or removed, is deleted only once nothing
  * mounts it.  Mount roots are matched by the tree's unique name ("/NAME/"
  * or a trailing "/NAME") on that superblock; every mount namespace is read
- * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read the
- * tree counts as used: kept, never deleted under a container. */
+ * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read, or
+ * a process's table is refused to us for want of CAP_SYS_PTRACE, the tree
+ * counts as used: kept, never deleted under a container (a later run with
+ * the capability, or `gpu-stage gc`, deletes it). */
 static bool tree_mounted(dev_t dev, const char *name)
 {
 	DIR *proc = opendir("/proc");
@@ -160,8 +175,16 @@ static bool tree_mounted(dev_t dev, const char *name)
 		char path[64];
 		struct stat ns;
 		snprintf(path, sizeof(path), "/proc/%.20s/ns/mnt", e->d_name);
-		if (stat(path, &ns) < 0)
-			continue; /* gone, or a kernel thread */
+		if (stat(path, &ns) < 0) {
+			/* gone, or a kernel thread: skipped.  Refused: without
+			 * CAP_SYS_PTRACE, a process holding more capabilities (a
+			 * container's) cannot be looked into: it may use the tree
+			 * (kept).  With it, only a process of an enclosing user
+			 * namespace is refused, whose mounts are not ours. */
+			if ((errno == EACCES || errno == EPERM) && !can_ptrace())
+				used = true;
+			continue;
+		}
 		bool dup = false;
 		for (size_t i = 0; i < n_ns && !dup; i++)
 			dup = seen[i] == ns.st_ino;
@@ -179,8 +202,11 @@ static bool tree_mounted(dev_t dev, const char *name)
 		seen[n_ns++] = ns.st_ino;
 		snprintf(path, sizeof(path), "/proc/%.20s/mountinfo", e->d_name);
 		FILE *f = fopen(path, "re");
-		if (!f)
+		if (!f) {
+			if ((errno == EACCES || errno == EPERM) && !can_ptrace())
+				used = true; /* as above */
 			continue;
+		}
 		struct gs_mountinfo m;
 		struct gs_err ignored = GS_ERR_INIT;
 		int r;

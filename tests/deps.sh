@@ -24,6 +24,9 @@ PKGS=(
 	patch                               # runtime_configure.sh: the dry run's diff applies
 	bats gawk busybox-static curl xz-utils # shim_runc_suite.sh: runc's bats suite, images
 	ca-certificates
+	debhelper dpkg-dev lintian file      # package.sh: make deb (dpkg-buildpackage), lintian, static binaries
+	systemd                             # boot_unit.sh: systemd-analyze verify of the boot unit
+	python3-yaml                        # kubernetes_yaml.sh: the DaemonSet parses
 )
 
 missing=()

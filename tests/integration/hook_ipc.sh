@@ -107,6 +107,19 @@ rm -f "$H/tmp/nvidia-mps/control"
 run nocontrol false '["NVIDIA_VISIBLE_DEVICES=0"]'
 ! grep -q '^MOUNT /tmp/nvidia-mps' "$out" || hk_fail "a pipe directory without a control socket was bound"
 jq -e '.host_ipc | contains("no control socket in it")' <<<"$rec" >/dev/null || hk_fail "no control socket: not noted: $rec"
+# another user's daemon (the default lies in the host's /tmp, where anyone
+# may make it): never bound, whether the directory or the socket is theirs
+listen "$H/tmp/nvidia-mps/control" MPS-TOKEN
+for who in dir socket; do
+	if [ $who = dir ]; then chown nobody "$H/tmp/nvidia-mps"; else chown -h nobody "$H/tmp/nvidia-mps/control"; fi
+	run "other$who" false '["NVIDIA_VISIBLE_DEVICES=0"]'
+	! grep -q '^MOUNT /tmp/nvidia-mps' "$out" || hk_fail "an MPS pipe directory whose $who is another user's was bound"
+	jq -e '.host_ipc | contains("an MPS daemon of another user is never bound")' <<<"$rec" >/dev/null ||
+		hk_fail "another user's $who: not noted: $rec"
+	chown -h root "$H/tmp/nvidia-mps" "$H/tmp/nvidia-mps/control"
+done
+kill "${PIDS[-1]}" && wait "${PIDS[-1]}" 2>/dev/null || true
+rm -f "$H/tmp/nvidia-mps/control"
 mv "$H/tmp/nvidia-mps" "$H/tmp/real-mps"
 ln -s real-mps "$H/tmp/nvidia-mps"
 listen "$H/tmp/real-mps/control" MPS-TOKEN
@@ -125,7 +138,7 @@ rec=$(tail -n 1 "$HK_AUDIT")
 [ "$(binds | jq -r '.[] | select(.destination == "/tmp/nvidia-mps") | .status')" = skipped ] || hk_fail "image symlink: not skipped: $(binds)"
 jq -e '.plan.operations[] | select(.destination == "/tmp/nvidia-mps") | .note | contains("is a symlink (never followed) in the image")' <<<"$rec" >/dev/null ||
 	hk_fail "image symlink: the note does not say why: $rec"
-hk_ok "refused with a note: no control socket, a host symlink, an image symlink at the destination (never followed)"
+hk_ok "refused with a note: no control socket, another user's directory or socket, a host symlink, an image symlink at the destination (never followed)"
 
 # 5. a read-only root without the mount points: skipped, the container starts
 run readonly true '["NVIDIA_VISIBLE_DEVICES=0"]'
