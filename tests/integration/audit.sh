@@ -190,7 +190,8 @@ jq -e --arg id "$GONE" '[.containers[].container] | index($id) == null' "$HK_WOR
 # a record whose pid is now another process (started after the record)
 sleep 600 &
 other=$!
-jq -c --argjson pid "$other" '.container = "reused" | .pid = $pid | .time = "2020-01-01T00:00:00Z"' "$HK_AUDIT" | tail -n 1 >>"$HK_AUDIT"
+forged=$(tail -n 1 "$HK_AUDIT" | jq -c --argjson pid "$other" '.container = "reused" | .pid = $pid | .time = "2020-01-01T00:00:00Z"')
+printf '%s\n' "$forged" >>"$HK_AUDIT"
 expect 1 container-gone reused
 kill "$other"
 jq -e '.containers[0].findings[0].message | test("another process")' "$HK_WORK/a.json" >/dev/null ||
