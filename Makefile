@@ -54,7 +54,10 @@ STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
 	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_info.c \
-	stage/cmd_archive.c stage/cmd_gc.c
+	stage/cmd_archive.c stage/cmd_gc.c \
+	stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
+# gpu-stage plan and audit read config.json and the GPUs as the hook does
+STAGE_HOOK_SRC := hook/oci.c hook/jsonedit.c hook/gpus.c hook/plan.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -109,7 +112,7 @@ endef
 # into the static binary
 ARCHIVE_STATIC := $(BUILD)/obj/stage/archive_static.o
 LINK_SKIP := $(if $(filter 1,$(SAN)),$(ARCHIVE_STATIC))
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)

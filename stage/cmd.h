@@ -38,6 +38,8 @@ int cmd_diff(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_runtime(int argc, char **argv);
 int cmd_cdi(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);

@@ -38,6 +38,12 @@ static void usage(FILE *f)
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  plan --bundle DIR | --rootfs DIR [--env K=V]... [--caps LIST] [--driver VER]\n"
+	      "          [--store DIR] [--json]\n"
+	      "        what a container would receive (the hook's dry run); writes nothing\n"
+	      "  audit CONTAINER...|--all [--json] [--rehash] [--audit-log FILE] [--store DIR]\n"
+	      "        which host files a running container received (its audit record\n"
+	      "        and live mounts), and every drift from them; exit 1 on drift\n"
 	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
 	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
 	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
@@ -90,6 +96,7 @@ int main(int argc, char **argv)
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
 		{"cdi", cmd_cdi},         {"info", cmd_info},
+		{"plan", cmd_plan},       {"audit", cmd_audit},
 		{"devices", cmd_devices},
 		{"export", cmd_export}, {"import", cmd_import}, {"gc", cmd_gc},
 	};

@@ -1052,10 +1052,27 @@ static void test_config(void **state)
 	assert_string_equal(c.cdi_dir, "/etc/cdi");
 	assert_int_equal(c.caps, GS_CAP_UTILITY | GS_CAP_COMPUTE);
 	assert_int_equal(c.requests, GS_REQUESTS_ENV);
+	assert_int_equal(c.audit_log_max, 16u << 20);
+	assert_int_equal(c.audit_log_keep, 4);
 	assert_true(c.require_uvm);
 	assert_string_equal(c.host_root, "/");
 	assert_string_equal(c.mps_pipe_dir, "/tmp/nvidia-mps");
 	assert_string_equal(c.mps_log_dir, "/var/log/nvidia-mps");
+	gs_config_clear(&c);
+	/* the audit log's size cap: bytes, or K/M/G; how many rotated files */
+	static const struct {
+		const char *text;
+		uint64_t max;
+	} sizes[] = {{"{\"audit_log_max\": 0}", 0},          {"{\"audit_log_max\": 4096}", 4096},
+		     {"{\"audit_log_max\": \"512\"}", 512},    {"{\"audit_log_max\": \"10M\"}", 10u << 20},
+		     {"{\"audit_log_max\": \"2K\"}", 2048},    {"{\"audit_log_max\": \"1G\"}", 1u << 30}};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(gs_config_parse(sizes[i].text, strlen(sizes[i].text), "c.json", &c, &err), 0);
+		assert_int_equal(c.audit_log_max, sizes[i].max);
+		gs_config_clear(&c);
+	}
+	assert_int_equal(gs_config_parse("{\"audit_log_keep\": 12}", strlen("{\"audit_log_keep\": 12}"), "c.json", &c, &err), 0);
+	assert_int_equal(c.audit_log_keep, 12);
 	gs_config_clear(&c);
 	/* a file the user named must exist */
 	assert_int_equal(gs_config_load("/nonexistent/gpu-stage/config.json", true, &c, &err), -ENOENT);
@@ -1107,6 +1124,14 @@ static void test_config(void **state)
 	config_rejected("{\"store\": \"/a\\u0000b\"}", "is not allowed");
 	config_rejected("{\"store\": \"/a\\u0001b\"}", "NUL or control");
 	config_rejected("[1, 2]", "must hold a JSON object");
+	config_rejected("{\"audit_log_max\": \"10X\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"M\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"10MB\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"99999999999999999999\"}", "at most 1T");
+	config_rejected("{\"audit_log_max\": \"2000G\"}", "at most 1T");
+	config_rejected("{\"audit_log_max\": -1}", "must be 0 .. 1T");
+	config_rejected("{\"audit_log_keep\": 0}", "\"audit_log_keep\": must be a number 1 .. 1000");
+	config_rejected("{\"audit_log_keep\": \"3\"}", "must be a number 1 .. 1000");
 	config_rejected("{\"a\\u001bb\": 1}", "a key holds a control character");
 	config_rejected("{\n\"store\": \"/a\",\n", "config.json:3:");
 }

@@ -183,6 +183,10 @@ int gs_sha256_update(struct gs_sha256 *h, const void *p, size_t n, struct gs_err
 /* Writes 64 lowercase hex digits and a NUL into HEX. */
 int gs_sha256_final(struct gs_sha256 *h, char hex[65], struct gs_err *err);
 void gs_sha256_free(struct gs_sha256 *h);
+/* The SHA-256 of FD from its offset to EOF, read BUFSIZE bytes at a time
+ * into BUF (EINTR retried GS_EINTR_TRIES times in a row): 0, or -errno
+ * ("read: reason"; -ENOMEM). */
+int gs_sha256_fd(int fd, void *buf, size_t bufsize, char hex[65], struct gs_err *err);
 static inline void gs_sha256_freep(struct gs_sha256 **h)
 {
 	if (*h)
