@@ -1137,6 +1137,25 @@ static void test_config(void **state)
 }
 
 /* Archive entry names: "VER/" and a valid store path, nothing else. */
+/* The one path-component rule (index names, overlay destinations, device
+ * names): never empty, ".", "..", a slash or longer than 255 bytes. */
+static void test_name_rule(void **state)
+{
+	(void)state;
+	char long_name[257];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[256] = '\0';
+	const char *bad[] = {"", ".", "..", "a/b", "/", "../x", long_name, NULL};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (gs_name_ok(bad[i]))
+			fail_msg("gs_name_ok(\"%.40s\") accepted", bad[i] ? bad[i] : "(null)");
+	long_name[255] = '\0';
+	const char *good[] = {"libcuda.so.1", "...", ".hidden", "a..b", "nvidia-smi", long_name};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!gs_name_ok(good[i]))
+			fail_msg("gs_name_ok(\"%.40s\") refused", good[i]);
+}
+
 static void test_archive_entry_path(void **state)
 {
 	(void)state;
@@ -1208,7 +1227,7 @@ int main(void)
 		T(test_list_sorted),
 		T(test_index),
 		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_archive_entry_path),
+		cmocka_unit_test(test_archive_entry_path), cmocka_unit_test(test_name_rule),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
