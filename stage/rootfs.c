@@ -115,3 +115,12 @@ const char *gs_name_version(const char *name)
 	}
 	return NULL;
 }
+
+bool gs_same_merged_path(const char *listed, const char *path)
+{
+	if (!strcmp(listed, path))
+		return true;
+	if (!strncmp(listed, "/usr/", 5) && !strcmp(listed + 4, path))
+		return true;
+	return !strncmp(path, "/usr/", 5) && !strcmp(path + 4, listed);
+}

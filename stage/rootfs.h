@@ -39,4 +39,9 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err);
  * else NULL.  Returns a pointer into NAME. */
 const char *gs_name_version(const char *name);
 
+/* Whether LISTED (a path as a package database or installer recorded it)
+ * names PATH: on a merged-/usr host /bin/x is /usr/bin/x and the other way
+ * round. */
+bool gs_same_merged_path(const char *listed, const char *path);
+
 #endif
