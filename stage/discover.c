@@ -15,7 +15,10 @@
  *  - own-version libraries (EGL external platforms): the one the cache
  *    resolves to, kept only when VER's graphics libraries are staged;
  *  - executables: found on the root's PATH or in the distribution's driver
- *    folder, and containing the string VER;
+ *    folder, and containing the string VER, or -- for those that carry no
+ *    version -- vouched for by the dpkg database or nvidia-installer's
+ *    record, or by the folder rule where no record knows VER
+ *    (discover_records.c);
  *  - firmware: /lib/firmware/nvidia/VER/, ELF files for RISC-V only;
  *  - configuration files (ICD / vendor JSON): they name a library staged
  *    for VER; nvoptix.bin when libnvoptix is staged.

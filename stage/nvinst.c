@@ -226,16 +226,12 @@ int gs_nvinst_crc_fd(int fd, uint32_t *crc, struct gs_err *err)
 	_cleanup_free_ unsigned char *buf = malloc(CHUNK);
 	uint32_t c = ~0u;
 	off_t off = 0;
-	int eintr = 0;
 	if (!buf)
 		return gs_err_set(err, ENOMEM, "CRC");
 	for (;;) {
-		ssize_t n = pread(fd, buf, CHUNK, off);
-		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
-			continue;
+		ssize_t n = gs_pread_retry(fd, buf, CHUNK, off);
 		if (n < 0)
-			return gs_err_set(err, errno, "reading");
-		eintr = 0;
+			return gs_err_set(err, (int)-n, "reading");
 		if (n == 0)
 			break;
 		for (ssize_t i = 0; i < n; i++)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "gs/err.h"
 #include "gs/version.h"
@@ -30,6 +31,10 @@ int gs_root_open_file(const struct gs_root *r, const char *path, int flags, char
  * (gs_read_all_fd): more than MAX bytes is -EFBIG, never a shortened text. */
 int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, char **out,
 		      struct gs_err *err);
+
+/* pread(2), EINTR retried GS_EINTR_TRIES times in a row: bytes read, or
+ * -errno. */
+ssize_t gs_pread_retry(int fd, void *buf, size_t n, off_t off);
 
 /* Whether the file FD contains the bytes NEEDLE (streamed, any size). */
 int gs_fd_contains(int fd, const char *needle, struct gs_err *err);
