@@ -132,7 +132,10 @@ int gs_disc_bin_folder(struct disc *d, const char *resolved, char **evidence)
 		return -ENOMEM;
 	const char *dirpath = dirname(copy);
 	int r = scan_folder(d, dirpath, &s);
-	if (r >= 0 && s.other_name)
+	const char *self = strrchr(resolved, '/') + 1;
+	if (r >= 0 && s.other_name && !strcmp(s.other_name, self))
+		r = gs_disc_warn(d, "%s: not staged: it carries version %s, not %s", resolved, s.other, d->ver);
+	else if (r >= 0 && s.other_name)
 		r = gs_disc_warn(d, "%s: not staged: it carries no version string, no record lists it, and "
 				 "its folder %s also holds %s of driver %s",
 				 resolved, dirpath, s.other_name, s.other);

@@ -13,7 +13,8 @@
 #     do not count, each with its reason;
 #   - the same layout without any record: the folder rule (`bin-folder`);
 #     another version's executable in the folder (nvidia-settings of the
-#     decoy version) leaves them out, the warning names it;
+#     decoy version) leaves them out, the warning names it; one carrying
+#     another version's string is that version's;
 #   - an RPM-style layout (usr/lib64, usr/lib, no dpkg, no record): the
 #     folder rule, and the staged set is again the fixture's.
 # Exit 0 pass, 77 skip (reason on stderr), else failure.
@@ -126,6 +127,13 @@ for f in nvidia-cuda-mps-server nvidia-debugdump; do
 	warned mixed "/usr/bin/$f: not staged: it carries no version string, no record lists it, and its folder /usr/bin also holds nvidia-settings of driver $DECOY"
 done
 [ "$(ev mixed /usr/bin/nvidia-smi)" = content ] || fail "mixed: nvidia-smi (which carries $VER) was left out"
+
+# 2c. an executable carrying another version's string is that version's
+cp -a "$work/norec" "$work/itself"
+cp "$work/norec/usr/lib/nvidia/legacy-$DECOY/nvidia-smi" "$work/itself/usr/bin/nvidia-debugdump"
+stage itself
+staged itself /usr/bin/nvidia-debugdump && fail "itself: a nvidia-debugdump carrying $DECOY was staged"
+warned itself "/usr/bin/nvidia-debugdump: not staged: it carries version $DECOY, not $VER"
 
 # 3. an RPM-style layout: usr/lib64 and usr/lib, no dpkg, no installer record
 mktree rpm --layout rpm --records none
