@@ -186,6 +186,22 @@ static int write_new(int dirfd, const char *name, const void *buf, size_t len, m
 	return 1;
 }
 
+int gs_tmpfile_at(int dirfd, const char *name, char tmp[NAME_MAX + 1], struct gs_err *err)
+{
+	int fd = -1;
+	for (int tries = 0; fd < 0; tries++) {
+		if (tries == GS_WRITE_TMP_TRIES) /* errno: EEXIST or EINTR */
+			return gs_err_set(err, errno,
+					  "%s: no temporary file could be created next to it in %d tries",
+					  name, tries);
+		tmp_name(name, tries, tmp, NAME_MAX + 1);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST && errno != EINTR)
+			return gs_err_set(err, errno, "%s: creating a temporary file next to it", name);
+	}
+	return fd;
+}
+
 int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
 		       unsigned flags, struct gs_err *err)
 {
@@ -200,17 +216,9 @@ int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len,
 			return r < 0 ? r : 0;
 	}
 	char tmp[NAME_MAX + 1];
-	int fd = -1;
-	for (int tries = 0; fd < 0; tries++) {
-		if (tries == GS_WRITE_TMP_TRIES) /* errno: EEXIST or EINTR */
-			return gs_err_set(err, errno,
-					  "%s: no temporary file could be created next to it in %d tries",
-					  name, tries);
-		tmp_name(name, tries, tmp, sizeof(tmp));
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST && errno != EINTR)
-			return gs_err_set(err, errno, "%s: creating a temporary file next to it", name);
-	}
+	int fd = gs_tmpfile_at(dirfd, name, tmp, err);
+	if (fd < 0)
+		return fd;
 	int r = gs_write_full(fd, buf, len);
 	if (r < 0) {
 		r = gs_err_set(err, -r, "writing %s", name);

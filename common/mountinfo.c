@@ -70,7 +70,8 @@ static bool split(char *line, struct gs_mountinfo *m)
 	m->shared = false;
 	while ((t = strsep(&p, " ")) && strcmp(t, "-"))
 		m->shared = m->shared || !strncmp(t, "shared:", 7);
-	if (!t || !decimal(fld[0], '\0', UINT64_MAX, &m->id, &rest) || !devnum(fld[2], m))
+	if (!t || !decimal(fld[0], '\0', UINT64_MAX, &m->id, &rest) ||
+	    !decimal(fld[1], '\0', UINT64_MAX, &m->parent, &rest) || !devnum(fld[2], m))
 		return false;
 	m->root = fld[3];
 	m->point = fld[4];

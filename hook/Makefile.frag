@@ -18,7 +18,7 @@ OVERLAY_SRC := overlay/request.c overlay/plan.c overlay/plan_ldcache.c overlay/d
 	overlay/mountapi.c overlay/sources.c overlay/target.c overlay/apply.c \
 	overlay/apply_ops.c overlay/ldcache.c overlay/gpus.c overlay/hostdev.c overlay/hostipc.c
 HOOK_SRC := hook/main.c hook/oci.c hook/jsonedit.c hook/gpus.c hook/cgroup.c hook/caps.c hook/ns.c \
-	hook/audit.c
+	hook/audit.c hook/plan.c
 RUNTIME_SRC := hook/runtime.c hook/rtargs.c hook/jsonedit.c
 
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
@@ -39,9 +39,10 @@ $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 $(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(HOOK_LIBS))
 
+# static too: the package depends on nothing but the base system, and no
+# LD_* variable in an engine's environment loads code into the shim
 $(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(BUILD)/obj/hook/oci.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
 
 $(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private to gpu-stage-hook (the hook/ sources).  Everything here returns >= 0 or
+/* Private to gpu-stage-hook (the hook/ sources); gpu-runtime and
+ * `gpu-stage plan` also link oci.c and gpus.c, to read a bundle's request
+ * and the devices exactly as the hook does.  Everything here returns >= 0 or
  * -code with a struct gs_err filled; only main.c prints. */
 #ifndef GS_HOOK_H
 #define GS_HOOK_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -89,6 +92,32 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
 		       char **note, struct gs_err *err);
 
+/* ---- plan.c: what a container receives ---- */
+
+struct gs_config;
+/* The request and where to look. */
+struct hk_plan_in {
+	const struct ovl_env *env;    /* the request: visible devices, capabilities */
+	const struct hk_config *cfg;  /* config.json: root.readonly, tmpfs mounts */
+	const struct gs_config *conf; /* the configuration: require_uvm, MPS directories */
+	const char *proc_root, *dev_root, *host_root;
+	const struct gs_index *index; /* the staged driver's */
+};
+/* Its devices, host IPC paths and plan (every member malloc'd). */
+struct hk_planned {
+	struct ovl_device *devs;
+	size_t n_devs;
+	char *dev_note;             /* optional nodes absent; NULL when none */
+	struct ovl_host_bind *ipc;  /* the host's IPC paths bound (MPS, sockets) */
+	size_t n_ipc;
+	char *ipc_note;             /* those absent or refused */
+	struct ovl_plan *plan;
+};
+/* The one way the hook, its dry run and `gpu-stage plan` build a plan:
+ * hk_devices_resolve, ovl_host_ipc_find, ovl_plan_build. */
+int hk_plan_build(const struct hk_plan_in *in, struct hk_planned *out, struct gs_err *err);
+void hk_planned_clear(struct hk_planned *p);
+
 /* ---- cgroup.c: device access ---- */
 
 /* Allows DEVS (rwm) in the devices cgroup of process PID (v1:
@@ -168,9 +197,22 @@ int hk_rootfs_open(const char *rootfs, const struct stat *want, struct gs_err *e
 
 /* ---- audit.c ---- */
 
-/* Opens the audit log for appending (creating its directory 0700). */
-int hk_audit_open(const char *path, struct gs_err *err);
-/* Appends RECORD as one line (one write(2) with O_APPEND, under flock). */
-int hk_audit_append(int fd, const char *record, struct gs_err *err);
+/* The audit log, open for appending: FD the file, DIRFD its directory
+ * (O_PATH, opened in the host's namespace, so rotation works from inside
+ * the container's), NAME the file's name in it. */
+struct hk_audit {
+	int fd, dirfd;
+	char *name, *path;
+	uint64_t max;      /* rotate before the file would grow past this; 0: never */
+	unsigned int keep; /* rotated files kept: NAME.1 (newest) .. NAME.KEEP */
+};
+/* Opens the audit log PATH for appending (creating its directory 0700). */
+int hk_audit_open(const char *path, uint64_t max, unsigned int keep, struct hk_audit *a,
+		  struct gs_err *err);
+/* Appends RECORD as one line (one write(2) with O_APPEND, under flock),
+ * rotating first when the file would grow past A->max; a file rotated away
+ * by another writer is followed (see audit.c). */
+int hk_audit_append(struct hk_audit *a, const char *record, struct gs_err *err);
+void hk_audit_close(struct hk_audit *a);
 
 #endif

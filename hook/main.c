@@ -46,6 +46,8 @@
 struct opts {
 	const char *store, *driver, *dev_root, *proc_root, *audit, *config, *host_root;
 	unsigned int default_caps; /* from the configuration */
+	uint64_t audit_max;        /* the configuration's audit_log_max */
+	unsigned int audit_keep;   /* ... audit_log_keep */
 	bool dry_run;
 	bool env_last; /* called as nvidia-container-runtime-hook: the last NVIDIA_* wins */
 	bool cdi; /* named by a CDI spec: the runtime made the devices */
@@ -61,23 +63,17 @@ struct run {
 	char *rootfs;
 	struct gs_store_ver ver;
 	struct gs_index *index;
-	struct ovl_device *devs;
-	size_t n_devs;
-	struct ovl_host_bind *ipc; /* the host's IPC paths bound (MPS, sockets) */
-	size_t n_ipc;
-	char *ipc_note; /* those absent or refused */
-	struct ovl_plan *plan;
+	struct hk_planned pl; /* devices, host IPC paths, the plan */
 	struct ovl_sources *src;
 	struct ovl_result res;
 	char require_note[256];
-	char *dev_note; /* malloc'd, NULL when there is nothing to say */
 	struct gs_config conf; /* the configuration file (store, driver, ... defaults) */
 	char *mounts;   /* the container's mountinfo, read at the pid check */
 	size_t mounts_len;
 	char *cg_note;
 	char *char_note; /* the /dev/char links made, or why not */
 	const char *granted_by; /* the request's source (audit) */
-	int audit_fd;
+	struct hk_audit audit;
 };
 
 static void run_clear(struct run *x)
@@ -89,19 +85,14 @@ static void run_clear(struct run *x)
 	free(x->rootfs);
 	gs_index_freep(&x->index);
 	gs_store_ver_close(&x->ver);
-	free(x->devs);
-	ovl_host_binds_free(x->ipc, x->n_ipc);
-	free(x->ipc_note);
-	ovl_plan_freep(&x->plan);
+	hk_planned_clear(&x->pl);
 	ovl_sources_freep(&x->src);
 	ovl_result_clear(&x->res);
-	free(x->dev_note);
 	free(x->mounts);
 	gs_config_clear(&x->conf);
 	free(x->cg_note);
 	free(x->char_note);
-	if (x->audit_fd >= 0)
-		close(x->audit_fd);
+	hk_audit_close(&x->audit);
 }
 
 static void usage(FILE *f)
@@ -202,6 +193,8 @@ static int apply_config(struct opts *o, struct gs_config *cfg, struct gs_err *er
 	o->audit = o->audit ? o->audit : cfg->audit_log;
 	o->host_root = o->host_root ? o->host_root : cfg->host_root;
 	o->default_caps = cfg->caps;
+	o->audit_max = cfg->audit_log_max;
+	o->audit_keep = cfg->audit_log_keep;
 	return 0;
 }
 
@@ -271,7 +264,8 @@ static int read_request(const struct opts *o, struct run *x, bool env_counts, st
 static void audit_ignored(const struct opts *o, struct run *x)
 {
 	struct gs_err e = GS_ERR_INIT;
-	int fd = hk_audit_open(o->audit, &e);
+	struct hk_audit a;
+	int fd = hk_audit_open(o->audit, o->audit_max, o->audit_keep, &a, &e);
 	struct gs_jw w;
 	char ts[32];
 	utc_now(ts);
@@ -288,10 +282,9 @@ static void audit_ignored(const struct opts *o, struct run *x)
 		_cleanup_free_ char *line = NULL;
 		size_t len = 0;
 		if (gs_jw_finish(&w, &line, &len, &e) >= 0)
-			(void)hk_audit_append(fd, line, &e);
+			(void)hk_audit_append(&a, line, &e);
 	}
-	if (fd >= 0)
-		close(fd);
+	hk_audit_close(&a);
 }
 
 static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
@@ -320,20 +313,10 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 
 static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 {
-	int r = hk_devices_resolve(&x->env, x->env.caps, o->proc_root, o->dev_root,
-				   x->conf.require_uvm, &x->devs, &x->n_devs, &x->dev_note, err);
-	if (r >= 0)
-		r = ovl_host_ipc_find(o->host_root, x->conf.mps_pipe_dir, x->conf.mps_log_dir,
-				      ovl_caps_effective(x->env.caps), &x->ipc, &x->n_ipc, &x->ipc_note,
-				      err);
-	if (r < 0)
-		return r;
-	struct ovl_request req = {.caps = x->env.caps, .devices = x->devs, .n_devices = x->n_devs,
-				  .host_binds = x->ipc, .n_host_binds = x->n_ipc,
-				  .no_write = x->cfg.readonly,
-				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
-				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
-	return ovl_plan_build(x->index, &req, &x->plan, err);
+	struct hk_plan_in in = {.env = &x->env, .cfg = &x->cfg, .conf = &x->conf,
+				.proc_root = o->proc_root, .dev_root = o->dev_root,
+				.host_root = o->host_root, .index = x->index};
+	return hk_plan_build(&in, &x->pl, err);
 }
 
 /* Prestart and createRuntime: pins the state's pid and proves it is this
@@ -368,7 +351,7 @@ static int enter_by_pid(struct run *x, int *cgfd, struct gs_err *err)
 		r = hk_ns_check_container(pid, real, x->cfg.user_ns, host.at_rootfs, &x->mounts,
 					  &x->mounts_len, err);
 	if (r >= 0)
-		r = hk_cgroup_open(pid, pidfd, false, x->n_devs, host.devices_mnt, cgfd,
+		r = hk_cgroup_open(pid, pidfd, false, x->pl.n_devs, host.devices_mnt, cgfd,
 				   &x->cg_note, err);
 	hk_host_clear(&host);
 	if (r >= 0)
@@ -389,12 +372,12 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		if (stat(x->rootfs, &want) < 0)
 			return gs_err_set(err, errno, "container rootfs %s", x->rootfs);
 		have_want = true;
-		ovl_dev_char_links(o->dev_root, x->devs, x->n_devs, &x->char_note);
+		ovl_dev_char_links(o->dev_root, x->pl.devs, x->pl.n_devs, &x->char_note);
 		r = enter_by_pid(x, &cgfd, err);
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
 		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
-		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->n_devs, NULL, &cgfd, &x->cg_note, err);
+		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->pl.n_devs, NULL, &cgfd, &x->cg_note, err);
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);
@@ -403,15 +386,15 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	_cleanup_close_ int rootfd = hk_rootfs_open(x->rootfs, have_want ? &want : NULL, err);
 	if (rootfd < 0)
 		return rootfd;
-	r = hk_cgroup_write(cgfd, x->devs, x->n_devs, x->cg_note, err);
-	return r < 0 ? r : ovl_plan_apply(x->plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
+	r = hk_cgroup_write(cgfd, x->pl.devs, x->pl.n_devs, x->cg_note, err);
+	return r < 0 ? r : ovl_plan_apply(x->pl.plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
 }
 
 /* One line: what this start gave the container (written from the plan as
  * applied, with a streaming writer: no document tree is built). */
 static void audit(const struct opts *o, struct run *x, int rc, const struct gs_err *err)
 {
-	if (x->audit_fd < 0 || !x->plan)
+	if (x->audit.fd < 0 || !x->pl.plan)
 		return;
 	char ts[32];
 	utc_now(ts);
@@ -431,23 +414,23 @@ static void audit(const struct opts *o, struct run *x, int rc, const struct gs_e
 	gs_jw_string(&w, "driver", x->driver);
 	gs_jw_string(&w, "result", rc < 0 ? "failed" : "ok");
 	gs_jw_string(&w, "granted_by", x->granted_by);
-	ovl_plan_write(&w, "plan", x->plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
+	ovl_plan_write(&w, "plan", x->pl.plan, x->index, x->ver.dir, x->res.ops ? &x->res : NULL);
 	if (rc < 0)
 		gs_jw_string(&w, "error", err->msg);
 	if (x->cg_note)
 		gs_jw_string(&w, "devices_cgroup", x->cg_note);
-	if (x->dev_note)
-		gs_jw_string(&w, "devices_note", x->dev_note);
+	if (x->pl.dev_note)
+		gs_jw_string(&w, "devices_note", x->pl.dev_note);
 	if (x->char_note)
 		gs_jw_string(&w, "dev_char", x->char_note);
-	if (x->ipc_note)
-		gs_jw_string(&w, "host_ipc", x->ipc_note);
+	if (x->pl.ipc_note)
+		gs_jw_string(&w, "host_ipc", x->pl.ipc_note);
 	if (x->require_note[0])
 		gs_jw_string(&w, "require_note", x->require_note);
 	gs_jw_end(&w);
 	_cleanup_free_ char *line = NULL;
 	size_t len = 0;
-	if (gs_jw_finish(&w, &line, &len, &e) < 0 || hk_audit_append(x->audit_fd, line, &e) < 0)
+	if (gs_jw_finish(&w, &line, &len, &e) < 0 || hk_audit_append(&x->audit, line, &e) < 0)
 		fprintf(stderr, "gpu-stage-hook: warning: audit record: %s\n", e.msg);
 }
 
@@ -500,16 +483,15 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 	if (r < 0)
 		return r;
 	if (o->dry_run) {
-		_cleanup_free_ char *text = ovl_plan_describe(x->plan, x->ver.dir);
+		_cleanup_free_ char *text = ovl_plan_describe(x->pl.plan, x->ver.dir);
 		if (!text)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 		fputs(text, stdout);
 		return 0;
 	}
-	x->audit_fd = hk_audit_open(o->audit, err);
-	if (x->audit_fd < 0)
-		return x->audit_fd;
-	r = ovl_sources_open(x->plan, x->ver.verfd, x->ver.dir, &x->src, err);
+	if ((r = hk_audit_open(o->audit, o->audit_max, o->audit_keep, &x->audit, err)) < 0)
+		return r;
+	r = ovl_sources_open(x->pl.plan, x->ver.verfd, x->ver.dir, &x->src, err);
 	if (r >= 0)
 		r = enter_and_apply(o, x, err);
 	struct gs_err e = GS_ERR_INIT;
@@ -545,7 +527,7 @@ int main(int argc, char **argv)
 	 * image's: its value, the last, is the request */
 	const char *base = strrchr(argv[0], '/');
 	o.env_last = !strcmp(base ? base + 1 : argv[0], "nvidia-container-runtime-hook");
-	struct run x = {.audit_fd = -1, .ver = {.verfd = -1, .lockfd = -1}};
+	struct run x = {.audit = {.fd = -1, .dirfd = -1}, .ver = {.verfd = -1, .lockfd = -1}};
 	struct gs_err err = GS_ERR_INIT;
 	int r = run(&o, &x, &err);
 	if (r < 0)

@@ -40,7 +40,8 @@ void gs_config_clear(struct gs_config *c)
 static int defaults(struct gs_config *c, struct gs_err *err)
 {
 	*c = (struct gs_config){.caps = GS_CAP_UTILITY | GS_CAP_COMPUTE, .requests = GS_REQUESTS_ENV,
-			      .require_uvm = true};
+				.audit_log_max = GS_AUDIT_LOG_MAX_DEFAULT,
+				.audit_log_keep = GS_AUDIT_LOG_KEEP_DEFAULT, .require_uvm = true};
 	if (!(c->store = strdup(GS_DEFAULT_STORE)) || !(c->runtime = strdup("runc")) ||
 	    !(c->audit_log = strdup("/var/log/gpu-stage/hook.log")) || !(c->dev_root = strdup("/dev")) ||
 	    !(c->proc_root = strdup("/proc")) || !(c->cdi_vendor = strdup("nvidia.com")) ||
@@ -130,6 +131,31 @@ static int take_string(const struct ctx *x, const char *key, json_t *v, char **d
 	return 0;
 }
 
+/* "audit_log_max": a number of bytes, or a string of digits with an
+ * optional K, M or G (powers of 1024), at most 1 TiB. */
+static int take_size(const struct ctx *x, const char *key, json_t *v, uint64_t *dst)
+{
+	const uint64_t limit = 1ull << 40;
+	if (json_is_integer(v)) {
+		json_int_t n = json_integer_value(v);
+		if (n < 0 || (uint64_t)n > limit)
+			return bad(x, key, "must be 0 .. 1T bytes");
+		*dst = (uint64_t)n;
+		return 0;
+	}
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+	uint64_t n = 0, mul = 1;
+	const char *p = s;
+	for (; p && *p >= '0' && *p <= '9' && n <= limit; p++)
+		n = n * 10 + (uint64_t)(*p - '0');
+	if (p && p > s && p[0] && !p[1])
+		mul = p[0] == 'K' ? 1u << 10 : p[0] == 'M' ? 1u << 20 : p[0] == 'G' ? 1u << 30 : 0;
+	if (!p || p == s || (p[0] && p[1]) || !mul || n > limit / mul)
+		return bad(x, key, "must be a number of bytes, or digits with K, M or G (\"16M\"), at most 1T");
+	*dst = n * mul;
+	return 0;
+}
+
 static int take_member(const struct ctx *x, const char *key, json_t *v, struct gs_config *c)
 {
 	if (gs_has_control(key))
@@ -166,6 +192,15 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		c->caps = caps;
 		return 0;
 	}
+	if (!strcmp(key, "audit_log_max"))
+		return take_size(x, key, v, &c->audit_log_max);
+	if (!strcmp(key, "audit_log_keep")) {
+		json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+		if (n < 1 || n > GS_AUDIT_LOG_KEEP_MAX)
+			return bad(x, key, "must be a number 1 .. %u", GS_AUDIT_LOG_KEEP_MAX);
+		c->audit_log_keep = (unsigned int)n;
+		return 0;
+	}
 	if (!strcmp(key, "require_uvm")) {
 		if (!json_is_boolean(v))
 			return bad(x, key, "must be true or false");
@@ -184,7 +219,7 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		}
 		return bad(x, key, "must be \"env\" or \"orchestrator\"");
 	}
-	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, dev_root, proc_root, cdi_vendor, cdi_dir, requests, require_uvm, host_root, mps_pipe_dir, mps_log_dir)");
+	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, audit_log_max, audit_log_keep, dev_root, proc_root, cdi_vendor, cdi_dir, requests, require_uvm, host_root, mps_pipe_dir, mps_log_dir)");
 }
 
 int gs_config_parse(const char *text, size_t len, const char *name, struct gs_config *c,

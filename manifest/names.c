@@ -135,7 +135,7 @@ static int check_collisions(struct named *v, size_t n, struct gs_err *err)
 {
 	qsort(v, n, sizeof(*v), named_cmp);
 	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(v[i].path, GS_MANIFEST_NAME))
+		if (!strcmp(v[i].path, GS_MANIFEST_NAME) || !strcmp(v[i].path, GS_INDEX_NAME))
 			return gs_err_setx(err, EINVAL, "%s[%zu]: path %s is reserved",
 					   v[i].what == 'f' ? "files" : "links", v[i].index,
 					   v[i].path);

@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "gs/fsx.h"
 
 #include "gs/manifest.h"
 
@@ -69,4 +72,23 @@ void gs_sha256_free(struct gs_sha256 *h)
 		EVP_MD_CTX_free(h->ctx);
 		free(h);
 	}
+}
+
+int gs_sha256_fd(int fd, void *buf, size_t bufsize, char hex[65], struct gs_err *err)
+{
+	struct gs_sha256 *h = NULL;
+	int r = gs_sha256_new(&h, err);
+	for (int eintr = 0; r >= 0;) {
+		ssize_t n = read(fd, buf, bufsize);
+		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? gs_err_set(err, errno, "read") : gs_sha256_final(h, hex, err);
+			break;
+		}
+		eintr = 0;
+		r = gs_sha256_update(h, buf, (size_t)n, err);
+	}
+	gs_sha256_free(h);
+	return r;
 }

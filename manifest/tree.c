@@ -116,29 +116,16 @@ static const char *type_name(mode_t m)
 static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65], int *err_no)
 {
 	struct gs_err e = GS_ERR_INIT;
-	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		*err_no = errno;
 		return -1;
 	}
-	if (gs_sha256_new(&h, &e) < 0)
+	int r = gs_sha256_fd(fd, c->buf, HASH_CHUNK, hex, &e);
+	if (r == -ENOMEM)
 		return -2;
-	for (int eintr = 0;;) {
-		ssize_t n = read(fd, c->buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
-			continue;
-		if (n < 0) {
-			*err_no = errno;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		eintr = 0;
-		if (gs_sha256_update(h, c->buf, (size_t)n, &e) < 0)
-			return -2;
-	}
-	return gs_sha256_final(h, hex, &e) < 0 ? -2 : 0;
+	*err_no = -r;
+	return r < 0 ? -1 : 0;
 }
 
 static int check_file(struct verify *c, int dirfd, const char *name, const char *rel,

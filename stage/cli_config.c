@@ -3,8 +3,10 @@
  * (then it must exist), else /etc/gpu-stage/config.json (missing: every
  * default).  Read once, by the commands that use it (the store, the
  * driver): `ldcache` never depends on it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 
@@ -24,4 +26,29 @@ const struct gs_config *cli_config(void)
 	}
 	loaded = true;
 	return &conf;
+}
+
+int cli_fail(const struct gs_err *err)
+{
+	fprintf(stderr, "gpu-stage: %s\n", err->msg);
+	return GS_EXIT_FAIL;
+}
+
+int cli_emit_json(json_t *j)
+{
+	if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) < 0) {
+		fprintf(stderr, "gpu-stage: writing JSON: out of memory\n");
+		return GS_EXIT_FAIL;
+	}
+	putchar('\n');
+	return GS_EXIT_OK;
+}
+
+int cli_flush_out(int code)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "gpu-stage: writing output: %s\n", strerror(errno));
+		return GS_EXIT_FAIL;
+	}
+	return code;
 }

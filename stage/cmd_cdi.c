@@ -271,11 +271,12 @@ static char *spec_name(const char *vendor)
 }
 
 /* Whether DIR/NAME is a spec gpu-stage wrote: 1 yes (*STORE: the --store
- * its hook is given, malloc'd, or NULL), 0 missing, -ENOTUNIQ there but
- * not ours (or not JSON), < 0 error.  Ours: its containerEdits.hooks has
- * one whose args are gpu-stage-hook ... --cdi ... (the 0.5.0 schema has
- * no annotations to mark a file with). */
-static int cdi_ours(const char *dir, const char *name, char **store, struct gs_err *err)
+ * its hook is given, malloc'd, or NULL; *SPEC, when not NULL: the spec),
+ * 0 missing, -ENOTUNIQ there but not ours (or not JSON), < 0 error.  Ours:
+ * its containerEdits.hooks has one whose args are gpu-stage-hook ... --cdi
+ * ... (the 0.5.0 schema has no annotations to mark a file with). */
+static int cdi_ours(const char *dir, const char *name, char **store, json_t **spec,
+		    struct gs_err *err)
 {
 	*store = NULL;
 	_cleanup_free_ char *path = NULL, *text = NULL;
@@ -304,8 +305,13 @@ static int cdi_ours(const char *dir, const char *name, char **store, struct gs_e
 				st = json_string_value(json_array_get(args, k + 1));
 		}
 		const char *a0 = json_string_value(json_array_get(args, 0));
-		if (mark && a0 && !strcmp(a0, CDI_HOOK))
-			return !st || (*store = strdup(st)) ? 1 : oom(err);
+		if (!mark || !a0 || strcmp(a0, CDI_HOOK) != 0)
+			continue;
+		if (st && !(*store = strdup(st)))
+			return oom(err);
+		if (spec)
+			*spec = json_incref(j);
+		return 1;
 	}
 	return -ENOTUNIQ;
 }
@@ -332,7 +338,7 @@ int cdi_refresh(const char *store, char **file, struct gs_err *err)
 	_cleanup_free_ char *name = spec_name(c->cdi_vendor), *spec_store = NULL, *conf = NULL;
 	if (!name)
 		return oom(err);
-	int r = cdi_ours(c->cdi_dir, name, &spec_store, err);
+	int r = cdi_ours(c->cdi_dir, name, &spec_store, NULL, err);
 	if (r == 0 || r == -ENOTUNIQ)
 		return 0; /* none, or someone else's: never created or taken over unasked */
 	if (r < 0)
@@ -356,6 +362,72 @@ int cdi_refresh(const char *store, char **file, struct gs_err *err)
 		return oom(err);
 	}
 	return 1;
+}
+
+/* The device names a spec for PROCROOT's GPUs has, in cdi_build's order
+ * ("0", UUID, "1", UUID, ..., "all"): a new array. */
+static int expected_names(const char *procroot, json_t **out, struct gs_err *err)
+{
+	_cleanup_free_ struct ovl_gpu *gpus = NULL;
+	size_t n = 0;
+	if (ovl_gpus_read(procroot, &gpus, &n, err) < 0)
+		return -err->code;
+	if (!(*out = json_array()))
+		return oom(err);
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(*out, json_sprintf("%zu", i)) < 0 ||
+		    json_array_append_new(*out, json_string(gpus[i].uuid)) < 0)
+			return oom(err);
+	return json_array_append_new(*out, json_string("all")) < 0 ? oom(err) : 0;
+}
+
+/* Why spec SPEC (ours) is not what `gpu-stage cdi` would write now, or 0. */
+static int stale_because(json_t *spec, const char *spec_store, const struct cdi_check *q,
+			 char **why, struct gs_err *err)
+{
+	_cleanup_(gs_json_decrefp) json_t *want = NULL, *have = json_array();
+	_cleanup_free_ char *hook = NULL;
+	json_t *d, *h;
+	size_t i;
+	if (!have || expected_names(q->proc_root, &want, err) < 0)
+		return have ? -err->code : oom(err);
+	json_array_foreach(json_object_get(spec, "devices"), i, d)
+		if (json_array_append(have, json_object_get(d, "name")) < 0)
+			return oom(err);
+	if (gs_exe_sibling(CDI_HOOK, &hook, err) < 0)
+		return -err->code;
+	const char *named = NULL;
+	json_array_foreach(json_object_get(json_object_get(spec, "containerEdits"), "hooks"), i, h)
+		named = named ? named : json_string_value(json_object_get(h, "path"));
+	int r = 0;
+	if (spec_store && strcmp(spec_store, q->store))
+		r = asprintf(why, "its hook reads the store %s, not %s", spec_store, q->store);
+	else if (!json_equal(have, want))
+		r = asprintf(why, "it names %zu devices, the GPUs in %s/driver/nvidia/gpus make %zu",
+			     json_array_size(have), q->proc_root, json_array_size(want));
+	else if (!named || strcmp(named, hook))
+		r = asprintf(why, "its hook is %s, not %s", named ? named : "(none)", hook);
+	else
+		return 0;
+	return r < 0 ? oom(err) : 1;
+}
+
+int cdi_check(const struct cdi_check *q, char **file, char **why, struct gs_err *err)
+{
+	*file = *why = NULL;
+	_cleanup_free_ char *name = spec_name(q->vendor), *spec_store = NULL;
+	_cleanup_(gs_json_decrefp) json_t *spec = NULL;
+	if (!name || asprintf(file, "%s/%s", q->cdi_dir, name) < 0)
+		return oom(err);
+	int r = cdi_ours(q->cdi_dir, name, &spec_store, &spec, err);
+	if (r == 0)
+		return CDI_NONE;
+	if (r == -ENOTUNIQ)
+		return CDI_FOREIGN;
+	if (r < 0)
+		return r;
+	r = stale_because(spec, spec_store, q, why, err);
+	return r < 0 ? r : r ? CDI_STALE : CDI_CURRENT;
 }
 
 struct cdi_opts {

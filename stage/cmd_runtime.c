@@ -462,8 +462,9 @@ static int parse(int argc, char **argv, struct rt_opts *o)
 }
 
 /* BINDIR (this program's directory), gpu-runtime and gpu-stage-hook in it,
- * and the configuration file the user named (GPU_STAGE_CONFIG). */
-static int locate(struct rt_opts *o, struct gs_err *err)
+ * and the configuration file the user named (GPU_STAGE_CONFIG).  CHECK:
+ * the program the engine will run must be there. */
+static int locate(struct rt_opts *o, bool check, struct gs_err *err)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -482,10 +483,10 @@ static int locate(struct rt_opts *o, struct gs_err *err)
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	/* the program the engine will run: the hook (hooks.d, or the CDI spec's hook), else the shim */
 	const char *need = o->engine == RT_PODMAN || o->engine == RT_CRIO || o->cdi ? o->hook : o->runtime;
-	if (!o->undo && access(need, X_OK) < 0)
+	if (check && !o->undo && access(need, X_OK) < 0)
 		return gs_err_set(err, errno, "%s (installed next to gpu-stage, which writes its path)",
 				  need);
-	if (!o->undo && o->gpus_flag && access(o->hook, X_OK) < 0)
+	if (check && !o->undo && o->gpus_flag && access(o->hook, X_OK) < 0)
 		return gs_err_set(err, errno, "%s (--gpus-flag links to it)", o->hook);
 	const char *env = getenv(GS_CONFIG_ENV);
 	if (env && *env) {
@@ -512,7 +513,7 @@ static int plan(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 static int run(struct rt_opts *o, struct gs_err *err)
 {
 	struct rt_plan p = {0};
-	int r = locate(o, err);
+	int r = locate(o, true, err);
 	if (r >= 0)
 		r = plan(o, &p, err);
 	if (r < 0) {
@@ -529,6 +530,66 @@ static int run(struct rt_opts *o, struct gs_err *err)
 		r = o->json ? report_json(o, &p, changed, err) : (report_text(o, &p, changed), 0);
 	rt_plan_clear(&p);
 	return r;
+}
+
+/* ---- gpu-stage info ---------------------------------------------------------------- */
+
+/* Whether the plan for O alters or removes anything that is there
+ * (CHANGES; a file it would create from nothing does not count when
+ * EXISTING_ONLY).  An entry of that name that is not gpu-stage's (EEXIST)
+ * gives *CHANGES false, 1. */
+static int plan_changes(const struct rt_opts *o, bool existing_only, bool *changes,
+			struct gs_err *err)
+{
+	struct rt_plan p = {0};
+	*changes = false;
+	int r = plan(o, &p, err);
+	for (size_t i = 0; r >= 0 && i < p.n; i++)
+		if (!rt_change_is_noop(&p.ch[i]) && (p.ch[i].existed || !existing_only))
+			*changes = true;
+	rt_plan_clear(&p);
+	if (r == -EEXIST) {
+		gs_err_clear(err);
+		*changes = existing_only ? false : true;
+		return 1;
+	}
+	return r < 0 ? r : 0;
+}
+
+int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct gs_err *err)
+{
+	static const char *const names[] = {[RT_DOCKER] = "docker", [RT_CONTAINERD] = "containerd",
+					    [RT_PODMAN] = "podman", [RT_CRIO] = "crio"};
+	struct rt_opts o = {.engine = e, .engine_name = names[e], .config = config,
+			    .name = "gpu-stage"};
+	bool changes = false;
+	*out = (struct rt_probe){0};
+	int r = locate(&o, false, err);
+	if (r >= 0) { /* undo would take something away: gpu-stage's entry is there */
+		o.undo = true;
+		r = plan_changes(&o, true, &changes, err);
+		out->ours = r == 0 && changes;
+		o.undo = false;
+	}
+	if (r >= 0 && out->ours) { /* configure would leave it as it is: it is current */
+		r = plan_changes(&o, false, &changes, err);
+		out->current = r == 0 && !changes;
+	}
+	if (r >= 0 && out->ours && e != RT_PODMAN && e != RT_CRIO) {
+		o.set_default = true;
+		r = plan_changes(&o, false, &changes, err);
+		out->is_default = r == 0 && !changes;
+		o.set_default = false;
+	}
+	if (r >= 0 && e == RT_DOCKER) {
+		o.cdi = true;
+		r = plan_changes(&o, false, &changes, err);
+		out->cdi = r == 0 && !changes;
+	}
+	free(o.bindir);
+	free(o.runtime);
+	free(o.hook);
+	return r < 0 ? r : 0;
 }
 
 int cmd_runtime(int argc, char **argv)

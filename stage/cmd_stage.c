@@ -19,6 +19,7 @@ struct stage_opts {
 	const char *store;
 	char **libdirs;
 	size_t n_libdirs;
+	enum gs_detect detect; /* --if-loaded, --installed */
 	bool dry_run, json, force, quiet;
 };
 
@@ -34,6 +35,11 @@ static void stage_usage(FILE *f)
 	      "                 loaded module's, from\n"
 	      "                 /proc/driver/nvidia/version or /sys/module/nvidia/version\n"
 	      "                 under the root, else what libcuda.so.1 resolves to)\n"
+	      "  --if-loaded    the loaded module's version; without a loaded module say\n"
+	      "                 so and stage nothing, exit 0 (the boot unit)\n"
+	      "  --installed    the version the installed libraries are (libcuda.so.1,\n"
+	      "                 libnvidia-ml.so.1), not the loaded module's: after a\n"
+	      "                 driver upgrade, before the reboot (the dpkg trigger)\n"
 	      "  --root DIR     host root to search (default /)\n"
 	      "  --store DIR    store (default: the configuration's, else " GS_DEFAULT_STORE ")\n"
 	      "  --libdir DIR   also search DIR (a path inside the root); repeatable\n"
@@ -64,6 +70,7 @@ static int parse_stage(int argc, char **argv, struct stage_opts *o)
 		{"caps", required_argument, NULL, 'c'},   {"dry-run", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},         {"force", no_argument, NULL, 'f'},
 		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+		{"if-loaded", no_argument, NULL, 'l'},    {"installed", no_argument, NULL, 'I'},
 		{0}};
 	struct gs_err err = GS_ERR_INIT;
 	int ch;
@@ -87,6 +94,14 @@ static int parse_stage(int argc, char **argv, struct stage_opts *o)
 		case 'j': o->json = true; break;
 		case 'f': o->force = true; break;
 		case 'q': o->quiet = true; break;
+		case 'l':
+		case 'I':
+			if (o->detect && o->detect != (ch == 'l' ? GS_DETECT_LOADED : GS_DETECT_INSTALLED)) {
+				fprintf(stderr, "gpu-stage: --if-loaded and --installed exclude each other\n");
+				return GS_EXIT_USAGE;
+			}
+			o->detect = ch == 'l' ? GS_DETECT_LOADED : GS_DETECT_INSTALLED;
+			break;
 		case 'h': stage_usage(stdout); return GS_EXIT_OK;
 		default: return GS_EXIT_USAGE;
 		}
@@ -94,6 +109,11 @@ static int parse_stage(int argc, char **argv, struct stage_opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "gpu-stage: unexpected argument '%s' (see gpu-stage stage --help)\n",
 			argv[optind]);
+		return GS_EXIT_USAGE;
+	}
+	if (o->detect && o->d.driver) {
+		fprintf(stderr, "gpu-stage: --%s detects the version: give it or --driver, not both\n",
+			o->detect == GS_DETECT_LOADED ? "if-loaded" : "installed");
 		return GS_EXIT_USAGE;
 	}
 	o->d.libdirs = o->libdirs;
@@ -221,14 +241,24 @@ int cmd_stage(int argc, char **argv)
 		if (!c)
 			return GS_EXIT_FAIL;
 		o.store = o.store ? o.store : c->store;
-		o.d.driver = o.d.driver ? o.d.driver : c->driver;
+		/* --if-loaded, --installed: what the host says, not a pinned version */
+		o.d.driver = o.d.driver || o.detect ? o.d.driver : c->driver;
 	}
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *detected = NULL;
 	if (!o.d.driver) {
-		if (gs_driver_detect(o.d.root, &detected, &err) < 0) {
+		if (gs_driver_detect(o.d.root, o.detect, &detected, &err) < 0) {
 			fprintf(stderr, "gpu-stage: %s\n", err.msg);
 			return GS_EXIT_FAIL;
+		}
+		if (!detected && o.json) { /* --if-loaded */
+			printf("{\"driver\": null, \"result\": \"no module loaded\"}\n");
+			return GS_EXIT_OK;
+		}
+		if (!detected) {
+			printf("no nvidia kernel module loaded (%s: proc/driver/nvidia/version, sys/module/nvidia/version): nothing to stage\n",
+			       o.d.root);
+			return GS_EXIT_OK;
 		}
 		o.d.driver = detected;
 	}

@@ -105,30 +105,6 @@ static int parse(int argc, char **argv, bool list, int nargs, struct store_opts 
 	return -1;
 }
 
-static int fail(const struct gs_err *err)
-{
-	fprintf(stderr, "gpu-stage: %s\n", err->msg);
-	return GS_EXIT_FAIL;
-}
-
-static int emit_json(json_t *j)
-{
-	if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) < 0) {
-		fprintf(stderr, "gpu-stage: writing JSON: out of memory\n");
-		return GS_EXIT_FAIL;
-	}
-	putchar('\n');
-	return GS_EXIT_OK;
-}
-
-static int flush_out(int code)
-{
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "gpu-stage: writing output: %s\n", strerror(errno));
-		return GS_EXIT_FAIL;
-	}
-	return code;
-}
 
 /* gs_store_load() that also gives the creation time. */
 static int load(const char *store, const char *ver, struct gs_manifest **p,
@@ -161,7 +137,7 @@ static int list_versions(const struct store_opts *o)
 	char **v = NULL;
 	size_t n = 0;
 	if (gs_store_list(o->store, &v, &n, &err) < 0)
-		return fail(&err);
+		return cli_fail(&err);
 	if (n == 0 && !o->json && isatty(STDERR_FILENO))
 		fprintf(stderr, "gpu-stage: nothing staged in %s\n", o->store);
 	int code = GS_EXIT_OK;
@@ -173,7 +149,7 @@ static int list_versions(const struct store_opts *o)
 			struct gs_manifest_info info;
 			_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
 			if (load(o->store, v[i], &p, &info, &err) < 0) {
-				code = fail(&err);
+				code = cli_fail(&err);
 			} else {
 				json_array_append_new(
 					arr, json_pack("{s:s, s:I, s:I, s:I, s:s}", "driver", v[i],
@@ -185,9 +161,9 @@ static int list_versions(const struct store_opts *o)
 		free(v[i]);
 	}
 	free(v);
-	if (o->json && emit_json(arr) != GS_EXIT_OK)
+	if (o->json && cli_emit_json(arr) != GS_EXIT_OK)
 		code = GS_EXIT_FAIL;
-	return flush_out(code);
+	return cli_flush_out(code);
 }
 
 /* Whether a container asking for MASK receives a file with CAPS. */
@@ -304,11 +280,11 @@ static int list_files(const struct store_opts *o)
 	struct gs_manifest_info info;
 	_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;
 	if (load(o->store, o->driver, &p, &info, &err) < 0)
-		return fail(&err);
+		return cli_fail(&err);
 	_cleanup_free_ bool *want = calloc(p->n_files + 1, sizeof(bool));
 	_cleanup_free_ bool *lwant = calloc(p->n_links + 1, sizeof(bool));
 	if (!want || !lwant)
-		return fail(&(struct gs_err){ENOMEM, "out of memory"});
+		return cli_fail(&(struct gs_err){ENOMEM, "out of memory"});
 	for (size_t i = 0; i < p->n_files; i++)
 		want[i] = !o->caps || caps_wanted(p->files[i].caps, mask);
 	for (size_t i = 0; i < p->n_links; i++) {
@@ -317,10 +293,10 @@ static int list_files(const struct store_opts *o)
 	}
 	if (o->json) {
 		_cleanup_(gs_json_decrefp) json_t *j = files_json(p, want, lwant);
-		return flush_out(emit_json(j));
+		return cli_flush_out(cli_emit_json(j));
 	}
 	files_text(p, want, lwant, info.created);
-	return flush_out(GS_EXIT_OK);
+	return cli_flush_out(GS_EXIT_OK);
 }
 
 int cmd_list(int argc, char **argv)
@@ -367,18 +343,18 @@ int cmd_verify(int argc, char **argv)
 	struct verify_out v = {lines, 0};
 	r = gs_store_verify(o.store, ver, print_line, &v, &err);
 	if (r < 0 && v.n == 0) /* could not check at all: no or bad manifest, I/O */
-		return fail(&err);
+		return cli_fail(&err);
 	int code = r == 0 ? GS_EXIT_OK : GS_EXIT_FAIL;
 	if (o.json) {
 		_cleanup_(gs_json_decrefp) json_t *j =
 			json_pack("{s:s, s:s, s:b, s:O}", "driver", ver, "store", o.store, "ok", r == 0,
 				  "mismatches", lines);
-		if (emit_json(j) != GS_EXIT_OK)
+		if (cli_emit_json(j) != GS_EXIT_OK)
 			code = GS_EXIT_FAIL;
 	} else if (r == 0) {
 		printf("%s/%s: ok\n", o.store, ver);
 	}
-	code = flush_out(code);
+	code = cli_flush_out(code);
 	if (r < 0)
 		fprintf(stderr, "gpu-stage: %s\n", err.msg);
 	return code;
@@ -566,7 +542,7 @@ int cmd_diff(int argc, char **argv)
 	_cleanup_(gs_manifest_freep) struct gs_manifest *p2 = NULL;
 	if (load(o.store, o.args[0], &p1, &info, &err) < 0 ||
 	    load(o.store, o.args[1], &p2, &info, &err) < 0)
-		return fail(&err);
+		return cli_fail(&err);
 	struct side a = {0}, b = {0};
 	struct diff_out d = {0};
 	_cleanup_(gs_json_decrefp) json_t *changes = o.json ? json_array() : NULL;
@@ -574,7 +550,7 @@ int cmd_diff(int argc, char **argv)
 	if (side_init(&a, p1) < 0 || side_init(&b, p2) < 0 || (o.json && !changes)) {
 		side_free(&a);
 		side_free(&b);
-		return fail(&(struct gs_err){ENOMEM, "diff: out of memory"});
+		return cli_fail(&(struct gs_err){ENOMEM, "diff: out of memory"});
 	}
 	diff_files(&d, &a, &b);
 	diff_links(&d, &a, &b);
@@ -586,11 +562,11 @@ int cmd_diff(int argc, char **argv)
 			"changes", changes, "added", (json_int_t)d.added, "removed",
 			(json_int_t)d.removed, "changed", (json_int_t)d.changed, "unchanged",
 			(json_int_t)d.same);
-		return flush_out(emit_json(j));
+		return cli_flush_out(cli_emit_json(j));
 	}
 	printf("%zu added, %zu removed, %zu changed, %zu unchanged\n", d.added, d.removed,
 	       d.changed, d.same);
-	return flush_out(GS_EXIT_OK);
+	return cli_flush_out(GS_EXIT_OK);
 }
 
 /* ---- remove ------------------------------------------------------------------------------- */
@@ -604,15 +580,15 @@ int cmd_remove(int argc, char **argv)
 	struct gs_err err = GS_ERR_INIT;
 	int kept = gs_store_remove(o.store, o.args[0], &err);
 	if (kept < 0)
-		return fail(&err);
+		return cli_fail(&err);
 	if (o.json) {
 		_cleanup_(gs_json_decrefp) json_t *j =
 			json_pack("{s:s, s:s, s:b, s:b}", "driver", o.args[0], "store", o.store,
 				  "removed", 1, "files_kept_in_use", kept == 1);
-		return flush_out(emit_json(j));
+		return cli_flush_out(cli_emit_json(j));
 	}
 	printf("removed %s/%s\n", o.store, o.args[0]);
 	if (kept == 1)
 		printf("note: a running container still mounts its files; they are deleted by a later gpu-stage run once none does\n");
-	return flush_out(GS_EXIT_OK);
+	return cli_flush_out(GS_EXIT_OK);
 }

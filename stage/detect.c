@@ -35,16 +35,20 @@ struct cands {
 	char list[512];
 	char *first;
 	bool ambiguous;
+	char unopened[sizeof(((struct gs_err *)0)->msg)]; /* why the first entry could not be opened */
 };
 
 static void note_candidate(const struct gs_root *r, const struct ldc_entry *e, struct cands *c)
 {
-	struct gs_err ignored = GS_ERR_INIT;
+	struct gs_err why = GS_ERR_INIT;
 	_cleanup_free_ char *resolved = NULL;
 	_cleanup_close_ int fd = gs_root_open_file(r, e->value, O_RDONLY | O_NONBLOCK, &resolved,
-						   &ignored);
-	if (fd < 0)
+						   &why);
+	if (fd < 0) {
+		if (!c->unopened[0])
+			snprintf(c->unopened, sizeof(c->unopened), "%s", why.msg);
 		return;
+	}
 	const char *slash = strrchr(resolved, '/');
 	const char *v = gs_name_version(slash ? slash + 1 : resolved);
 	if (!v)
@@ -68,7 +72,7 @@ static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
 	close(fd);
 	if (rr < 0)
 		return rr;
-	struct cands cd = {{0}, NULL, false};
+	struct cands cd = {{0}, NULL, false, {0}};
 	static const char *const keys[] = {"libcuda.so.1", "libnvidia-ml.so.1"};
 	for (size_t k = 0; k < 2; k++)
 		for (size_t i = 0; i < ldc_cache_count(c); i++) {
@@ -77,6 +81,10 @@ static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
 				note_candidate(r, e, &cd);
 		}
 	_cleanup_free_ char *first = cd.first;
+	if (!first && cd.unopened[0])
+		return gs_err_setx(err, ENOENT,
+				   "cannot detect the driver version: the cache's libcuda.so.1 or libnvidia-ml.so.1 cannot be opened (%s); use --driver VER",
+				   cd.unopened);
 	if (!first)
 		return gs_err_setx(err, ENOENT,
 				   "cannot detect the driver version: no nvidia module loaded (/proc/driver/nvidia/version, /sys/module/nvidia/version) and no libcuda.so.1 or libnvidia-ml.so.1 in the cache; use --driver VER");
@@ -88,17 +96,19 @@ static int from_libs(const struct gs_root *r, char **out, struct gs_err *err)
 	return 0;
 }
 
-int gs_driver_detect(const char *root, char **out, struct gs_err *err)
+int gs_driver_detect(const char *root, enum gs_detect how, char **out, struct gs_err *err)
 {
 	struct gs_root r = {-1, NULL, 0};
+	*out = NULL;
 	int rr = gs_root_open(root, &r, err);
 	if (rr < 0)
 		return rr;
-	if (from_kmod(&r, "/proc/driver/nvidia/version", true, out) > 0 ||
-	    from_kmod(&r, "/sys/module/nvidia/version", false, out) > 0)
+	if (how != GS_DETECT_INSTALLED &&
+	    (from_kmod(&r, "/proc/driver/nvidia/version", true, out) > 0 ||
+	     from_kmod(&r, "/sys/module/nvidia/version", false, out) > 0))
 		rr = 0;
 	else
-		rr = from_libs(&r, out, err);
+		rr = how == GS_DETECT_LOADED ? 0 : from_libs(&r, out, err);
 	gs_root_close(&r);
 	return rr;
 }

@@ -29,12 +29,27 @@ static void usage(FILE *f)
 	      "        what changed between two staged versions\n"
 	      "  remove VER [--store DIR] [--json]\n"
 	      "        delete a staged version\n"
+	      "  export VER [-o FILE|-] [--store DIR] [--json]\n"
+	      "        write STORE/VER as one deterministic tar + zstd archive\n"
+	      "  import FILE|- [--store DIR] [--force] [--json]\n"
+	      "        check an exported archive entry by entry and stage it, atomically\n"
+	      "  gc [--dry-run] [--store DIR] [--root DIR] [--json]\n"
+	      "        remove versions neither loaded, configured nor in use\n"
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
+	      "  plan --bundle DIR | --rootfs DIR [--env K=V]... [--caps LIST] [--driver VER]\n"
+	      "          [--store DIR] [--json]\n"
+	      "        what a container would receive (the hook's dry run); writes nothing\n"
+	      "  audit CONTAINER...|--all [--json] [--rehash] [--audit-log FILE] [--store DIR]\n"
+	      "        which host files a running container received (its audit record\n"
+	      "        and live mounts), and every drift from them; exit 1 on drift\n"
 	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
 	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
 	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
+	      "  info [--json] [--root DIR] [--store DIR]\n"
+	      "        the host's readiness: module, staged versions, device nodes,\n"
+	      "        cgroups, engines, CDI spec, audit log; each problem with its fix\n"
 	      "  ldcache dump [--json] FILE\n"
 	      "        print FILE exactly as `ldconfig -p -C FILE` does\n"
 	      "  ldcache update --root ROOT [--verbose] [--json] DIR...\n"
@@ -80,8 +95,10 @@ int main(int argc, char **argv)
 		{"ldcache", cmd_ldcache}, {"stage", cmd_stage}, {"list", cmd_list},
 		{"verify", cmd_verify},   {"diff", cmd_diff},   {"remove", cmd_remove},
 		{"runtime", cmd_runtime},
-		{"cdi", cmd_cdi},
+		{"cdi", cmd_cdi},         {"info", cmd_info},
+		{"plan", cmd_plan},       {"audit", cmd_audit},
 		{"devices", cmd_devices},
+		{"export", cmd_export}, {"import", cmd_import}, {"gc", cmd_gc},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(cmd, verbs[i].name))

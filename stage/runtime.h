@@ -27,6 +27,10 @@ enum rt_engine {
 #define RT_FILE_MAX (4u << 20)  /* an engine's config file larger than this is refused */
 #define RT_BACKUP_SUFFIX ".gpu-stage.bak"
 #define RT_NVIDIA_HOOK "nvidia-container-runtime-hook" /* Docker's name for --gpus */
+/* each engine's file when --config names none */
+#define RT_DOCKER_DEFAULT "/etc/docker/daemon.json"
+#define RT_CONTAINERD_DEFAULT "/etc/containerd/config.toml"
+#define RT_HOOKS_DIR_DEFAULT "/usr/share/containers/oci/hooks.d" /* Podman's and CRI-O's */
 
 struct rt_opts {
 	enum rt_engine engine;
@@ -117,6 +121,19 @@ int rt_cblock_strip(const struct rt_opts *o, const char *file, const char *text,
 int rt_cblock_add(const struct rt_opts *o, const char *file, const char *text, size_t len,
 		  const struct rt_cblock *info, struct rt_plan *p, char **out, size_t *out_len,
 		  struct gs_err *err);
+
+/* What `gpu-stage info` reports of an engine: the planners run on its
+ * file CONFIG (NULL: the default) for the entry "gpu-stage", nothing
+ * written.  OURS: undo would change or remove something there; CURRENT:
+ * configure would change nothing (it names the gpu-runtime or
+ * gpu-stage-hook next to this gpu-stage); IS_DEFAULT (docker, containerd):
+ * --set-default would change nothing either; CDI (docker): "features":
+ * {"cdi": true} is set.  An entry of that name that is not gpu-stage's
+ * counts as not ours; an unreadable file is an error. */
+struct rt_probe {
+	bool ours, current, is_default, cdi;
+};
+int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct gs_err *err);
 
 /* The planners. */
 int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err);

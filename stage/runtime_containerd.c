@@ -30,7 +30,6 @@
 #include "gs/cleanup.h"
 #include "runtime.h"
 
-#define MAIN_DEFAULT "/etc/containerd/config.toml"
 #define DROPIN_DIR "conf.d"
 #define DROPIN_NAME "gpu-stage.toml"
 #define CRI "io.containerd.grpc.v1.cri"
@@ -457,7 +456,7 @@ static bool toml_safe(const char *s)
 
 int rt_plan_containerd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 {
-	const char *file = o->config ? o->config : MAIN_DEFAULT;
+	const char *file = o->config ? o->config : RT_CONTAINERD_DEFAULT;
 	if (file[0] != '/')
 		return gs_err_setx(err, EINVAL, "%s: the containerd config must be an absolute path", file);
 	if (!strcmp(o->name, "runc"))

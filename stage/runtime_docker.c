@@ -28,7 +28,6 @@
 #include "gs/cleanup.h"
 #include "runtime.h"
 
-#define DOCKER_DEFAULT "/etc/docker/daemon.json"
 #define DEFAULT_INDENT 4
 /* the PATH a systemd service gets (dockerd's, as packaged) */
 #define SERVICE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -350,7 +349,7 @@ static int plan_link(const struct rt_opts *o, struct rt_plan *p, bool *added, st
 
 int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 {
-	const char *file = o->config ? o->config : DOCKER_DEFAULT;
+	const char *file = o->config ? o->config : RT_DOCKER_DEFAULT;
 	_cleanup_free_ char *real = realpath(file, NULL); /* a symlinked daemon.json: its target */
 	struct rt_change *c = rt_plan_add(p, RT_FILE, real ? real : file, err);
 	if (!c)

@@ -24,7 +24,6 @@
 #include "gs/cleanup.h"
 #include "runtime.h"
 
-#define HOOKS_DIR "/usr/share/containers/oci/hooks.d"
 #define HOOK_STAGE "createRuntime"
 
 static json_t *hook_file(const struct rt_opts *o)
@@ -56,7 +55,7 @@ static int is_ours(const struct rt_change *c, bool *ours, struct gs_err *err)
 
 int rt_plan_hooksd(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 {
-	const char *dir = o->config ? o->config : HOOKS_DIR;
+	const char *dir = o->config ? o->config : RT_HOOKS_DIR_DEFAULT;
 	_cleanup_free_ char *path = NULL;
 	if (dir[0] != '/')
 		return gs_err_setx(err, EINVAL, "%s: the hooks.d directory must be an absolute path", dir);

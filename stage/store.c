@@ -9,7 +9,9 @@
  * which the next run removes under the lock.  Sources are opened inside the
  * host root with openat2(RESOLVE_IN_ROOT) and must still be the inode that
  * discovery saw; every byte is hashed (SHA-256) as it is staged.  Nothing
- * here follows a symlink inside the store. */
+ * here follows a symlink inside the store.  An import (stage/archive.c)
+ * fills such a tree from an archive instead of a host root.  The store
+ * directory, its lock and the removal of old trees: stage/store_dir.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,263 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
-#include "gs/mountinfo.h"
 #include "store_internal.h"
 
 #define COPY_CHUNK (4u << 20) /* bytes per copy_file_range / read, and hash buffer size */
-#define RM_DEPTH_MAX 64
-#define TMP_PREFIX ".tmp-"
-#define LOCK_NAME ".lock"
-
-/* ---- the store directory, its lock, temporary trees ----------------------------- */
-
-/* Opens STORE (creating it and its parents 0755 when CREATE). */
-static int open_store(const char *store, bool create, struct gs_err *err)
-{
-	if (!store || !*store)
-		return gs_err_setx(err, EINVAL, "empty store path");
-	if (create) {
-		_cleanup_free_ char *p = strdup(store);
-		if (!p)
-			return gs_err_setx(err, ENOMEM, "%s: out of memory", store);
-		for (char *s = p + 1;; s++) {
-			if (*s != '/' && *s)
-				continue;
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				return gs_err_set(err, errno, "creating store %s", p);
-			if (!(*s = c))
-				break;
-		}
-	}
-	int fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd >= 0 ? fd : gs_err_set(err, errno, "store %s", store);
-}
-
-/* Takes STORE/.lock (exclusive or shared).  SHARED never creates it and
- * gives -1 without error when it is missing. */
-static int lock_store(int storefd, const char *store, bool shared, struct gs_err *err)
-{
-	int flags = shared ? O_RDONLY : O_RDWR | O_CREAT;
-	_cleanup_close_ int fd = openat(storefd, LOCK_NAME, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && shared && errno == ENOENT)
-		return -1;
-	if (fd < 0)
-		return gs_err_set(err, errno, "%s/" LOCK_NAME, store);
-	for (int eintr = 0; flock(fd, shared ? LOCK_SH : LOCK_EX) < 0;) {
-		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
-			return gs_err_set(err, errno, "locking %s/" LOCK_NAME, store);
-	}
-	return steal_fd(&fd);
-}
-
-static int remove_entries(DIR *d, unsigned int depth);
-
-/* rm -rf DIRFD/NAME without following symlinks; directories are made
- * writable first (staged trees are 0555).  Returns 0 or -errno. */
-static int rm_tree_at(int dirfd, const char *name, unsigned int depth)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-	if (depth > RM_DEPTH_MAX)
-		return -ELOOP;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if ((st.st_mode & 0700) != 0700)
-		(void)fchmod(fd, (st.st_mode & 07777) | 0700);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	int r = remove_entries(d, depth);
-	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
-		r = -errno;
-	return r;
-}
-
-/* Empties D; passes repeat while they make progress, since entries removed
- * during readdir may hide others. */
-static int remove_entries(DIR *d, unsigned int depth)
-{
-	int r = 0;
-	for (int pass = 0; pass < 8; pass++) {
-		size_t removed = 0;
-		struct dirent *e;
-		rewinddir(d);
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			int q = rm_tree_at(dirfd(d), e->d_name, depth + 1);
-			if (q < 0)
-				r = q;
-			else
-				removed++;
-		}
-		if (removed == 0 || r < 0)
-			break;
-	}
-	return r;
-}
-
-/* ---- trees still in use ------------------------------------------------------ */
-
-/* Whether a mount in any mount namespace shows a directory or file of the
- * tree STORE/NAME (superblock DEV): a running container's bind of a staged
- * directory keeps seeing the tree's files only while they exist, so a tree
- * swapped out by a re-stage, or removed, is deleted only once nothing
- * mounts it.  Mount roots are matched by the tree's unique name ("/NAME/"
- * or a trailing "/NAME") on that superblock; every mount namespace is read
- * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read the
- * tree counts as used: kept, never deleted under a container. */
-static bool tree_mounted(dev_t dev, const char *name)
-{
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return true;
-	size_t nl = strlen(name), cap = 0, n_ns = 0, ns_cap = 0;
-	ino_t *seen = NULL;
-	char *line = NULL;
-	bool used = false;
-	struct dirent *e;
-	while (!used && (e = readdir(proc))) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		char path[64];
-		struct stat ns;
-		snprintf(path, sizeof(path), "/proc/%.20s/ns/mnt", e->d_name);
-		if (stat(path, &ns) < 0)
-			continue; /* gone, or a kernel thread */
-		bool dup = false;
-		for (size_t i = 0; i < n_ns && !dup; i++)
-			dup = seen[i] == ns.st_ino;
-		if (dup)
-			continue;
-		if (n_ns == ns_cap) {
-			ino_t *v = realloc(seen, (ns_cap ? 2 * ns_cap : 64) * sizeof(*v));
-			if (!v) {
-				used = true;
-				break;
-			}
-			seen = v;
-			ns_cap = ns_cap ? 2 * ns_cap : 64;
-		}
-		seen[n_ns++] = ns.st_ino;
-		snprintf(path, sizeof(path), "/proc/%.20s/mountinfo", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		struct gs_mountinfo m;
-		struct gs_err ignored = GS_ERR_INIT;
-		int r;
-		while (!used && (r = gs_mountinfo_next(f, path, &line, &cap, &m, &ignored)) > 0) {
-			if (makedev(m.major, m.minor) != dev)
-				continue;
-			for (const char *p = strstr(m.root, name); p && !used; p = strstr(p + 1, name))
-				used = p > m.root && p[-1] == '/' && (p[nl] == '/' || p[nl] == '\0');
-		}
-		used |= r < 0;
-		fclose(f);
-	}
-	closedir(proc);
-	free(line);
-	free(seen);
-	return used;
-}
-
-/* Deletes the tree STORE/NAME unless a mount still shows it (then it
- * stays, under its temporary name, for a later run).  1 deleted, 0 kept. */
-static int remove_unused(int storefd, const char *name)
-{
-	struct stat st;
-	if (fstat(storefd, &st) < 0 || tree_mounted(st.st_dev, name))
-		return 0;
-	return rm_tree_at(storefd, name, 0) == 0 ? 1 : 0;
-}
-
-/* Removes STORE/.tmp-* left behind (the caller holds the lock): debris of
- * a killed run, and trees swapped out or removed earlier that a container
- * still mounted then.  A reader may be opening one right now: the
- * readers' barrier waits for it first; a mounted one is kept. */
-static void remove_stale(int storefd)
-{
-	int fd = fcntl(storefd, F_DUPFD_CLOEXEC, 3);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	bool any = false;
-	struct dirent *e;
-	while (!any && (e = readdir(d)))
-		any = !strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX));
-	struct gs_err ignored = GS_ERR_INIT;
-	/* none (the common case): no wait for readers at all */
-	for (int pass = 0; any && pass < 4; pass++) {
-		if (pass == 0 && gs_store_readers_barrier(storefd, &ignored) != 0)
-			break; /* readers busy (or no lock): deleted by a later run */
-		bool found = false;
-		rewinddir(d);
-		while ((e = readdir(d)))
-			if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
-				found |= remove_unused(storefd, e->d_name) == 1;
-		if (!found)
-			break;
-	}
-	closedir(d);
-}
-
-/* A fresh name "PREFIX-XXXXXX" in STOREFD that nothing uses yet. */
-static int fresh_name(int storefd, const char *prefix, char *name, size_t len,
-		      struct gs_err *err)
-{
-	for (int tries = 0; tries < 32; tries++) {
-		uint32_t rnd = 0;
-		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-			rnd = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
-		snprintf(name, len, "%s-%06x", prefix, rnd & 0xffffffu);
-		struct stat st;
-		if (fstatat(storefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-			return 0;
-	}
-	return gs_err_setx(err, EEXIST, "%s: no free temporary name", prefix);
-}
-
-/* Whether STORE/VER exists (as a directory; anything else is an error). */
-static int staged_exists(int storefd, const char *store, const char *ver, bool *exists,
-			 struct gs_err *err)
-{
-	struct stat st;
-	*exists = false;
-	if (fstatat(storefd, ver, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return gs_err_set(err, errno, "%s/%s", store, ver);
-	}
-	if (!S_ISDIR(st.st_mode))
-		return gs_err_setx(err, ENOTDIR, "%s/%s: exists and is not a directory; not touched",
-				   store, ver);
-	*exists = true;
-	return 0;
-}
+#define TMP_PREFIX GS_STORE_TMP_PREFIX
 
 /* ---- is the staged copy already what the plan asks for? ------------------------- */
 
@@ -413,7 +169,7 @@ static void build_release(struct build *b)
 	if (b->tmpfd >= 0)
 		close(b->tmpfd);
 	if (b->tmpname[0] && !b->published)
-		(void)rm_tree_at(b->storefd, b->tmpname, 0);
+		(void)gs_store_rm_tree(b->storefd, b->tmpname);
 	for (size_t i = 0; i < b->n_dirs; i++)
 		free(b->dirs[i]);
 	free(b->dirs);
@@ -603,6 +359,19 @@ static int same_source(const struct gs_file *f, const struct stat *st, const cha
 	return 0;
 }
 
+/* A file written in full gets its staged MODE. */
+static int seal_file(int fd, const char *path, uint32_t mode, struct gs_err *err)
+{
+	if (fchmod(fd, mode) < 0)
+		return gs_err_set(err, errno, "%s", path);
+	/* durability comes in one pass once every file is written
+	 * (sync_files): here the writeback only starts, so the disk works
+	 * while the next file is copied instead of each fsync waiting alone */
+	if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && fsync(fd) < 0)
+		return gs_err_set(err, errno, "%s", path);
+	return 0;
+}
+
 static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_err *err)
 {
 	_cleanup_close_ int src =
@@ -630,14 +399,7 @@ static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_
 		return gs_err_set(err, errno, "%s", f->source);
 	if ((r = same_source(f, &st, "while being copied", err)) < 0)
 		return r;
-	if (fchmod(dst, f->mode) < 0)
-		return gs_err_set(err, errno, "%s", f->path);
-	/* durability comes in one pass once every file is written
-	 * (sync_files): here the writeback only starts, so the disk works
-	 * while the next file is copied instead of each fsync waiting alone */
-	if (sync_file_range(dst, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && fsync(dst) < 0)
-		return gs_err_set(err, errno, "%s", f->path);
-	return 0;
+	return seal_file(dst, f->path, f->mode, err);
 }
 
 /* Every staged file fsynced, after all were written: most of their data
@@ -653,14 +415,14 @@ static int sync_files(struct build *b, const struct gs_manifest *p, struct gs_er
 	return 0;
 }
 
-static int stage_link(struct build *b, const struct gs_link *l, struct gs_err *err)
+static int stage_link(struct build *b, const char *path, const char *target, struct gs_err *err)
 {
 	const char *leaf;
-	_cleanup_close_ int dirfd = open_parent(b, l->path, &leaf, err);
+	_cleanup_close_ int dirfd = open_parent(b, path, &leaf, err);
 	if (dirfd < 0)
 		return dirfd;
-	if (symlinkat(l->target, dirfd, leaf) < 0)
-		return gs_err_set(err, errno, "creating link %s -> %s", l->path, l->target);
+	if (symlinkat(target, dirfd, leaf) < 0)
+		return gs_err_set(err, errno, "creating link %s -> %s", path, target);
 	return 0;
 }
 
@@ -671,28 +433,31 @@ static int write_sealed(int dirfd, const char *name, const char *text, size_t le
 	return gs_write_atomic_at(dirfd, name, text, len, 0444, GS_WRITE_FSYNC, err);
 }
 
+static int sha256_text(const char *text, size_t len, char sha[65], struct gs_err *err)
+{
+	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
+	int r = gs_sha256_new(&h, err);
+	if (r >= 0)
+		r = gs_sha256_update(h, text, len, err);
+	return r < 0 ? r : gs_sha256_final(h, sha, err);
+}
+
 /* The index of P, whose manifest.json is TEXT (LEN bytes). */
 static int index_text(const struct gs_manifest *p, const char *text, size_t len, char **out,
 		      size_t *olen, struct gs_err *err)
 {
 	char sha[65];
-	_cleanup_(gs_sha256_freep) struct gs_sha256 *h = NULL;
-	int r = gs_sha256_new(&h, err);
-	if (r >= 0)
-		r = gs_sha256_update(h, text, len, err);
-	if (r >= 0)
-		r = gs_sha256_final(h, sha, err);
+	int r = sha256_text(text, len, sha, err);
 	return r < 0 ? r : gs_index_format(p, len, sha, out, olen, err);
 }
 
-/* manifest.json, then the index made from it. */
-static int write_manifest(struct build *b, const struct gs_manifest *p, struct gs_err *err)
+/* manifest.json (TEXT, LEN bytes: P's), then the index made from it. */
+static int write_manifest(struct build *b, const struct gs_manifest *p, const char *text,
+			  size_t len, struct gs_err *err)
 {
-	_cleanup_free_ char *text = NULL, *index = NULL;
-	size_t len = 0, ilen = 0;
-	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
-	if (r >= 0)
-		r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
+	_cleanup_free_ char *index = NULL;
+	size_t ilen = 0;
+	int r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
 	if (r >= 0)
 		r = index_text(p, text, len, &index, &ilen, err);
 	return r < 0 ? r : write_sealed(b->tmpfd, GS_INDEX_NAME, index, ilen, err);
@@ -766,7 +531,7 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 		 * and the old one stays for a later run */
 		struct gs_err ignored = GS_ERR_INIT;
 		if (gs_store_readers_barrier(b->storefd, &ignored) == 0)
-			(void)remove_unused(b->storefd, b->tmpname);
+			(void)gs_store_remove_unused(b->storefd, b->tmpname);
 		(void)fsync(b->storefd);
 	}
 	return 0;
@@ -777,6 +542,17 @@ static void report(const struct gs_progress *pr, size_t i, const struct gs_manif
 {
 	if (pr && pr->fn)
 		pr->fn(pr->data, i + 1, p->n_files, done, total, p->files[i].path);
+}
+
+/* Every file of P in the tree is written: fsync them, add manifest.json
+ * (TEXT) and the index, seal the directories. */
+static int finish_tree(struct build *b, const struct gs_manifest *p, const char *text,
+		       size_t len, struct gs_err *err)
+{
+	int r = sync_files(b, p, err);
+	if (r >= 0)
+		r = write_manifest(b, p, text, len, err);
+	return r < 0 ? r : seal_dirs(b, err);
 }
 
 static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,
@@ -793,13 +569,13 @@ static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,
 		report(progress, i, p, done, total);
 	}
 	for (size_t i = 0; i < p->n_links; i++)
-		if (stage_link(b, &p->links[i], err) < 0)
+		if (stage_link(b, p->links[i].path, p->links[i].target, err) < 0)
 			return gs_err_wrap(err, "staging %s", p->driver);
-	int r = sync_files(b, p, err);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = gs_manifest_dump(p, time(NULL), &text, &len, err);
 	if (r >= 0)
-		r = write_manifest(b, p, err);
-	if (r >= 0)
-		r = seal_dirs(b, err);
+		r = finish_tree(b, p, text, len, err);
 	return r < 0 ? gs_err_wrap(err, "staging %s in %s", p->driver, b->store) : 0;
 }
 
@@ -812,12 +588,29 @@ static void normalise_modes(struct gs_manifest *p)
 	}
 }
 
+/* The empty tree STORE/.tmp-VER-XXXXXX, 0700 while it is built. */
+static int begin_tree(struct build *b, const char *ver, struct gs_err *err)
+{
+	char prefix[96];
+	snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s", ver);
+	int r = gs_store_fresh_name(b->storefd, prefix, b->tmpname, sizeof(b->tmpname), err);
+	if (r < 0)
+		return r;
+	if (mkdirat(b->storefd, b->tmpname, 0700) < 0) {
+		int e = errno;
+		b->tmpname[0] = '\0';
+		return gs_err_set(err, e, "creating %s/%s", b->store, prefix);
+	}
+	b->tmpfd = openat(b->storefd, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return b->tmpfd < 0 ? gs_err_set(err, errno, "%s/%s", b->store, b->tmpname) : 0;
+}
+
 static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, bool force,
 			const struct gs_progress *progress, enum gs_stage_result *result,
 			struct gs_err *err)
 {
 	bool exists;
-	int r = staged_exists(b->storefd, b->store, plan->driver, &exists, err);
+	int r = gs_store_staged_exists(b->storefd, b->store, plan->driver, &exists, err);
 	if (r < 0)
 		return r;
 	if (exists && !force) {
@@ -832,24 +625,33 @@ static int stage_locked(struct build *b, int rootfd, struct gs_manifest *plan, b
 			return reindex(b->storefd, b->store, plan->driver, err);
 		}
 	}
-	char prefix[96];
-	snprintf(prefix, sizeof(prefix), TMP_PREFIX "%s", plan->driver);
-	if ((r = fresh_name(b->storefd, prefix, b->tmpname, sizeof(b->tmpname), err)) < 0)
+	if ((r = begin_tree(b, plan->driver, err)) < 0)
 		return r;
-	if (mkdirat(b->storefd, b->tmpname, 0700) < 0) {
-		int e = errno;
-		b->tmpname[0] = '\0';
-		return gs_err_set(err, e, "creating %s/%s", b->store, prefix);
-	}
-	b->tmpfd = openat(b->storefd, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (b->tmpfd < 0)
-		return gs_err_set(err, errno, "%s/%s", b->store, b->tmpname);
 	if ((r = build_tree(b, rootfd, plan, progress, err)) < 0)
 		return r;
 	if ((r = publish(b, plan->driver, exists, err)) < 0)
 		return r;
 	*result = exists ? GS_STAGE_REPLACED : GS_STAGE_CREATED;
 	return 0;
+}
+
+/* STORE opened (created when missing) and locked (*LOCKFD) for a change,
+ * its readers' lock made, the debris of earlier runs removed. */
+static int open_for_writing(const char *store, int *lockfd, struct gs_err *err)
+{
+	_cleanup_close_ int storefd = gs_store_dir_open(store, true, err);
+	if (storefd < 0)
+		return storefd;
+	if ((*lockfd = gs_store_dir_lock(storefd, store, false, err)) < 0)
+		return *lockfd;
+	/* the readers' lock exists before any version a reader could open
+	 * (a reader of a store without one holds nothing: manifest/store.c) */
+	_cleanup_close_ int readers =
+		openat(storefd, GS_READERS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (readers < 0)
+		return gs_err_set(err, errno, "%s/" GS_READERS_LOCK, store);
+	gs_store_remove_stale(storefd);
+	return steal_fd(&storefd);
 }
 
 int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool force,
@@ -860,24 +662,112 @@ int gs_store_stage(const char *store, int rootfd, struct gs_manifest *plan, bool
 	if (r < 0)
 		return gs_err_wrap(err, "refusing to stage");
 	normalise_modes(plan);
-	_cleanup_close_ int storefd = open_store(store, true, err);
+	_cleanup_close_ int lockfd = -1;
+	_cleanup_close_ int storefd = open_for_writing(store, &lockfd, err);
 	if (storefd < 0)
 		return storefd;
-	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
-	if (lockfd < 0)
-		return lockfd;
-	/* the readers' lock exists before any version a reader could open
-	 * (a reader of a store without one holds nothing: manifest/store.c) */
-	_cleanup_close_ int readers =
-		openat(storefd, GS_READERS_LOCK, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (readers < 0)
-		return gs_err_set(err, errno, "%s/" GS_READERS_LOCK, store);
-	remove_stale(storefd);
 	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
 	b.buf = malloc(COPY_CHUNK);
 	if (!b.buf)
 		return gs_err_setx(err, ENOMEM, "staging %s: out of memory", plan->driver);
 	r = stage_locked(&b, rootfd, plan, force, progress, result, err);
+	build_release(&b);
+	return r;
+}
+
+/* ---- filling a tree from elsewhere: import (stage/archive.c) ---------------------- */
+
+struct gs_tree {
+	struct build *b;
+};
+
+int gs_tree_create(struct gs_tree *t, const char *path, struct gs_err *err)
+{
+	const char *leaf;
+	_cleanup_close_ int dirfd = open_parent(t->b, path, &leaf, err);
+	if (dirfd < 0)
+		return dirfd;
+	int fd = openat(dirfd, leaf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return fd >= 0 ? fd : gs_err_set(err, errno, "creating %s", path);
+}
+
+int gs_tree_seal(struct gs_tree *t, int fd, const char *path, uint32_t mode, struct gs_err *err)
+{
+	(void)t;
+	return seal_file(fd, path, mode, err);
+}
+
+int gs_tree_symlink(struct gs_tree *t, const char *path, const char *target, struct gs_err *err)
+{
+	return stage_link(t->b, path, target, err);
+}
+
+/* Whether STORE/VER holds exactly manifest.json TEXT (LEN bytes, SHA hex)
+ * and the files and links it names (sizes, modes, targets; no hashing, as
+ * for a re-stage) with its index.  1 yes, 0 no. */
+static int staged_same(int storefd, const char *ver, size_t len, const char *sha,
+		       struct gs_err *err)
+{
+	_cleanup_close_ int verfd =
+		openat(storefd, ver, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_(gs_manifest_freep) struct gs_manifest *have = NULL;
+	struct gs_manifest_info info;
+	struct gs_err ignored = GS_ERR_INIT;
+	if (verfd < 0 || gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &have, &info, &ignored) < 0 ||
+	    info.size != len || strcmp(info.file_sha256, sha) || !tree_intact(verfd, have))
+		return 0;
+	const char *why = NULL;
+	int r = gs_index_matches_at(verfd, have, &info, &why, err);
+	return r < 0 ? r : r == 1;
+}
+
+static int import_locked(struct build *b, const struct gs_manifest *m, const char *text,
+			 size_t len, bool force, const struct gs_tree_filler *fill,
+			 enum gs_stage_result *result, struct gs_err *err)
+{
+	bool exists;
+	char sha[65];
+	int r = gs_store_staged_exists(b->storefd, b->store, m->driver, &exists, err);
+	if (r >= 0 && exists)
+		r = sha256_text(text, len, sha, err);
+	if (r >= 0 && exists)
+		r = staged_same(b->storefd, m->driver, len, sha, err);
+	if (r < 0)
+		return r;
+	if (exists && !force) {
+		if (r == 0)
+			return gs_err_setx(err, EEXIST,
+					   "%s/%s: another copy of driver %s is staged there; --force replaces it",
+					   b->store, m->driver, m->driver);
+		*result = GS_STAGE_UNCHANGED;
+		return fill->fn(fill->data, NULL, err); /* every entry checked, nothing written */
+	}
+	if ((r = begin_tree(b, m->driver, err)) < 0)
+		return r;
+	struct gs_tree t = {b};
+	if ((r = fill->fn(fill->data, &t, err)) < 0)
+		return r;
+	if ((r = finish_tree(b, m, text, len, err)) < 0)
+		return gs_err_wrap(err, "importing %s into %s", m->driver, b->store);
+	if ((r = publish(b, m->driver, exists, err)) < 0)
+		return r;
+	*result = exists ? GS_STAGE_REPLACED : GS_STAGE_CREATED;
+	return 0;
+}
+
+int gs_store_import(const char *store, const struct gs_manifest *m, const char *text, size_t len,
+		    bool force, const struct gs_tree_filler *fill, enum gs_stage_result *result,
+		    struct gs_err *err)
+{
+	int r = gs_manifest_check(m, err);
+	if (r < 0)
+		return gs_err_wrap(err, "refusing to import");
+	_cleanup_close_ int lockfd = -1;
+	_cleanup_close_ int storefd = open_for_writing(store, &lockfd, err);
+	if (storefd < 0)
+		return storefd;
+	struct build b = {.store = store, .storefd = storefd, .tmpfd = -1};
+	r = import_locked(&b, m, text, len, force, fill, result, err);
 	build_release(&b);
 	return r;
 }
@@ -950,52 +840,17 @@ int gs_store_list(const char *store, char ***versions, size_t *n, struct gs_err 
 	return 0;
 }
 
-/* ---- removing ----------------------------------------------------------------------- */
-
-int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
-{
-	if (!gs_version_valid(ver))
-		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
-	_cleanup_close_ int storefd = open_store(store, false, err);
-	if (storefd < 0)
-		return storefd;
-	_cleanup_close_ int lockfd = lock_store(storefd, store, false, err);
-	if (lockfd < 0)
-		return lockfd;
-	remove_stale(storefd);
-	bool exists;
-	int r = staged_exists(storefd, store, ver, &exists, err);
-	if (r < 0)
-		return r;
-	if (!exists)
-		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
-	char prefix[96], tmp[128];
-	snprintf(prefix, sizeof(prefix), TMP_PREFIX "rm-%s", ver);
-	if ((r = fresh_name(storefd, prefix, tmp, sizeof(tmp), err)) < 0)
-		return r;
-	r = renameat2(storefd, ver, storefd, tmp, RENAME_NOREPLACE);
-	if (r < 0 && errno == EINVAL)
-		r = renameat(storefd, ver, storefd, tmp);
-	if (r < 0)
-		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
-	(void)fsync(storefd);
-	struct gs_err ignored = GS_ERR_INIT;
-	r = gs_store_readers_barrier(storefd, &ignored) == 0 ? remove_unused(storefd, tmp) : 0;
-	(void)fsync(storefd);
-	return r == 1 ? 0 : 1; /* 1: a running container still mounts it: kept for a later run */
-}
-
 int gs_store_verify(const char *store, const char *ver,
 		    void (*report_fn)(void *data, const char *line), void *data,
 		    struct gs_err *err)
 {
-	_cleanup_close_ int storefd = open_store(store, false, err);
+	_cleanup_close_ int storefd = gs_store_dir_open(store, false, err);
 	if (storefd < 0)
 		return storefd;
 	/* shared: no restage swaps the tree while we look (a read-only store
 	 * may have no lock file, which is fine) */
 	struct gs_err lerr = GS_ERR_INIT;
-	_cleanup_close_ int lockfd = lock_store(storefd, store, true, &lerr);
+	_cleanup_close_ int lockfd = gs_store_dir_lock(storefd, store, true, &lerr);
 	(void)lockfd;
 	struct gs_manifest_info info;
 	_cleanup_(gs_manifest_freep) struct gs_manifest *p = NULL;

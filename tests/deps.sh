@@ -16,6 +16,8 @@ PKGS=(
 	musl musl-tools                     # hook_runc.sh: a musl image with musl's real loader
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
+	libarchive-dev libzstd-dev          # export/import: tar + zstd archives (static libarchive.a, libzstd.a)
+	zstd gzip                           # store_archive.sh: reading exports, a gzip'd tar to refuse
 	runc crun                           # OCI runtimes for hook tests
 	docker.io containerd                # real engines (engine_docker.sh, runtime_configure.sh)
 	podman                              # engine_podman_cdi.sh (CDI), engine_podman_hooks.sh
@@ -24,6 +26,9 @@ PKGS=(
 	patch                               # runtime_configure.sh: the dry run's diff applies
 	bats gawk busybox-static curl xz-utils # shim_runc_suite.sh: runc's bats suite, images
 	ca-certificates
+	debhelper dpkg-dev lintian file      # package.sh: make deb (dpkg-buildpackage), lintian, static binaries
+	systemd                             # boot_unit.sh: systemd-analyze verify of the boot unit
+	python3-yaml                        # kubernetes_yaml.sh: the DaemonSet parses
 )
 
 missing=()

@@ -176,25 +176,38 @@ static void test_detect(void **state)
 	char *v = NULL;
 	struct gs_err err = GS_ERR_INIT;
 	/* from the libraries: libcuda.so.1 and libnvidia-ml.so.1 agree on 535.1.2 */
-	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_ANY, &v, &err), 0);
 	assert_string_equal(v, "535.1.2");
 	free(v);
 	/* the loaded module wins */
 	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.9.9  Tue Jan 1 2025\\n' > %s/proc/driver/nvidia/version", root), 0);
-	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_ANY, &v, &err), 0);
+	assert_string_equal(v, "550.9.9");
+	free(v);
+	/* the same host: the installed libraries (after an upgrade, before reboot), the loaded module */
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_INSTALLED, &v, &err), 0);
+	assert_string_equal(v, "535.1.2");
+	free(v);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_LOADED, &v, &err), 0);
 	assert_string_equal(v, "550.9.9");
 	free(v);
 	/* NVIDIA's open kernel modules word it differently */
 	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.8.7  Release Build  (dvs-builder@U16-I3-B03-4-3)  Tue Jan 1 2025\\nGCC version:  gcc version 12.2.0\\n' > %s/proc/driver/nvidia/version", root), 0);
-	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_ANY, &v, &err), 0);
 	assert_string_equal(v, "550.8.7");
 	free(v);
 	/* a version only on a later line is not the module's: back to the libraries */
 	assert_int_equal(sh("printf 'NVRM version: NVIDIA UNIX Kernel Module for x86_64\\nGCC version:  12.2.0\\n' > %s/proc/driver/nvidia/version", root), 0);
-	assert_int_equal(gs_driver_detect(root, &v, &err), 0);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_ANY, &v, &err), 0);
 	assert_string_equal(v, "535.1.2");
 	free(v);
+	/* ... and no loaded module at all: GS_DETECT_LOADED says so with no version, no error */
+	v = (char *)"unset";
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_LOADED, &v, &err), 0);
+	assert_null(v);
 	assert_int_equal(sh("rm %s/proc/driver/nvidia/version", root), 0);
+	assert_int_equal(gs_driver_detect(root, GS_DETECT_LOADED, &v, &err), 0);
+	assert_null(v);
 }
 
 /* The one reader of the kernel module's version, both module flavours. */

@@ -999,6 +999,7 @@ static void test_mountinfo(void **state)
 	char *line = NULL;
 	assert_int_equal(mi_read(good, sizeof(good) - 1, &m, &line, &err), 1);
 	assert_int_equal(m.id, 36);
+	assert_int_equal(m.parent, 35);
 	assert_int_equal(m.major, 0);
 	assert_int_equal(m.minor, 44);
 	assert_string_equal(m.root, "/");
@@ -1023,6 +1024,7 @@ static void test_mountinfo(void **state)
 		"36 35 0:44 / /x\\000y rw - tmpfs t rw\n", /* escape decodes to NUL */
 		"36 35 0:44 / /x rw - tmpfs t rw",          /* no newline */
 		"36 35 0:44x / /x rw - tmpfs t rw\n",      /* device number with junk */
+		"36 3x5 0:44 / /x rw - tmpfs t rw\n",      /* parent id with junk */
 		"36 35 :44 / /x rw - tmpfs t rw\n",        /* no major */
 		"36 35 0: / /x rw - tmpfs t rw\n",         /* no minor */
 		"36 35 0:4294967296 / /x rw - tmpfs t rw\n", /* minor past 32 bits */

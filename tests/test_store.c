@@ -496,6 +496,8 @@ static void test_bad_plans_refused(void **state)
 		{"lib//x", NULL, NULL, "empty path component"},
 		{"lib/x/", NULL, NULL, "trailing"},
 		{"manifest.json", NULL, NULL, "reserved"},
+		{"index", NULL, NULL, "reserved"},
+		{NULL, "index", "manifest.json", "reserved"},
 		{"lib/compute/libcuda.so." VER, NULL, NULL, "used twice"},
 		{"lib/compute/libcuda.so.1/x", NULL, NULL, "also a directory"},
 		{NULL, "lib/compute/evil", "/etc/passwd", "absolute link target"},
@@ -1050,10 +1052,27 @@ static void test_config(void **state)
 	assert_string_equal(c.cdi_dir, "/etc/cdi");
 	assert_int_equal(c.caps, GS_CAP_UTILITY | GS_CAP_COMPUTE);
 	assert_int_equal(c.requests, GS_REQUESTS_ENV);
+	assert_int_equal(c.audit_log_max, 16u << 20);
+	assert_int_equal(c.audit_log_keep, 4);
 	assert_true(c.require_uvm);
 	assert_string_equal(c.host_root, "/");
 	assert_string_equal(c.mps_pipe_dir, "/tmp/nvidia-mps");
 	assert_string_equal(c.mps_log_dir, "/var/log/nvidia-mps");
+	gs_config_clear(&c);
+	/* the audit log's size cap: bytes, or K/M/G; how many rotated files */
+	static const struct {
+		const char *text;
+		uint64_t max;
+	} sizes[] = {{"{\"audit_log_max\": 0}", 0},          {"{\"audit_log_max\": 4096}", 4096},
+		     {"{\"audit_log_max\": \"512\"}", 512},    {"{\"audit_log_max\": \"10M\"}", 10u << 20},
+		     {"{\"audit_log_max\": \"2K\"}", 2048},    {"{\"audit_log_max\": \"1G\"}", 1u << 30}};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(gs_config_parse(sizes[i].text, strlen(sizes[i].text), "c.json", &c, &err), 0);
+		assert_int_equal(c.audit_log_max, sizes[i].max);
+		gs_config_clear(&c);
+	}
+	assert_int_equal(gs_config_parse("{\"audit_log_keep\": 12}", strlen("{\"audit_log_keep\": 12}"), "c.json", &c, &err), 0);
+	assert_int_equal(c.audit_log_keep, 12);
 	gs_config_clear(&c);
 	/* a file the user named must exist */
 	assert_int_equal(gs_config_load("/nonexistent/gpu-stage/config.json", true, &c, &err), -ENOENT);
@@ -1105,8 +1124,66 @@ static void test_config(void **state)
 	config_rejected("{\"store\": \"/a\\u0000b\"}", "is not allowed");
 	config_rejected("{\"store\": \"/a\\u0001b\"}", "NUL or control");
 	config_rejected("[1, 2]", "must hold a JSON object");
+	config_rejected("{\"audit_log_max\": \"10X\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"M\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"10MB\"}", "\"audit_log_max\": must be a number of bytes");
+	config_rejected("{\"audit_log_max\": \"99999999999999999999\"}", "at most 1T");
+	config_rejected("{\"audit_log_max\": \"2000G\"}", "at most 1T");
+	config_rejected("{\"audit_log_max\": -1}", "must be 0 .. 1T");
+	config_rejected("{\"audit_log_keep\": 0}", "\"audit_log_keep\": must be a number 1 .. 1000");
+	config_rejected("{\"audit_log_keep\": \"3\"}", "must be a number 1 .. 1000");
 	config_rejected("{\"a\\u001bb\": 1}", "a key holds a control character");
 	config_rejected("{\n\"store\": \"/a\",\n", "config.json:3:");
+}
+
+/* Archive entry names: "VER/" and a valid store path, nothing else. */
+static void test_archive_entry_path(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *rel, *why; /* rel NULL: refused, with WHY in the reason */
+	} cases[] = {
+		{VER "/lib/compute/libcuda.so.1", "lib/compute/libcuda.so.1", NULL},
+		{VER "/manifest.json", "manifest.json", NULL},
+		{"../x", NULL, "outside the archive's version directory"},
+		{"/etc/passwd", NULL, "absolute path"},
+		{"/" VER "/lib/x", NULL, "absolute path"},
+		{VER "/../x", NULL, "'..'"},
+		{VER "/lib/../../x", NULL, "'..'"},
+		{VER "/./lib/x", NULL, "'.'"},
+		{VER "//lib/x", NULL, "absolute path"}, /* "/lib/x" under VER/ */
+		{VER "/lib/", NULL, "trailing '/'"},
+		{VER "/", NULL, "empty path"},
+		{VER, NULL, "outside the archive's version directory"},
+		{"./" VER "/lib/x", NULL, "outside the archive's version directory"},
+		{VER "0/lib/x", NULL, "outside the archive's version directory"},
+		{"550.54.14/lib/x", NULL, "outside the archive's version directory"},
+		{VER "/lib/a\nb", NULL, "control character"},
+		{"", NULL, "entry without a name"},
+		{NULL, NULL, "entry without a name"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+		const char *rel = gs_archive_entry_path(VER, cases[i].name, &why);
+		if (cases[i].rel) {
+			assert_non_null(rel);
+			assert_string_equal(rel, cases[i].rel);
+		} else {
+			assert_null(rel);
+			assert_non_null(why);
+			if (!strstr(why, cases[i].why))
+				fail_msg("%s: reason \"%s\", expected \"%s\"", cases[i].name, why,
+					 cases[i].why);
+		}
+	}
+	/* a name longer than GS_PATH_MAX under VER/ */
+	char big[GS_PATH_MAX + 64];
+	int n = snprintf(big, sizeof(big), "%s/", VER);
+	memset(big + n, 'a', sizeof(big) - (size_t)n - 1);
+	big[sizeof(big) - 1] = '\0';
+	const char *why = NULL;
+	assert_null(gs_archive_entry_path(VER, big, &why));
+	assert_non_null(why);
 }
 
 int main(void)
@@ -1131,6 +1208,7 @@ int main(void)
 		T(test_list_sorted),
 		T(test_index),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_archive_entry_path),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

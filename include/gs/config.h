@@ -11,6 +11,8 @@
  *     "runtime":      "runc",                         what gpu-runtime execs
  *     "capabilities": "utility,compute",              when a container names none
  *     "audit_log":    "/var/log/gpu-stage/hook.log",  absolute path
+ *     "audit_log_max": "16M",                         bytes (or "K", "M", "G"); 0: never rotated
+ *     "audit_log_keep": 4,                            rotated files kept (hook.log.1 ... .N), 1..1000
  *     "dev_root":     "/dev",                         absolute path (tests)
  *     "proc_root":    "/proc",                        absolute path (tests)
  *     "cdi_vendor":   "nvidia.com",
@@ -30,12 +32,16 @@
 #define GS_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "gs/err.h"
 
 #define GS_CONFIG_DEFAULT "/etc/gpu-stage/config.json"
 #define GS_CONFIG_ENV "GPU_STAGE_CONFIG"
 #define GS_CONFIG_MAX (1u << 20) /* a larger file is refused */
+#define GS_AUDIT_LOG_MAX_DEFAULT (16u << 20)
+#define GS_AUDIT_LOG_KEEP_DEFAULT 4u
+#define GS_AUDIT_LOG_KEEP_MAX 1000u
 #define GS_MPS_PIPE_DEFAULT "/tmp/nvidia-mps" /* CUDA's default CUDA_MPS_PIPE_DIRECTORY */
 #define GS_MPS_LOG_DEFAULT "/var/log/nvidia-mps"
 
@@ -49,6 +55,8 @@ struct gs_config {
 	char *store, *driver, *runtime, *audit_log, *dev_root, *proc_root, *cdi_vendor, *cdi_dir;
 	char *host_root, *mps_pipe_dir, *mps_log_dir;
 	unsigned int caps; /* enum gs_cap bits, from "capabilities" */
+	uint64_t audit_log_max;      /* the hook rotates the log before it would grow past this; 0: never */
+	unsigned int audit_log_keep; /* rotated files kept */
 	enum gs_requests requests;
 	bool require_uvm; /* compute containers need /dev/nvidia-uvm (default true) */
 };

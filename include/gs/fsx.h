@@ -4,6 +4,7 @@
 #ifndef GS_FSX_H
 #define GS_FSX_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include <stddef.h>
@@ -81,6 +82,12 @@ int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len
  * NAME was replaced.  Messages name NAME and the reason.  Returns 0. */
 int gs_write_atomic_at(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
 		       unsigned flags, struct gs_err *err);
+
+/* The temporary file gs_write_atomic_at writes first: ".NAME.gs-XXXXXXXX"
+ * in DIRFD (name in TMP), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600,
+ * for a caller that streams a large file before its own rename.  Returns
+ * the fd. */
+int gs_tmpfile_at(int dirfd, const char *name, char tmp[NAME_MAX + 1], struct gs_err *err);
 
 /* NAME in the directory of the running executable (/proc/self/exe): how
  * gpu-stage and gpu-runtime find the gpu-stage-hook installed next to

@@ -135,7 +135,7 @@ const char *gs_store_target_check(const char *path, const char *target);
 
 /* The whole plan: driver/arch set, every path and link target valid, no
  * path used twice, no path that is also another path's directory, nothing
- * named manifest.json at the top.  Messages name the entry ("files[3]"). */
+ * named manifest.json or index at the top.  Messages name the entry ("files[3]"). */
 int gs_manifest_check(const struct gs_manifest *p, struct gs_err *err);
 
 const char *gs_kind_name(enum gs_kind k);
@@ -183,6 +183,10 @@ int gs_sha256_update(struct gs_sha256 *h, const void *p, size_t n, struct gs_err
 /* Writes 64 lowercase hex digits and a NUL into HEX. */
 int gs_sha256_final(struct gs_sha256 *h, char hex[65], struct gs_err *err);
 void gs_sha256_free(struct gs_sha256 *h);
+/* The SHA-256 of FD from its offset to EOF, read BUFSIZE bytes at a time
+ * into BUF (EINTR retried GS_EINTR_TRIES times in a row): 0, or -errno
+ * ("read: reason"; -ENOMEM). */
+int gs_sha256_fd(int fd, void *buf, size_t bufsize, char hex[65], struct gs_err *err);
 static inline void gs_sha256_freep(struct gs_sha256 **h)
 {
 	if (*h)

@@ -14,7 +14,7 @@
  * SOURCE SUPEROPTS".  The strings point into the line, with the \ooo
  * escapes of ROOT, POINT and SOURCE decoded. */
 struct gs_mountinfo {
-	uint64_t id;
+	uint64_t id, parent;
 	unsigned int major, minor; /* the superblock */
 	char *root, *point, *fstype, *source, *superopts;
 	bool shared; /* optional field "shared:N": mounts here propagate */

@@ -28,11 +28,19 @@ struct gs_discover_opts {
 	unsigned int caps;    /* capabilities to include (GS_CAP_ALL by default) */
 };
 
-/* Detects the driver version under ROOT: /proc/driver/nvidia/version, then
- * /sys/module/nvidia/version, then what libcuda.so.1 / libnvidia-ml.so.1
- * resolve to in ROOT's ld.so.cache.  Ambiguity is an error listing the
- * candidates.  *OUT is malloc'd. */
-int gs_driver_detect(const char *root, char **out, struct gs_err *err);
+/* Where gs_driver_detect looks. */
+enum gs_detect {
+	GS_DETECT_ANY = 0,   /* the loaded module, else the installed libraries */
+	GS_DETECT_LOADED,    /* the loaded module only: 0 with *OUT NULL when none is */
+	GS_DETECT_INSTALLED, /* the installed libraries only (after an upgrade, before reboot) */
+};
+
+/* Detects the driver version under ROOT: the loaded module's
+ * (/proc/driver/nvidia/version, then /sys/module/nvidia/version), then
+ * what libcuda.so.1 / libnvidia-ml.so.1 resolve to in ROOT's ld.so.cache,
+ * as HOW says.  Ambiguity is an error listing the candidates.  *OUT is
+ * malloc'd (NULL only for GS_DETECT_LOADED without a loaded module). */
+int gs_driver_detect(const char *root, enum gs_detect how, char **out, struct gs_err *err);
 
 /* Computes the plan for one driver version. */
 int gs_discover(const struct gs_discover_opts *o, struct gs_manifest **out, struct gs_err *err);

@@ -15,16 +15,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 hk_setup hook_debian.sh
-command -v apt-get >/dev/null || hk_skip "apt-get is not available"
-
-bash fixtures/debian-driver.sh "$HK_WORK/real" --version "$HK_VER" --set full >"$HK_WORK/deb.log" 2>&1 ||
-	hk_fail "fixtures/debian-driver.sh failed: $(tail -5 "$HK_WORK/deb.log")"
-HK_STORE=$HK_WORK/real-store
-"$HK_GS" --root "$HK_WORK/real" --store "$HK_STORE" --driver "$HK_VER" --caps all >"$HK_WORK/stage-real.log" 2>&1 ||
-	hk_fail "staging the real driver failed: $(cat "$HK_WORK/stage-real.log")"
-# the staged libcuda is Debian's, not the synthetic one
-[ "$(jq -r '.files[] | select(.path == "lib/compute/libcuda.so.'"$HK_VER"'") | .size' "$HK_STORE/$HK_VER/manifest.json")" -gt 10000000 ] ||
-	hk_fail "the staged libcuda is not the real (tens of MB) one"
+hk_stage_debian
 
 n=0
 for stage in prestart createRuntime createContainer; do

@@ -27,12 +27,13 @@ ok "sources: overlay/ and hook/ include no stager header; manifest/ nothing abov
 syms=$(nm "$B/gpu-stage-hook" 2>/dev/null || true)
 [ -n "$syms" ] || fail "nm found no symbols in $B/gpu-stage-hook"
 for s in gs_discover gs_store_stage gs_driver_detect gs_manifest_parse gs_manifest_dump gs_sha256_new \
-	EVP_DigestInit_ex OPENSSL_init_crypto; do
+	EVP_DigestInit_ex OPENSSL_init_crypto archive_read_new archive_write_new; do
 	if grep -qE "[[:space:]][TtWwU][[:space:]]$s\$" <<<"$syms"; then fail "gpu-stage-hook links $s"; fi
 done
 # the same check must see these where they are linked: it can fail
 grep -qE "[[:space:]]T[[:space:]]gs_store_stage\$" < <(nm "$B/gpu-stage") || fail "nm does not see gs_store_stage in gpu-stage"
-ok "gpu-stage-hook links no discovery, staging, manifest JSON codec, SHA-256 or libcrypto"
+grep -qE "[[:space:]][TU][[:space:]]archive_read_new\$" < <(nm "$B/gpu-stage") || fail "nm does not see archive_read_new in gpu-stage"
+ok "gpu-stage-hook links no discovery, staging, manifest JSON codec, SHA-256, libcrypto or libarchive"
 
 # gdb counts the calls: verify (which hashes) must reach libcrypto's
 # initialisation, so the check can fail; dump and --help must not
