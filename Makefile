@@ -49,7 +49,7 @@ LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c l
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
 	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c
 STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c \
-	stage/store_dir.c stage/store_gc.c stage/archive.c
+	stage/store_dir.c stage/store_gc.c stage/archive.c stage/nvinst.c stage/discover_records.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \

@@ -49,6 +49,9 @@ static int add_node(struct devlist *l, const char *devroot, const char *name, bo
 	struct stat st;
 	if (strlen(name) >= sizeof(l->v->name))
 		return gs_err_setx(err, ENAMETOOLONG, "device name %s too long", name);
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].name, name))
+			return 0; /* a MIG device's parent GPU, asked for whole too */
 	if (join(devroot, name, &path, err) < 0)
 		return -err->code;
 	int e = stat(path, &st) < 0 ? errno : S_ISCHR(st.st_mode) ? 0 : ENODEV;
@@ -103,6 +106,35 @@ static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *
 	return r;
 }
 
+/* Each MIG device: its parent GPU's node, then the capability nodes of its
+ * GPU instance and compute instance (/dev/nvidia-caps/nvidia-capN, N from
+ * the capability files), as libnvidia-container gives them. */
+static int add_migs(struct devlist *l, const struct ovl_gpu *gpus, size_t ngpus,
+		    const struct ovl_env *e, const char *procroot, const char *devroot, char **note,
+		    struct gs_err *err)
+{
+	_cleanup_free_ struct ovl_mig *migs = NULL;
+	size_t n = 0;
+	int r = ovl_migs_select(ngpus, e, &migs, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		char name[64], token[48];
+		int gi = -1, ci = -1, minor = gpus[migs[i].gpu].minor;
+		snprintf(token, sizeof(token), "%zu:%u:%u", migs[i].gpu, migs[i].gi, migs[i].ci);
+		r = ovl_mig_caps_read(procroot, minor, &migs[i], token, &gi, &ci, err);
+		if (r < 0)
+			break;
+		snprintf(name, sizeof(name), "nvidia%d", minor);
+		r = add_node(l, devroot, name, false, note, err);
+		snprintf(name, sizeof(name), "nvidia-caps/nvidia-cap%d", gi);
+		if (r >= 0)
+			r = add_node(l, devroot, name, false, note, err);
+		snprintf(name, sizeof(name), "nvidia-caps/nvidia-cap%d", ci);
+		if (r >= 0)
+			r = add_node(l, devroot, name, false, note, err);
+	}
+	return r;
+}
+
 int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
 		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
 		       char **note, struct gs_err *err)
@@ -124,6 +156,8 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 	if (r >= 0)
 		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, require_uvm, note,
 			    err);
+	if (r >= 0)
+		r = add_migs(&l, gpus, ngpus, e, procroot, devroot, note, err);
 	free(gpus);
 	free(sel);
 	if (r < 0) {

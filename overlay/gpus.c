@@ -12,6 +12,7 @@
 
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
+#include "gs/hostdev.h"
 #include "gs/overlay.h"
 #include "gs/version.h"
 
@@ -104,4 +105,44 @@ int ovl_gpus_read(const char *procroot, struct ovl_gpu **out, size_t *n, struct 
 	*out = steal_ptr(&gpus);
 	*n = k;
 	return 0;
+}
+
+/* The DeviceFileMinor of the capability file REL under
+ * PROCROOT/driver/nvidia/capabilities. */
+static int cap_minor(const char *procroot, const char *rel, const char *token, const char *what,
+		     int *minor, struct gs_err *err)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	if (asprintf(&path, "%s/driver/nvidia/capabilities/%s", procroot, rel) < 0) {
+		path = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	struct gs_err rerr = GS_ERR_INIT;
+	if (read_small(path, &text, &rerr) < 0)
+		return rerr.code == ENOENT
+			       ? gs_err_setx(err, ENODEV, "NVIDIA_VISIBLE_DEVICES: MIG device %s: no %s (%s absent)",
+					     token, what, path)
+			       : gs_err_setx(err, rerr.code, "NVIDIA_VISIBLE_DEVICES: MIG device %s: %s", token,
+					     rerr.msg);
+	struct ovl_nv_attrs a;
+	if (ovl_nv_attrs_parse(text, strlen(text), &a, err) < 0)
+		return gs_err_wrap(err, "%s", path);
+	if (a.minor < 0)
+		return gs_err_setx(err, EBADMSG, "%s: no DeviceFileMinor line", path);
+	*minor = a.minor;
+	return 0;
+}
+
+int ovl_mig_caps_read(const char *procroot, int gpu_minor, const struct ovl_mig *m,
+		      const char *token, int *gi_minor, int *ci_minor, struct gs_err *err)
+{
+	char rel[96], what[64];
+	snprintf(rel, sizeof(rel), "gpu%d/mig/gi%u/access", gpu_minor, m->gi);
+	snprintf(what, sizeof(what), "GPU instance %u on GPU %zu", m->gi, m->gpu);
+	int r = cap_minor(procroot, rel, token, what, gi_minor, err);
+	if (r < 0)
+		return r;
+	snprintf(rel, sizeof(rel), "gpu%d/mig/gi%u/ci%u/access", gpu_minor, m->gi, m->ci);
+	snprintf(what, sizeof(what), "compute instance %u in GPU instance %u", m->ci, m->gi);
+	return cap_minor(procroot, rel, token, what, ci_minor, err);
 }

@@ -176,6 +176,16 @@ static int add_execs(struct ovl_plan *p, const struct gs_index *m, unsigned int 
 		     struct gs_err *err);
 static int add_configs(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
 		       struct gs_err *err);
+/* A node directly under /dev, or a capability node under /dev/nvidia-caps/
+ * (MIG: nvidia-caps/nvidia-capN). */
+static bool device_name_ok(const char *name)
+{
+	static const char caps[] = "nvidia-caps/";
+	if (!strncmp(name, caps, sizeof(caps) - 1))
+		name += sizeof(caps) - 1;
+	return gs_name_ok(name);
+}
+
 static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
 static int add_host_binds(struct ovl_plan *p, const struct ovl_request *req, struct gs_err *err);
 static int add_vdpau(struct ovl_plan *p, const struct gs_index *m, unsigned int caps,
@@ -379,12 +389,13 @@ static int add_devices(struct ovl_plan *p, const struct ovl_request *req, struct
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
 		const struct ovl_device *d = &req->devices[i];
-		if (!gs_name_ok(d->name))
-			return gs_err_setx(err, EINVAL, "device name '%s' is not a single component",
-					   d->name);
 		if (!memchr(d->name, '\0', sizeof(d->name)))
 			return gs_err_setx(err, EINVAL, "device name not terminated within %zu bytes",
 					   sizeof(d->name));
+		if (!device_name_ok(d->name))
+			return gs_err_setx(err, EINVAL,
+					   "device name '%s' is neither a single component nor nvidia-caps/NAME",
+					   d->name);
 		_cleanup_free_ char *dest = path_fmt("/dev/%s", d->name);
 		if (!dest)
 			return fail_nomem(err);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gs/cleanup.h"
 #include "gs/overlay.h"
 
 #define ENV_VALUE_MAX 4096
@@ -46,22 +47,47 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* One device token: a decimal index or a GPU UUID ("GPU-" + hex and '-'). */
-static bool device_token_valid(const char *t, size_t n)
+/* A decimal number of 1 to 4 digits at T (N bytes). */
+static bool small_number(const char *t, size_t n)
 {
-	if (n == 0 || n > DEVICE_TOKEN_MAX)
+	if (n == 0 || n > 4)
 		return false;
-	bool digits = true;
 	for (size_t i = 0; i < n; i++)
-		digits = digits && isdigit((unsigned char)t[i]);
-	if (digits)
-		return n <= 4;
-	if (n <= 4 || strncmp(t, "GPU-", 4) != 0)
+		if (!isdigit((unsigned char)t[i]))
+			return false;
+	return true;
+}
+
+/* PREFIX followed by hex digits and '-' ("GPU-<uuid>", "MIG-<uuid>"). */
+static bool uuid_valid(const char *t, size_t n, const char *prefix)
+{
+	if (n <= 4 || n > DEVICE_TOKEN_MAX || strncmp(t, prefix, 4) != 0)
 		return false;
 	for (size_t i = 4; i < n; i++)
 		if (!isxdigit((unsigned char)t[i]) && t[i] != '-')
 			return false;
 	return true;
+}
+
+/* "GPU:GI:CI" (0:1:0): the three numbers into *MIG when it is not NULL. */
+static bool mig_token(const char *t, size_t n, struct ovl_mig *mig)
+{
+	const char *c1 = memchr(t, ':', n), *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - t)) : NULL;
+	if (!c2 || !small_number(t, (size_t)(c1 - t)) || !small_number(c1 + 1, (size_t)(c2 - c1 - 1)) ||
+	    !small_number(c2 + 1, n - (size_t)(c2 + 1 - t)))
+		return false;
+	if (mig)
+		*mig = (struct ovl_mig){strtoul(t, NULL, 10), (unsigned int)strtoul(c1 + 1, NULL, 10),
+					(unsigned int)strtoul(c2 + 1, NULL, 10)};
+	return true;
+}
+
+/* One device token: a decimal index, a GPU UUID, a MIG device GPU:GI:CI
+ * or a MIG UUID. */
+static bool device_token_valid(const char *t, size_t n)
+{
+	return small_number(t, n) || uuid_valid(t, n, "GPU-") || mig_token(t, n, NULL) ||
+	       uuid_valid(t, n, "MIG-");
 }
 
 static int parse_visible(const char *v, struct ovl_env *e, struct gs_err *err)
@@ -100,7 +126,7 @@ static int parse_visible(const char *v, struct ovl_env *e, struct gs_err *err)
 					   t, DEVICE_TOKEN_MAX, tn);
 		if (!device_token_valid(t, tn))
 			return gs_err_setx(err, EINVAL,
-					   "NVIDIA_VISIBLE_DEVICES: '%.*s' is neither a GPU index nor a GPU UUID (expected all, none, void, or a comma-separated list such as 0,1 or GPU-<uuid>; MIG devices are not supported)",
+					   "NVIDIA_VISIBLE_DEVICES: '%.*s' is neither a GPU index, a GPU UUID nor a MIG device (expected all, none, void, or a comma-separated list such as 0,1, GPU-<uuid> or GPU:GI:CI like 0:1:0)",
 					   (int)tn, t);
 		if (e->n_devices >= MAX_DEVICE_TOKENS)
 			return gs_err_setx(err, E2BIG, "NVIDIA_VISIBLE_DEVICES: more than %d devices",
@@ -476,8 +502,7 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 	if (f < 0)
 		return gs_err_setx(err, EBADMSG, "%s: 'GPU UUID:' value longer than %zu bytes",
 				   bus_id, sizeof(out->uuid) - 1);
-	if (f == 0 || !device_token_valid(out->uuid, strlen(out->uuid)) ||
-	    isdigit((unsigned char)out->uuid[0]))
+	if (f == 0 || !uuid_valid(out->uuid, strlen(out->uuid), "GPU-"))
 		return gs_err_setx(err, EBADMSG, "%s: no valid 'GPU UUID:' line", bus_id);
 	f = info_field(text, "Device Minor", minor, sizeof(minor));
 	if (f < 0)
@@ -497,6 +522,10 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 static int find_token(const struct ovl_gpu *gpus, size_t n, const char *t, size_t *idx,
 		      struct gs_err *err)
 {
+	if (!strncmp(t, "MIG-", 4))
+		return gs_err_setx(err, ENOTSUP,
+				   "NVIDIA_VISIBLE_DEVICES: %s: MIG UUIDs need the device inventory (NVML), which gpu-stage does not read; name the MIG device as GPU:GI:CI (e.g. 0:1:0, from nvidia-smi -L)",
+				   t);
 	if (isdigit((unsigned char)t[0])) {
 		unsigned long i = strtoul(t, NULL, 10);
 		if (i >= n)
@@ -529,6 +558,9 @@ int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *
 	size_t k = 0;
 	for (size_t i = 0; i < want; i++) {
 		size_t idx = i;
+		if (e->visible == OVL_VISIBLE_LIST &&
+		    mig_token(e->devices[i], strlen(e->devices[i]), NULL))
+			continue; /* a MIG device: ovl_migs_select */
 		if (e->visible == OVL_VISIBLE_LIST && find_token(gpus, n, e->devices[i], &idx, err) < 0) {
 			free(v);
 			return -err->code;
@@ -540,6 +572,36 @@ int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *
 			v[k++] = idx;
 	}
 	*out = v;
+	*n_out = k;
+	return 0;
+}
+
+int ovl_migs_select(size_t n_gpus, const struct ovl_env *e, struct ovl_mig **out, size_t *n_out,
+		    struct gs_err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	if (e->visible != OVL_VISIBLE_LIST)
+		return 0;
+	_cleanup_free_ struct ovl_mig *v = calloc(e->n_devices ? e->n_devices : 1, sizeof(*v));
+	if (!v)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < e->n_devices; i++) {
+		struct ovl_mig m;
+		if (!mig_token(e->devices[i], strlen(e->devices[i]), &m))
+			continue;
+		if (m.gpu >= n_gpus)
+			return gs_err_setx(err, ENODEV,
+					   "NVIDIA_VISIBLE_DEVICES: MIG device %s: GPU index %zu does not exist (%zu GPU%s)",
+					   e->devices[i], m.gpu, n_gpus, n_gpus == 1 ? "" : "s");
+		bool dup = false;
+		for (size_t j = 0; j < k; j++)
+			dup = dup || (v[j].gpu == m.gpu && v[j].gi == m.gi && v[j].ci == m.ci);
+		if (!dup)
+			v[k++] = m;
+	}
+	*out = steal_ptr(&v);
 	*n_out = k;
 	return 0;
 }

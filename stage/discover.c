@@ -15,7 +15,10 @@
  *  - own-version libraries (EGL external platforms): the one the cache
  *    resolves to, kept only when VER's graphics libraries are staged;
  *  - executables: found on the root's PATH or in the distribution's driver
- *    folder, and containing the string VER;
+ *    folder, and containing the string VER, or -- for those that carry no
+ *    version -- vouched for by the dpkg database or nvidia-installer's
+ *    record, or by the folder rule where no record knows VER
+ *    (discover_records.c);
  *  - firmware: /lib/firmware/nvidia/VER/, ELF files for RISC-V only;
  *  - configuration files (ICD / vendor JSON): they name a library staged
  *    for VER; nvoptix.bin when libnvoptix is staged.
@@ -234,8 +237,7 @@ static const char *cap_dir(unsigned int cap)
 
 /* ---- libraries --------------------------------------------------------------- */
 
-/* Opens PATH inside the root as a regular file: fd, resolved path and stat. */
-static int open_regular(struct disc *d, const char *path, char **resolved, struct stat *st)
+int gs_disc_open_regular(struct disc *d, const char *path, char **resolved, struct stat *st)
 {
 	struct gs_err ignored = GS_ERR_INIT;
 	int fd = gs_root_open_file(&d->root, path, O_RDONLY | O_NONBLOCK, resolved, &ignored);
@@ -268,7 +270,7 @@ int gs_disc_add_lib(struct disc *d, const char *path, const struct lib_spec *spe
 {
 	_cleanup_free_ char *resolved = NULL;
 	struct stat st;
-	_cleanup_close_ int fd = open_regular(d, path, &resolved, &st);
+	_cleanup_close_ int fd = gs_disc_open_regular(d, path, &resolved, &st);
 	if (fd < 0 || find_source(d->plan, resolved))
 		return 0;
 	struct gs_elf_info info;
@@ -333,9 +335,7 @@ int gs_disc_note_version(struct disc *d, const char *ver, const char *what)
 	return v[d->n_versions++].ver ? 0 : -ENOMEM;
 }
 
-/* A directory inside the root, or NULL when it is missing or unreadable
- * (discovery looks in places that need not exist). */
-static DIR *root_opendir(struct disc *d, const char *path)
+DIR *gs_disc_opendir(struct disc *d, const char *path)
 {
 	struct gs_err ignored = GS_ERR_INIT;
 	int fd = gs_root_open_file(&d->root, path, O_RDONLY | O_DIRECTORY, NULL, &ignored);
@@ -348,7 +348,7 @@ static DIR *root_opendir(struct disc *d, const char *path)
 /* Looks at every file of one directory for PREFIX.VER names. */
 static int scan_dir(struct disc *d, struct dirinfo *di)
 {
-	_cleanup_closedir_ DIR *dir = root_opendir(d, di->path);
+	_cleanup_closedir_ DIR *dir = gs_disc_opendir(d, di->path);
 	if (!dir)
 		return 0;
 	struct dirent *de;
@@ -391,38 +391,42 @@ int gs_disc_scan_dirs(struct disc *d)
 
 /* ---- executables, firmware, configuration --------------------------------- */
 
+/* The evidence for an executable: its bytes carry VER, or a record of
+ * installed files (dpkg, nvidia-installer) vouches for it, or -- when no
+ * record knows VER at all -- the folder rule.  1 with *EVIDENCE, 0 when it
+ * is left out (after a warning that says why). */
+static int bin_evidence(struct disc *d, int fd, const char *resolved, const char *path,
+			char **evidence)
+{
+	struct gs_err err = GS_ERR_INIT;
+	if (gs_fd_contains(fd, d->ver, &err) > 0) {
+		*evidence = strdup("content");
+		return *evidence ? 1 : -ENOMEM;
+	}
+	int r = gs_disc_records(d, fd, resolved, path, evidence);
+	if (r != REC_NONE)
+		return r == REC_VER ? 1 : r < 0 ? r : 0;
+	if (gs_disc_records_know_ver(d))
+		return gs_disc_warn(d,
+			    "%s: not staged: it does not carry version %s, and neither an installed "
+			    "package nor nvidia-installer's record of %s lists it",
+			    resolved, d->ver, d->ver);
+	return gs_disc_bin_folder(d, resolved, evidence);
+}
+
 static int add_bin(struct disc *d, const char *name, unsigned int cap)
 {
 	for (size_t i = 0; i < sizeof(bin_dirs) / sizeof(bin_dirs[0]); i++) {
-		_cleanup_free_ char *path = NULL, *resolved = NULL;
+		_cleanup_free_ char *path = NULL, *resolved = NULL, *evidence = NULL, *staged = NULL;
 		struct stat st;
 		if (asprintf(&path, "%s/%s", bin_dirs[i], name) < 0)
 			return -ENOMEM;
-		_cleanup_close_ int fd = open_regular(d, path, &resolved, &st);
+		_cleanup_close_ int fd = gs_disc_open_regular(d, path, &resolved, &st);
 		if (fd < 0)
 			continue;
-		struct gs_err err = GS_ERR_INIT;
-		_cleanup_free_ char *evidence = strdup("content");
-		if (!evidence)
-			return -ENOMEM;
-		if (gs_fd_contains(fd, d->ver, &err) <= 0) {
-			/* no version in its bytes: the package database must vouch */
-			const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, resolved, path);
-			if (!pkg)
-				return gs_disc_warn(d,
-					    "%s: not staged: it does not carry version %s and no "
-					    "installed package owns it",
-					    resolved, d->ver);
-			if (strcmp(pkg->upstream, d->ver))
-				return gs_disc_warn(d, "%s: not staged: it belongs to package %s %s, not to driver %s",
-					    resolved, pkg->name, pkg->version, d->ver);
-			free(evidence);
-			if (asprintf(&evidence, "dpkg:%s=%s", pkg->name, pkg->version) < 0)
-				return -ENOMEM;
-		}
-		if (find_source(d->plan, resolved))
-			return 0;
-		_cleanup_free_ char *staged = NULL;
+		int r = bin_evidence(d, fd, resolved, path, &evidence);
+		if (r <= 0 || find_source(d->plan, resolved))
+			return r < 0 ? r : 0;
 		if (asprintf(&staged, "bin/%s/%s", cap_dir(cap), name) < 0)
 			return -ENOMEM;
 		return add_file(d, staged, steal_ptr(&resolved), GS_KIND_BIN, cap, &st, NULL, evidence);
@@ -432,7 +436,7 @@ static int add_bin(struct disc *d, const char *name, unsigned int cap)
 
 static int add_firmware_dir(struct disc *d, const char *dirpath)
 {
-	_cleanup_closedir_ DIR *dir = root_opendir(d, dirpath);
+	_cleanup_closedir_ DIR *dir = gs_disc_opendir(d, dirpath);
 	if (!dir)
 		return 0;
 	struct dirent *de;
@@ -442,7 +446,7 @@ static int add_firmware_dir(struct disc *d, const char *dirpath)
 		struct stat st;
 		if (de->d_name[0] == '.' || asprintf(&path, "%s/%s", dirpath, de->d_name) < 0)
 			continue;
-		_cleanup_close_ int ffd = open_regular(d, path, &resolved, &st);
+		_cleanup_close_ int ffd = gs_disc_open_regular(d, path, &resolved, &st);
 		struct gs_elf_info info;
 		struct gs_err err = GS_ERR_INIT;
 		if (ffd < 0 || find_source(d->plan, resolved) || gs_elf_inspect(ffd, path, &info, &err) <= 0)
@@ -498,7 +502,7 @@ static int add_config(struct disc *d, const char *path, unsigned int cap, bool t
 	struct stat st;
 	if (!(d->o->caps & cap))
 		return 0;
-	_cleanup_close_ int fd = open_regular(d, path, &resolved, &st);
+	_cleanup_close_ int fd = gs_disc_open_regular(d, path, &resolved, &st);
 	if (fd < 0 || find_source(d->plan, resolved))
 		return 0;
 	if (text) {

@@ -109,16 +109,13 @@ static int add_unversioned(struct disc *d, const struct deferred *u)
 	_cleanup_close_ int fd = gs_root_open_file(&d->root, u->path, O_RDONLY | O_NONBLOCK, NULL, &err);
 	if (fd >= 0 && gs_fd_contains(fd, d->ver, &err) > 0)
 		return gs_disc_add_lib(d, u->path, u->spec, "content");
-	const struct gs_dpkg_pkg *pkg = gs_dpkg_owner(&d->dpkg, u->path, NULL);
-	if (pkg && !strcmp(pkg->upstream, d->ver)) {
-		_cleanup_free_ char *evidence = NULL;
-		if (asprintf(&evidence, "dpkg:%s=%s", pkg->name, pkg->version) < 0)
-			return -ENOMEM;
-		return gs_disc_add_lib(d, u->path, u->spec, evidence);
-	}
+	_cleanup_free_ char *evidence = NULL;
+	int r = fd >= 0 ? gs_disc_records(d, fd, u->path, NULL, &evidence) : REC_NONE;
+	if (r != REC_NONE)
+		return r == REC_VER ? gs_disc_add_lib(d, u->path, u->spec, evidence) : r < 0 ? r : 0;
 	return gs_disc_warn(d,
 			    "%s: not staged: no version in its name or bytes, its folder holds other "
-			    "versions' files too, and no installed package of %s owns it",
+			    "versions' files too, and no installed package or nvidia-installer record of %s lists it",
 			    u->path, d->ver);
 }
 
@@ -195,6 +192,10 @@ static int run(struct disc *d, struct gs_err *err)
 	if (gs_dpkg_load(&d->root, &d->dpkg, &derr) < 0 &&
 	    gs_disc_warn(d, "%s; files without a version of their own need other evidence", derr.msg) < 0)
 		return gs_err_set(err, ENOMEM, "discovering driver %s", d->ver);
+	gs_err_clear(&derr);
+	if (gs_nvinst_load(&d->root, &d->nvinst, &derr) < 0 &&
+	    gs_disc_warn(d, "%s: not used: %s", GS_NVINST_LOG, derr.msg) < 0)
+		return gs_err_set(err, ENOMEM, "discovering driver %s", d->ver);
 	int r = from_cache(d, &l, err);
 	for (size_t i = 0; r >= 0 && i < d->o->n_libdirs; i++)
 		r = d->o->libdirs[i][0] == '/' ? gs_disc_note_dir(d, d->o->libdirs[i])
@@ -225,6 +226,7 @@ static void disc_free(struct disc *d)
 	}
 	free(d->versions);
 	gs_dpkg_clear(&d->dpkg);
+	gs_nvinst_clear(&d->nvinst);
 	gs_root_close(&d->root);
 }
 

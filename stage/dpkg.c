@@ -154,22 +154,11 @@ int gs_dpkg_load(const struct gs_root *root, struct gs_dpkg *db, struct gs_err *
 	return 0;
 }
 
-/* dpkg records the package's own paths; on a merged-/usr host a file listed
- * as /bin/x is found as /usr/bin/x and the other way round. */
-static bool same_path(const char *listed, const char *path)
-{
-	if (!strcmp(listed, path))
-		return true;
-	if (!strncmp(listed, "/usr/", 5) && !strcmp(listed + 4, path))
-		return true;
-	return !strncmp(path, "/usr/", 5) && !strcmp(path + 4, listed);
-}
-
 const struct gs_dpkg_pkg *gs_dpkg_owner(const struct gs_dpkg *db, const char *path,
 					const char *also)
 {
 	for (size_t i = 0; i < db->n_files; i++)
-		if (same_path(db->files[i].path, path) || (also && same_path(db->files[i].path, also)))
+		if (gs_same_merged_path(db->files[i].path, path) || (also && gs_same_merged_path(db->files[i].path, also)))
 			return db->files[i].pkg;
 	return NULL;
 }

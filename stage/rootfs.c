@@ -77,6 +77,17 @@ int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, cha
 	return gs_read_all_fd(fd, max, path, out, NULL, err);
 }
 
+ssize_t gs_pread_retry(int fd, void *buf, size_t n, off_t off)
+{
+	for (int eintr = 0;;) {
+		ssize_t got = pread(fd, buf, n, off);
+		if (got >= 0)
+			return got;
+		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
+			return -errno;
+	}
+}
+
 int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
 {
 	size_t nlen = strlen(needle);
@@ -86,14 +97,10 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err)
 		return gs_err_setx(err, EINVAL, "search for '%s'", needle);
 	size_t keep = 0;
 	off_t off = 0;
-	int eintr = 0;
 	for (;;) {
-		ssize_t n = pread(fd, buf + keep, CHUNK, off);
-		if (n < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
-			continue;
+		ssize_t n = gs_pread_retry(fd, buf + keep, CHUNK, off);
 		if (n < 0)
-			return gs_err_set(err, errno, "reading");
-		eintr = 0;
+			return gs_err_set(err, (int)-n, "reading");
 		if (n == 0)
 			return 0;
 		off += n;
@@ -114,4 +121,13 @@ const char *gs_name_version(const char *name)
 		p = strstr(p + 1, ".so.");
 	}
 	return NULL;
+}
+
+bool gs_same_merged_path(const char *listed, const char *path)
+{
+	if (!strcmp(listed, path))
+		return true;
+	if (!strncmp(listed, "/usr/", 5) && !strcmp(listed + 4, path))
+		return true;
+	return !strncmp(path, "/usr/", 5) && !strcmp(path + 4, listed);
 }

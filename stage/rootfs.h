@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "gs/err.h"
 #include "gs/version.h"
@@ -31,6 +32,10 @@ int gs_root_open_file(const struct gs_root *r, const char *path, int flags, char
 int gs_root_read_text(const struct gs_root *r, const char *path, size_t max, char **out,
 		      struct gs_err *err);
 
+/* pread(2), EINTR retried GS_EINTR_TRIES times in a row: bytes read, or
+ * -errno. */
+ssize_t gs_pread_retry(int fd, void *buf, size_t n, off_t off);
+
 /* Whether the file FD contains the bytes NEEDLE (streamed, any size). */
 int gs_fd_contains(int fd, const char *needle, struct gs_err *err);
 
@@ -38,5 +43,10 @@ int gs_fd_contains(int fd, const char *needle, struct gs_err *err);
  * like one (digits and dots with at least one dot: "535.261.03", "550.54"),
  * else NULL.  Returns a pointer into NAME. */
 const char *gs_name_version(const char *name);
+
+/* Whether LISTED (a path as a package database or installer recorded it)
+ * names PATH: on a merged-/usr host /bin/x is /usr/bin/x and the other way
+ * round. */
+bool gs_same_merged_path(const char *listed, const char *path);
 
 #endif

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../stage/dpkg.h"
+#include "../stage/nvinst.h"
 #include "../stage/rootfs.h"
 #include "gs/cleanup.h"
 #include "gs/stage.h"
@@ -336,13 +337,146 @@ static void test_dpkg(void **state)
 	assert_int_equal(sh("rm -rf %s", d), 0);
 }
 
+/* nvidia-installer's record, parsed from text: the version from the
+ * parentheses, INSTALLED_FILE entries with their CRC, the other entry types
+ * skipped with their data lines. */
+static void test_nvinst_parse(void **state)
+{
+	(void)state;
+	char text[] = "1.0-53526103 (535.261.03)\n"
+		      "NVIDIA Accelerated Graphics Driver for Linux-x86_64\n"
+		      "100: /usr/lib/x86_64-linux-gnu/libGL.so.1\n1234567 0100644 0 0\n"
+		      "2: /usr/lib/libEGL.so.1\nlibEGL.so.1.1.0\n0777 0 0\n"
+		      "1: /usr/bin/nvidia-cuda-mps-server\n3057285343\n"
+		      "0: /usr/lib/x86_64-linux-gnu/libcuda.so.1\nlibcuda.so.535.261.03\n"
+		      "1: /usr/lib/x86_64-linux-gnu/libnvidia-api.so.1\n0\n";
+	struct gs_nvinst rec;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_nvinst_parse(text, "log", &rec, &err), 0);
+	assert_true(rec.present);
+	assert_string_equal(rec.version, "535.261.03");
+	assert_int_equal(rec.n_files, 2);
+	const struct gs_nvinst_file *f = gs_nvinst_find(&rec, "/usr/bin/nvidia-cuda-mps-server", NULL);
+	assert_non_null(f);
+	assert_int_equal(f->crc, 3057285343u);
+	/* merged /usr, and the second spelling */
+	assert_ptr_equal(gs_nvinst_find(&rec, "/bin/nvidia-cuda-mps-server", NULL), f);
+	assert_ptr_equal(gs_nvinst_find(&rec, "/nowhere", "/usr/bin/nvidia-cuda-mps-server"), f);
+	/* links and backed-up files are not installed files */
+	assert_null(gs_nvinst_find(&rec, "/usr/lib/x86_64-linux-gnu/libcuda.so.1", NULL));
+	assert_null(gs_nvinst_find(&rec, "/usr/lib/x86_64-linux-gnu/libGL.so.1", NULL));
+	gs_nvinst_clear(&rec);
+	/* another version's record parses, as that version */
+	char other[] = "1.0-55016301 (550.163.01)\nNVIDIA\n1: /usr/bin/nvidia-debugdump\n7\n";
+	assert_int_equal(gs_nvinst_parse(other, "log", &rec, &err), 0);
+	assert_string_equal(rec.version, "550.163.01");
+	gs_nvinst_clear(&rec);
+}
+
+/* Every malformed record is refused whole, with the line and the reason. */
+static void test_nvinst_hostile(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+		{"", "ends before the version line"},
+		{"535.261.03\nx\n", "line 1: not an nvidia-installer version line"},
+		{"1.0-1 (not.a.version)\nx\n", "line 1: not a driver version"},
+		{"1.0-53526103 (535.261.03) trailing\nx\n", "line 1: not an nvidia-installer"},
+		{"1.0-53526103 (535.261.03)\n", "ends before the description"},
+		{"1.0-53526103 (535.261.03)\nd\n1: usr/bin/x\n1\n", "line 3: not an absolute path"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /usr/bin/../../etc/shadow\n1\n", "line 3: not an absolute path"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /usr/./bin/x\n1\n", "line 3: not an absolute path"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /..\n1\n", "line 3: not an absolute path"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /usr/bin/x\n", "line 4: the record ends"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /usr/bin/x\n99999999999\n", "line 4: not a CRC"},
+		{"1.0-53526103 (535.261.03)\nd\n1: /usr/bin/x\n-1\n", "line 4: not a CRC"},
+		{"1.0-53526103 (535.261.03)\nd\n7: /usr/bin/x\n1\n", "line 3: not an entry type"},
+		{"1.0-53526103 (535.261.03)\nd\n/usr/bin/x\n", "line 3: not an entry"},
+		{"1.0-53526103 (535.261.03)\nd\n2: /usr/bin/x\ntarget\n", "the record ends before the backed-up"},
+		{"1.0-53526103 (535.261.03)\nd\n100: /usr/bin/x\nmode\n", "line 4: not \"CRC MODE"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		_cleanup_free_ char *t = strdup(cases[i].text);
+		struct gs_nvinst rec;
+		struct gs_err err = GS_ERR_INIT;
+		assert_int_equal(gs_nvinst_parse(t, "log", &rec, &err), -EBADMSG);
+		if (!strstr(err.msg, cases[i].why))
+			fail_msg("case %zu: '%s' does not say '%s'", i, err.msg, cases[i].why);
+		assert_false(rec.present);
+		assert_int_equal(rec.n_files, 0);
+		assert_null(rec.version);
+	}
+	/* a huge line: refused, never cut to a shorter path */
+	size_t n = 1 << 20;
+	_cleanup_free_ char *big = malloc(n + 64);
+	assert_non_null(big);
+	int h = snprintf(big, 64, "1.0-53526103 (535.261.03)\nd\n1: /");
+	memset(big + h, 'a', n);
+	strcpy(big + h + n, "\n1\n");
+	struct gs_nvinst rec;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_nvinst_parse(big, "log", &rec, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "line 3: longer than"));
+}
+
+/* The record read inside a root: absent is no record; a link leaving the
+ * root resolves inside it; more than the bound is an error; the CRC is
+ * nvidia-installer's (CRC-32/MPEG-2: "123456789" -> 0x0376e6e7). */
+static void test_nvinst_load(void **state)
+{
+	(void)state;
+	char d[64];
+	snprintf(d, sizeof(d), "/tmp/gs-nvinst-XXXXXX");
+	assert_non_null(mkdtemp(d));
+	struct gs_root r;
+	struct gs_nvinst rec;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(gs_root_open(d, &r, &err), 0);
+	assert_int_equal(gs_nvinst_load(&r, &rec, &err), 0);
+	assert_false(rec.present);
+	/* a link to the host's file: resolved inside the root, where it is absent */
+	assert_int_equal(sh("set -e; mkdir -p %s/var/lib/nvidia %s/etc; printf '1.0-1 (1.2)\\nd\\n' > /tmp/gs-nvinst-host.$$; "
+			    "ln -s /tmp/gs-nvinst-host.$$ %s/var/lib/nvidia/log", d, d, d), 0);
+	assert_int_equal(gs_nvinst_load(&r, &rec, &err), 0);
+	assert_false(rec.present);
+	sh("rm -f /tmp/gs-nvinst-host.*");
+	/* over the bound */
+	assert_int_equal(sh("set -e; rm %s/var/lib/nvidia/log; { printf '1.0-53526103 (535.261.03)\\nd\\n'; "
+			    "head -c 5000000 /dev/zero | tr '\\0' '\\n'; } > %s/var/lib/nvidia/log", d, d), 0);
+	assert_true(gs_nvinst_load(&r, &rec, &err) < 0);
+	assert_non_null(strstr(err.msg, "/var/lib/nvidia/log"));
+	assert_false(rec.present);
+	/* a good one, and the CRC of a known text */
+	assert_int_equal(sh("set -e; printf '1.0-53526103 (535.261.03)\\nd\\n1: /usr/bin/x\\n58124007\\n' > %s/var/lib/nvidia/log; "
+			    "printf 123456789 > %s/etc/check; : > %s/etc/empty", d, d, d), 0);
+	assert_int_equal(gs_nvinst_load(&r, &rec, &err), 0);
+	assert_true(rec.present);
+	assert_int_equal(rec.n_files, 1);
+	assert_int_equal(rec.files[0].crc, 0x0376e6e7u);
+	uint32_t crc = 1;
+	_cleanup_close_ int fd = gs_root_open_file(&r, "/etc/check", O_RDONLY, NULL, &err);
+	assert_true(fd >= 0);
+	assert_int_equal(gs_nvinst_crc_fd(fd, &crc, &err), 0);
+	assert_int_equal(crc, 0x0376e6e7u);
+	_cleanup_close_ int efd = gs_root_open_file(&r, "/etc/empty", O_RDONLY, NULL, &err);
+	assert_true(efd >= 0);
+	assert_int_equal(gs_nvinst_crc_fd(efd, &crc, &err), 0);
+	assert_int_equal(crc, 0);
+	gs_nvinst_clear(&rec);
+	gs_root_close(&r);
+	assert_int_equal(sh("rm -rf %s", d), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_versions), cmocka_unit_test(test_kmod_version),     cmocka_unit_test(test_contains_across_chunks),
 		cmocka_unit_test(test_exact_set),    cmocka_unit_test(test_caps_filter),
 		cmocka_unit_test(test_missing_version), cmocka_unit_test(test_detect),
-		cmocka_unit_test(test_dpkg),
+		cmocka_unit_test(test_dpkg),         cmocka_unit_test(test_nvinst_parse),
+		cmocka_unit_test(test_nvinst_hostile), cmocka_unit_test(test_nvinst_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

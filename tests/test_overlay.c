@@ -52,7 +52,14 @@ static void test_env_visible(void **state)
 		 OVL_VISIBLE_LIST, 2},
 		{"NVIDIA_VISIBLE_DEVICES=foo", -EINVAL, OVL_VISIBLE_UNSET, 0},
 		{"NVIDIA_VISIBLE_DEVICES=0,,1", -EINVAL, OVL_VISIBLE_UNSET, 0},
-		{"NVIDIA_VISIBLE_DEVICES=MIG-1234", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=MIG-1234", 0, OVL_VISIBLE_LIST, 1}, /* refused at selection */
+		{"NVIDIA_VISIBLE_DEVICES=0:1:0, 1:2:3,0", 0, OVL_VISIBLE_LIST, 3},
+		{"NVIDIA_VISIBLE_DEVICES=0:1", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=0:1:0:0", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=0::0", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=0:1:x", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=12345:1:0", -EINVAL, OVL_VISIBLE_UNSET, 0},
+		{"NVIDIA_VISIBLE_DEVICES=MIG-xyz", -EINVAL, OVL_VISIBLE_UNSET, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ovl_env e;
@@ -244,6 +251,79 @@ static void test_gpus(void **state)
 	assert_int_equal(n, 0);
 	free(sel);
 	ovl_env_clear(&e);
+}
+
+/* MIG devices: GPU:GI:CI tokens are left to ovl_migs_select (in request
+ * order, deduplicated, the GPU index checked), a MIG UUID is refused with
+ * the way out; the capability files give the nodes' minors, a GI or CI
+ * without one is ENODEV naming the device and the file. */
+static void test_mig(void **state)
+{
+	(void)state;
+	struct ovl_gpu g[2] = {{"0000:01:00.0", "GPU-1", 0}, {"0000:02:00.0", "GPU-2", 3}};
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_env e;
+	size_t *sel = NULL, n = 0;
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=1:2:0,0,0:1:0,1:2:0", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 1); /* the whole GPU 0 only */
+	assert_int_equal(sel[0], 0);
+	free(sel);
+	struct ovl_mig *m = NULL;
+	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(m[0].gpu == 1 && m[0].gi == 2 && m[0].ci == 0);
+	assert_true(m[1].gpu == 0 && m[1].gi == 1 && m[1].ci == 0);
+	free(m);
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=2:1:0", NULL), 0);
+	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), -ENODEV);
+	assert_non_null(strstr(err.msg, "MIG device 2:1:0: GPU index 2 does not exist"));
+	ovl_env_clear(&e);
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=MIG-4f2a3c6e-1111", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "MIG UUIDs need the device inventory"));
+	assert_non_null(strstr(err.msg, "GPU:GI:CI"));
+	ovl_env_clear(&e);
+	/* "all" is the whole GPUs: no MIG device */
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=all", NULL), 0);
+	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(m);
+	ovl_env_clear(&e);
+
+	char d[64];
+	snprintf(d, sizeof(d), "/tmp/gs-mig-XXXXXX");
+	assert_non_null(mkdtemp(d));
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; c=%s/driver/nvidia/capabilities; mkdir -p $c/gpu3/mig/gi2/ci0 $c/gpu3/mig/gi4/ci1; "
+		 "printf 'DeviceFileMinor: 66\nDeviceFileMode: 292\n' > $c/gpu3/mig/gi2/access; "
+		 "printf 'DeviceFileMode: 292\nDeviceFileMinor: 67\n' > $c/gpu3/mig/gi2/ci0/access; "
+		 "printf 'DeviceFileMinor: 90\n' > $c/gpu3/mig/gi4/access; "
+		 "printf 'DeviceFileMode: 292\n' > $c/gpu3/mig/gi4/ci1/access",
+		 d);
+	assert_int_equal(system(cmd), 0);
+	struct ovl_mig one = {1, 2, 0};
+	int gi = -1, ci = -1;
+	assert_int_equal(ovl_mig_caps_read(d, 3, &one, "1:2:0", &gi, &ci, &err), 0);
+	assert_int_equal(gi, 66);
+	assert_int_equal(ci, 67);
+	one.ci = 7;
+	assert_int_equal(ovl_mig_caps_read(d, 3, &one, "1:2:7", &gi, &ci, &err), -ENODEV);
+	assert_non_null(strstr(err.msg, "MIG device 1:2:7: no compute instance 7 in GPU instance 2"));
+	assert_non_null(strstr(err.msg, "gpu3/mig/gi2/ci7/access absent"));
+	one = (struct ovl_mig){1, 9, 0};
+	assert_int_equal(ovl_mig_caps_read(d, 3, &one, "1:9:0", &gi, &ci, &err), -ENODEV);
+	assert_non_null(strstr(err.msg, "no GPU instance 9 on GPU 1"));
+	one = (struct ovl_mig){1, 4, 1};
+	assert_int_equal(ovl_mig_caps_read(d, 3, &one, "1:4:1", &gi, &ci, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "no DeviceFileMinor"));
+	/* the GPU's device minor names the folder, not its index */
+	one = (struct ovl_mig){1, 2, 0};
+	assert_int_equal(ovl_mig_caps_read(d, 1, &one, "1:2:0", &gi, &ci, &err), -ENODEV);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* ---- plans ---------------------------------------------------------------- */
@@ -631,11 +711,26 @@ static void test_plan_readonly_and_devices(void **state)
 	assert_non_null(find_op(p, OVL_OP_MKNOD, "/dev/nvidiactl"));
 	ovl_plan_free(p);
 
-	/* a device name that is not one component is refused */
-	struct ovl_device evil[] = {{"../etc/passwd", 195, 0}};
-	req.devices = evil;
+	/* a MIG capability node lives in /dev/nvidia-caps/ */
+	struct ovl_device cap[] = {{"nvidia-caps/nvidia-cap21", 508, 21}};
+	req.devices = cap;
 	req.n_devices = 1;
-	assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	d = find_op(p, OVL_OP_MKNOD, "/dev/nvidia-caps/nvidia-cap21");
+	assert_non_null(d);
+	assert_int_equal(d->minor, 21);
+	ovl_plan_free(p);
+
+	/* a device name that is not one component (or nvidia-caps/ and one) is refused */
+	static const char *const evil_names[] = {"../etc/passwd", "nvidia-caps/../../etc/passwd",
+						 "nvidia-caps/", "nvidia-caps/a/b", "other/nvidia0"};
+	for (size_t i = 0; i < sizeof(evil_names) / sizeof(evil_names[0]); i++) {
+		struct ovl_device evil[1] = {{"", 195, 0}};
+		snprintf(evil[0].name, sizeof(evil[0].name), "%s", evil_names[i]);
+		req.devices = evil;
+		req.n_devices = 1;
+		assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
+	}
 	gs_manifest_free(m);
 }
 
@@ -1217,6 +1312,7 @@ int main(void)
 		cmocka_unit_test(test_env_last_wins),
 		cmocka_unit_test(test_require),
 		cmocka_unit_test(test_gpus),
+		cmocka_unit_test(test_mig),
 		cmocka_unit_test(test_plan_caps),
 		cmocka_unit_test(test_plan_vdpau),
 		cmocka_unit_test(test_no_silent_truncation),

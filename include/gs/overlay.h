@@ -137,9 +137,27 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 
 /* Selects GPUs for E from GPUS (sorted by bus id: that order gives the
  * indices nvidia-smi shows).  *OUT holds indices into GPUS, in request
- * order, without duplicates.  An unknown index or UUID is an error. */
+ * order, without duplicates.  An unknown index or UUID is an error; MIG
+ * devices named GPU:GI:CI are skipped (ovl_migs_select), a MIG UUID is
+ * -ENOTSUP (it needs NVML: the message says to use GPU:GI:CI). */
 int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *e,
 		    size_t **out, size_t *n_out, struct gs_err *err);
+
+/* A MIG device named GPU:GI:CI in NVIDIA_VISIBLE_DEVICES ("0:1:0"): the
+ * GPU's index (as for whole GPUs), its GPU instance and compute instance
+ * ids (as nvidia-smi -L shows them). */
+struct ovl_mig {
+	size_t gpu;
+	unsigned int gi, ci;
+};
+
+/* The MIG devices of E's list (the GPU:GI:CI tokens; ovl_gpus_select skips
+ * them), in request order without duplicates, *OUT malloc'd.  A GPU index
+ * at or above N_GPUS is an error naming the token; a MIG UUID (MIG-...) is
+ * refused by ovl_gpus_select (it needs NVML).  Whether the GI and CI exist
+ * is the host's to say: ovl_mig_caps_read. */
+int ovl_migs_select(size_t n_gpus, const struct ovl_env *e, struct ovl_mig **out, size_t *n_out,
+		    struct gs_err *err);
 
 /* ---- the host's driver and GPUs (gpus.c: reads PROCROOT) --------------------- */
 
@@ -158,9 +176,20 @@ int ovl_driver_version(const char *procroot, char **out, struct gs_err *err);
  * same GPU. */
 int ovl_gpus_read(const char *procroot, struct ovl_gpu **out, size_t *n, struct gs_err *err);
 
+/* The capability nodes of MIG device M on the GPU with device minor
+ * GPU_MINOR: the DeviceFileMinor of
+ * PROCROOT/driver/nvidia/capabilities/gpuGPU_MINOR/mig/giGI/access (*GI_MINOR)
+ * and of .../giGI/ciCI/access (*CI_MINOR), the minors of
+ * /dev/nvidia-caps/nvidia-capN.  A GI or CI without its file is -ENODEV
+ * naming the MIG device (as TOKEN) and the file; a file that does not parse
+ * or has no DeviceFileMinor is -EBADMSG. */
+int ovl_mig_caps_read(const char *procroot, int gpu_minor, const struct ovl_mig *m,
+		      const char *token, int *gi_minor, int *ci_minor, struct gs_err *err);
+
 /* A device node the container receives. */
 struct ovl_device {
-	char name[64];     /* "nvidia0", "nvidiactl", "nvidia-uvm" (under /dev) */
+	char name[64];     /* "nvidia0", "nvidiactl", "nvidia-uvm", "nvidia-caps/nvidia-cap12"
+			    * (under /dev) */
 	uint32_t major, minor;
 };
 

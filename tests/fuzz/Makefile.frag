@@ -8,9 +8,9 @@
 #   make fuzz-run FUZZ_SECONDS=N   run each target for N seconds (default 60)
 #   tests/fuzz/corpus-run DIR      what make check does: a bounded,
 #                                  deterministic run of each from its seeds
-FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev
+FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev nvinst
 FUZZ_TARGETS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-FUZZ_LIB_SRC := $(COMMON_SRC) $(LDCACHE_SRC) $(MANIFEST_SRC) $(OVERLAY_SRC) hook/oci.c hook/jsonedit.c
+FUZZ_LIB_SRC := $(COMMON_SRC) $(LDCACHE_SRC) $(MANIFEST_SRC) $(OVERLAY_SRC) hook/oci.c hook/jsonedit.c stage/nvinst.c stage/rootfs.c
 FUZZ_LIB := $(BUILD)/fuzz/libgsfuzz.a
 FUZZ_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all

@@ -4,7 +4,8 @@
  * precedence), NVIDIA_REQUIRE_* evaluated against two driver versions,
  * the GPUs selected from a fixed inventory; the whole input is also
  * parsed as /proc/driver/nvidia/gpus/BUS/information.  Promises: a
- * refusal names its reason; a selection names only GPUs that exist. */
+ * refusal names its reason; a selection names only GPUs that exist, MIG
+ * devices (GPU:GI:CI) included. */
 #include "fuzz_common.h"
 #include "gs/overlay.h"
 
@@ -30,6 +31,13 @@ static void one(char **env, size_t n, bool last)
 			if (sel[i] >= 2)
 				abort(); /* a GPU that is not there */
 		free(sel);
+		struct ovl_mig *migs = NULL;
+		r = ovl_migs_select(2, &e, &migs, &k, &err);
+		fz_refused(r, &err);
+		for (size_t i = 0; r >= 0 && i < k; i++)
+			if (migs[i].gpu >= 2 || migs[i].gi > 9999 || migs[i].ci > 9999)
+				abort(); /* a MIG device on a GPU that is not there */
+		free(migs);
 	}
 	ovl_env_clear(&e);
 }
