@@ -332,7 +332,8 @@ static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
 				  .host_binds = x->ipc, .n_host_binds = x->n_ipc,
 				  .no_write = x->cfg.readonly,
 				  .tmpfs_dests = (const char *const *)x->cfg.tmpfs_dests,
-				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests};
+				  .n_tmpfs_dests = x->cfg.n_tmpfs_dests,
+				  .cuda_compat_dir = x->conf.cuda_compat_dir};
 	return ovl_plan_build(x->index, &req, &x->plan, err);
 }
 

@@ -36,6 +36,7 @@ void ovl_plan_free(struct ovl_plan *p)
 	free(p->tmpfs_dests);
 	free(p->ops);
 	free(p->driver);
+	free(p->cuda_compat_dir);
 	free(p);
 }
 
@@ -243,7 +244,12 @@ int ovl_plan_build(const struct gs_index *manifest, const struct ovl_request *re
 	}
 	p->no_write = req->no_write;
 	p->caps = ovl_caps_effective(req->caps);
-	r = copy_tmpfs_dests(p, req, err);
+	if (req->cuda_compat_dir && req->cuda_compat_dir[0] != '/')
+		r = gs_err_setx(err, EINVAL, "cuda_compat_dir %s: not an absolute path", req->cuda_compat_dir);
+	else if (req->cuda_compat_dir && !(p->cuda_compat_dir = strdup(req->cuda_compat_dir)))
+		r = fail_nomem(err);
+	if (r >= 0)
+		r = copy_tmpfs_dests(p, req, err);
 	if (r >= 0)
 		r = build_ops(p, manifest, req, err);
 	if (r < 0) {

@@ -1207,6 +1207,86 @@ static void test_hostdev_make(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- CUDA forward compatibility (compat.c) ---- */
+
+static void test_version_cmp(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *a, *b;
+		int want;
+	} t[] = {
+		{"550.54.15", "535.261.03", 1}, {"535.261.03", "550.54.15", -1},
+		{"535.261.03", "535.261.03", 0}, {"535.261.3", "535.261.03", 0},
+		{"1.2", "1.2.1", -1},            {"1.2.0", "1.2", 0},
+		{"10.0", "9.99", 1},             {"535.1", "535.01.1", -1},
+		{"123456789012345678901234.1", "99.1", 1},
+		{"99.1", "123456789012345678901234.1", -1},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = ovl_version_cmp(t[i].a, t[i].b);
+		if ((r > 0) - (r < 0) != t[i].want)
+			fail_msg("%s vs %s: %d, want %d", t[i].a, t[i].b, r, t[i].want);
+	}
+}
+
+static void test_compat_libcuda_name(void **state)
+{
+	(void)state;
+	char v[GS_VERSION_MAX + 1];
+	assert_true(ovl_compat_libcuda_version("libcuda.so.550.54.15", v));
+	assert_string_equal(v, "550.54.15");
+	assert_true(ovl_compat_libcuda_version("libcuda.so.550.54", v));
+	assert_string_equal(v, "550.54");
+	static const char *const bad[] = {"libcuda.so.1", "libcuda.so", "libcuda.so.", "libcuda.so.abc",
+					  "libcuda.so.550..1", "libcuda.so.550.54.", "libcudart.so.12.4",
+					  "libcuda.so.550.54.15.bak", "libcuda.so.1234567890123456789012345678901.1",
+					  "xlibcuda.so.550.54"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ovl_compat_libcuda_version(bad[i], v))
+			fail_msg("%s taken for a libcuda.so.<version>", bad[i]);
+}
+
+static void test_compat_pick(void **state)
+{
+	(void)state;
+	const char *names[] = {"libcuda.so.1", "libnvidia-nvvm.so.550.54.15", "libcuda.so.545.23.08",
+			       "libcuda.so.550.54.15", "libcuda.so.x.y", "libcuda.so.549.99"};
+	const size_t n = sizeof(names) / sizeof(names[0]);
+	char why[256];
+	size_t idx = 99;
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "535.261.03", &idx, why, sizeof(why)), 1);
+	assert_int_equal(idx, 3);
+	assert_string_equal(why, "used: /c/libcuda.so.550.54.15 newer than driver 535.261.03");
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "550.54.15", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c/libcuda.so.550.54.15 same version as driver 550.54.15");
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "550.100", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c/libcuda.so.550.54.15 older than driver 550.100");
+	const char *odd[] = {"libcuda.so.1", "libcuda.so.x.y", "libnvidia-nvvm.so.4"};
+	assert_int_equal(ovl_compat_pick(odd, 3, "/c", "535.261.03", &idx, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "ignored: /c holds no libcuda.so.<version>"));
+	assert_non_null(strstr(why, "not a version"));
+	assert_int_equal(ovl_compat_pick(odd, 0, "/c", "535.261.03", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c holds no libcuda.so.<version>");
+}
+
+static void test_compat_value(void **state)
+{
+	(void)state;
+	struct ovl_compat_lib libs[] = {{"libcuda.so.1", "/c/libcuda.so.550.54.15"},
+					{"libnvidia-nvvm.so.4", "/c/libnvidia-nvvm.so.550.54.15"}};
+	struct ovl_compat c = {.used = true, .libs = libs, .n_libs = 2};
+	const int32_t x64 = LDC_FLAG_ELF_LIBC6 | LDC_FLAG_X8664_LIB64;
+	assert_string_equal(ovl_compat_value(&c, "libcuda.so.1", x64), "/c/libcuda.so.550.54.15");
+	assert_string_equal(ovl_compat_value(&c, "libnvidia-nvvm.so.4", x64), "/c/libnvidia-nvvm.so.550.54.15");
+	assert_null(ovl_compat_value(&c, "libcuda.so.1", LDC_FLAG_ELF_LIBC6)); /* lib32 keeps ours */
+	assert_null(ovl_compat_value(&c, "libcuda.so", x64));                 /* development link */
+	assert_null(ovl_compat_value(&c, "libnvidia-ml.so.1", x64));
+	c.used = false;
+	assert_null(ovl_compat_value(&c, "libcuda.so.1", x64));
+	assert_null(ovl_compat_value(NULL, "libcuda.so.1", x64));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1230,6 +1310,10 @@ int main(void)
 		cmocka_unit_test(test_nv_attrs),
 		cmocka_unit_test(test_hostdevs_read),
 		cmocka_unit_test(test_hostdev_make),
+		cmocka_unit_test(test_version_cmp),
+		cmocka_unit_test(test_compat_libcuda_name),
+		cmocka_unit_test(test_compat_pick),
+		cmocka_unit_test(test_compat_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1054,6 +1054,7 @@ static void test_config(void **state)
 	assert_string_equal(c.host_root, "/");
 	assert_string_equal(c.mps_pipe_dir, "/tmp/nvidia-mps");
 	assert_string_equal(c.mps_log_dir, "/var/log/nvidia-mps");
+	assert_string_equal(c.cuda_compat_dir, "/usr/local/cuda/compat");
 	gs_config_clear(&c);
 	/* a file the user named must exist */
 	assert_int_equal(gs_config_load("/nonexistent/gpu-stage/config.json", true, &c, &err), -ENOENT);
@@ -1089,16 +1090,20 @@ static void test_config(void **state)
 	assert_int_equal(c.requests, GS_REQUESTS_ORCHESTRATOR);
 	gs_config_clear(&c);
 	static const char ipc[] = "{\"require_uvm\": false, \"host_root\": \"/tmp/h\", "
-				  "\"mps_pipe_dir\": \"/run/mps\", \"mps_log_dir\": \"/run/mps-log\"}";
+				  "\"mps_pipe_dir\": \"/run/mps\", \"mps_log_dir\": \"/run/mps-log\", "
+				  "\"cuda_compat_dir\": \"/opt/cuda/compat\"}";
 	assert_int_equal(gs_config_parse(ipc, strlen(ipc), "i.json", &c, &err), 0);
 	assert_false(c.require_uvm);
 	assert_string_equal(c.host_root, "/tmp/h");
 	assert_string_equal(c.mps_pipe_dir, "/run/mps");
 	assert_string_equal(c.mps_log_dir, "/run/mps-log");
+	assert_string_equal(c.cuda_compat_dir, "/opt/cuda/compat");
 	gs_config_clear(&c);
 	config_rejected("{\"require_uvm\": \"no\"}", "\"require_uvm\": must be true or false");
 	config_rejected("{\"require_uvm\": 0}", "must be true or false");
 	config_rejected("{\"mps_pipe_dir\": \"tmp/mps\"}", "not an absolute path");
+	config_rejected("{\"cuda_compat_dir\": \"usr/local/cuda/compat\"}", "not an absolute path");
+	config_rejected("{\"cuda_compat_dir\": true}", "must be a string");
 	config_rejected("{\"cdi_vendor\": \"nvidia.com/gpu\"}", "not a CDI vendor name");
 	config_rejected("{\"runtime\": \"\"}", "non-empty");
 	config_rejected("{\"store\": \"/a\", \"store\": \"/b\"}", "duplicate");

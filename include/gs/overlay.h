@@ -65,6 +65,7 @@
 #include "gs/err.h"
 #include "gs/jsonw.h"
 #include "gs/manifest.h"
+#include "gs/version.h"
 
 #define OVL_ANCHOR "/run/gpu-stage"
 #define OVL_CONF_DIR "/etc/ld.so.conf.d"
@@ -214,6 +215,9 @@ struct ovl_request {
 	 * host directory) is a volume, never created in or removed from. */
 	const char *const *tmpfs_dests;
 	size_t n_tmpfs_dests;
+	/* the image's CUDA forward-compatibility directory (config's
+	 * cuda_compat_dir); NULL: none looked at */
+	const char *cuda_compat_dir;
 };
 
 /* Capabilities after implications (video => compute, display => graphics). */
@@ -287,6 +291,7 @@ struct ovl_plan {
 	char **tmpfs_dests; /* copy of the request's */
 	size_t n_tmpfs_dests;
 	unsigned int caps; /* effective capabilities */
+	char *cuda_compat_dir; /* copy of the request's, or NULL */
 	struct ovl_op *ops;
 	size_t n_ops;
 };
@@ -309,6 +314,48 @@ const char *ovl_op_name(enum ovl_op_type t);
 /* Human-readable plan, one line per operation (dry run).  Malloc'd. */
 char *ovl_plan_describe(const struct ovl_plan *p, const char *verdir);
 
+/* ---- CUDA forward compatibility (compat.c) ------------------------------------------ */
+
+#define OVL_COMPAT_MAX_ENTRIES 256 /* a directory with more files is ignored */
+#define OVL_COMPAT_MAX_LIBS 32     /* companions of libcuda inspected, at most */
+
+/* Compares two versions (gs_version_valid: digit groups and dots) group by
+ * group as numbers of any length ("550.54.15" > "535.261.03", "1.02" ==
+ * "1.2", "1.2" < "1.2.1"): <0, 0, >0. */
+int ovl_version_cmp(const char *a, const char *b);
+
+/* Whether NAME is "libcuda.so.<VER>" with VER a version; VER copied. */
+bool ovl_compat_libcuda_version(const char *name, char ver[GS_VERSION_MAX + 1]);
+
+/* Among NAMES (the files of the compat directory DIR), the libcuda.so.<VER>
+ * of the highest VER, in *IDX; returns 1 when it is newer than DRIVER
+ * (use it), else 0; WHY (for the audit record) says "used: DIR/FILE newer
+ * than driver D" or "ignored: ..." and why. */
+int ovl_compat_pick(const char *const *names, size_t n, const char *dir, const char *driver,
+		    size_t *idx, char *why, size_t whylen);
+
+struct ovl_compat_lib {
+	char *soname; /* the cache key it takes over */
+	char *value;  /* DIR/FILE inside the container */
+};
+
+struct ovl_compat {
+	bool used;   /* the image's libcuda is newer: LIBS go ahead */
+	char why[256]; /* for the audit record; "" when DIR is absent */
+	struct ovl_compat_lib *libs;
+	size_t n_libs;
+};
+
+/* Looks at the image's compat directory DIR inside ROOTFD (see compat.c
+ * for the rules) against the staged driver DRIVER and the cache entries
+ * of the ldcache op O.  Anything odd there is a note in C->why, never an
+ * error; returns 0, or -ENOMEM. */
+int ovl_compat_find(int rootfd, const char *dir, const struct ovl_op *o, const char *driver,
+		    struct ovl_compat *c);
+/* The compat file that takes over cache key KEY (64-bit FLAGS only), or NULL. */
+const char *ovl_compat_value(const struct ovl_compat *c, const char *key, int32_t flags);
+void ovl_compat_clear(struct ovl_compat *c);
+
 /* ---- applying it ------------------------------------------------------------------ */
 
 enum ovl_status {
@@ -328,6 +375,7 @@ struct ovl_result {
 	struct ovl_op_result *ops; /* one per plan op */
 	size_t n_ops;
 	char ldcache[256];         /* what happened to the image's ld.so.cache */
+	char cuda_compat[256];     /* the image's CUDA compat libraries: used or why not */
 };
 
 /* Writes the plan as a JSON object (member KEY, or NULL in an array) for
