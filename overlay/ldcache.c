@@ -114,14 +114,25 @@ static bool ours(const struct ldc_entry *e, void *data)
  * in *BUF at once and *OUT stays NULL: its strings are copied as they are,
  * none rewritten, which is what keeps a start with a 2,000-library image
  * near a minimal one's cost. */
-static int merge(const struct ovl_op *o, const struct ovl_compat *compat, int etcfd, bool with_image,
+/* What the image changes in the staged entries: its newer CUDA compat
+ * libraries take their place (compat.c), and those its libc is too old
+ * for are left out (glibc.c; GLIBC_DEF 0: none). */
+struct image_view {
+	const struct ovl_compat *compat;
+	uint32_t glibc_def;
+};
+
+static int merge(const struct ovl_op *o, const struct image_view *iv, int etcfd, bool with_image,
 		 struct ldc_cache **out, void **buf, size_t *len, char *why, size_t whylen,
 		 struct gs_err *err)
 {
 	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
 	_cleanup_(ldc_cache_freep) struct ldc_cache *old = NULL;
+	const struct ovl_compat *compat = iv->compat;
 	int r = ldc_cache_new(&c, err);
 	for (size_t i = 0; r >= 0 && i < o->n_entries; i++) {
+		if (ovl_glibc_left_out(&o->entries[i], iv->glibc_def))
+			continue;
 		/* the image's newer CUDA compat library takes the staged
 		 * entry's place: first among equal keys */
 		const char *v = ovl_compat_value(compat, o->entries[i].key, o->entries[i].flags);
@@ -297,7 +308,7 @@ static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
 /* The bytes of the new cache.  An image cache that is valid but makes the
  * merged one larger than a cache may be (LDC_FILE_MAX) is left out like a
  * corrupt one: the staged entries alone, and WHY says so. */
-static int build(const struct ovl_op *o, const struct ovl_compat *compat, int etcfd, void **buf,
+static int build(const struct ovl_op *o, const struct image_view *iv, int etcfd, void **buf,
 		 size_t *len, char *why, size_t whylen, struct gs_err *err)
 {
 	char note[400] = "";
@@ -305,7 +316,7 @@ static int build(const struct ovl_op *o, const struct ovl_compat *compat, int et
 		_cleanup_(ldc_cache_freep) struct ldc_cache *cache = NULL;
 		struct gs_err e = GS_ERR_INIT;
 		*buf = NULL;
-		int r = merge(o, compat, etcfd, with_image, &cache, buf, len, note, sizeof(note), &e);
+		int r = merge(o, iv, etcfd, with_image, &cache, buf, len, note, sizeof(note), &e);
 		if (r >= 0 && !*buf)
 			r = ldc_cache_serialize(cache, GENERATOR, buf, len, &e);
 		if (r >= 0) {
@@ -361,9 +372,14 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	if (ovl_compat_find(c->rootfd, c->plan->cuda_compat_dir, o, c->plan->driver, &compat) < 0)
 		return gs_err_setx(err, ENOMEM, "%s: out of memory", o->dest);
 	snprintf(c->res->cuda_compat, sizeof(c->res->cuda_compat), "%s", compat.why);
+	struct image_view iv = {.compat = &compat};
+	if (ovl_glibc_needed(o) > OVL_GLIBC_FLOOR) {
+		iv.glibc_def = ovl_image_glibc(c->rootfd);
+		ovl_glibc_note(o, iv.glibc_def, c->res->glibc, sizeof(c->res->glibc), &c->res->glibc_left_out);
+	}
 	_cleanup_free_ void *buf = NULL;
 	size_t len = 0;
-	int r = build(o, &compat, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
+	int r = build(o, &iv, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
 	if (r < 0)
 		return r;
 	r = install(c, i, etcfd, "ld.so.cache", buf, len, err);

@@ -1287,6 +1287,58 @@ static void test_compat_value(void **state)
 	assert_null(ovl_compat_value(NULL, "libcuda.so.1", x64));
 }
 
+/* ---- the glibc check (glibc.c) ---- */
+
+static void test_glibc_leave_out(void **state)
+{
+	(void)state;
+	const int32_t x64 = LDC_FLAG_ELF_LIBC6 | LDC_FLAG_X8664_LIB64;
+	struct ovl_cache_entry e[] = {
+		{"libnvidia-egl-wayland.so.1", "/run/gpu-stage/lib/graphics/libnvidia-egl-wayland.so.1", x64, GS_GLIBC(2, 34)},
+		{"libnvidia-egl-wayland.so.1", "/run/gpu-stage/lib32/graphics/libnvidia-egl-wayland.so.1", LDC_FLAG_ELF_LIBC6, GS_GLIBC(2, 34)},
+		{"libnvidia-egl-gbm.so.1", "/run/gpu-stage/lib/graphics/libnvidia-egl-gbm.so.1", x64, GS_GLIBC(2, 40)},
+		{"libcuda.so.1", "/run/gpu-stage/lib/compute/libcuda.so.1", x64, GS_GLIBC(2, 2) | 5},
+		{"libcuda.so", "/run/gpu-stage/lib/compute/libcuda.so", x64, GS_GLIBC(2, 2) | 5},
+	};
+	struct ovl_op o = {.type = OVL_OP_LDCACHE, .entries = e, .n_entries = 5};
+	char why[384];
+	bool left;
+	assert_int_equal(ovl_glibc_needed(&o), GS_GLIBC(2, 40));
+	assert_true(ovl_glibc_needed(&o) > OVL_GLIBC_FLOOR);
+	/* an image with glibc 2.31: both 64-bit EGL platforms out, the 32-bit one kept */
+	assert_true(ovl_glibc_left_out(&e[0], GS_GLIBC(2, 31)));
+	assert_false(ovl_glibc_left_out(&e[1], GS_GLIBC(2, 31)));
+	assert_false(ovl_glibc_left_out(&e[3], GS_GLIBC(2, 31)));
+	ovl_glibc_note(&o, GS_GLIBC(2, 31), why, sizeof(why), &left);
+	assert_true(left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.31; left out: libnvidia-egl-wayland.so.1 (needs GLIBC_2.34), "
+				 "libnvidia-egl-gbm.so.1 (needs GLIBC_2.40)");
+	/* 2.36: only gbm; 2.40 exactly: nothing */
+	ovl_glibc_note(&o, GS_GLIBC(2, 36), why, sizeof(why), &left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.36; left out: libnvidia-egl-gbm.so.1 (needs GLIBC_2.40)");
+	ovl_glibc_note(&o, GS_GLIBC(2, 40), why, sizeof(why), &left);
+	assert_false(left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.40; nothing left out");
+	/* no libc: nothing left out, and said so */
+	assert_false(ovl_glibc_left_out(&e[2], 0));
+	ovl_glibc_note(&o, 0, why, sizeof(why), &left);
+	assert_false(left);
+	assert_non_null(strstr(why, "no 64-bit glibc libc.so.6 in the image"));
+	/* many: the list ends in "and N more", never cut mid-name */
+	struct ovl_cache_entry many[40];
+	char keys[40][48];
+	for (size_t i = 0; i < 40; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "libnvidia-long-name-%02zu.so.1", i);
+		many[i] = (struct ovl_cache_entry){keys[i], keys[i], x64, GS_GLIBC(2, 38)};
+	}
+	struct ovl_op m = {.type = OVL_OP_LDCACHE, .entries = many, .n_entries = 40};
+	ovl_glibc_note(&m, GS_GLIBC(2, 31), why, sizeof(why), &left);
+	assert_true(left);
+	assert_non_null(strstr(why, " more"));
+	assert_non_null(strstr(why, "libnvidia-long-name-00.so.1 (needs GLIBC_2.38)"));
+	assert_true(strlen(why) < sizeof(why) - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1314,6 +1366,7 @@ int main(void)
 		cmocka_unit_test(test_compat_libcuda_name),
 		cmocka_unit_test(test_compat_pick),
 		cmocka_unit_test(test_compat_value),
+		cmocka_unit_test(test_glibc_leave_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

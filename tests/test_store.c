@@ -963,11 +963,12 @@ static void test_index(void **state)
 		int code;
 		const char *why;
 	} edits[] = {
-		{"gpu-stage-index\t1\n", "gpu-stage-index\t2\n", EPROTO, "format 2"},
+		{"gpu-stage-index\t2\n", "gpu-stage-index\t1\n", EPROTO, "format 1, this gpu-stage reads format 2"},
 		{"driver\t" VER, "driver\t../x", EBADMSG, "not a driver version"},
 		{"\tlib/compute/libcuda.so." VER "\n", "\tlib/compute/../../x\n", EBADMSG, "'..'"},
 		{"F\tlib\t2\t", "F\tlib\t200\t", EBADMSG, "not a number in range"},
-		{"C\t771\tlib/utility", "C\t771\tetc/utility", EBADMSG, "not a staged library directory"},
+		{"C\t771\t0\tlib/utility", "C\t771\t0\tetc/utility", EBADMSG, "not a staged library directory"},
+		{"C\t771\t0\tlib/utility", "C\t771\t1000000\tlib/utility", EBADMSG, "not a number in range"},
 		{"libnvidia-ml.so.1\tlibnvidia-ml.so.1", "liba.so.1\tlibnvidia-ml.so.1", EBADMSG,
 		 "out of ldconfig's order"},
 		{"files\t5\n", "files\t6\n", EBADMSG, "expected a 'F' line"},

@@ -62,6 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/elfinfo.h"
 #include "gs/err.h"
 #include "gs/jsonw.h"
 #include "gs/manifest.h"
@@ -266,6 +267,7 @@ struct ovl_cache_entry {
 	char *key;     /* SONAME or development-link name */
 	char *value;   /* path inside the container */
 	int32_t flags; /* enum ldc_flag bits */
+	uint32_t glibc; /* highest GLIBC_x.y its library needs (GS_GLIBC; the index) */
 };
 
 struct ovl_op {
@@ -356,6 +358,24 @@ int ovl_compat_find(int rootfd, const char *dir, const struct ovl_op *o, const c
 const char *ovl_compat_value(const struct ovl_compat *c, const char *key, int32_t flags);
 void ovl_compat_clear(struct ovl_compat *c);
 
+/* ---- the glibc check (glibc.c) ----------------------------------------------------- */
+
+/* What every supported image's libc defines: no need to read the image's
+ * libc when no staged library needs more. */
+#define OVL_GLIBC_FLOOR GS_GLIBC(2, 17)
+
+/* The highest GLIBC_x.y a 64-bit entry of the ldcache op O needs. */
+uint32_t ovl_glibc_needed(const struct ovl_op *o);
+/* The highest GLIBC_x.y the image's 64-bit libc.so.6 (its standard
+ * places, opened inside ROOTFD) defines; 0 when there is none. */
+uint32_t ovl_image_glibc(int rootfd);
+/* Whether entry E is left out for an image whose libc defines up to DEF
+ * (0: no libc, nothing left out). */
+bool ovl_glibc_left_out(const struct ovl_cache_entry *e, uint32_t def);
+/* The audit line: "image libc defines up to GLIBC_2.31; left out:
+ * libnvidia-egl-wayland.so.1 (needs GLIBC_2.34)"; *LEFT when any is. */
+void ovl_glibc_note(const struct ovl_op *o, uint32_t def, char *why, size_t whylen, bool *left);
+
 /* ---- applying it ------------------------------------------------------------------ */
 
 enum ovl_status {
@@ -376,6 +396,8 @@ struct ovl_result {
 	size_t n_ops;
 	char ldcache[256];         /* what happened to the image's ld.so.cache */
 	char cuda_compat[256];     /* the image's CUDA compat libraries: used or why not */
+	char glibc[384];           /* the glibc check, "" when not needed */
+	bool glibc_left_out;       /* some staged library was left out (warn) */
 };
 
 /* Writes the plan as a JSON object (member KEY, or NULL in an array) for
