@@ -231,7 +231,7 @@ static int add_lib(struct ovl_compat *c, const char *dir, const char *name, char
 static int gather(struct ovl_compat *c, int dirfd, const char *dir, char **names, size_t n,
 		  size_t pick, const struct ovl_op *o)
 {
-	char ver[GS_VERSION_MAX + 1], note[200];
+	char ver[GS_VERSION_MAX + 1], note[320];
 	ovl_compat_libcuda_version(names[pick], ver);
 	_cleanup_free_ char *soname = NULL;
 	int r = inspect(dirfd, names[pick], &soname, note, sizeof(note));

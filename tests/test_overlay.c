@@ -1207,6 +1207,40 @@ static void test_hostdev_make(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_plan_compat_dir(void **state)
+{
+	(void)state;
+	struct gs_manifest *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_request req = {.caps = GS_CAP_COMPUTE, .cuda_compat_dir = "/usr/local/cuda/compat"};
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	assert_string_equal(p->cuda_compat_dir, "/usr/local/cuda/compat");
+	assert_ptr_not_equal(p->cuda_compat_dir, req.cuda_compat_dir);
+	ovl_plan_free(p);
+	req.cuda_compat_dir = NULL;
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	assert_null(p->cuda_compat_dir);
+	ovl_plan_free(p);
+	char longdir[OVL_COMPAT_DIR_MAX + 2];
+	memset(longdir, 'a', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	const char *bad[] = {"usr/local/cuda/compat", "", longdir};
+	for (size_t i = 0; i < 3; i++) {
+		req.cuda_compat_dir = bad[i];
+		p = NULL;
+		assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
+		assert_null(p);
+		assert_non_null(strstr(err.msg, "cuda_compat_dir"));
+	}
+	longdir[sizeof(longdir) - 2] = '\0'; /* exactly the limit */
+	req.cuda_compat_dir = longdir;
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	ovl_plan_free(p);
+	gs_manifest_free(m);
+}
+
 /* ---- CUDA forward compatibility (compat.c) ---- */
 
 static void test_version_cmp(void **state)
@@ -1362,6 +1396,7 @@ int main(void)
 		cmocka_unit_test(test_nv_attrs),
 		cmocka_unit_test(test_hostdevs_read),
 		cmocka_unit_test(test_hostdev_make),
+		cmocka_unit_test(test_plan_compat_dir),
 		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_compat_libcuda_name),
 		cmocka_unit_test(test_compat_pick),

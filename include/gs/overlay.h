@@ -320,6 +320,7 @@ char *ovl_plan_describe(const struct ovl_plan *p, const char *verdir);
 
 #define OVL_COMPAT_MAX_ENTRIES 256 /* a directory with more files is ignored */
 #define OVL_COMPAT_MAX_LIBS 32     /* companions of libcuda inspected, at most */
+#define OVL_COMPAT_DIR_MAX 128     /* a longer cuda_compat_dir is refused (the plan) */
 
 /* Compares two versions (gs_version_valid: digit groups and dots) group by
  * group as numbers of any length ("550.54.15" > "535.261.03", "1.02" ==
@@ -343,7 +344,7 @@ struct ovl_compat_lib {
 
 struct ovl_compat {
 	bool used;   /* the image's libcuda is newer: LIBS go ahead */
-	char why[256]; /* for the audit record; "" when DIR is absent */
+	char why[512]; /* for the audit record; "" when DIR is absent */
 	struct ovl_compat_lib *libs;
 	size_t n_libs;
 };
@@ -395,7 +396,7 @@ struct ovl_result {
 	struct ovl_op_result *ops; /* one per plan op */
 	size_t n_ops;
 	char ldcache[256];         /* what happened to the image's ld.so.cache */
-	char cuda_compat[256];     /* the image's CUDA compat libraries: used or why not */
+	char cuda_compat[512];     /* the image's CUDA compat libraries: used or why not */
 	char glibc[384];           /* the glibc check, "" when not needed */
 	bool glibc_left_out;       /* some staged library was left out (warn) */
 };
