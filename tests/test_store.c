@@ -21,6 +21,7 @@
 
 #include "../stage/store_internal.h"
 #include "gs/cleanup.h"
+#include "gs/elfinfo.h"
 #include "gs/config.h"
 #include "gs/stage.h"
 
@@ -758,6 +759,10 @@ static void test_corrupt_manifests(void **state)
 		{"files.0.soname", "7", "\"soname\" must be a string or null"},
 		{"files.0.soname", "\"../lib\"", "not a file name"},
 		{"files.0.needed", "[1]", "\"needed\"[0]"},
+		{"files.0.glibc", "\"2.34\"", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "\"GLIBC_PRIVATE\"", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "234", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "\"GLIBC_2.34\\u0000\"", "is not allowed"},
 		{"files.0.sha256", "\"ABC\"", "64 lowercase hex"},
 		{"files.0.src", "[]", "\"src\" must be an object"},
 		{"files.0.src.ino", "\"1\"", "\"ino\" must be an integer"},
@@ -785,6 +790,15 @@ static void test_corrupt_manifests(void **state)
 	struct gs_manifest_info info;
 	assert_int_equal(gs_manifest_parse(good, strlen(good), "m.json", &p, &info, &err), 0);
 	assert_true(info.digest_ok);
+	gs_manifest_free(p);
+	/* "glibc" is optional (manifests of before it) and read back */
+	_cleanup_free_ char *without = edit(good, "files.0.glibc", NULL);
+	assert_int_equal(gs_manifest_parse(without, strlen(without), "m.json", &p, &info, &err), 0);
+	assert_int_equal(p->files[0].glibc, 0);
+	gs_manifest_free(p);
+	_cleanup_free_ char *with = edit(good, "files.0.glibc", "\"GLIBC_2.2.5\"");
+	assert_int_equal(gs_manifest_parse(with, strlen(with), "m.json", &p, &info, &err), 0);
+	assert_int_equal(p->files[0].glibc, GS_GLIBC(2, 2) | 5);
 	gs_manifest_free(p);
 }
 
