@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,191 @@ static int scan_phdrs(Elf *e, const char *name, struct gs_elf_info *info, struct
 	return r;
 }
 
+/* ---- symbol versions (SHT_GNU_verneed, SHT_GNU_verdef) ---- */
+
+bool gs_glibc_parse(const char *name, uint32_t *v)
+{
+	unsigned long part[3] = {0, 0, 0};
+	size_t n = 0;
+	if (strncmp(name, "GLIBC_", 6))
+		return false;
+	for (const char *p = name + 6;; p++) {
+		if (*p < '0' || *p > '9' || n == 3)
+			return false;
+		char *end;
+		part[n] = strtoul(p, &end, 10);
+		if (end - p > 3 || part[n++] > 255)
+			return false;
+		p = end;
+		if (!*p)
+			break;
+		if (*p != '.')
+			return false;
+	}
+	if (n < 2)
+		return false;
+	*v = (uint32_t)(part[0] << 16 | part[1] << 8 | part[2]);
+	return true;
+}
+
+const char *gs_glibc_format(uint32_t v, char *buf, size_t len)
+{
+	if (v & 0xff)
+		snprintf(buf, len, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
+	else
+		snprintf(buf, len, "%u.%u", v >> 16, (v >> 8) & 0xff);
+	return buf;
+}
+
+/* Copies LEN bytes at OFF of the section's BUF (SIZE bytes) into OUT;
+ * false when they are not all inside.  Verneed, Vernaux, Verdef and
+ * Verdaux have the same layout in both ELF classes. */
+static bool take(const char *buf, size_t size, uint64_t off, void *out, size_t len)
+{
+	if (off > size || size - off < len)
+		return false;
+	memcpy(out, buf + off, len);
+	return true;
+}
+
+struct vsec {
+	Elf *e;
+	const char *name; /* the file, for messages */
+	GElf_Shdr sh;
+	const char *buf;
+	size_t size;
+	size_t *budget; /* entries left to read (GS_ELF_MAX_VERSIONS in all) */
+};
+
+/* The version string at OFF of the section's string table, or NULL with
+ * ERR set. */
+static const char *vstr(const struct vsec *v, uint64_t off, struct gs_err *err)
+{
+	const char *s = elf_strptr(v->e, v->sh.sh_link, off);
+	if (!s)
+		gs_err_elf(err, EBADMSG, "%s: version name %#llx outside its string table", v->name,
+			   (unsigned long long)off);
+	return s;
+}
+
+static int spend(const struct vsec *v, struct gs_err *err)
+{
+	if (*v->budget == 0)
+		return gs_err_setx(err, EBADMSG, "%s: more than %d symbol version entries", v->name,
+				   GS_ELF_MAX_VERSIONS);
+	(*v->budget)--;
+	return 0;
+}
+
+static int past_end(const struct vsec *v, const char *what, uint64_t off, struct gs_err *err)
+{
+	return gs_err_setx(err, EBADMSG, "%s: %s at %#llx past the end of its section (%zu bytes)", v->name,
+			   what, (unsigned long long)off, v->size);
+}
+
+/* The versions one Verneed entry (at OFF) needs, into *NEED when its file
+ * is libc.so.6. */
+static int read_vernaux(const struct vsec *v, uint64_t off, const Elf64_Verneed *vn, uint32_t *need,
+			struct gs_err *err)
+{
+	const char *file = vstr(v, vn->vn_file, err);
+	if (!file)
+		return -EBADMSG;
+	bool libc = !strcmp(file, "libc.so.6");
+	uint64_t a = off + vn->vn_aux;
+	for (unsigned j = 0; j < vn->vn_cnt; j++) {
+		Elf64_Vernaux va;
+		if (spend(v, err) < 0)
+			return -EBADMSG;
+		if (!take(v->buf, v->size, a, &va, sizeof(va)))
+			return past_end(v, "a Vernaux entry", a, err);
+		const char *n = libc ? vstr(v, va.vna_name, err) : "";
+		uint32_t ver;
+		if (!n)
+			return -EBADMSG;
+		if (libc && gs_glibc_parse(n, &ver) && ver > *need)
+			*need = ver;
+		if (!va.vna_next)
+			break;
+		a += va.vna_next;
+	}
+	return 0;
+}
+
+static int read_verneed(const struct vsec *v, uint32_t *need, struct gs_err *err)
+{
+	uint64_t off = 0;
+	for (uint64_t i = 0; i < v->sh.sh_info; i++) {
+		Elf64_Verneed vn;
+		if (spend(v, err) < 0)
+			return -EBADMSG;
+		if (!take(v->buf, v->size, off, &vn, sizeof(vn)))
+			return past_end(v, "a Verneed entry", off, err);
+		int r = read_vernaux(v, off, &vn, need, err);
+		if (r < 0)
+			return r;
+		if (!vn.vn_next)
+			break;
+		off += vn.vn_next;
+	}
+	return 0;
+}
+
+static int read_verdef(const struct vsec *v, uint32_t *def, struct gs_err *err)
+{
+	uint64_t off = 0;
+	for (uint64_t i = 0; i < v->sh.sh_info; i++) {
+		Elf64_Verdef vd;
+		Elf64_Verdaux va;
+		if (spend(v, err) < 0)
+			return -EBADMSG;
+		if (!take(v->buf, v->size, off, &vd, sizeof(vd)))
+			return past_end(v, "a Verdef entry", off, err);
+		if (vd.vd_cnt && !(vd.vd_flags & VER_FLG_BASE)) {
+			if (!take(v->buf, v->size, off + vd.vd_aux, &va, sizeof(va)))
+				return past_end(v, "a Verdaux entry", off + vd.vd_aux, err);
+			const char *n = vstr(v, va.vda_name, err);
+			uint32_t ver;
+			if (!n)
+				return -EBADMSG;
+			if (gs_glibc_parse(n, &ver) && ver > *def)
+				*def = ver;
+		}
+		if (!vd.vd_next)
+			break;
+		off += vd.vd_next;
+	}
+	return 0;
+}
+
+/* glibc_need and glibc_def from the version sections, for a file of the
+ * host's byte order (the sections' bytes are read as they are). */
+static int scan_versions(Elf *e, const GElf_Ehdr *eh, const char *name, struct gs_elf_info *info,
+			 struct gs_err *err)
+{
+	const unsigned char host = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+	size_t budget = GS_ELF_MAX_VERSIONS;
+	if (eh->e_ident[EI_DATA] != host)
+		return 0;
+	for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
+		struct vsec v = {.e = e, .name = name, .budget = &budget};
+		if (!gelf_getshdr(scn, &v.sh))
+			return gs_err_elf(err, EBADMSG, "%s: section header", name);
+		if (v.sh.sh_type != SHT_GNU_verneed && v.sh.sh_type != SHT_GNU_verdef)
+			continue;
+		Elf_Data *d = elf_rawdata(scn, NULL);
+		if (!d || (!d->d_buf && d->d_size))
+			return gs_err_elf(err, EBADMSG, "%s: symbol version section", name);
+		v.buf = d->d_buf;
+		v.size = d->d_size;
+		int r = v.sh.sh_type == SHT_GNU_verneed ? read_verneed(&v, &info->glibc_need, err)
+							 : read_verdef(&v, &info->glibc_def, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int gs_elf_inspect(int fd, const char *name, struct gs_elf_info *info, struct gs_err *err)
 {
 	memset(info, 0, sizeof(*info));
@@ -172,6 +358,8 @@ int gs_elf_inspect(int fd, const char *name, struct gs_elf_info *info, struct gs
 	info->machine = eh.e_machine;
 	info->type = eh.e_type;
 	int r = scan_phdrs(e, name, info, err);
+	if (r >= 0)
+		r = scan_versions(e, &eh, name, info, err);
 	if (r < 0) {
 		gs_elf_info_clear(info);
 		return r;

@@ -286,3 +286,10 @@ void gs_malloc_init(void)
 {
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
+
+int gs_reopen(int pathfd, int flags)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pathfd);
+	return open(path, flags | O_CLOEXEC | O_NOCTTY);
+}

@@ -387,7 +387,11 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	if (rootfd < 0)
 		return rootfd;
 	r = hk_cgroup_write(cgfd, x->pl.devs, x->pl.n_devs, x->cg_note, err);
-	return r < 0 ? r : ovl_plan_apply(x->pl.plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
+	if (r >= 0)
+		r = ovl_plan_apply(x->pl.plan, x->src, rootfd, x->mounts, x->mounts_len, &x->res, err);
+	if (r >= 0 && x->res.glibc_left_out)
+		fprintf(stderr, "gpu-stage-hook: warning: %s\n", x->res.glibc);
+	return r;
 }
 
 /* One line: what this start gave the container (written from the plan as

@@ -22,7 +22,8 @@ int hk_plan_build(const struct hk_plan_in *in, struct hk_planned *out, struct gs
 				  .host_binds = out->ipc, .n_host_binds = out->n_ipc,
 				  .no_write = in->cfg->readonly,
 				  .tmpfs_dests = (const char *const *)in->cfg->tmpfs_dests,
-				  .n_tmpfs_dests = in->cfg->n_tmpfs_dests};
+				  .n_tmpfs_dests = in->cfg->n_tmpfs_dests,
+				  .cuda_compat_dir = in->conf->cuda_compat_dir};
 	return ovl_plan_build(in->index, &req, &out->plan, err);
 }
 

@@ -6,10 +6,10 @@
  * manifest and manifest.json's bytes), so verify rebuilds it and compares
  * byte for byte.
  *
- * Format 1, text, one record per line, fields separated by one TAB, no
+ * Format 2, text, one record per line, fields separated by one TAB, no
  * field holding a control character:
  *
- *   gpu-stage-index<TAB>1
+ *   gpu-stage-index<TAB>2
  *   driver<TAB>VER
  *   arch<TAB>ARCH
  *   manifest<TAB>SIZE<TAB>SHA256        manifest.json's size and digest
@@ -17,12 +17,15 @@
  *   F<TAB>KIND<TAB>CAPS<TAB>SIZE<TAB>SHA256<TAB>SONAME<TAB>SOURCE<TAB>PATH
  *                                       N times, in manifest order
  *   cache<TAB>M
- *   C<TAB>FLAGS<TAB>DIR<TAB>KEY<TAB>FILE                   M times
+ *   C<TAB>FLAGS<TAB>GLIBC<TAB>DIR<TAB>KEY<TAB>FILE          M times
  *   end<TAB>CRC32                       of every byte before this line
  *
  * KIND is lib, lib32, bin, firmware or config; CAPS hexadecimal bits;
  * SONAME empty when the file has none; SOURCE the host file it was staged
- * from (for the audit record).  The C lines are the ld.so.cache
+ * from (for the audit record).  GLIBC (hexadecimal, GS_GLIBC; 0 none) is
+ * the highest GLIBC_x.y the entry's library needs of libc.so.6 (format 2:
+ * the hook leaves out entries an image's older libc cannot serve; a format
+ * 1 index is refused, and staging again rebuilds it).  The C lines are the ld.so.cache
  * entries the staged library directories give (DIR is lib/<cap> or
  * lib32/<cap>, the entry's value DIR/FILE under the container's anchor),
  * already in ldconfig's order, equal keys in directory order: any subset
@@ -68,6 +71,7 @@ void gs_index_free(struct gs_index *x)
 struct centry {
 	const char *dir, *key, *file;
 	int32_t flags;
+	uint32_t glibc;
 	size_t seq; /* insertion order: ties keep it (ldconfig's directory order) */
 };
 
@@ -120,7 +124,7 @@ static ssize_t resolve_in_dir(const struct gs_manifest *m, const char *dir, cons
 }
 
 static int push(struct cbuild *b, const char *dir, const char *key, const char *file,
-		int32_t flags)
+		int32_t flags, uint32_t glibc)
 {
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].dir == dir && !strcmp(b->v[i].key, key))
@@ -133,7 +137,7 @@ static int push(struct cbuild *b, const char *dir, const char *key, const char *
 		b->v = v;
 		b->cap = cap;
 	}
-	b->v[b->n] = (struct centry){dir, key, file, flags, b->n};
+	b->v[b->n] = (struct centry){dir, key, file, flags, glibc, b->n};
 	b->n++;
 	return 0;
 }
@@ -152,7 +156,7 @@ static int dir_entries(struct cbuild *b, const char *dir, int32_t flags)
 			continue;
 		const char *key = f->soname && gs_name_ok(f->soname) ? f->soname : name;
 		const char *file = resolve_in_dir(m, dir, key) >= 0 ? key : name;
-		if (push(b, dir, key, file, flags) < 0)
+		if (push(b, dir, key, file, flags, f->glibc) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < m->n_links; i++) {
@@ -167,7 +171,7 @@ static int dir_entries(struct cbuild *b, const char *dir, int32_t flags)
 		const char *so = t >= 0 ? m->files[t].soname : NULL;
 		if (!so || strncmp(name, so, nl) || !strcmp(name, so))
 			continue;
-		if (push(b, dir, name, name, flags) < 0)
+		if (push(b, dir, name, name, flags, m->files[t].glibc) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -243,8 +247,8 @@ int gs_index_format(const struct gs_manifest *m, uint64_t manifest_size,
 	}
 	fprintf(f, "cache\t%zu\n", b.n);
 	for (size_t i = 0; i < b.n; i++)
-		fprintf(f, "C\t%d\t%s\t%s\t%s\n", (int)b.v[i].flags, b.v[i].dir, b.v[i].key,
-			b.v[i].file);
+		fprintf(f, "C\t%d\t%x\t%s\t%s\t%s\n", (int)b.v[i].flags, b.v[i].glibc, b.v[i].dir,
+			b.v[i].key, b.v[i].file);
 	free(b.v);
 	if (fclose(f) != 0) {
 		free(text);
@@ -374,18 +378,20 @@ static bool cache_dir_ok(const char *d)
 
 static int read_cache_line(struct rctx *c, struct gs_index_entry *x, const struct gs_index_entry *prev)
 {
-	char *f[5] = {0};
-	uint64_t flags;
-	int r = fields(c, f, 5, "C");
+	char *f[6] = {0};
+	uint64_t flags, glibc;
+	int r = fields(c, f, 6, "C");
 	if (r < 0)
 		return r;
-	if ((r = number(c, f[1], 10, INT32_MAX, &flags)) < 0)
+	if ((r = number(c, f[1], 10, INT32_MAX, &flags)) < 0 ||
+	    (r = number(c, f[2], 16, 0xffffff, &glibc)) < 0)
 		return r;
-	if (!cache_dir_ok(f[2]))
-		return bad(c, "'%.40s' is not a staged library directory", f[2]);
-	if (!gs_name_ok(f[3]) || !gs_name_ok(f[4]))
+	if (!cache_dir_ok(f[3]))
+		return bad(c, "'%.40s' is not a staged library directory", f[3]);
+	if (!gs_name_ok(f[4]) || !gs_name_ok(f[5]))
 		return bad(c, "bad cache key or file name");
-	*x = (struct gs_index_entry){.dir = f[2], .key = f[3], .file = f[4], .flags = (int32_t)flags};
+	*x = (struct gs_index_entry){.dir = f[3], .key = f[4], .file = f[5], .flags = (int32_t)flags,
+				     .glibc = (uint32_t)glibc};
 	if (prev) {
 		struct ldc_entry a = {.key = prev->key, .flags = prev->flags};
 		struct ldc_entry b = {.key = x->key, .flags = x->flags};
@@ -402,7 +408,7 @@ static int read_head(struct rctx *c, struct gs_index *x, uint64_t *nf)
 	int r = fields(c, f, 2, MAGIC);
 	if (r < 0)
 		return gs_err_wrap(c->err, "not a gpu-stage index");
-	if (strcmp(f[1], "1"))
+	if (strcmp(f[1], GS_STR(GS_INDEX_FORMAT)))
 		return gs_err_setx(c->err, EPROTO, "%s: index format %.20s, this gpu-stage reads format %d",
 				   c->name, f[1], GS_INDEX_FORMAT);
 	if ((r = fields(c, f, 2, "driver")) < 0)
@@ -444,10 +450,13 @@ static int read_body(struct rctx *c, struct gs_index *x)
 		return r;
 	if (nc && !(x->cache = calloc(nc, sizeof(*x->cache))))
 		return gs_err_setx(c->err, ENOMEM, "%s: out of memory", c->name);
-	for (x->n_cache = 0; x->n_cache < nc; x->n_cache++)
+	for (x->n_cache = 0; x->n_cache < nc; x->n_cache++) {
 		if ((r = read_cache_line(c, &x->cache[x->n_cache],
 					 x->n_cache ? &x->cache[x->n_cache - 1] : NULL)) < 0)
 			return r;
+		if (x->cache[x->n_cache].glibc > x->glibc_max)
+			x->glibc_max = x->cache[x->n_cache].glibc;
+	}
 	return 0;
 }
 

@@ -4,7 +4,9 @@
  * The document (schema gpu-stage/manifest/v1):
  *   { "schema", "driver", "arch", "root", "created" (RFC 3339 UTC),
  *     "files": [ { "path", "source", "kind", "caps": [..], "soname" (or null),
- *                  "needed": [..], "sha256", "size", "mode",
+ *                  "needed": [..], "glibc" (optional: "GLIBC_2.34", the
+ *                  highest version the library needs of libc.so.6; absent
+ *                  in manifests of older gpu-stage), "sha256", "size", "mode",
  *                  "src": { "dev", "ino", "mtime_ns" } } ],
  *     "links": [ { "path", "target" } ],
  *     "warnings": [..],
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/elfinfo.h"
 #include "gs/fsx.h"
 #include "gs/manifest.h"
 
@@ -86,7 +89,23 @@ json_t *gs_caps_json(unsigned int caps)
 	return a;
 }
 
+static json_t *file_json_base(const struct gs_file *f);
+
 static json_t *file_json(const struct gs_file *f)
+{
+	json_t *j = file_json_base(f);
+	char v[16] = "GLIBC_";
+	if (j && f->glibc) {
+		gs_glibc_format(f->glibc, v + 6, sizeof(v) - 6);
+		if (json_object_set_new(j, "glibc", json_string(v)) < 0) {
+			json_decref(j);
+			return NULL;
+		}
+	}
+	return j;
+}
+
+static json_t *file_json_base(const struct gs_file *f)
 {
 	return json_pack("{s:s, s:s, s:s, s:o, s:s?, s:s?, s:o, s:s, s:I, s:i, s:{s:I, s:I, s:I}}",
 			 "path", f->path, "source", f->source, "kind", gs_kind_name(f->kind), "caps",
@@ -254,6 +273,19 @@ static int get_strv(struct pctx *c, const char *where, json_t *obj, const char *
 	return 0;
 }
 
+/* The optional "glibc": "GLIBC_x.y[.z]". */
+static int get_glibc(struct pctx *c, const char *where, json_t *obj, uint32_t *v)
+{
+	json_t *g = json_object_get(obj, "glibc");
+	*v = 0;
+	if (!g)
+		return 0;
+	if (!json_is_string(g) || strlen(json_string_value(g)) != json_string_length(g) ||
+	    !gs_glibc_parse(json_string_value(g), v) || !*v)
+		return bad(c, where, "\"glibc\" must be a version string like \"GLIBC_2.34\"");
+	return 0;
+}
+
 static int get_caps(struct pctx *c, const char *where, json_t *obj, unsigned int *caps)
 {
 	json_t *a;
@@ -339,7 +371,7 @@ static int parse_file_strings(struct pctx *c, const char *where, json_t *j, stru
 static int parse_file(struct pctx *c, json_t *j, size_t i, struct gs_file *f)
 {
 	static const char *const keys[] = {"path", "source", "kind", "caps", "soname", "evidence",
-					   "needed", "sha256", "size", "mode", "src", NULL};
+					   "needed", "glibc", "sha256", "size", "mode", "src", NULL};
 	char where[48];
 	snprintf(where, sizeof(where), "files[%zu]", i);
 	if (!json_is_object(j))
@@ -352,6 +384,8 @@ static int parse_file(struct pctx *c, json_t *j, size_t i, struct gs_file *f)
 		r = get_caps(c, where, j, &f->caps);
 	if (r >= 0)
 		r = get_strv(c, where, j, "needed", &f->needed, &f->n_needed);
+	if (r >= 0)
+		r = get_glibc(c, where, j, &f->glibc);
 	if (r >= 0)
 		r = get_int(c, where, j, "size", &size);
 	if (r >= 0)

@@ -554,6 +554,24 @@ int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	return 0;
 }
 
+/* The ld.so.conf.d entry with the image's CUDA compat directory first,
+ * when the cache put its libraries first (c->compat_first), so that a
+ * later ldconfig in the container keeps that order; else *TEXT stays NULL. */
+static int conf_content(const struct ovl_ctx *c, const struct ovl_op *o, char **text, size_t *len,
+			struct gs_err *err)
+{
+	if (!c->compat_first || !c->plan->cuda_compat_dir || strcmp(o->dest, OVL_CONF_DIR "/" OVL_CONF_NAME))
+		return 0;
+	int n = asprintf(text, "# The image's CUDA forward-compatibility libraries (newer than the driver) first.\n%s\n%.*s",
+			 c->plan->cuda_compat_dir, (int)o->content_len, o->content);
+	if (n < 0) {
+		*text = NULL;
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", o->dest);
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
 int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err)
 {
 	const struct ovl_op *o = &c->plan->ops[i];
@@ -571,6 +589,11 @@ int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err)
 			    o->dest);
 	if (r <= 0)
 		return opt ? ovl_skip(c, i, "%s", err->msg) : (r < 0 ? r : -EXDEV);
-	r = gs_write_atomic_at(parent, name, o->content, o->content_len, o->mode, GS_WRITE_NEW_IN_PLACE, err);
+	_cleanup_free_ char *text = NULL;
+	size_t len = o->content_len;
+	r = conf_content(c, o, &text, &len, err);
+	if (r < 0)
+		return r;
+	r = gs_write_atomic_at(parent, name, text ? text : o->content, len, o->mode, GS_WRITE_NEW_IN_PLACE, err);
 	return r < 0 && opt ? ovl_skip(c, i, "%s", err->msg) : r;
 }

@@ -200,5 +200,9 @@ void ovl_plan_write(struct gs_jw *w, const char *key, const struct ovl_plan *p,
 	gs_jw_end(w);
 	if (res && res->ldcache[0])
 		gs_jw_string(w, "ldcache", res->ldcache);
+	if (res && res->cuda_compat[0])
+		gs_jw_string(w, "cuda_compat", res->cuda_compat);
+	if (res && res->glibc[0])
+		gs_jw_string(w, "glibc", res->glibc);
 	gs_jw_end(w);
 }

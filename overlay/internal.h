@@ -99,6 +99,8 @@ struct ovl_ctx {
 	uint64_t *tmpfs_ids;      /* ids of the container's own tmpfs mounts: ours, and
 				   * the runtime's from config.json (apply.c) */
 	size_t n_tmpfs_ids;
+	bool compat_first;        /* the image's CUDA compat directory goes first in
+				   * the ld.so.conf.d entry (ldcache.c found it newer) */
 };
 
 /* Records mount id ID in *V (N entries). */

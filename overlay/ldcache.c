@@ -96,9 +96,7 @@ static int open_existing(int etcfd, char *why, size_t whylen)
 			 (long long)st.st_size, LDC_FILE_MAX);
 		return -1;
 	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-	int rfd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	int rfd = gs_reopen(pfd, O_RDONLY);
 	if (rfd < 0)
 		snprintf(why, whylen, "image's ld.so.cache unreadable");
 	return rfd;
@@ -116,14 +114,29 @@ static bool ours(const struct ldc_entry *e, void *data)
  * in *BUF at once and *OUT stays NULL: its strings are copied as they are,
  * none rewritten, which is what keeps a start with a 2,000-library image
  * near a minimal one's cost. */
-static int merge(const struct ovl_op *o, int etcfd, bool with_image, struct ldc_cache **out,
-		 void **buf, size_t *len, char *why, size_t whylen, struct gs_err *err)
+/* What the image changes in the staged entries: its newer CUDA compat
+ * libraries take their place (compat.c), and those its libc is too old
+ * for are left out (glibc.c; GLIBC_DEF 0: none). */
+struct image_view {
+	const struct ovl_compat *compat;
+	uint32_t glibc_def;
+};
+
+static int merge(const struct ovl_op *o, const struct image_view *iv, int etcfd, bool with_image,
+		 struct ldc_cache **out, void **buf, size_t *len, char *why, size_t whylen,
+		 struct gs_err *err)
 {
 	_cleanup_(ldc_cache_freep) struct ldc_cache *c = NULL;
 	_cleanup_(ldc_cache_freep) struct ldc_cache *old = NULL;
+	const struct ovl_compat *compat = iv->compat;
 	int r = ldc_cache_new(&c, err);
 	for (size_t i = 0; r >= 0 && i < o->n_entries; i++) {
-		struct ldc_entry e = {.key = o->entries[i].key, .value = o->entries[i].value,
+		if (ovl_glibc_left_out(&o->entries[i], iv->glibc_def))
+			continue;
+		/* the image's newer CUDA compat library takes the staged
+		 * entry's place: first among equal keys */
+		const char *v = ovl_compat_value(compat, o->entries[i].key, o->entries[i].flags);
+		struct ldc_entry e = {.key = o->entries[i].key, .value = v ? v : o->entries[i].value,
 				      .flags = o->entries[i].flags};
 		r = ldc_cache_add(c, &e, err);
 	}
@@ -239,9 +252,7 @@ static int musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len
 	struct stat st;
 	bool have = false;
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= MUSL_PATH_MAX) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		_cleanup_close_ int rfd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+		_cleanup_close_ int rfd = gs_reopen(fd, O_RDONLY);
 		struct gs_err e = GS_ERR_INIT;
 		have = rfd >= 0 && gs_read_all_fd(rfd, MUSL_PATH_MAX, MUSL_PATH, &img, &img_len, &e) >= 0;
 	}
@@ -297,15 +308,15 @@ static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
 /* The bytes of the new cache.  An image cache that is valid but makes the
  * merged one larger than a cache may be (LDC_FILE_MAX) is left out like a
  * corrupt one: the staged entries alone, and WHY says so. */
-static int build(const struct ovl_op *o, int etcfd, void **buf, size_t *len, char *why,
-		 size_t whylen, struct gs_err *err)
+static int build(const struct ovl_op *o, const struct image_view *iv, int etcfd, void **buf,
+		 size_t *len, char *why, size_t whylen, struct gs_err *err)
 {
 	char note[400] = "";
 	for (int with_image = 1; with_image >= 0; with_image--) {
 		_cleanup_(ldc_cache_freep) struct ldc_cache *cache = NULL;
 		struct gs_err e = GS_ERR_INIT;
 		*buf = NULL;
-		int r = merge(o, etcfd, with_image, &cache, buf, len, note, sizeof(note), &e);
+		int r = merge(o, iv, etcfd, with_image, &cache, buf, len, note, sizeof(note), &e);
 		if (r >= 0 && !*buf)
 			r = ldc_cache_serialize(cache, GENERATOR, buf, len, &e);
 		if (r >= 0) {
@@ -357,10 +368,21 @@ int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err)
 	_cleanup_close_ int etcfd = ovl_dir_open(c, "/etc", true, err);
 	if (etcfd < 0)
 		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : etcfd;
+	_cleanup_(ovl_compat_clear) struct ovl_compat compat = {0};
+	if (ovl_compat_find(c->rootfd, c->plan->cuda_compat_dir, o, c->plan->driver, &compat) < 0)
+		return gs_err_setx(err, ENOMEM, "%s: out of memory", o->dest);
+	snprintf(c->res->cuda_compat, sizeof(c->res->cuda_compat), "%s", compat.why);
+	struct image_view iv = {.compat = &compat};
+	if (ovl_glibc_needed(o) > OVL_GLIBC_FLOOR) {
+		iv.glibc_def = ovl_image_glibc(c->rootfd);
+		ovl_glibc_note(o, iv.glibc_def, c->res->glibc, sizeof(c->res->glibc), &c->res->glibc_left_out);
+	}
 	_cleanup_free_ void *buf = NULL;
 	size_t len = 0;
-	int r = build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
+	int r = build(o, &iv, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
 	if (r < 0)
 		return r;
-	return install(c, i, etcfd, "ld.so.cache", buf, len, err);
+	r = install(c, i, etcfd, "ld.so.cache", buf, len, err);
+	c->compat_first = r >= 0 && compat.used;
+	return r;
 }

@@ -36,6 +36,7 @@ void ovl_plan_free(struct ovl_plan *p)
 	free(p->tmpfs_dests);
 	free(p->ops);
 	free(p->driver);
+	free(p->cuda_compat_dir);
 	free(p);
 }
 
@@ -253,7 +254,14 @@ int ovl_plan_build(const struct gs_index *manifest, const struct ovl_request *re
 	}
 	p->no_write = req->no_write;
 	p->caps = ovl_caps_effective(req->caps);
-	r = copy_tmpfs_dests(p, req, err);
+	if (req->cuda_compat_dir && (req->cuda_compat_dir[0] != '/' ||
+				     strlen(req->cuda_compat_dir) > OVL_COMPAT_DIR_MAX))
+		r = gs_err_setx(err, EINVAL, "cuda_compat_dir %.200s: not an absolute path of at most %d bytes",
+				req->cuda_compat_dir, OVL_COMPAT_DIR_MAX);
+	else if (req->cuda_compat_dir && !(p->cuda_compat_dir = strdup(req->cuda_compat_dir)))
+		r = fail_nomem(err);
+	if (r >= 0)
+		r = copy_tmpfs_dests(p, req, err);
 	if (r >= 0)
 		r = build_ops(p, manifest, req, err);
 	if (r < 0) {

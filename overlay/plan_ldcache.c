@@ -28,6 +28,7 @@ static int dir_entries(struct ovl_op *cache, const struct ovl_op *op,
 	cache->entries = v;
 	struct ovl_cache_entry *c = &v[cache->n_entries];
 	c->flags = e->flags;
+	c->glibc = e->glibc;
 	c->key = strdup(e->key);
 	if (asprintf(&c->value, "%s/%s", op->dest, e->file) < 0)
 		c->value = NULL;

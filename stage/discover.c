@@ -225,6 +225,7 @@ static int add_file(struct disc *d, const char *path, char *source, enum gs_kind
 		f->needed = steal_ptr(&info->needed);
 		f->n_needed = info->n_needed;
 		info->n_needed = 0;
+		f->glibc = info->glibc_need;
 	}
 	return f->path && f->evidence ? 0 : -ENOMEM;
 }

@@ -45,7 +45,8 @@ static bool same_file(const struct gs_file *a, const struct gs_file *b)
 	    a->caps != b->caps || !str_eq(a->soname, b->soname) ||
 	    !str_eq(a->evidence, b->evidence) || a->mode != b->mode ||
 	    a->size != b->size || a->src_dev != b->src_dev || a->src_ino != b->src_ino ||
-	    a->src_mtime_ns != b->src_mtime_ns || a->n_needed != b->n_needed)
+	    a->src_mtime_ns != b->src_mtime_ns || a->n_needed != b->n_needed ||
+	    a->glibc != b->glibc) /* a manifest of before the glibc field: staged again */
 		return false;
 	for (size_t i = 0; i < a->n_needed; i++)
 		if (!str_eq(a->needed[i], b->needed[i]))

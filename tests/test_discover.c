@@ -15,11 +15,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gelf.h>
 
 #include "../stage/dpkg.h"
 #include "../stage/nvinst.h"
 #include "../stage/rootfs.h"
 #include "gs/cleanup.h"
+#include "gs/elfinfo.h"
 #include "gs/stage.h"
 
 static char root[64];
@@ -469,6 +471,175 @@ static void test_nvinst_load(void **state)
 	assert_int_equal(sh("rm -rf %s", d), 0);
 }
 
+/* ---- symbol versions (common/elfinfo.c) ---- */
+
+static char vdir[64];
+
+/* A fake libc.so.6 defining GLIBC_2.2.5 ... GLIBC_2.17 (old/) and one
+ * that also defines GLIBC_2.34 (new/), and libneed.so, linked against new/,
+ * needing GLIBC_2.34 and GLIBC_2.2.5 of libc.so.6. */
+static int vsetup(void **state)
+{
+	(void)state;
+	snprintf(vdir, sizeof(vdir), "/tmp/gs-elfv-XXXXXX");
+	if (!mkdtemp(vdir))
+		return -1;
+	return sh("set -e; cd %s; mkdir old new; "
+		  "printf 'int fa(void){return 1;} int fb(void){return 2;} int fc(void){return 3;}\\n' > c.c; "
+		  "printf 'GLIBC_2.2.5 { global: fa; local: *; };\\nGLIBC_2.17 { global: fb; } GLIBC_2.2.5;\\nGLIBC_PRIVATE { global: fc; } GLIBC_2.17;\\n' > old.map; "
+		  "printf 'GLIBC_2.2.5 { global: fa; local: *; };\\nGLIBC_2.17 { global: fb; } GLIBC_2.2.5;\\nGLIBC_2.34 { global: fc; } GLIBC_2.17;\\n' > new.map; "
+		  "gcc -shared -fPIC -nostdlib -Wl,-soname,libc.so.6 -Wl,--version-script=old.map -o old/libc.so.6 c.c; "
+		  "gcc -shared -fPIC -nostdlib -Wl,-soname,libc.so.6 -Wl,--version-script=new.map -o new/libc.so.6 c.c; "
+		  "printf 'int fa(void); int fc(void); int g(void){return fa()+fc();}\\n' > n.c; "
+		  "gcc -shared -fPIC -nostdlib -Wl,-soname,libneed.so.1 -o libneed.so n.c new/libc.so.6",
+		  vdir);
+}
+
+static int vteardown(void **state)
+{
+	(void)state;
+	return sh("rm -rf %s", vdir);
+}
+
+static int inspect_path(const char *path, struct gs_elf_info *info, struct gs_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return gs_elf_inspect(fd, path, info, err);
+}
+
+static void test_glibc_names(void **state)
+{
+	(void)state;
+	uint32_t v = 0;
+	char buf[16];
+	assert_true(gs_glibc_parse("GLIBC_2.34", &v));
+	assert_int_equal(v, GS_GLIBC(2, 34));
+	assert_string_equal(gs_glibc_format(v, buf, sizeof(buf)), "2.34");
+	assert_true(gs_glibc_parse("GLIBC_2.2.5", &v));
+	assert_int_equal(v, GS_GLIBC(2, 2) | 5);
+	assert_string_equal(gs_glibc_format(v, buf, sizeof(buf)), "2.2.5");
+	assert_true(GS_GLIBC(2, 17) > (GS_GLIBC(2, 2) | 5) && GS_GLIBC(2, 34) > GS_GLIBC(2, 17));
+	static const char *const bad[] = {"GLIBC_PRIVATE", "GLIBC_ABI_DT_RELR", "GLIBC_2", "GLIBC_2.", "GLIBC_.2",
+					  "GLIBC_2.256", "GLIBC_2.3.4.5", "GLIBC_2.3x", "GLIBCXX_3.4", "GLIBC_2.0034",
+					  "glibc_2.3", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (gs_glibc_parse(bad[i], &v))
+			fail_msg("%s taken for a GLIBC version", bad[i]);
+}
+
+static void test_elf_versions(void **state)
+{
+	(void)state;
+	char path[128];
+	struct gs_elf_info info;
+	struct gs_err err = GS_ERR_INIT;
+	snprintf(path, sizeof(path), "%s/libneed.so", vdir);
+	assert_int_equal(inspect_path(path, &info, &err), 1);
+	assert_int_equal(info.glibc_need, GS_GLIBC(2, 34));
+	assert_int_equal(info.glibc_def, 0);
+	gs_elf_info_clear(&info);
+	snprintf(path, sizeof(path), "%s/old/libc.so.6", vdir);
+	assert_int_equal(inspect_path(path, &info, &err), 1);
+	assert_int_equal(info.glibc_def, GS_GLIBC(2, 17)); /* GLIBC_PRIVATE is no version */
+	assert_int_equal(info.glibc_need, 0);
+	gs_elf_info_clear(&info);
+	/* the system's: Debian 12 has glibc 2.36 */
+	if (inspect_path("/lib/x86_64-linux-gnu/libc.so.6", &info, &err) == 1) {
+		assert_true(info.glibc_def >= GS_GLIBC(2, 36));
+		gs_elf_info_clear(&info);
+	}
+	if (inspect_path("/lib/x86_64-linux-gnu/libm.so.6", &info, &err) == 1) {
+		assert_true(info.glibc_need >= (GS_GLIBC(2, 2) | 5));
+		gs_elf_info_clear(&info);
+	}
+}
+
+/* The file offset of the first section of TYPE in PATH, and of its header. */
+static void find_section(const char *path, uint32_t type, uint64_t *data, uint64_t *shdr)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && elf_version(EV_CURRENT) != EV_NONE);
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	GElf_Ehdr eh;
+	assert_non_null(e);
+	assert_non_null(gelf_getehdr(e, &eh));
+	for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
+		GElf_Shdr sh;
+		assert_non_null(gelf_getshdr(scn, &sh));
+		if (sh.sh_type == type) {
+			*data = sh.sh_offset;
+			*shdr = eh.e_shoff + elf_ndxscn(scn) * eh.e_shentsize;
+			elf_end(e);
+			return;
+		}
+	}
+	fail_msg("%s: no section of type %#x", path, type);
+}
+
+/* A copy of SRC with the 4 (or 8: WIDE) bytes at OFF set to V, inspected. */
+static int patched(const char *src, uint64_t off, uint64_t v, bool wide, struct gs_elf_info *info,
+		   struct gs_err *err)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/lying.so", vdir);
+	assert_int_equal(sh("cp %s %s", src, path), 0);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	uint32_t v32 = (uint32_t)v;
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, wide ? (void *)&v : (void *)&v32, wide ? 8 : 4, (off_t)off), wide ? 8 : 4);
+	return inspect_path(path, info, err);
+}
+
+/* The same, which must be refused (EBADMSG) with WANT in the message. */
+static void lie(const char *src, uint64_t off, uint64_t v, bool wide, const char *want)
+{
+	struct gs_elf_info info;
+	struct gs_err err = GS_ERR_INIT;
+	int r = patched(src, off, v, wide, &info, &err);
+	if (r == 1)
+		gs_elf_info_clear(&info);
+	if (r != -EBADMSG || !strstr(err.msg, want))
+		fail_msg("lying file (offset %#llx = %#llx): %d %s, want EBADMSG '%s'", (unsigned long long)off,
+			 (unsigned long long)v, r, err.msg, want);
+}
+
+static void test_elf_versions_lying(void **state)
+{
+	(void)state;
+	char need[128], def[128];
+	uint64_t data, shdr;
+	snprintf(need, sizeof(need), "%s/libneed.so", vdir);
+	snprintf(def, sizeof(def), "%s/old/libc.so.6", vdir);
+	find_section(need, SHT_GNU_verneed, &data, &shdr);
+	lie(need, data + offsetof(Elf64_Verneed, vn_aux), 0x7ffffff0, false, "Vernaux entry at 0x7ffffff0");
+	/* the count (sh_info) lying high: the chain ends at vn_next 0 */
+	struct gs_elf_info info;
+	struct gs_err err = GS_ERR_INIT;
+	assert_int_equal(patched(need, shdr + offsetof(Elf64_Shdr, sh_info), 0xffffffff, false, &info, &err), 1);
+	assert_int_equal(info.glibc_need, GS_GLIBC(2, 34));
+	gs_elf_info_clear(&info);
+	/* the count lying low (0): nothing read, nothing needed */
+	assert_int_equal(patched(need, shdr + offsetof(Elf64_Shdr, sh_info), 0, false, &info, &err), 1);
+	assert_int_equal(info.glibc_need, 0);
+	gs_elf_info_clear(&info);
+	lie(need, data + offsetof(Elf64_Verneed, vn_file), 0xfffffff, false, "outside its string table");
+	lie(need, shdr + offsetof(Elf64_Shdr, sh_size), 24, true, "symbol version section"); /* libelf refuses it */
+	lie(need, shdr + offsetof(Elf64_Shdr, sh_offset), 0x7fffffffffff, true, "symbol version section");
+	/* a count that lies high: a chain that ends (vn_next 0) still ends */
+	find_section(def, SHT_GNU_verdef, &data, &shdr);
+	/* the second definition (the first is the file's own name) */
+	Elf64_Verdef vd1, vd2;
+	_cleanup_close_ int fd = open(def, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(pread(fd, &vd1, sizeof(vd1), (off_t)data), sizeof(vd1));
+	assert_int_equal(pread(fd, &vd2, sizeof(vd2), (off_t)(data + vd1.vd_next)), sizeof(vd2));
+	lie(def, data + vd1.vd_next + offsetof(Elf64_Verdef, vd_aux), 0xfffffff0, false, "Verdaux entry");
+	lie(def, data + vd1.vd_next + vd2.vd_aux + offsetof(Elf64_Verdaux, vda_name), 0xffffff, false,
+	    "outside its string table");
+	lie(def, data + vd1.vd_next + offsetof(Elf64_Verdef, vd_next), 0x100000, false,
+	    "Verdef entry at 0x100");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,5 +649,11 @@ int main(void)
 		cmocka_unit_test(test_dpkg),         cmocka_unit_test(test_nvinst_parse),
 		cmocka_unit_test(test_nvinst_hostile), cmocka_unit_test(test_nvinst_load),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest elf[] = {
+		cmocka_unit_test(test_glibc_names),
+		cmocka_unit_test(test_elf_versions),
+		cmocka_unit_test(test_elf_versions_lying),
+	};
+	int r = cmocka_run_group_tests(tests, setup, teardown);
+	return r | cmocka_run_group_tests(elf, vsetup, vteardown);
 }

@@ -1304,6 +1304,172 @@ static void test_hostdev_make(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void test_plan_compat_dir(void **state)
+{
+	(void)state;
+	struct gs_manifest *m = manifest();
+	struct gs_err err = GS_ERR_INIT;
+	struct ovl_plan *p = NULL;
+	struct ovl_request req = {.caps = GS_CAP_COMPUTE, .cuda_compat_dir = "/usr/local/cuda/compat"};
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	assert_string_equal(p->cuda_compat_dir, "/usr/local/cuda/compat");
+	assert_ptr_not_equal(p->cuda_compat_dir, req.cuda_compat_dir);
+	ovl_plan_free(p);
+	req.cuda_compat_dir = NULL;
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	assert_null(p->cuda_compat_dir);
+	ovl_plan_free(p);
+	char longdir[OVL_COMPAT_DIR_MAX + 2];
+	memset(longdir, 'a', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	const char *bad[] = {"usr/local/cuda/compat", "", longdir};
+	for (size_t i = 0; i < 3; i++) {
+		req.cuda_compat_dir = bad[i];
+		p = NULL;
+		assert_int_equal(plan_build(m, &req, &p, &err), -EINVAL);
+		assert_null(p);
+		assert_non_null(strstr(err.msg, "cuda_compat_dir"));
+	}
+	longdir[sizeof(longdir) - 2] = '\0'; /* exactly the limit */
+	req.cuda_compat_dir = longdir;
+	assert_int_equal(plan_build(m, &req, &p, &err), 0);
+	ovl_plan_free(p);
+	gs_manifest_free(m);
+}
+
+/* ---- CUDA forward compatibility (compat.c) ---- */
+
+static void test_version_cmp(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *a, *b;
+		int want;
+	} t[] = {
+		{"550.54.15", "535.261.03", 1}, {"535.261.03", "550.54.15", -1},
+		{"535.261.03", "535.261.03", 0}, {"535.261.3", "535.261.03", 0},
+		{"1.2", "1.2.1", -1},            {"1.2.0", "1.2", 0},
+		{"10.0", "9.99", 1},             {"535.1", "535.01.1", -1},
+		{"123456789012345678901234.1", "99.1", 1},
+		{"99.1", "123456789012345678901234.1", -1},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int r = ovl_version_cmp(t[i].a, t[i].b);
+		if ((r > 0) - (r < 0) != t[i].want)
+			fail_msg("%s vs %s: %d, want %d", t[i].a, t[i].b, r, t[i].want);
+	}
+}
+
+static void test_compat_libcuda_name(void **state)
+{
+	(void)state;
+	char v[GS_VERSION_MAX + 1];
+	assert_true(ovl_compat_libcuda_version("libcuda.so.550.54.15", v));
+	assert_string_equal(v, "550.54.15");
+	assert_true(ovl_compat_libcuda_version("libcuda.so.550.54", v));
+	assert_string_equal(v, "550.54");
+	static const char *const bad[] = {"libcuda.so.1", "libcuda.so", "libcuda.so.", "libcuda.so.abc",
+					  "libcuda.so.550..1", "libcuda.so.550.54.", "libcudart.so.12.4",
+					  "libcuda.so.550.54.15.bak", "libcuda.so.1234567890123456789012345678901.1",
+					  "xlibcuda.so.550.54"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ovl_compat_libcuda_version(bad[i], v))
+			fail_msg("%s taken for a libcuda.so.<version>", bad[i]);
+}
+
+static void test_compat_pick(void **state)
+{
+	(void)state;
+	const char *names[] = {"libcuda.so.1", "libnvidia-nvvm.so.550.54.15", "libcuda.so.545.23.08",
+			       "libcuda.so.550.54.15", "libcuda.so.x.y", "libcuda.so.549.99"};
+	const size_t n = sizeof(names) / sizeof(names[0]);
+	char why[256];
+	size_t idx = 99;
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "535.261.03", &idx, why, sizeof(why)), 1);
+	assert_int_equal(idx, 3);
+	assert_string_equal(why, "used: /c/libcuda.so.550.54.15 newer than driver 535.261.03");
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "550.54.15", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c/libcuda.so.550.54.15 same version as driver 550.54.15");
+	assert_int_equal(ovl_compat_pick(names, n, "/c", "550.100", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c/libcuda.so.550.54.15 older than driver 550.100");
+	const char *odd[] = {"libcuda.so.1", "libcuda.so.x.y", "libnvidia-nvvm.so.4"};
+	assert_int_equal(ovl_compat_pick(odd, 3, "/c", "535.261.03", &idx, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "ignored: /c holds no libcuda.so.<version>"));
+	assert_non_null(strstr(why, "not a version"));
+	assert_int_equal(ovl_compat_pick(odd, 0, "/c", "535.261.03", &idx, why, sizeof(why)), 0);
+	assert_string_equal(why, "ignored: /c holds no libcuda.so.<version>");
+}
+
+static void test_compat_value(void **state)
+{
+	(void)state;
+	struct ovl_compat_lib libs[] = {{"libcuda.so.1", "/c/libcuda.so.550.54.15"},
+					{"libnvidia-nvvm.so.4", "/c/libnvidia-nvvm.so.550.54.15"}};
+	struct ovl_compat c = {.used = true, .libs = libs, .n_libs = 2};
+	const int32_t x64 = LDC_FLAG_ELF_LIBC6 | LDC_FLAG_X8664_LIB64;
+	assert_string_equal(ovl_compat_value(&c, "libcuda.so.1", x64), "/c/libcuda.so.550.54.15");
+	assert_string_equal(ovl_compat_value(&c, "libnvidia-nvvm.so.4", x64), "/c/libnvidia-nvvm.so.550.54.15");
+	assert_null(ovl_compat_value(&c, "libcuda.so.1", LDC_FLAG_ELF_LIBC6)); /* lib32 keeps ours */
+	assert_null(ovl_compat_value(&c, "libcuda.so", x64));                 /* development link */
+	assert_null(ovl_compat_value(&c, "libnvidia-ml.so.1", x64));
+	c.used = false;
+	assert_null(ovl_compat_value(&c, "libcuda.so.1", x64));
+	assert_null(ovl_compat_value(NULL, "libcuda.so.1", x64));
+}
+
+/* ---- the glibc check (glibc.c) ---- */
+
+static void test_glibc_leave_out(void **state)
+{
+	(void)state;
+	const int32_t x64 = LDC_FLAG_ELF_LIBC6 | LDC_FLAG_X8664_LIB64;
+	struct ovl_cache_entry e[] = {
+		{"libnvidia-egl-wayland.so.1", "/run/gpu-stage/lib/graphics/libnvidia-egl-wayland.so.1", x64, GS_GLIBC(2, 34)},
+		{"libnvidia-egl-wayland.so.1", "/run/gpu-stage/lib32/graphics/libnvidia-egl-wayland.so.1", LDC_FLAG_ELF_LIBC6, GS_GLIBC(2, 34)},
+		{"libnvidia-egl-gbm.so.1", "/run/gpu-stage/lib/graphics/libnvidia-egl-gbm.so.1", x64, GS_GLIBC(2, 40)},
+		{"libcuda.so.1", "/run/gpu-stage/lib/compute/libcuda.so.1", x64, GS_GLIBC(2, 2) | 5},
+		{"libcuda.so", "/run/gpu-stage/lib/compute/libcuda.so", x64, GS_GLIBC(2, 2) | 5},
+	};
+	struct ovl_op o = {.type = OVL_OP_LDCACHE, .entries = e, .n_entries = 5};
+	char why[384];
+	bool left;
+	assert_int_equal(ovl_glibc_needed(&o), GS_GLIBC(2, 40));
+	assert_true(ovl_glibc_needed(&o) > OVL_GLIBC_FLOOR);
+	/* an image with glibc 2.31: both 64-bit EGL platforms out, the 32-bit one kept */
+	assert_true(ovl_glibc_left_out(&e[0], GS_GLIBC(2, 31)));
+	assert_false(ovl_glibc_left_out(&e[1], GS_GLIBC(2, 31)));
+	assert_false(ovl_glibc_left_out(&e[3], GS_GLIBC(2, 31)));
+	ovl_glibc_note(&o, GS_GLIBC(2, 31), why, sizeof(why), &left);
+	assert_true(left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.31; left out: libnvidia-egl-wayland.so.1 (needs GLIBC_2.34), "
+				 "libnvidia-egl-gbm.so.1 (needs GLIBC_2.40)");
+	/* 2.36: only gbm; 2.40 exactly: nothing */
+	ovl_glibc_note(&o, GS_GLIBC(2, 36), why, sizeof(why), &left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.36; left out: libnvidia-egl-gbm.so.1 (needs GLIBC_2.40)");
+	ovl_glibc_note(&o, GS_GLIBC(2, 40), why, sizeof(why), &left);
+	assert_false(left);
+	assert_string_equal(why, "image libc defines up to GLIBC_2.40; nothing left out");
+	/* no libc: nothing left out, and said so */
+	assert_false(ovl_glibc_left_out(&e[2], 0));
+	ovl_glibc_note(&o, 0, why, sizeof(why), &left);
+	assert_false(left);
+	assert_non_null(strstr(why, "no 64-bit glibc libc.so.6 in the image"));
+	/* many: the list ends in "and N more", never cut mid-name */
+	struct ovl_cache_entry many[40];
+	char keys[40][48];
+	for (size_t i = 0; i < 40; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "libnvidia-long-name-%02zu.so.1", i);
+		many[i] = (struct ovl_cache_entry){keys[i], keys[i], x64, GS_GLIBC(2, 38)};
+	}
+	struct ovl_op m = {.type = OVL_OP_LDCACHE, .entries = many, .n_entries = 40};
+	ovl_glibc_note(&m, GS_GLIBC(2, 31), why, sizeof(why), &left);
+	assert_true(left);
+	assert_non_null(strstr(why, " more"));
+	assert_non_null(strstr(why, "libnvidia-long-name-00.so.1 (needs GLIBC_2.38)"));
+	assert_true(strlen(why) < sizeof(why) - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1328,6 +1494,12 @@ int main(void)
 		cmocka_unit_test(test_nv_attrs),
 		cmocka_unit_test(test_hostdevs_read),
 		cmocka_unit_test(test_hostdev_make),
+		cmocka_unit_test(test_plan_compat_dir),
+		cmocka_unit_test(test_version_cmp),
+		cmocka_unit_test(test_compat_libcuda_name),
+		cmocka_unit_test(test_compat_pick),
+		cmocka_unit_test(test_compat_value),
+		cmocka_unit_test(test_glibc_leave_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

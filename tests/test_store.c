@@ -21,6 +21,7 @@
 
 #include "../stage/store_internal.h"
 #include "gs/cleanup.h"
+#include "gs/elfinfo.h"
 #include "gs/config.h"
 #include "gs/stage.h"
 
@@ -760,6 +761,10 @@ static void test_corrupt_manifests(void **state)
 		{"files.0.soname", "7", "\"soname\" must be a string or null"},
 		{"files.0.soname", "\"../lib\"", "not a file name"},
 		{"files.0.needed", "[1]", "\"needed\"[0]"},
+		{"files.0.glibc", "\"2.34\"", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "\"GLIBC_PRIVATE\"", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "234", "\"glibc\" must be a version string"},
+		{"files.0.glibc", "\"GLIBC_2.34\\u0000\"", "is not allowed"},
 		{"files.0.sha256", "\"ABC\"", "64 lowercase hex"},
 		{"files.0.src", "[]", "\"src\" must be an object"},
 		{"files.0.src.ino", "\"1\"", "\"ino\" must be an integer"},
@@ -787,6 +792,15 @@ static void test_corrupt_manifests(void **state)
 	struct gs_manifest_info info;
 	assert_int_equal(gs_manifest_parse(good, strlen(good), "m.json", &p, &info, &err), 0);
 	assert_true(info.digest_ok);
+	gs_manifest_free(p);
+	/* "glibc" is optional (manifests of before it) and read back */
+	_cleanup_free_ char *without = edit(good, "files.0.glibc", NULL);
+	assert_int_equal(gs_manifest_parse(without, strlen(without), "m.json", &p, &info, &err), 0);
+	assert_int_equal(p->files[0].glibc, 0);
+	gs_manifest_free(p);
+	_cleanup_free_ char *with = edit(good, "files.0.glibc", "\"GLIBC_2.2.5\"");
+	assert_int_equal(gs_manifest_parse(with, strlen(with), "m.json", &p, &info, &err), 0);
+	assert_int_equal(p->files[0].glibc, GS_GLIBC(2, 2) | 5);
 	gs_manifest_free(p);
 }
 
@@ -965,11 +979,12 @@ static void test_index(void **state)
 		int code;
 		const char *why;
 	} edits[] = {
-		{"gpu-stage-index\t1\n", "gpu-stage-index\t2\n", EPROTO, "format 2"},
+		{"gpu-stage-index\t2\n", "gpu-stage-index\t1\n", EPROTO, "format 1, this gpu-stage reads format 2"},
 		{"driver\t" VER, "driver\t../x", EBADMSG, "not a driver version"},
 		{"\tlib/compute/libcuda.so." VER "\n", "\tlib/compute/../../x\n", EBADMSG, "'..'"},
 		{"F\tlib\t2\t", "F\tlib\t200\t", EBADMSG, "not a number in range"},
-		{"C\t771\tlib/utility", "C\t771\tetc/utility", EBADMSG, "not a staged library directory"},
+		{"C\t771\t0\tlib/utility", "C\t771\t0\tetc/utility", EBADMSG, "not a staged library directory"},
+		{"C\t771\t0\tlib/utility", "C\t771\t1000000\tlib/utility", EBADMSG, "not a number in range"},
 		{"libnvidia-ml.so.1\tlibnvidia-ml.so.1", "liba.so.1\tlibnvidia-ml.so.1", EBADMSG,
 		 "out of ldconfig's order"},
 		{"files\t5\n", "files\t6\n", EBADMSG, "expected a 'F' line"},
@@ -1058,6 +1073,7 @@ static void test_config(void **state)
 	assert_string_equal(c.host_root, "/");
 	assert_string_equal(c.mps_pipe_dir, "/tmp/nvidia-mps");
 	assert_string_equal(c.mps_log_dir, "/var/log/nvidia-mps");
+	assert_string_equal(c.cuda_compat_dir, "/usr/local/cuda/compat");
 	gs_config_clear(&c);
 	/* the audit log's size cap: bytes, or K/M/G; how many rotated files */
 	static const struct {
@@ -1108,16 +1124,20 @@ static void test_config(void **state)
 	assert_int_equal(c.requests, GS_REQUESTS_ORCHESTRATOR);
 	gs_config_clear(&c);
 	static const char ipc[] = "{\"require_uvm\": false, \"host_root\": \"/tmp/h\", "
-				  "\"mps_pipe_dir\": \"/run/mps\", \"mps_log_dir\": \"/run/mps-log\"}";
+				  "\"mps_pipe_dir\": \"/run/mps\", \"mps_log_dir\": \"/run/mps-log\", "
+				  "\"cuda_compat_dir\": \"/opt/cuda/compat\"}";
 	assert_int_equal(gs_config_parse(ipc, strlen(ipc), "i.json", &c, &err), 0);
 	assert_false(c.require_uvm);
 	assert_string_equal(c.host_root, "/tmp/h");
 	assert_string_equal(c.mps_pipe_dir, "/run/mps");
 	assert_string_equal(c.mps_log_dir, "/run/mps-log");
+	assert_string_equal(c.cuda_compat_dir, "/opt/cuda/compat");
 	gs_config_clear(&c);
 	config_rejected("{\"require_uvm\": \"no\"}", "\"require_uvm\": must be true or false");
 	config_rejected("{\"require_uvm\": 0}", "must be true or false");
 	config_rejected("{\"mps_pipe_dir\": \"tmp/mps\"}", "not an absolute path");
+	config_rejected("{\"cuda_compat_dir\": \"usr/local/cuda/compat\"}", "not an absolute path");
+	config_rejected("{\"cuda_compat_dir\": true}", "must be a string");
 	config_rejected("{\"cdi_vendor\": \"nvidia.com/gpu\"}", "not a CDI vendor name");
 	config_rejected("{\"runtime\": \"\"}", "non-empty");
 	config_rejected("{\"store\": \"/a\", \"store\": \"/b\"}", "duplicate");

@@ -13,6 +13,11 @@
 #include "gs/err.h"
 
 #define GS_ELF_MAX_NEEDED 256
+#define GS_ELF_MAX_VERSIONS 4096 /* version entries (needs + defs) read, at most */
+
+/* A GLIBC_x.y[.z] version as one number (major << 16 | minor << 8 | patch,
+ * each at most 255) that compares as the versions do; 0: none. */
+#define GS_GLIBC(maj, min) ((uint32_t)(maj) << 16 | (uint32_t)(min) << 8)
 
 struct gs_elf_info {
 	int elfclass;  /* ELFCLASS32 / ELFCLASS64 */
@@ -23,7 +28,17 @@ struct gs_elf_info {
 	char *interp;  /* PT_INTERP, NULL when absent */
 	char **needed; /* n_needed strings */
 	size_t n_needed;
+	/* From the section headers (SHT_GNU_verneed, SHT_GNU_verdef), files of
+	 * the host's byte order only (else 0): the highest GLIBC_x.y this file
+	 * needs of libc.so.6, and the highest GLIBC_x.y it defines (a libc). */
+	uint32_t glibc_need, glibc_def;
 };
+
+/* Parses "GLIBC_2.34" / "GLIBC_2.2.5" into *V (GS_GLIBC); false for
+ * anything else (GLIBC_PRIVATE, GLIBC_ABI_DT_RELR, a part above 255). */
+bool gs_glibc_parse(const char *name, uint32_t *v);
+/* "2.34", "2.2.5" into BUF (at least 12 bytes). */
+const char *gs_glibc_format(uint32_t v, char *buf, size_t len);
 
 /* Returns 1 and fills INFO for an ELF file, 0 when FD is not an ELF file at
  * all (INFO zeroed), or -code on a malformed ELF file.  FD is read with

@@ -30,6 +30,13 @@ int gs_open_beneath(int dirfd, const char *name, int flags, uint64_t extra);
  * userspace fallback.  Returns the fd. */
 int gs_open_in_root(int rootfd, const char *path, int flags, struct gs_err *err);
 
+/* Opens the object the O_PATH fd PATHFD holds again, with open(2) FLAGS
+ * (O_CLOEXEC | O_NOCTTY added), through its /proc/self/fd link: the same
+ * inode, whatever happened to its name meanwhile.  For a file first
+ * opened O_PATH and checked with fstat (a regular file, not a FIFO or a
+ * device whose open has effects).  Returns the fd, or -1 with errno. */
+int gs_reopen(int pathfd, int flags);
+
 /* How many times in a row a call that fails with EINTR is retried by the
  * helpers here and by every read, write and lock loop of the project; then
  * the call fails (EINTR), with a message saying so.  A call that makes

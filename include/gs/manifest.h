@@ -57,6 +57,8 @@ struct gs_file {
 	char **needed;  /* libraries: DT_NEEDED */
 	size_t n_needed;
 	uint32_t mode;  /* staged mode: 0444, or 0555 for executables */
+	uint32_t glibc; /* libraries: the highest GLIBC_x.y it needs of libc.so.6
+			 * (GS_GLIBC), 0 none; manifest key "glibc" (optional) */
 	uint64_t size;
 	/* identity of the source when discovered: a re-run compares these to
 	 * skip copying an unchanged driver */
@@ -196,7 +198,9 @@ static inline void gs_sha256_freep(struct gs_sha256 **h)
 /* ---- the index (index.c) --------------------------------------------------------- */
 
 #define GS_INDEX_NAME "index"
-#define GS_INDEX_FORMAT 1
+#define GS_INDEX_FORMAT 2
+#define GS_STR_(x) #x
+#define GS_STR(x) GS_STR_(x)
 #define GS_INDEX_MAX (16u << 20) /* refuse to read an index larger than this */
 
 /* What a container start needs of a staged driver (format: index.c). */
@@ -215,6 +219,7 @@ struct gs_index_entry {
 	const char *key;  /* SONAME or development-link name */
 	const char *file; /* name inside DIR the entry points at */
 	int32_t flags;    /* enum ldc_flag bits */
+	uint32_t glibc;   /* highest GLIBC_x.y its library needs (GS_GLIBC), 0 none */
 };
 struct gs_index {
 	char *buf; /* the text; every string below points into it */
@@ -226,6 +231,7 @@ struct gs_index {
 	size_t n_files;
 	struct gs_index_entry *cache; /* in ldconfig's order */
 	size_t n_cache;
+	uint32_t glibc_max; /* the highest glibc of the entries */
 };
 void gs_index_free(struct gs_index *x);
 static inline void gs_index_freep(struct gs_index **x)

@@ -62,9 +62,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/elfinfo.h"
 #include "gs/err.h"
 #include "gs/jsonw.h"
 #include "gs/manifest.h"
+#include "gs/version.h"
 
 #define OVL_ANCHOR "/run/gpu-stage"
 #define OVL_CONF_DIR "/etc/ld.so.conf.d"
@@ -243,6 +245,9 @@ struct ovl_request {
 	 * host directory) is a volume, never created in or removed from. */
 	const char *const *tmpfs_dests;
 	size_t n_tmpfs_dests;
+	/* the image's CUDA forward-compatibility directory (config's
+	 * cuda_compat_dir); NULL: none looked at */
+	const char *cuda_compat_dir;
 };
 
 /* Capabilities after implications (video => compute, display => graphics). */
@@ -291,6 +296,7 @@ struct ovl_cache_entry {
 	char *key;     /* SONAME or development-link name */
 	char *value;   /* path inside the container */
 	int32_t flags; /* enum ldc_flag bits */
+	uint32_t glibc; /* highest GLIBC_x.y its library needs (GS_GLIBC; the index) */
 };
 
 struct ovl_op {
@@ -316,6 +322,7 @@ struct ovl_plan {
 	char **tmpfs_dests; /* copy of the request's */
 	size_t n_tmpfs_dests;
 	unsigned int caps; /* effective capabilities */
+	char *cuda_compat_dir; /* copy of the request's, or NULL */
 	struct ovl_op *ops;
 	size_t n_ops;
 };
@@ -338,6 +345,67 @@ const char *ovl_op_name(enum ovl_op_type t);
 /* Human-readable plan, one line per operation (dry run).  Malloc'd. */
 char *ovl_plan_describe(const struct ovl_plan *p, const char *verdir);
 
+/* ---- CUDA forward compatibility (compat.c) ------------------------------------------ */
+
+#define OVL_COMPAT_MAX_ENTRIES 256 /* a directory with more files is ignored */
+#define OVL_COMPAT_MAX_LIBS 32     /* companions of libcuda inspected, at most */
+#define OVL_COMPAT_DIR_MAX 128     /* a longer cuda_compat_dir is refused (the plan) */
+
+/* Compares two versions (gs_version_valid: digit groups and dots) group by
+ * group as numbers of any length ("550.54.15" > "535.261.03", "1.02" ==
+ * "1.2", "1.2" < "1.2.1"): <0, 0, >0. */
+int ovl_version_cmp(const char *a, const char *b);
+
+/* Whether NAME is "libcuda.so.<VER>" with VER a version; VER copied. */
+bool ovl_compat_libcuda_version(const char *name, char ver[GS_VERSION_MAX + 1]);
+
+/* Among NAMES (the files of the compat directory DIR), the libcuda.so.<VER>
+ * of the highest VER, in *IDX; returns 1 when it is newer than DRIVER
+ * (use it), else 0; WHY (for the audit record) says "used: DIR/FILE newer
+ * than driver D" or "ignored: ..." and why. */
+int ovl_compat_pick(const char *const *names, size_t n, const char *dir, const char *driver,
+		    size_t *idx, char *why, size_t whylen);
+
+struct ovl_compat_lib {
+	char *soname; /* the cache key it takes over */
+	char *value;  /* DIR/FILE inside the container */
+};
+
+struct ovl_compat {
+	bool used;   /* the image's libcuda is newer: LIBS go ahead */
+	char why[512]; /* for the audit record; "" when DIR is absent */
+	struct ovl_compat_lib *libs;
+	size_t n_libs;
+};
+
+/* Looks at the image's compat directory DIR inside ROOTFD (see compat.c
+ * for the rules) against the staged driver DRIVER and the cache entries
+ * of the ldcache op O.  Anything odd there is a note in C->why, never an
+ * error; returns 0, or -ENOMEM. */
+int ovl_compat_find(int rootfd, const char *dir, const struct ovl_op *o, const char *driver,
+		    struct ovl_compat *c);
+/* The compat file that takes over cache key KEY (64-bit FLAGS only), or NULL. */
+const char *ovl_compat_value(const struct ovl_compat *c, const char *key, int32_t flags);
+void ovl_compat_clear(struct ovl_compat *c);
+
+/* ---- the glibc check (glibc.c) ----------------------------------------------------- */
+
+/* What every supported image's libc defines: no need to read the image's
+ * libc when no staged library needs more. */
+#define OVL_GLIBC_FLOOR GS_GLIBC(2, 17)
+
+/* The highest GLIBC_x.y a 64-bit entry of the ldcache op O needs. */
+uint32_t ovl_glibc_needed(const struct ovl_op *o);
+/* The highest GLIBC_x.y the image's 64-bit libc.so.6 (its standard
+ * places, opened inside ROOTFD) defines; 0 when there is none. */
+uint32_t ovl_image_glibc(int rootfd);
+/* Whether entry E is left out for an image whose libc defines up to DEF
+ * (0: no libc, nothing left out). */
+bool ovl_glibc_left_out(const struct ovl_cache_entry *e, uint32_t def);
+/* The audit line: "image libc defines up to GLIBC_2.31; left out:
+ * libnvidia-egl-wayland.so.1 (needs GLIBC_2.34)"; *LEFT when any is. */
+void ovl_glibc_note(const struct ovl_op *o, uint32_t def, char *why, size_t whylen, bool *left);
+
 /* ---- applying it ------------------------------------------------------------------ */
 
 enum ovl_status {
@@ -357,6 +425,9 @@ struct ovl_result {
 	struct ovl_op_result *ops; /* one per plan op */
 	size_t n_ops;
 	char ldcache[256];         /* what happened to the image's ld.so.cache */
+	char cuda_compat[512];     /* the image's CUDA compat libraries: used or why not */
+	char glibc[384];           /* the glibc check, "" when not needed */
+	bool glibc_left_out;       /* some staged library was left out (warn) */
 };
 
 /* Writes the plan as a JSON object (member KEY, or NULL in an array) for

@@ -2,7 +2,7 @@
 /* The ELF reader through libelf (every staging candidate; a lying file in
  * a hostile host root).  The input is a file (a memfd).  Promises: a
  * refusal names its reason; an accepted file has a known class and at
- * most GS_ELF_MAX_NEEDED needed libraries. */
+ * most GS_ELF_MAX_NEEDED needed libraries and GLIBC versions in range. */
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = gs_elf_inspect(fd, "fuzz", &info, &err);
 	fz_refused(r, &err);
 	if (r == 1) {
-		if ((info.elfclass != 1 && info.elfclass != 2) || info.n_needed > GS_ELF_MAX_NEEDED)
+		if ((info.elfclass != 1 && info.elfclass != 2) || info.n_needed > GS_ELF_MAX_NEEDED ||
+		    info.glibc_need > 0xffffff || info.glibc_def > 0xffffff)
 			abort();
 		gs_elf_info_clear(&info);
 	}

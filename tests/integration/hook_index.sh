@@ -60,7 +60,7 @@ start_fails "truncated index" "truncated"
 edit_index sed '3s/x86_64/x86_65/'
 start_fails "corrupt index (checksum)" "checksum mismatch"
 # another format, checksum made right: the format line is what refuses it
-edit_index sh -c 'sed -e "1s/\t1$/\t9/" -e "\$d" | { t=$(cat); printf "%s\n" "$t"; printf "end\t%08x\n" "$(printf "%s\n" "$t" | gzip -c | tail -c8 | od -An -tu4 -N4 | tr -d " ")"; }'
+edit_index sh -c 'sed -e "1s/\t[0-9]*$/\t9/" -e "\$d" | { t=$(cat); printf "%s\n" "$t"; printf "end\t%08x\n" "$(printf "%s\n" "$t" | gzip -c | tail -c8 | od -An -tu4 -N4 | tr -d " ")"; }'
 start_fails "index of another format" "format 9"
 chmod 755 "$V" && cp "$HK_WORK/index.good" "$V/index" && chmod u+w "$V/manifest.json" &&
 	echo >>"$V/manifest.json" && chmod 444 "$V/manifest.json" "$V/index" && chmod 555 "$V"
