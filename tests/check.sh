@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: install what is missing, build with warnings as
 # errors, run every test (unit tests under ASan+UBSan, fuzz replay,
-# integration tests against the real ldconfig, debootstrap and runc).
+# integration tests against the real ldconfig, debootstrap and runc), then
+# the mutation tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/deps.sh
 make -j"$(nproc)" all
 make check
+# the mutation tier: every safety decision of tests/mutants/list, broken on
+# purpose, must fail one of its tests (about two minutes)
+bash tests/mutants/run
