@@ -195,7 +195,6 @@ static pid_t tree_user(dev_t dev, const char *name)
 			seen = v;
 			ns_cap = ns_cap ? 2 * ns_cap : 64;
 		}
-		seen[n_ns++] = ns.st_ino;
 		snprintf(path, sizeof(path), "/proc/%.20s/mountinfo", e->d_name);
 		FILE *f = fopen(path, "re");
 		if (!f) {
@@ -206,7 +205,9 @@ static pid_t tree_user(dev_t dev, const char *name)
 		struct gs_mountinfo m;
 		struct gs_err ignored = GS_ERR_INIT;
 		int r;
+		size_t entries = 0;
 		while (!used && (r = gs_mountinfo_next(f, path, &line, &cap, &m, &ignored)) > 0) {
+			entries++;
 			if (makedev(m.major, m.minor) != dev)
 				continue;
 			for (const char *p = strstr(m.root, name); p && !used; p = strstr(p + 1, name))
@@ -216,6 +217,13 @@ static pid_t tree_user(dev_t dev, const char *name)
 			by = (pid_t)strtol(e->d_name, NULL, 10);
 		if (r < 0)
 			used = true, by = -1;
+		/* the namespace counts as read only now: a process that exits
+		 * between the two opens (an exiting hook still holds the
+		 * container's namespace after it let go of the readers' lock)
+		 * shows no table, or an empty one, and another process of that
+		 * namespace must still be looked at */
+		if (entries > 0)
+			seen[n_ns++] = ns.st_ino;
 		fclose(f);
 	}
 	closedir(proc);
