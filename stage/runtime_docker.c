@@ -155,10 +155,12 @@ static int add_runtime(const struct rt_opts *o, const char *file, json_t *root, 
 static int set_default(const struct rt_opts *o, const char *file, json_t *root, struct rt_plan *p,
 		       struct gs_err *err)
 {
-	const char *cur = json_string_value(json_object_get(root, "default-runtime"));
+	/* a reference of our own: setting the new value frees the old one,
+	 * which CUR points into (the note below names it) */
+	_cleanup_(gs_json_decrefp) json_t *have = json_incref(json_object_get(root, "default-runtime"));
+	const char *cur = json_string_value(have);
 	if (cur && !strcmp(cur, o->name))
 		return 0;
-	json_t *have = json_object_get(root, "default-runtime");
 	/* runc is dockerd's own default: naming it says nothing undo would lose */
 	if (have && !o->force && !(cur && !strcmp(cur, "runc")))
 		return gs_err_setx(err, EEXIST,

@@ -163,6 +163,14 @@ refused 'runtime "other" is there already and runs /usr/bin/other-runtime' "$f" 
 refused 'not gpu-stage' "$f" "$G" runtime configure --docker --config "$f" --name other --undo
 ok "docker: --name nvidia --set-default and its undo; another program's entry is refused"
 
+# --set-default over dockerd's own "runc" (its note names the old value,
+# which setting the new one freed: tests/fuzz/runtime/regress-set-default-runc-uaf)
+printf '{"default-runtime": "runc"}\n' >"$f"
+"$G" runtime configure --docker --config "$f" --set-default >"$work/out" 2>&1 || fail "--set-default over runc: $(cat "$work/out")"
+grep -qF '"default-runtime" is now "gpu-stage" (was "runc")' "$work/out" || fail "--set-default over runc: $(cat "$work/out")"
+cp "$work/orig.json" "$f"
+ok "docker: --set-default over \"runc\" says what it replaced"
+
 # other layouts: 2 spaces, one line, a missing file, an empty one
 printf '{\n  "debug": true,\n  "runtimes": {}\n}\n' >"$f"
 "$G" runtime configure --docker --config "$f" >/dev/null || fail "2-space file"
