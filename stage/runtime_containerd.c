@@ -312,8 +312,11 @@ static int add_import(struct rt_change *c, const struct text *x, const struct ma
 	size_t at;
 	if (!m->imports_line) {
 		at = m->version_end;
-		if (asprintf(&ins, "%simports = [\"%s\"] " MARK "\n",
-			     at && x->t[at - 1] != '\n' ? "\n" : "", dropin) < 0)
+		/* after a last line with no newline: the line goes after a newline
+		 * and ends the file without one, as the file did (undo takes both) */
+		bool last = at && x->t[at - 1] != '\n';
+		if (asprintf(&ins, "%simports = [\"%s\"] " MARK "%s", last ? "\n" : "", dropin,
+			     last ? "" : "\n") < 0)
 			return gs_err_setx(err, ENOMEM, "out of memory");
 	} else {
 		at = m->n_items ? m->item[m->n_items - 1].b : m->open + 1;
@@ -326,8 +329,12 @@ static int add_import(struct rt_change *c, const struct text *x, const struct ma
 static int remove_import(struct rt_change *c, const struct text *x, const struct main_scan *m,
 			 size_t k, struct gs_err *err)
 {
-	if (m->n_items == 1 && m->marked) /* the line gpu-stage added */
-		return splice(c, x, m->imports.a, m->imports.b, "", err);
+	if (m->n_items == 1 && m->marked) { /* the line gpu-stage added */
+		size_t a = m->imports.a;
+		if (m->imports.b == x->len && a > 0 && x->t[x->len - 1] != '\n')
+			a--; /* the file's last line, unterminated: with the newline before it */
+		return splice(c, x, a, m->imports.b, "", err);
+	}
 	if (k > 0) /* from the end of the one before */
 		return splice(c, x, m->item[k - 1].b, m->item[k].b, "", err);
 	if (m->n_items > 1) /* up to the next one */

@@ -331,6 +331,16 @@ grep -qx 'version = 2' "$m" && grep -qF "imports = [\"$drop\"]" "$m" && grep -qF
 	fail "containerd undo of a created config left files"
 ok "containerd: a missing config.toml created (version 2 + imports), removed by undo; --set-default in the drop-in"
 
+# a file that ends in its version line, with no newline: undo takes the
+# imports line and the newline put before it (tests/fuzz/runtime/regress-undo-unterminated-version)
+printf 'version = 2' >"$m"
+"$G" runtime configure --containerd --config "$m" >/dev/null || fail "containerd, unterminated version line"
+"$G" runtime configure --containerd --config "$m" --undo >/dev/null || fail "undo, unterminated version line"
+[ "$(cat "$m")" = "version = 2" ] && [ "$(tail -c 1 "$m" | od -An -c | tr -d ' ')" = 2 ] ||
+	fail "undo after an unterminated version line: $(od -c "$m")"
+rm -f "$m" "$m.gpu-stage.bak" "$drop" "$drop.gpu-stage.bak"
+ok "containerd: a file ending in its version line, no newline: undone byte for byte"
+
 # refused: what cannot be read with certainty, and a CRI section
 malformed "$m" 'root = "/x"\n' 'no `version = 2`' runtime configure --containerd --config "$m"
 malformed "$m" 'version = 2\nimports = [\n  "/a.toml",\n]\n' 'line 2' runtime configure --containerd --config "$m"
