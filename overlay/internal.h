@@ -122,6 +122,10 @@ int ovl_apply_symlink(struct ovl_ctx *c, size_t i, struct gs_err *err);
 int ovl_apply_write(struct ovl_ctx *c, size_t i, struct gs_err *err);
 /* ldcache.c */
 int ovl_apply_ldcache(struct ovl_ctx *c, size_t i, struct gs_err *err);
+/* The image's new /etc/ld-musl-x86_64.path (ETCFD: its /etc) for the
+ * LDCACHE op O: *OUT malloc'd, *LEN bytes; WHY says what was kept. */
+int ovl_musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len, char *why,
+		   size_t whylen, struct gs_err *err);
 
 /* The detached clone prepared for op I, or -1 (sources.c). */
 int ovl_sources_tree(struct ovl_sources *s, size_t i);

@@ -230,9 +230,9 @@ static bool musl_add(char *b, size_t size, size_t *len, const char *dir, size_t 
 /* The new path file: the staged libraries' directories first, then the
  * image's own entries (musl splits them at ':' and newlines) less stale
  * ones of ours, or, when the image has none, musl's built-in default
- * (the file replaces it). */
-static int musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len, char *why,
-		      size_t whylen, struct gs_err *err)
+ * (the file replaces it).  Not static: tests/fuzz/fuzz_musl.c reads through it. */
+int ovl_musl_build(const struct ovl_op *o, int etcfd, char **out, size_t *len, char *why,
+		   size_t whylen, struct gs_err *err)
 {
 	size_t size = MUSL_PATH_MAX + 4096, n = 0, ours = 0;
 	_cleanup_free_ char *b = malloc(size);
@@ -301,7 +301,7 @@ static int musl_apply(struct ovl_ctx *c, size_t i, struct gs_err *err)
 		return (o->flags & OVL_F_OPTIONAL) ? ovl_skip(c, i, "%s", err->msg) : etcfd;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	int r = musl_build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
+	int r = ovl_musl_build(o, etcfd, &buf, &len, c->res->ldcache, sizeof(c->res->ldcache), err);
 	return r < 0 ? r : install(c, i, etcfd, MUSL_PATH, buf, len, err);
 }
 

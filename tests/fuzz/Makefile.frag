@@ -8,11 +8,14 @@
 #   make fuzz-run FUZZ_SECONDS=N   run each target for N seconds (default 60)
 #   tests/fuzz/corpus-run DIR      what make check does: a bounded,
 #                                  deterministic run of each from its seeds
-FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev nvinst
+FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev nvinst dpkg rtargs proc audit image runtime archive ldconf musl cdi
 FUZZ_TARGETS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-FUZZ_LIB_SRC := $(COMMON_SRC) $(LDCACHE_SRC) $(MANIFEST_SRC) $(OVERLAY_SRC) hook/oci.c hook/jsonedit.c stage/nvinst.c stage/rootfs.c
+FUZZ_LIB_SRC := $(COMMON_SRC) $(LDCACHE_SRC) $(MANIFEST_SRC) $(OVERLAY_SRC) hook/oci.c hook/jsonedit.c $(STAGE_LIB_SRC) \
+	stage/audit_log.c hook/rtargs.c stage/cli_config.c stage/cmd_runtime.c stage/runtime_diff.c \
+	stage/runtime_docker.c stage/runtime_containerd.c stage/runtime_hooksd.c stage/runtime_cblock.c stage/cmd_cdi.c
 FUZZ_LIB := $(BUILD)/fuzz/libgsfuzz.a
-FUZZ_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -g -O1 \
+FUZZ_CFLAGS := -std=gnu11 -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
+	$(shell pkg-config --cflags $(ARCHIVE_PKGS) 2>/dev/null) -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
 $(BUILD)/fuzz/obj/%.o: %.c
@@ -23,7 +26,7 @@ $(FUZZ_LIB): $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRC))
 	@rm -f $@ && $(AR) rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIB)
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) $(ARCHIVE_LIBS)
 
 fuzz: $(FUZZ_TARGETS)
 fuzz-run: fuzz

@@ -6,9 +6,14 @@
 #ifndef GS_FUZZ_COMMON_H
 #define GS_FUZZ_COMMON_H
 
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gs/err.h"
 
@@ -29,6 +34,65 @@ static inline char *fz_text(const uint8_t *data, size_t size)
 	memcpy(t, data, size);
 	t[size] = '\0';
 	return t;
+}
+
+/* The harnesses that read files: one scratch directory a process, under
+ * TMPDIR, else /dev/shm (a tmpfs: no disk writes, fsync free), else /tmp;
+ * removed at exit. */
+static char fz_dir[64];
+
+static inline int fz_rm_one(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+	(void)st;
+	(void)type;
+	(void)f;
+	return remove(p) < 0 ? -1 : 0;
+}
+
+/* Removes PATH and everything under it (not following links). */
+static inline void fz_rm_tree(const char *path)
+{
+	nftw(path, fz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline void fz_rm_dir(void)
+{
+	fz_rm_tree(fz_dir);
+}
+
+static inline const char *fz_scratch(void)
+{
+	if (!fz_dir[0]) {
+		const char *t = getenv("TMPDIR");
+		struct stat st;
+		if (!t || t[0] != '/')
+			t = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+		snprintf(fz_dir, sizeof(fz_dir), "%.40s/gs-fuzz-XXXXXX", t);
+		if (!mkdtemp(fz_dir))
+			abort();
+		atexit(fz_rm_dir);
+	}
+	return fz_dir;
+}
+
+/* Writes LEN bytes of DATA to PATH (created or replaced, its directory
+ * there already); any failure aborts (the harness, not the input). */
+static inline void fz_write(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len) || close(fd) < 0)
+		abort();
+}
+
+/* The part of DATA before the first occurrence of SEP (the whole of it
+ * when none): *LEN; the rest after SEP in *REST, *REST_LEN (0 when none). */
+static inline void fz_split(const uint8_t *data, size_t size, const char *sep, size_t *len,
+			    const uint8_t **rest, size_t *rest_len)
+{
+	const uint8_t *p = memmem(data, size, sep, strlen(sep));
+	*len = p ? (size_t)(p - data) : size;
+	*rest = p ? p + strlen(sep) : data + size;
+	*rest_len = p ? size - *len - strlen(sep) : 0;
 }
 
 #endif
