@@ -14,21 +14,13 @@ static char cdi[128], spec[192], store[128], proc[128];
 
 static void setup(void)
 {
-	const char *d = fz_scratch();
-	char p[256];
-	snprintf(cdi, sizeof(cdi), "%s/cdi", d);
-	snprintf(spec, sizeof(spec), "%s/nvidia.com-gpu.json", cdi);
-	snprintf(store, sizeof(store), "%s/store", d);
-	snprintf(proc, sizeof(proc), "%s/proc", d);
-	if (mkdir(cdi, 0755) < 0 || mkdir(proc, 0755) < 0)
-		abort();
 	static const char *const dirs[] = {"driver", "driver/nvidia", "driver/nvidia/gpus",
 					   "driver/nvidia/gpus/0000:17:00.0"};
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", proc, dirs[i]);
-		if (mkdir(p, 0755) < 0)
-			abort();
-	}
+	char p[256];
+	fz_mkdirs(cdi, sizeof(cdi), "cdi", NULL, 0);
+	fz_mkdirs(proc, sizeof(proc), "proc", dirs, FZ_N(dirs));
+	snprintf(spec, sizeof(spec), "%s/nvidia.com-gpu.json", cdi);
+	snprintf(store, sizeof(store), "%s/store", fz_scratch());
 	static const char info[] = "Model: \t\t NVIDIA H100\nGPU UUID: \t GPU-11111111-2222-3333-4444-555555555555\n"
 				   "Bus Location: \t 0000:17:00.0\nDevice Minor: \t 0\n";
 	snprintf(p, sizeof(p), "%s/driver/nvidia/gpus/0000:17:00.0/information", proc);

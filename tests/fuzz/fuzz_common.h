@@ -95,4 +95,39 @@ static inline void fz_split(const uint8_t *data, size_t size, const char *sep, s
 	*rest_len = p ? size - *len - strlen(sep) : 0;
 }
 
+/* BASE (a new directory under the scratch one, "NAME") and DIRS under it,
+ * in order (parents first); BASE's path in OUT. */
+static inline void fz_mkdirs(char *out, size_t len, const char *name, const char *const *dirs,
+			     size_t n)
+{
+	snprintf(out, len, "%s/%s", fz_scratch(), name);
+	if (mkdir(out, 0755) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", out, dirs[i]);
+		if (mkdir(p, 0755) < 0)
+			abort();
+	}
+}
+
+/* Writes the parts of *DATA split at SEP to BASE/FILES[i] (an empty file
+ * for a part that is not there); *DATA, *SIZE: what follows the last. */
+static inline void fz_write_parts(const char *base, const char *const *files, size_t n,
+				  const char *sep, const uint8_t **data, size_t *size)
+{
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *rest;
+		size_t len, rest_len;
+		fz_split(*data, *size, sep, &len, &rest, &rest_len);
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", base, files[i]);
+		fz_write(p, *data, len);
+		*data = rest;
+		*size = rest_len;
+	}
+}
+
+#define FZ_N(a) (sizeof(a) / sizeof((a)[0]))
+
 #endif

@@ -15,19 +15,8 @@ static char root[128], status[192], list1[192], list2[192];
 
 static void setup(void)
 {
-	const char *d = fz_scratch();
-	snprintf(root, sizeof(root), "%s/root", d);
-	char p[192];
-	snprintf(p, sizeof(p), "%s/var", root);
-	if (mkdir(root, 0755) < 0 || mkdir(p, 0755) < 0)
-		abort();
-	snprintf(p, sizeof(p), "%s/var/lib", root);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/var/lib/dpkg", root);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/var/lib/dpkg/info", root);
-	if (mkdir(p, 0755) < 0)
-		abort();
+	static const char *const dirs[] = {"var", "var/lib", "var/lib/dpkg", "var/lib/dpkg/info"};
+	fz_mkdirs(root, sizeof(root), "root", dirs, FZ_N(dirs));
 	snprintf(status, sizeof(status), "%s/var/lib/dpkg/status", root);
 	snprintf(list1, sizeof(list1), "%s/var/lib/dpkg/info/nvidia-smi.list", root);
 	snprintf(list2, sizeof(list2), "%s/var/lib/dpkg/info/libcuda1:amd64.list", root);

@@ -32,15 +32,7 @@ static void setup(void)
 {
 	static const char *const dirs[] = {"lib", "lib/x86_64-linux-gnu", "usr", "usr/local",
 					   "usr/local/cuda", "usr/local/cuda/compat"};
-	snprintf(img, sizeof(img), "%s/img", fz_scratch());
-	if (mkdir(img, 0755) < 0)
-		abort();
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", img, dirs[i]);
-		if (mkdir(p, 0755) < 0)
-			abort();
-	}
+	fz_mkdirs(img, sizeof(img), "img", dirs, FZ_N(dirs));
 }
 
 /* What gs_elf_inspect says the file defines (0: not a 64-bit x86-64 ELF). */
@@ -122,16 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!img[0])
 		setup();
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const uint8_t *rest;
-		size_t len, rest_len;
-		fz_split(data, size, SEP, &len, &rest, &rest_len);
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", img, files[i]);
-		fz_write(p, data, len);
-		data = rest;
-		size = rest_len;
-	}
+	fz_write_parts(img, files, FZ_N(files), SEP, &data, &size);
 	struct ovl_cache_entry entries[] = {
 		{"libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", X8664, 0x022200},
 		{"libnvidia-nvvm.so.4", "/usr/lib/x86_64-linux-gnu/libnvidia-nvvm.so.4", X8664, 0x022200},

@@ -19,31 +19,14 @@ static const char *const files[] = {"etc/ld.so.conf", "etc/ld.so.conf.d/a.conf",
 static void setup(void)
 {
 	static const char *const dirs[] = {"etc", "etc/ld.so.conf.d"};
-	snprintf(root, sizeof(root), "%s/root", fz_scratch());
-	if (mkdir(root, 0755) < 0)
-		abort();
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
-		if (mkdir(p, 0755) < 0)
-			abort();
-	}
+	fz_mkdirs(root, sizeof(root), "root", dirs, FZ_N(dirs));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!root[0])
 		setup();
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const uint8_t *rest;
-		size_t len, rest_len;
-		fz_split(data, size, SEP, &len, &rest, &rest_len);
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", root, files[i]);
-		fz_write(p, data, len);
-		data = rest;
-		size = rest_len;
-	}
+	fz_write_parts(root, files, FZ_N(files), SEP, &data, &size);
 	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		abort();

@@ -31,15 +31,7 @@ static void setup(void)
 		"driver/nvidia/capabilities/gpu0/mig", "driver/nvidia/capabilities/gpu0/mig/gi1",
 		"driver/nvidia/capabilities/gpu0/mig/gi1/ci2",
 	};
-	snprintf(proc, sizeof(proc), "%s/proc", fz_scratch());
-	if (mkdir(proc, 0755) < 0)
-		abort();
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", proc, dirs[i]);
-		if (mkdir(p, 0755) < 0)
-			abort();
-	}
+	fz_mkdirs(proc, sizeof(proc), "proc", dirs, FZ_N(dirs));
 }
 
 static void read_all(void)
@@ -74,16 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!proc[0])
 		setup();
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		const uint8_t *rest;
-		size_t len, rest_len;
-		fz_split(data, size, SEP, &len, &rest, &rest_len);
-		char p[256];
-		snprintf(p, sizeof(p), "%s/%s", proc, files[i]);
-		fz_write(p, data, len);
-		data = rest;
-		size = rest_len;
-	}
+	fz_write_parts(proc, files, FZ_N(files), SEP, &data, &size);
 	read_all();
 	return 0;
 }
