@@ -141,7 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.engine_name = engine == RT_DOCKER ? "docker" : engine == RT_CONTAINERD ? "containerd" : "podman",
 		.config = engine == RT_PODMAN ? dir : file,
 		.name = "gpu-stage",
-		.set_default = flags & F_SET_DEFAULT,
+		/* only what the command's option checks let through (cmd_runtime.c):
+		 * --cdi and --set-default for docker alone, --cdi without --set-default */
+		.set_default = (flags & F_SET_DEFAULT) && engine != RT_PODMAN &&
+			       !(engine == RT_DOCKER && (flags & F_CDI)),
 		.cdi = engine == RT_DOCKER && (flags & F_CDI),
 		.force = flags & F_FORCE,
 		.bindir = "/usr/bin",
