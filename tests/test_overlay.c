@@ -254,8 +254,8 @@ static void test_gpus(void **state)
 }
 
 /* MIG devices: GPU:GI:CI tokens are left to ovl_migs_select (in request
- * order, deduplicated, the GPU index checked), a MIG UUID is refused with
- * the way out; the capability files give the nodes' minors, a GI or CI
+ * order, deduplicated, the GPU index checked), a MIG UUID is left to
+ * the inventory (test_inventory); the capability files give the nodes' minors, a GI or CI
  * without one is ENODEV naming the device and the file. */
 static void test_mig(void **state)
 {
@@ -280,10 +280,17 @@ static void test_mig(void **state)
 	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), -ENODEV);
 	assert_non_null(strstr(err.msg, "MIG device 2:1:0: GPU index 2 does not exist"));
 	ovl_env_clear(&e);
-	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=MIG-4f2a3c6e-1111", NULL), 0);
-	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), -ENOTSUP);
-	assert_non_null(strstr(err.msg, "MIG UUIDs need the device inventory"));
-	assert_non_null(strstr(err.msg, "GPU:GI:CI"));
+	/* a MIG UUID is neither a whole GPU nor GPU:GI:CI: the inventory's */
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=MIG-4f2a3c6e-1111,1", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sel[0], 1);
+	free(sel);
+	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(m);
+	assert_true(ovl_is_mig_device("MIG-4f2a") && ovl_is_mig_device("0:1:0"));
+	assert_false(ovl_is_mig_device("GPU-4f2a") || ovl_is_mig_device("1"));
 	ovl_env_clear(&e);
 	/* "all" is the whole GPUs: no MIG device */
 	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=all", NULL), 0);
