@@ -11,7 +11,8 @@
 #   gpu-stage-nvml runs with an empty environment (the fake dumps it);
 # - the hook in real runc with NVIDIA_VISIBLE_DEVICES=MIG-<uuid> gets
 #   exactly the parent GPU's node and that GI/CI's capability nodes, each
-#   allowed (ENXIO); the other MIG device gets its own;
+#   allowed (ENXIO); the other MIG device gets its own, also in gpu-runtime's
+#   linux.devices;
 # - an unknown MIG UUID fails the start naming the file and the fix;
 # - refused (gpu-stage plan, the hook's path): a file owned by another
 #   user, a group-writable file, a group-writable directory, a symlink, a
@@ -111,6 +112,15 @@ want_nodes miga "$MIG_A" "NODE /dev/nvidia-caps/nvidia-cap21 ENXIO;NODE /dev/nvi
 want_nodes migb "${MIG_B^^}" "NODE /dev/nvidia-caps/nvidia-cap30 ENXIO;NODE /dev/nvidia-caps/nvidia-cap31 ENXIO;NODE /dev/nvidia0 ENXIO;"
 tail -n 1 "$HK_AUDIT" | jq -e '.result == "ok"' >/dev/null || hk_fail "no ok audit record: $(tail -n 1 "$HK_AUDIT")"
 hk_ok "runc: $MIG_A gets nvidia0 and capability nodes 21, 22 only; the other MIG device (upper case) 30, 31; each allowed (ENXIO)"
+hk_shim
+b=$w/shimb
+mkdir -p "$b/rootfs"
+printf '{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=%s", "NVIDIA_DRIVER_CAPABILITIES=utility"]}, "linux": {}}\n' "$MIG_B" >"$b/config.json"
+GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle "$b" c1 >"$w/shim.out" 2>&1 || hk_fail "shim: $(cat "$w/shim.out")"
+got=$(jq -r '[.linux.devices[]? | "\(.path) \(.major):\(.minor)"] | join(",")' "$b/config.json")
+[ "$got" = "/dev/nvidiactl 195:255,/dev/nvidia0 195:0,/dev/nvidia-caps/nvidia-cap30 $CAPS_MAJOR:30,/dev/nvidia-caps/nvidia-cap31 $CAPS_MAJOR:31" ] ||
+	hk_fail "shim $MIG_B: linux.devices is $got"
+hk_ok "gpu-runtime: $MIG_B declared as nvidiactl, nvidia0, nvidia-cap30, nvidia-cap31"
 unknown=MIG-00000000-1111-2222-3333-444455556666
 if run unknown "$unknown"; then hk_fail "an unknown MIG UUID started"; fi
 grep -q STARTED "$HK_WORK/gs-inv-$$-unknown.out" && hk_fail "an unknown MIG UUID ran"
