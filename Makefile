@@ -47,7 +47,7 @@ endif
 COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c common/jsonw.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
-	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c
+	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c manifest/jsonkeys.c
 STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c \
 	stage/store_dir.c stage/store_gc.c stage/archive.c stage/nvinst.c stage/discover_records.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
@@ -71,8 +71,8 @@ BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
 # fixtures/fake_nvml.c is a shared library the MIG inventory test builds itself
 FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c fixtures/fake_nvml.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
-# the one dynamic executable: it dlopens the staged libnvidia-ml (gpu-stage
-# devices --inventory runs it; the static binaries never dlopen anything)
+# the one dynamic executable, libc alone: it dlopens the staged libnvidia-ml
+# (gpu-stage devices --inventory runs it; the static binaries never dlopen)
 NVML_HELPER := $(BUILD)/gpu-stage-nvml
 
 .PHONY: all check test-run fuzz bench install deb clean format mutants
@@ -121,7 +121,7 @@ $(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC)
 
 $(NVML_HELPER): $(BUILD)/obj/stage/nvml_helper.o
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(shell pkg-config --libs jansson)
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

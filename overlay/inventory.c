@@ -15,6 +15,7 @@
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
 #include "gs/inventory.h"
+#include "gs/manifest.h"
 
 static void decrefp(json_t **j)
 {
@@ -96,19 +97,12 @@ static int get_uint(const struct ctx *x, json_t *o, const char *key, const char 
 /* Only the keys in KEYS (NULL-terminated). */
 static int only_keys(const struct ctx *x, json_t *o, const char *where, const char *const *keys)
 {
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		size_t i = 0;
-		while (keys[i] && strcmp(keys[i], k))
-			i++;
-		if (!keys[i]) {
-			char w[160];
-			snprintf(w, sizeof(w), "%s.%.64s", where, k);
-			return bad(x, w, "unknown member");
-		}
-	}
-	return 0;
+	const char *k = gs_json_unknown_key(o, keys);
+	char w[160];
+	if (!k)
+		return 0;
+	snprintf(w, sizeof(w), "%s.%.64s", where, k);
+	return bad(x, w, "unknown member");
 }
 
 static bool gpu_uuid_ok(const char *s) { return uuid_ok(s, "GPU-"); }
@@ -118,8 +112,9 @@ static bool mode_ok(const char *s)
 	return !strcmp(s, "enabled") || !strcmp(s, "disabled") || !strcmp(s, "unsupported");
 }
 
-static int parse_gpu(const struct ctx *x, json_t *o, size_t i, struct gs_inv_gpu *g)
+static int parse_gpu(const struct ctx *x, json_t *o, size_t i, struct gs_inventory *inv)
 {
+	struct gs_inv_gpu *g = &inv->gpus[i];
 	static const char *const keys[] = {"index", "minor", "uuid", "pci_bus_id", "mig_mode", NULL};
 	char w[32];
 	snprintf(w, sizeof(w), "gpus[%zu]", i);
@@ -138,6 +133,9 @@ static int parse_gpu(const struct ctx *x, json_t *o, size_t i, struct gs_inv_gpu
 		r = get_str(x, o, "pci_bus_id", w, g->pci_bus_id, sizeof(g->pci_bus_id), busid_ok);
 	if (r >= 0)
 		r = get_str(x, o, "mig_mode", w, g->mig_mode, sizeof(g->mig_mode), mode_ok);
+	for (size_t j = 0; r >= 0 && j < i; j++)
+		if (!strcasecmp(inv->gpus[j].uuid, g->uuid))
+			r = bad(x, w, "the same GPU UUID twice");
 	return r;
 }
 
@@ -226,7 +224,7 @@ static int parse_root(const struct ctx *x, json_t *root, bool full, struct gs_in
 		r = get_array(x, root, "gpus", OVL_MAX_GPUS, sizeof(*inv->gpus), (void **)&inv->gpus,
 			      &inv->n_gpus, &arr);
 	for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++)
-		r = parse_gpu(x, json_array_get(arr, i), i, &inv->gpus[i]);
+		r = parse_gpu(x, json_array_get(arr, i), i, inv);
 	if (r >= 0)
 		r = get_array(x, root, "mig_devices", inv->n_gpus * GS_INV_MAX_MIG, sizeof(*inv->migs),
 			      (void **)&inv->migs, &inv->n_migs, &arr);

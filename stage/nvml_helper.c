@@ -4,7 +4,8 @@
  * absolute path that `gpu-stage devices --inventory` gives it; never a
  * search path), asks NVML for the driver version, the GPUs and their MIG
  * devices, and prints them as JSON on stdout (gs/inventory.h, without
- * schema, nvml and timestamp).  gpu-stage runs it with an empty
+ * schema, nvml and timestamp).  It links libc alone (the package's one
+ * dependency); every string it prints is first checked to need no escape.  gpu-stage runs it with an empty
  * environment and checks what it prints before writing anything; the
  * static gpu-stage and gpu-stage-hook never load NVML themselves.
  * Errors: "gpu-stage-nvml: LIB: FUNCTION: NVML's message" on stderr, exit 1;
@@ -19,7 +20,6 @@
  * and nvmlPciInfo_t as nvmlDeviceGetPciInfo_v3 fills it. */
 #include <ctype.h>
 #include <dlfcn.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,14 +113,33 @@ static int bind_nvml(void *h, struct nvml *n)
 	return 0;
 }
 
-/* BUF (LEN bytes from NVML) NUL-terminated inside it and printable. */
+/* What NVML said, collected before anything is printed. */
+struct gpu {
+	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE], bus[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
+	unsigned int minor;
+	const char *mode;
+	struct mig {
+		char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+		unsigned int gi, ci;
+	} migs[GS_INV_MAX_MIG];
+	unsigned int n_migs;
+};
+struct report {
+	char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+	struct gpu gpus[OVL_MAX_GPUS];
+	unsigned int n_gpus;
+};
+
+/* BUF (LEN bytes from NVML) NUL-terminated inside it, not empty, and of
+ * letters, digits and - : . _ only: every string printed needs no JSON
+ * escape (gpu-stage checks each one's syntax again). */
 static bool bounded(const char *buf, size_t len)
 {
 	const char *end = memchr(buf, '\0', len);
 	if (!end || end == buf)
 		return false;
 	for (const char *p = buf; p < end; p++)
-		if (!isgraph((unsigned char)*p))
+		if (!isalnum((unsigned char)*p) && !strchr("-:._", *p))
 			return false;
 	return true;
 }
@@ -134,8 +153,8 @@ static int uuid_of(const struct nvml *n, nvmlDevice_t d, char out[NVML_DEVICE_UU
 	return bounded(out, NVML_DEVICE_UUID_V2_BUFFER_SIZE) ? 0 : failx(n, "nvmlDeviceGetUUID: not a UUID");
 }
 
-/* The MIG devices of GPU I (D, UUID) appended to MIGS. */
-static int add_migs(const struct nvml *n, nvmlDevice_t d, unsigned int i, const char *uuid, json_t *migs)
+/* The MIG devices of GPU D into G. */
+static int read_migs(const struct nvml *n, nvmlDevice_t d, struct gpu *g)
 {
 	unsigned int max = 0;
 	nvmlReturn_t r = n->max_mig(d, &max);
@@ -145,77 +164,84 @@ static int add_migs(const struct nvml *n, nvmlDevice_t d, unsigned int i, const 
 		return failx(n, "nvmlDeviceGetMaxMigDeviceCount: more MIG devices than gpu-stage accepts");
 	for (unsigned int k = 0; k < max; k++) {
 		nvmlDevice_t m;
-		unsigned int gi = 0, ci = 0;
-		char muuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+		struct mig *v = &g->migs[g->n_migs];
 		r = n->mig_by_index(d, k, &m);
 		if (r == NVML_ERROR_NOT_FOUND || r == NVML_ERROR_INVALID_ARGUMENT)
 			continue; /* an empty slot */
 		if (r != NVML_SUCCESS)
 			return fail(n, "nvmlDeviceGetMigDeviceHandleByIndex", r);
-		if (uuid_of(n, m, muuid) < 0)
+		if (uuid_of(n, m, v->uuid) < 0)
 			return -1;
-		if ((r = n->gi_id(m, &gi)) != NVML_SUCCESS)
+		if ((r = n->gi_id(m, &v->gi)) != NVML_SUCCESS)
 			return fail(n, "nvmlDeviceGetGpuInstanceId", r);
-		if ((r = n->ci_id(m, &ci)) != NVML_SUCCESS)
+		if ((r = n->ci_id(m, &v->ci)) != NVML_SUCCESS)
 			return fail(n, "nvmlDeviceGetComputeInstanceId", r);
-		if (json_array_append_new(migs, json_pack("{s:s, s:I, s:s, s:I, s:I}", "uuid", muuid, "gpu_index",
-							  (json_int_t)i, "gpu_uuid", uuid, "gi", (json_int_t)gi,
-							  "ci", (json_int_t)ci)) < 0)
-			return failx(n, "out of memory");
+		g->n_migs++;
 	}
 	return 0;
 }
 
-static int add_gpu(const struct nvml *n, unsigned int i, json_t *gpus, json_t *migs)
+static int read_gpu(const struct nvml *n, unsigned int i, struct gpu *g)
 {
 	nvmlDevice_t d;
 	nvmlPciInfo_t pci;
-	unsigned int minor = 0, cur = 0, pending = 0;
-	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+	unsigned int cur = 0, pending = 0;
 	nvmlReturn_t r = n->by_index(i, &d);
 	if (r != NVML_SUCCESS)
 		return fail(n, "nvmlDeviceGetHandleByIndex_v2", r);
-	if (uuid_of(n, d, uuid) < 0)
+	if (uuid_of(n, d, g->uuid) < 0)
 		return -1;
-	if ((r = n->minor(d, &minor)) != NVML_SUCCESS)
+	if ((r = n->minor(d, &g->minor)) != NVML_SUCCESS)
 		return fail(n, "nvmlDeviceGetMinorNumber", r);
 	memset(&pci, 0, sizeof(pci));
 	if ((r = n->pci(d, &pci)) != NVML_SUCCESS)
 		return fail(n, "nvmlDeviceGetPciInfo_v3", r);
 	if (!bounded(pci.busId, sizeof(pci.busId)))
 		return failx(n, "nvmlDeviceGetPciInfo_v3: not a bus id");
+	memcpy(g->bus, pci.busId, sizeof(g->bus));
 	r = n->mig_mode(d, &cur, &pending);
 	if (r != NVML_SUCCESS && r != NVML_ERROR_NOT_SUPPORTED)
 		return fail(n, "nvmlDeviceGetMigMode", r);
-	const char *mode = r != NVML_SUCCESS ? "unsupported" : cur == NVML_DEVICE_MIG_ENABLE ? "enabled" : "disabled";
-	if (json_array_append_new(gpus, json_pack("{s:I, s:I, s:s, s:s, s:s}", "index", (json_int_t)i, "minor",
-						  (json_int_t)minor, "uuid", uuid, "pci_bus_id", pci.busId,
-						  "mig_mode", mode)) < 0)
-		return failx(n, "out of memory");
-	return strcmp(mode, "enabled") ? 0 : add_migs(n, d, i, uuid, migs);
+	g->mode = r != NVML_SUCCESS ? "unsupported" : cur == NVML_DEVICE_MIG_ENABLE ? "enabled" : "disabled";
+	return strcmp(g->mode, "enabled") ? 0 : read_migs(n, d, g);
 }
 
-static int inventory(const struct nvml *n, json_t *doc)
+static int read_all(const struct nvml *n, struct report *rep)
 {
-	char ver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = {0};
 	unsigned int count = 0;
-	nvmlReturn_t r = n->driver_version(ver, sizeof(ver));
+	nvmlReturn_t r = n->driver_version(rep->driver, sizeof(rep->driver));
 	if (r != NVML_SUCCESS)
 		return fail(n, "nvmlSystemGetDriverVersion", r);
-	if (!bounded(ver, sizeof(ver)))
+	if (!bounded(rep->driver, sizeof(rep->driver)))
 		return failx(n, "nvmlSystemGetDriverVersion: not a version");
 	if ((r = n->count(&count)) != NVML_SUCCESS)
 		return fail(n, "nvmlDeviceGetCount_v2", r);
 	if (count > OVL_MAX_GPUS)
 		return failx(n, "nvmlDeviceGetCount_v2: more GPUs than gpu-stage accepts");
-	json_t *gpus = json_array(), *migs = json_array();
-	if (json_object_set_new(doc, "driver", json_string(ver)) < 0 ||
-	    json_object_set_new(doc, "gpus", gpus) < 0 || json_object_set_new(doc, "mig_devices", migs) < 0)
-		return failx(n, "out of memory");
-	for (unsigned int i = 0; i < count; i++)
-		if (add_gpu(n, i, gpus, migs) < 0)
+	for (rep->n_gpus = 0; rep->n_gpus < count; rep->n_gpus++)
+		if (read_gpu(n, rep->n_gpus, &rep->gpus[rep->n_gpus]) < 0)
 			return -1;
 	return 0;
+}
+
+/* REP as the helper's JSON (every string checked by bounded()). */
+static void print_report(const struct report *rep)
+{
+	printf("{\n  \"driver\": \"%s\",\n  \"gpus\": [", rep->driver);
+	for (unsigned int i = 0; i < rep->n_gpus; i++) {
+		const struct gpu *g = &rep->gpus[i];
+		printf("%s\n    {\"index\": %u, \"minor\": %u, \"uuid\": \"%s\", \"pci_bus_id\": \"%s\", \"mig_mode\": \"%s\"}",
+		       i ? "," : "", i, g->minor, g->uuid, g->bus, g->mode);
+	}
+	printf("\n  ],\n  \"mig_devices\": [");
+	const char *sep = "";
+	for (unsigned int i = 0; i < rep->n_gpus; i++)
+		for (unsigned int k = 0; k < rep->gpus[i].n_migs; k++, sep = ",") {
+			const struct mig *m = &rep->gpus[i].migs[k];
+			printf("%s\n    {\"uuid\": \"%s\", \"gpu_index\": %u, \"gpu_uuid\": \"%s\", \"gi\": %u, \"ci\": %u}",
+			       sep, m->uuid, i, rep->gpus[i].uuid, m->gi, m->ci);
+		}
+	printf("\n  ]\n}\n");
 }
 
 int main(int argc, char **argv)
@@ -237,11 +263,13 @@ int main(int argc, char **argv)
 	nvmlReturn_t r = n.init();
 	if (r != NVML_SUCCESS)
 		return fail(&n, "nvmlInit_v2", r), 1;
-	json_t *doc = json_object();
-	int bad = !doc || inventory(&n, doc) < 0;
+	static struct report rep; /* 64 GPUs' worth: not on the stack */
+	int bad = read_all(&n, &rep) < 0;
 	n.shutdown();
-	if (!bad && (json_dumpf(doc, stdout, JSON_INDENT(2)) < 0 || putchar('\n') == EOF || fflush(stdout) == EOF))
-		bad = failx(&n, "writing stdout failed") < 0;
-	json_decref(doc);
-	return bad ? 1 : 0;
+	if (bad)
+		return 1;
+	print_report(&rep);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return failx(&n, "writing stdout failed"), 1;
+	return 0;
 }

@@ -1548,6 +1548,7 @@ static void test_inventory(void **state)
 		{INV_HEAD "\"gpus\":[" INV_GPU1 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":3,\"gpu_uuid\":\"GPU-22\",\"gi\":2,\"ci\":1}]}", "index out of order"},
 		{INV_HEAD "\"gpus\":[" INV_GPU0 "," INV_GPU1 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":1,\"gpu_uuid\":\"GPU-22\",\"gi\":2,\"ci\":1}]}", "MIG mode is not enabled"},
 		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[" INV_MIG "," INV_MIG "]}", "the same MIG UUID twice"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 ",{\"index\":1,\"minor\":1,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"0:2\",\"mig_mode\":\"disabled\"}],\"mig_devices\":[]}", "gpus[1]: the same GPU UUID twice"},
 		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":0,\"gpu_uuid\":\"GPU-11\",\"gi\":1024,\"ci\":1}]}", "mig_devices[0].gi"},
 		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[" INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "]}", "mig_devices: more than 8 entries"},
 		{"{\"schema\":\"gpu-stage/devices/v1\",\"driver\":\"535.261.03\",\"nvml\":\"rel\",\"timestamp\":\"t\",\"gpus\":[],\"mig_devices\":[]}", "top level.nvml: malformed"},

@@ -63,7 +63,7 @@ struct gs_inventory {
  * (GPU-/MIG- followed by hex digits and '-', bus ids of hex digits ':' '.')
  * or longer than its buffer, more than OVL_MAX_GPUS GPUs or GS_INV_MAX_MIG
  * MIG devices per GPU, an index gap, a MIG device whose parent is not
- * listed, a MIG UUID given twice: -EBADMSG naming NAME and the member.
+ * listed, a GPU or MIG UUID given twice: -EBADMSG naming NAME and the member.
  * FULL: schema, nvml (absolute) and timestamp required (the file), else
  * refused (the helper's output). */
 int gs_inventory_parse(const char *text, size_t len, const char *name, bool full,
