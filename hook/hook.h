@@ -87,10 +87,17 @@ void hk_config_clear(struct hk_config *c);
  * *NOTE (the optional nodes found absent; NULL when none).  REQUIRE_UVM:
  * a missing nvidia-uvm with compute is an error (ENODEV) naming the fix
  * (`gpu-stage devices --ensure --load`), not a note.  The /dev/char links
- * of the nodes: ovl_dev_char_links (gs/hostdev.h). */
-int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
-		       char **note, struct gs_err *err);
+ * of the nodes: ovl_dev_char_links (gs/hostdev.h).  A MIG device named
+ * MIG-<uuid> is resolved to GPU:GI:CI through the inventory
+ * (gs_inventory_load, gs_inventory_mig_find): a missing, untrusted or stale
+ * one, or an unknown UUID, is an error naming the file and the fix. */
+struct hk_dev_roots {
+	const char *proc_root, *dev_root;
+	const char *inventory; /* the device inventory (gs/inventory.h), read for MIG-<uuid> */
+};
+int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const struct hk_dev_roots *roots,
+		       bool require_uvm, struct ovl_device **out, size_t *n, char **note,
+		       struct gs_err *err);
 
 /* ---- plan.c: what a container receives ---- */
 
