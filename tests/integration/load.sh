@@ -11,7 +11,10 @@
 # - a re-stage round: while LOAD_N containers start, a second driver
 #   version is staged, the fake loaded module switches to it, and
 #   `gpu-stage gc` (that root), `gpu-stage audit --all` and a no-op
-#   `gpu-stage --driver` run in loops until every start is done.
+#   `gpu-stage --driver` run in loops until every start is done;
+# - a removal race: LOAD_N short-lived starts (waves of 5) asking for the old version
+#   while gc removes it and a loop stages it again: each start gets one
+#   whole tree or is refused saying the driver is not staged.
 # Each container lists from inside what it received: every file under
 # /run/gpu-stage and /usr/bin/nvidia-* with size and SHA-256, the store tree
 # each of its mounts comes from, libcuda.so.1 as its own ldconfig -p
@@ -89,11 +92,11 @@ expected() {
 # config.json written for the round and copied).  MODE "shim": no hook in
 # config.json, gpu-runtime adds it (at createRuntime).
 make_template() {
-	local mode=$1 stage=$2 d=$HK_WORK/tmpl
+	local mode=$1 stage=$2 then=${3:-"exec sleep 600"} d=$HK_WORK/tmpl
 	rm -rf "$d" && mkdir -p "$d"
 	(cd "$d" && runc spec) || hk_fail "runc spec failed"
 	hk_config "$d" "$stage" false \
-		"[\"NVIDIA_VISIBLE_DEVICES=0\", \"LOAD_STORE=$HK_STORE\"]" "$INSIDE; exec sleep 600"
+		"[\"NVIDIA_VISIBLE_DEVICES=0\", \"LOAD_STORE=$HK_STORE\"]" "$INSIDE; $then"
 	[ "$mode" != shim ] || { jq 'del(.hooks)' "$d/config.json" >"$d/c.json" && mv "$d/c.json" "$d/config.json"; }
 }
 make_bundles() {
@@ -114,7 +117,8 @@ drop_bundles() {
 }
 cid() { echo "gs-load-$$-r$1-c$2"; }
 
-# start R I MODE: one detached container, its stdout in $HK_WORK/out/ID
+# start R I MODE: one detached container (MODE fg: one that runs to its
+# end), its stdout in $HK_WORK/out/ID
 start() {
 	local id b=$HK_WORK/r$1/c$2/b
 	id=$(cid "$1" "$2")
@@ -122,6 +126,8 @@ start() {
 		env GPU_STAGE_STORE="$HK_STORE" GPU_STAGE_RUNTIME=runc \
 			GPU_STAGE_HOOK_OPTS="--audit-log $HK_AUDIT --dev-root $HK_DEV --proc-root $HK_PROC" \
 			timeout 120 "$SHIM" --root "$RUNC_ROOT" run -d --bundle "$b" "$id"
+	elif [ "$3" = fg ]; then
+		timeout 120 runc --root "$RUNC_ROOT" run --bundle "$b" "$id"
 	else
 		timeout 120 runc --root "$RUNC_ROOT" run -d --bundle "$b" "$id"
 	fi </dev/null >"$HK_WORK/out/$id" 2>&1 || echo "$id" >>"$HK_WORK/failed"
@@ -150,12 +156,14 @@ wait_inside() {
 tables() {
 	jq -r '[.container, .pid, .result, .driver, .stage] | @tsv' "$HK_AUDIT" >"$HK_WORK/recs.tsv" ||
 		hk_fail "the audit log does not parse: $(head -c 600 "$HK_AUDIT")"
-	rc list -f json | jq -r '.[] | [.id, .pid] | @tsv' >"$HK_WORK/pids.tsv"
+	rc list -f json | jq -r '(. // [])[] | [.id, .pid] | @tsv' >"$HK_WORK/pids.tsv"
 }
-# check_one R I STAGE: judges container I of round R (after tables); prints
-# its version
+# check_one R I STAGE [gone]: judges container I of round R (after tables);
+# prints its version.  "gone": the container has exited (no pid to match)
+# and its mounts may come from an old copy of the version (STORE/.tmp-*,
+# a tree removed while this start held it), all from one tree.
 check_one() {
-	local id out v got cuda rec
+	local id out v got cuda rec tree
 	id=$(cid "$1" "$2")
 	out=$HK_WORK/out/$id
 	grep -q '^END$' "$out" || hk_fail "$id: no complete output: $(cat "$out")"
@@ -174,8 +182,11 @@ check_one() {
 $(diff "$HK_WORK/expected.$v" <(echo "$got") | head -20)"
 	# every store mount from the one version's directory
 	[ "$(grep -c '^MNT ' "$out")" -ge 5 ] || hk_fail "$id: fewer store mounts than expected: $(grep '^MNT ' "$out")"
-	if grep '^MNT ' "$out" | awk -v p="$HK_STORE/$v/" 'index($3, p) != 1' | grep -q .; then
-		hk_fail "$id: a mount from outside $HK_STORE/$v (a mix of versions): $(grep '^MNT ' "$out")"
+	tree=$HK_STORE/$v
+	[ "${4:-}" != gone ] || tree=$(awk -v s="$HK_STORE/" '$1 == "MNT" { t = substr($3, length(s) + 1); sub("/.*", "", t); print s t; exit }' "$out")
+	case $tree in "$HK_STORE/$v" | "$HK_STORE/.tmp-"*) ;; *) hk_fail "$id: mounts from $tree, not $v's tree" ;; esac
+	if grep '^MNT ' "$out" | awk -v p="$tree/" 'index($3, p) != 1' | grep -q .; then
+		hk_fail "$id: a mount from outside $tree (a mix of trees): $(grep '^MNT ' "$out")"
 	fi
 	# one audit record for the start, naming that version and stage, and
 	# the container's pid in the host's terms (at createContainer runc's
@@ -184,9 +195,9 @@ $(diff "$HK_WORK/expected.$v" <(echo "$got") | head -20)"
 	[ "$(echo "$rec" | grep -c .)" -eq 1 ] || hk_fail "$id: $(echo "$rec" | grep -c .) audit records, expected 1"
 	[ "$(echo "$rec" | cut -f3-5)" = "$(printf 'ok\t%s\t%s' "$v" "$3")" ] ||
 		hk_fail "$id: the audit record does not say ok/$v/$3: $rec"
-	[ "$(echo "$rec" | cut -f2)" = "$(awk -F'\t' -v id="$id" '$1 == id { print $2 }' "$HK_WORK/pids.tsv")" ] ||
+	[ "${4:-}" = gone ] || [ "$(echo "$rec" | cut -f2)" = "$(awk -F'\t' -v id="$id" '$1 == id { print $2 }' "$HK_WORK/pids.tsv")" ] ||
 		hk_fail "$id: the audit record's pid $(echo "$rec" | cut -f2) is not the container's ($(grep "^$id	" "$HK_WORK/pids.tsv"))"
-	echo "$v"
+	echo "$v ${tree#"$HK_STORE/"}"
 }
 
 # the audit log: one JSON record a line, STARTS of them in all
@@ -329,8 +340,7 @@ starts_done=$((starts_done + N))
 n1=0 n2=0
 tables
 for ((i = 0; i < N; i++)); do
-	v=$(check_one $R "$i" createRuntime)
-	echo "$v" >"$HK_WORK/ver.$i"
+	v=$(check_one $R "$i" createRuntime | cut -d' ' -f1)
 	if [ "$v" = "$V1" ]; then n1=$((n1 + 1)); else n2=$((n2 + 1)); fi
 done
 [ "$n1" -ge 5 ] || hk_fail "only $n1 containers got $V1 (the switch waited for 5)"
@@ -374,4 +384,82 @@ fi
 echo "load.sh: the last gc removed $V1 after $t retries"
 "$HK_GS" verify "$V2" --store "$HK_STORE" >/dev/null || hk_fail "verify $V2 fails after the last gc"
 hk_ok "re-stage round: $N starts in $ms ms while $V2 was staged and the module switched ($loops loops of gc, audit --all, re-stage): $n1 got $V1, $n2 got $V2, each whole; gc kept $V1 while in use, removed it after; audit clean throughout"
-echo "load.sh: $((starts_done)) containers started, none failed"
+
+# ---- a version removed while its starts run --------------------------------------
+# V1 again, asked for by name (--driver), while gc (V2 loaded) removes it
+# whenever no running container shows it and a loop stages it again.  The
+# containers exit after their checks and start in waves of 5, so V1 goes
+# in and out of use.  The
+# guarantee: a start gets the whole tree it opened (a tree gc renamed away
+# meanwhile is kept until that start's mounts are made), or, when V1 was
+# gone before it opened it, fails saying the driver is not staged.
+R=8
+"$HK_GS" --root "$HK_WORK/drv" --store "$HK_STORE" --driver "$V1" --caps all -q || hk_fail "re-staging $V1 failed"
+make_template hook createRuntime true
+jq --arg v "$V1" '.hooks.createRuntime[0].args |= (.[:-1] + ["--driver", $v] + .[-1:])' "$HK_WORK/tmpl/config.json" >"$HK_WORK/tmpl/c.json" &&
+	mv "$HK_WORK/tmpl/c.json" "$HK_WORK/tmpl/config.json"
+make_bundles $R
+before=$(hk_mounts)
+rm -f "$HK_WORK/stop" "$HK_WORK/failed"
+: >"$HK_WORK/loops.log"
+(
+	k=0 gone=0
+	while [ ! -e "$HK_WORK/stop" ]; do
+		k=$((k + 1))
+		[ -d "$HK_STORE/$V1" ] || "$HK_GS" --root "$HK_WORK/drv" --store "$HK_STORE" --driver "$V1" --caps all -q >/dev/null 2>&1 ||
+			echo "re-stage $k of $V1 failed" >>"$HK_WORK/loops.log"
+		"$HK_GS" gc --root "$HK_WORK" --store "$HK_STORE" >/dev/null 2>>"$HK_WORK/loops.log" || echo "gc $k failed" >>"$HK_WORK/loops.log"
+		[ -d "$HK_STORE/$V1" ] || gone=$((gone + 1))
+		echo "$k $gone" >"$HK_WORK/loops"
+	done
+) &
+changer=$!
+t0=$(date +%s%N)
+# in waves of 5 with a pause between them: V1 unused, gc removes it, the
+# loop stages it again while the next wave starts
+for ((w = 0; w < N; w += 5)); do
+	starts $R fg "$w" $((w + 5 < N ? w + 5 : N))
+	wait_jobs
+	sleep 0.3
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+touch "$HK_WORK/stop"
+wait "$changer" || true
+[ ! -s "$HK_WORK/loops.log" ] || hk_fail "the gc/re-stage loop failed: $(head -5 "$HK_WORK/loops.log")"
+read -r loops removed <"$HK_WORK/loops"
+tables
+ok=0 refused=0 old=0
+for ((i = 0; i < N; i++)); do
+	id=$(cid $R "$i")
+	if grep -qx "$id" "$HK_WORK/failed" 2>/dev/null; then
+		grep -q "driver $V1 is not staged" "$HK_WORK/out/$id" ||
+			hk_fail "$id: the start failed without saying the driver is not staged: $(cat "$HK_WORK/out/$id")"
+		! grep -q '^BEGIN$' "$HK_WORK/out/$id" || hk_fail "$id: the start failed, but the container's process ran"
+		[ "$(awk -F'\t' -v id="$id" '$1 == id && $3 == "ok"' "$HK_WORK/recs.tsv" | wc -l)" -eq 0 ] ||
+			hk_fail "$id: refused, yet an ok audit record"
+		refused=$((refused + 1))
+		continue
+	fi
+	res=$(check_one $R "$i" createRuntime gone)
+	[ "${res%% *}" = "$V1" ] || hk_fail "$id: asked for $V1, got ${res%% *}"
+	case ${res#* } in .tmp-*) old=$((old + 1)) ;; esac
+	ok=$((ok + 1))
+done
+[ "$ok" -ge 1 ] || hk_fail "no start of the removal race got $V1"
+[ "$removed" -ge 1 ] || hk_fail "the removal race did not race: gc never removed $V1 in $loops loops"
+check_host_mounts "removal race"
+[ -z "$(rc list -q)" ] || hk_fail "removal race: containers left: $(rc list -q | head -3)"
+[ "$(hk_mounts)" = "$before" ] || hk_fail "removal race: the host's mount table changed: $(diff <(echo "$before") <(hk_mounts) | head -5)"
+drop_bundles $R
+check_log "$(wc -l <"$HK_WORK/recs.tsv")"
+for ((t = 0; t < 40; t++)); do
+	"$HK_GS" gc --root "$HK_WORK" --store "$HK_STORE" >/dev/null || hk_fail "gc after the removal race failed"
+	[ -n "$(find "$HK_STORE" -mindepth 1 -maxdepth 1 -name "$V1" -o -mindepth 1 -maxdepth 1 -name '.tmp-*')" ] || break
+	sleep 0.25
+done
+[ -z "$(find "$HK_STORE" -mindepth 1 -maxdepth 1 -name "$V1" -o -mindepth 1 -maxdepth 1 -name '.tmp-*')" ] ||
+	hk_fail "after the removal race gc left: $(ls -a "$HK_STORE")"
+"$HK_GS" verify "$V2" --store "$HK_STORE" >/dev/null || hk_fail "verify $V2 fails after the removal race"
+starts_done=$((starts_done + ok))
+hk_ok "removal race: $N starts of $V1 in $ms ms while gc removed it $removed times in $loops loops: $ok got it whole ($old from a copy gc had renamed away), $refused refused saying it is not staged; host mounts unchanged; nothing left after gc"
+echo "load.sh: $starts_done containers started and checked"
