@@ -27,7 +27,8 @@ enum hk_stage {
 struct hk_state {
 	char *id;
 	char *bundle;
-	long pid; /* 0 or absent: unknown (crun's createContainer) */
+	long pid; /* 0 or absent: unknown (crun's createContainer); at createContainer
+		   runc gives its own namespace's 1: the hook replaces it (hk_ns_host_pid) */
 	char *status;
 };
 
@@ -194,6 +195,15 @@ void hk_host_clear(struct hk_host *h);
 #define HK_MOUNTINFO_MAX (64u << 20) /* a mount table larger than this is refused */
 int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours, char **table,
 			  size_t *table_len, struct gs_err *err);
+/* At createContainer: the container process's pid in the host's pid
+ * namespace, 0 when it cannot be known.  runc (1.1) hands the hook its
+ * pid inside the container's pid namespace (1), crun none; the audit
+ * record needs the host's.  The hook runs before pivot_root, where /proc
+ * is still the host's procfs, as a child of the container's process: its
+ * PPid there is the host pid, taken only when the hook's NSpid shows that
+ * procfs is an outer pid namespace's and that process shares the hook's
+ * mount namespace. */
+pid_t hk_ns_host_pid(void);
 /* setns(CLONE_NEWNS) into NSFD. */
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
 /* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */
