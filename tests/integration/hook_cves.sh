@@ -204,7 +204,7 @@ fi
 # there keeps its own target (it was not replaced by one of ours, nor
 # followed).
 links_ours() { # NAME OUT PRE-CREATED-NAMES...
-	local name=$1 out=$2 line l t r e seen=0
+	local name=$1 out=$2 l t r e seen=0
 	shift 2
 	while read -r _ l t r e; do
 		case " $* " in *" $l "*) [ "$t" != "${PRE[$l]}" ] && hk_fail "$name: the image's $l now points at $t"; continue ;; esac
@@ -407,18 +407,12 @@ for prop in "" rslave rprivate; do
 		for ro in false true; do
 			n=$((n + 1))
 			id=gs-cve-$$-$n
-			d=$PROP/p$n
-			mkdir -p "$d/b/rootfs" "$d/up/opt" "$d/wk"
-			cp "$HK_PROBE" "$d/up/opt/gs-probe"
-			mount -t overlay overlay -o "lowerdir=$HK_ROOTFS,upperdir=$d/up,workdir=$d/wk" "$d/b/rootfs" ||
-				hk_fail "cannot mount an overlay under $PROP"
-			HK_MOUNTS+=("$d/b/rootfs")
-			(cd "$d/b" && runc spec) || hk_fail "runc spec failed"
-			hk_config "$d/b" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$CVE_SCRIPT"
-			[ -z "$prop" ] || { jq --arg p "$prop" '.linux.rootfsPropagation = $p' "$d/b/config.json" >"$d/c" && mv "$d/c" "$d/b/config.json"; }
-			hk_runc "$d/b" "$id" || hk_fail "propagation ($stage, ro $ro, ${prop:-default}): the start failed: $(cat "$HK_WORK/$id.out")"
+			hk_bundle "prop/p$n" # under the shared $PROP
+			hk_config "$HK_B" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$CVE_SCRIPT"
+			[ -z "$prop" ] || { jq --arg p "$prop" '.linux.rootfsPropagation = $p' "$HK_B/config.json" >"$HK_B/c" && mv "$HK_B/c" "$HK_B/config.json"; }
+			hk_runc "$HK_B" "$id" </dev/null || hk_fail "propagation ($stage, ro $ro, ${prop:-default}): the start failed: $(cat "$HK_WORK/$id.out")"
 			grep -q '^PROBE_OK$' "$HK_WORK/$id.out" || hk_fail "propagation ($stage, ro $ro): no driver"
-			umount "$d/b/rootfs" || hk_fail "cannot unmount $d/b/rootfs (a mount left on it?)"
+			umount "$HK_B/rootfs" || hk_fail "cannot unmount $HK_B/rootfs (a mount left on it?)"
 			starts=$((starts + 1))
 		done
 	done
