@@ -57,6 +57,10 @@ command -v cc >/dev/null || hk_skip "no C compiler for the trojans and evil.so"
 SHOOK=$(hk_static_hook) || hk_fail "no statically linked gpu-stage-hook"
 TOKEN=gs-sentinel-$$-$RANDOM
 n=0
+LISTEN=$(hk_abs "$HK_BUILD/fixtures/unixlisten")
+[ -x "$LISTEN" ] || hk_skip "fixtures/unixlisten is not built (make)"
+LISTENER=
+trap '[ -z "$LISTENER" ] || kill "$LISTENER" 2>/dev/null; hk_cleanup' EXIT
 
 # ---- the host's sentinels ---------------------------------------------------------
 # Files and directories of the host that the image's symlinks name.  Each
@@ -64,7 +68,7 @@ n=0
 # directory listing moves it (relatime); the state below is taken with
 # lstat only, never by reading.
 SENT=$HK_WORK/sentinel
-mkdir -p "$SENT"/{lib-$TOKEN,confdir,rundir,vdpau,fw,bin,compat,devdir}
+mkdir -p "$SENT"/{lib-$TOKEN,confdir,rundir,vdpau,fw,bin,compat,devdir,mps}
 echo "$TOKEN" >"$SENT/hostmark"
 cat >"$HK_WORK/sentlib.c" <<'EOC'
 int gs_sentinel(void) { return 1; }
@@ -79,7 +83,7 @@ for f in conf 000-gpu-stage.conf musl.path nvidia-smi nvidia0 nvidiactl nvidia-u
 done
 echo "$TOKEN" >"$SENT/confdir/000-gpu-stage.conf"
 echo "$TOKEN" >"$SENT/compat/libcuda.so.999.1"
-for d in rundir vdpau fw bin devdir; do echo "$TOKEN" >"$SENT/$d/$TOKEN"; done
+for d in rundir vdpau fw bin devdir mps; do echo "$TOKEN" >"$SENT/$d/$TOKEN"; done
 mapfile -t SENT_PATHS < <(find "$SENT" | sort)
 SENT_SUM=$(cd "$SENT" && find . -type f -exec sha256sum {} + | sort)
 touch -m -d '@1700000000' "${SENT_PATHS[@]}"
@@ -168,6 +172,26 @@ done <<EOF
 /usr/local/cuda/compat -> a host directory with a newer libcuda|prestart|false|["NVIDIA_VISIBLE_DEVICES=0"]|mkdir -p usr/local/cuda && ln -sfn $SENT/compat usr/local/cuda/compat|
 EOF
 
+# The MPS pipe directory: a host one (a fake host root with a listening
+# control socket, as hook_ipc.sh makes) bound at the same path, where the
+# image has a link to a host directory, or a link above it.
+H=$HK_WORK/host
+mkdir -p "$H/tmp/nvidia-mps"
+chmod 755 "$H/tmp/nvidia-mps"
+"$LISTEN" "$H/tmp/nvidia-mps/control" MPS-TOKEN &
+LISTENER=$!
+for _ in $(seq 100); do [ -S "$H/tmp/nvidia-mps/control" ] && break; sleep 0.05; done
+[ -S "$H/tmp/nvidia-mps/control" ] || hk_fail "the MPS listener did not start"
+hostroot=".hooks[][0].args |= (.[:-1] + [\"--host-root\", \"$H\"] + .[-1:])"
+cve_case "CVE-2025-23267: /tmp/nvidia-mps -> a host directory" prestart false '["NVIDIA_VISIBLE_DEVICES=0"]' \
+	"ln -s '$SENT/mps' tmp/nvidia-mps" "$hostroot"
+[ "$OUTCOME" = confined ] && tail -n 1 "$HK_AUDIT" | jq -e '.plan.operations[] | select(.destination == "/tmp/nvidia-mps") | .status == "skipped"' >/dev/null ||
+	hk_fail "CVE-2025-23267: /tmp/nvidia-mps -> host: not skipped: $OUTCOME $(tail -n 1 "$HK_AUDIT" | head -c 600)"
+hk_ok "CVE-2025-23267: /tmp/nvidia-mps -> a host directory: skipped (never followed); the sentinel neither read nor written nor seen"
+cve_case "CVE-2025-23267: /tmp -> ../ chain to a host directory (the MPS pipe directory's parent)" createRuntime false \
+	'["NVIDIA_VISIBLE_DEVICES=0"]' "rm -rf tmp && ln -s '../../../../../../..$SENT/mps' tmp" "$hostroot"
+hk_ok "CVE-2025-23267: /tmp -> ../ chain to a host directory: $OUTCOME; the sentinel neither read nor written nor seen"
+
 # The musl loader's path file, in a musl image (the hook reads the image's
 # and writes its own).
 if command -v musl-gcc >/dev/null && [ -e /lib/ld-musl-x86_64.so.1 ]; then
@@ -176,13 +200,9 @@ if command -v musl-gcc >/dev/null && [ -e /lib/ld-musl-x86_64.so.1 ]; then
 	for ro in false true; do
 		n=$((n + 1))
 		id=gs-cve-$$-$n
-		r=$HK_WORK/musl-$ro/b/rootfs
-		mkdir -p "$r"/{bin,etc,lib,run,dev,proc,sys,usr/bin,usr/local/bin,tmp}
-		cp "$HK_WORK/musl-check" "$r/bin/check"
-		cp /lib/ld-musl-x86_64.so.1 "$r/lib/"
+		hk_musl_bundle "musl-$ro" "$HK_WORK/musl-check"
+		r=$HK_R
 		ln -s "$SENT/musl.path" "$r/etc/ld-musl-x86_64.path"
-		(cd "$HK_WORK/musl-$ro/b" && runc spec) || hk_fail "runc spec failed"
-		HK_B=$HK_WORK/musl-$ro/b
 		hk_config "$HK_B" prestart "$ro" '["NVIDIA_VISIBLE_DEVICES=none"]' ""
 		jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
 		mounts=$(hk_mounts)
