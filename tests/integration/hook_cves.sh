@@ -54,6 +54,7 @@ set -euo pipefail
 hk_setup hook_cves.sh
 hk_shim
 command -v cc >/dev/null || hk_skip "no C compiler for the trojans and evil.so"
+command -v musl-gcc >/dev/null && [ -e /lib/ld-musl-x86_64.so.1 ] || hk_skip "musl and musl-tools are not installed (bash tests/deps.sh)"
 SHOOK=$(hk_static_hook) || hk_fail "no statically linked gpu-stage-hook"
 TOKEN=gs-sentinel-$$-$RANDOM
 n=0
@@ -88,9 +89,7 @@ mapfile -t SENT_PATHS < <(find "$SENT" | sort)
 SENT_SUM=$(cd "$SENT" && find . -type f -exec sha256sum {} + | sort)
 touch -m -d '@1700000000' "${SENT_PATHS[@]}"
 touch -a -d '@946684800' "${SENT_PATHS[@]}"
-sent_state() { stat -c '%n %F %s %a %u %Y %Z %X' "${SENT_PATHS[@]}"; ls -a "$SENT" >/dev/null 2>&1 || true; }
-# (the ls reads $SENT itself: its own atime is left out below)
-sent_stat() { sent_state | grep -v "^$SENT "; }
+sent_stat() { stat -c '%n %F %s %a %u %Y %Z %X' "${SENT_PATHS[@]}"; }
 SENT_BEFORE=$(sent_stat)
 
 # What every container here reports: the driver loads (dlopen by SONAME,
@@ -194,29 +193,29 @@ hk_ok "CVE-2025-23267: /tmp -> ../ chain to a host directory: $OUTCOME; the sent
 
 # The musl loader's path file, in a musl image (the hook reads the image's
 # and writes its own).
-if command -v musl-gcc >/dev/null && [ -e /lib/ld-musl-x86_64.so.1 ]; then
-	printf '#include <stdio.h>\nint main(void){FILE *f=fopen("/etc/ld-musl-x86_64.path","r");char l[512];while(f&&fgets(l,sizeof l,f))printf("PATH %%s",l);puts("MUSL_DONE");return 0;}\n' >"$HK_WORK/musl.c"
-	musl-gcc -O2 -o "$HK_WORK/musl-check" "$HK_WORK/musl.c" || hk_fail "cannot build the musl checker"
-	for ro in false true; do
-		n=$((n + 1))
-		id=gs-cve-$$-$n
-		hk_musl_bundle "musl-$ro" "$HK_WORK/musl-check"
-		r=$HK_R
-		ln -s "$SENT/musl.path" "$r/etc/ld-musl-x86_64.path"
-		hk_config "$HK_B" prestart "$ro" '["NVIDIA_VISIBLE_DEVICES=none"]' ""
-		jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
-		mounts=$(hk_mounts)
-		hk_runc "$HK_B" "$id" || grep -q 'gpu-stage-hook: ' "$HK_WORK/$id.out" ||
-			hk_fail "CVE-2025-23267: musl path file (ro $ro): failed without the hook's reason: $(cat "$HK_WORK/$id.out")"
-		! grep -q "$TOKEN" "$HK_WORK/$id.out" || hk_fail "CVE-2025-23267: musl path file (ro $ro): the host's file was read into the container: $(cat "$HK_WORK/$id.out")"
-		[ "$(readlink "$r/etc/ld-musl-x86_64.path" 2>/dev/null || echo replaced)" = "$SENT/musl.path" ] || [ "$ro" = false ] ||
-			hk_fail "CVE-2025-23267: musl path file, read-only root: the image's link changed"
-		judge "CVE-2025-23267: musl path file (ro $ro)" "$HK_WORK/$id.out" "$mounts"
-	done
-	hk_ok "CVE-2025-23267: /etc/ld-musl-x86_64.path -> a host file (musl image, writable and read-only): the sentinel neither read nor written"
-else
-	hk_fail "musl and musl-tools are not installed (bash tests/deps.sh)"
-fi
+printf '#include <stdio.h>\nint main(void){FILE *f=fopen("/etc/ld-musl-x86_64.path","r");char l[512];while(f&&fgets(l,sizeof l,f))printf("PATH %%s",l);puts("MUSL_DONE");return 0;}\n' >"$HK_WORK/musl.c"
+musl-gcc -O2 -o "$HK_WORK/musl-check" "$HK_WORK/musl.c" || hk_fail "cannot build the musl checker"
+musl_out=
+for ro in false true; do
+	n=$((n + 1))
+	id=gs-cve-$$-$n
+	hk_musl_bundle "musl-$ro" "$HK_WORK/musl-check"
+	r=$HK_R
+	ln -s "$SENT/musl.path" "$r/etc/ld-musl-x86_64.path"
+	hk_config "$HK_B" prestart "$ro" '["NVIDIA_VISIBLE_DEVICES=none"]' ""
+	jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
+	mounts=$(hk_mounts)
+	hk_runc "$HK_B" "$id" || grep -q 'gpu-stage-hook: ' "$HK_WORK/$id.out" ||
+		hk_fail "CVE-2025-23267: musl path file (ro $ro): failed without the hook's reason: $(cat "$HK_WORK/$id.out")"
+	! grep -q "$TOKEN" "$HK_WORK/$id.out" || hk_fail "CVE-2025-23267: musl path file (ro $ro): the host's file was read into the container: $(cat "$HK_WORK/$id.out")"
+	[ "$(readlink "$r/etc/ld-musl-x86_64.path" 2>/dev/null || echo replaced)" = "$SENT/musl.path" ] || [ "$ro" = false ] ||
+		hk_fail "CVE-2025-23267: musl path file, read-only root: the image's link changed"
+	grep -q '^PATH /run/gpu-stage/lib/' "$HK_WORK/$id.out" || grep -q 'gpu-stage-hook: ' "$HK_WORK/$id.out" ||
+		hk_fail "CVE-2025-23267: musl path file (ro $ro): started without our path file: $(cat "$HK_WORK/$id.out")"
+	grep -q 'gpu-stage-hook: ' "$HK_WORK/$id.out" && musl_out+=" ro $ro: refused;" || musl_out+=" ro $ro: ours written in its place;"
+	judge "CVE-2025-23267: musl path file (ro $ro)" "$HK_WORK/$id.out" "$mounts"
+done
+hk_ok "CVE-2025-23267: /etc/ld-musl-x86_64.path -> a host file (musl image,$musl_out): the sentinel neither read nor written nor seen"
 
 # ---- CVE-2024-0134: the symlinks the hook makes stay inside the rootfs ------------
 # Every link in the places the hook makes links must resolve, inside the
