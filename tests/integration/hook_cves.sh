@@ -25,8 +25,11 @@
 #   CVE-2025-23267  image symlinks at every path the hook reads or writes
 #                   pointing at host sentinel files: never read (atime),
 #                   never written, never seen in the container
-#   propagation     starts under a shared parent (and rootfsPropagation
-#                   rshared / shared): the host's mount table unchanged
+#   propagation     30 starts under a shared parent (rootfsPropagation
+#                   default, rslave, rprivate, rshared, shared): the host's
+#                   mount table unchanged while each runs and after (a
+#                   control shows the comparison sees a mount that does
+#                   propagate: one in a volume bound rshared)
 #
 # Covered elsewhere (not repeated here):
 #
@@ -415,29 +418,58 @@ jq -e '[.hooks[][] | select(.path | endswith("gpu-stage-hook")) | .env == []] | 
 hk_ok "CVE-2025-23266: through gpu-runtime (image env LD_PRELOAD/LD_AUDIT/LD_LIBRARY_PATH, hook $SHIM_HOOK): the hook entry has env [], evil.so never ran"
 
 # ---- mount propagation: a shared parent, N starts, the host's table unchanged -----
+# Each container runs detached for a moment: the host's table is compared
+# while it runs (the hook's mounts must not have propagated out of it) and
+# after it is gone.  rootfsPropagation shared/rshared make runc's own root
+# mount shared with the host's peer: the hook's mounts must still stay in.
 PROP=$HK_WORK/prop
 mkdir -p "$PROP"
 mount --bind "$PROP" "$PROP" && HK_MOUNTS+=("$PROP") && mount --make-shared "$PROP" ||
 	hk_fail "cannot make $PROP a shared mount"
 before=$(hk_mounts)
 starts=0
-for prop in "" rslave rprivate; do
+for prop in "" rslave rprivate rshared shared; do
 	for stage in prestart createRuntime createContainer; do
 		for ro in false true; do
 			n=$((n + 1))
 			id=gs-cve-$$-$n
+			what="propagation ($stage, ro $ro, rootfsPropagation ${prop:-default})"
 			hk_bundle "prop/p$n" # under the shared $PROP
-			hk_config "$HK_B" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$CVE_SCRIPT"
+			hk_config "$HK_B" "$stage" "$ro" '["NVIDIA_VISIBLE_DEVICES=0"]' "$CVE_SCRIPT; sleep 1; echo DONE"
 			[ -z "$prop" ] || { jq --arg p "$prop" '.linux.rootfsPropagation = $p' "$HK_B/config.json" >"$HK_B/c" && mv "$HK_B/c" "$HK_B/config.json"; }
-			hk_runc "$HK_B" "$id" </dev/null || hk_fail "propagation ($stage, ro $ro, ${prop:-default}): the start failed: $(cat "$HK_WORK/$id.out")"
-			grep -q '^PROBE_OK$' "$HK_WORK/$id.out" || hk_fail "propagation ($stage, ro $ro): no driver"
+			running=$(hk_mounts)
+			HK_CTRS+=("$id")
+			(cd "$HK_B" && timeout 60 runc run -d "$id") </dev/null >"$HK_WORK/$id.out" 2>&1 ||
+				hk_fail "$what: the start failed: $(cat "$HK_WORK/$id.out")"
+			[ "$(hk_mounts)" = "$running" ] ||
+				hk_fail "$what: a mount reached the host's table while the container runs: $(diff <(echo "$running") <(hk_mounts))"
+			for _ in $(seq 100); do grep -q '^DONE$' "$HK_WORK/$id.out" && break; sleep 0.1; done
+			runc delete -f "$id" >/dev/null 2>&1 || true
+			grep -q '^PROBE_OK$' "$HK_WORK/$id.out" || hk_fail "$what: no driver: $(grep -v '^LINK' "$HK_WORK/$id.out")"
 			umount "$HK_B/rootfs" || hk_fail "cannot unmount $HK_B/rootfs (a mount left on it?)"
 			starts=$((starts + 1))
 		done
 	done
 done
+# the control: the comparison sees a mount that does propagate (a tmpfs
+# the container mounts in a volume bound rshared from the shared parent)
+n=$((n + 1))
+id=gs-cve-$$-$n
+mkdir -p "$PROP/vol"
+hk_bundle "c$n"
+hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=void"]' "mount -t tmpfs gs-ctl /vol && echo MOUNTED; sleep 2"
+jq --arg v "$PROP/vol" '.linux.rootfsPropagation = "rshared" | .mounts += [{destination: "/vol", type: "bind", source: $v, options: ["rbind", "rshared"]}] |
+	.process.capabilities |= map_values(. + ["CAP_SYS_ADMIN"])' "$HK_B/config.json" >"$HK_B/c" && mv "$HK_B/c" "$HK_B/config.json"
+running=$(hk_mounts)
+HK_CTRS+=("$id")
+(cd "$HK_B" && timeout 60 runc run -d "$id") </dev/null >"$HK_WORK/$id.out" 2>&1 || hk_fail "propagation control: the start failed: $(cat "$HK_WORK/$id.out")"
+for _ in $(seq 50); do grep -q '^MOUNTED$' "$HK_WORK/$id.out" && break; sleep 0.1; done
+hk_mounts | grep -q "$PROP/vol tmpfs" || hk_fail "propagation control: a mount in an rshared volume did not reach the host's table: the comparison is blind: $(cat "$HK_WORK/$id.out")"
+runc delete -f "$id" >/dev/null 2>&1 || true
+umount "$PROP/vol" 2>/dev/null || true
+umount "$HK_B/rootfs" || true
 [ "$(hk_mounts)" = "$before" ] || hk_fail "propagation: the host's mount table changed after $starts starts under a shared parent: $(diff <(echo "$before") <(hk_mounts))"
-hk_ok "propagation: $starts starts (three stages, writable and read-only, rootfsPropagation default/rslave/rprivate) under a shared parent: the host's mount table unchanged"
+hk_ok "propagation: $starts starts (three stages, writable and read-only, rootfsPropagation default/rslave/rprivate/rshared/shared) under a shared parent: the host's mount table unchanged while each ran and after (control: a container's mount in an rshared volume does show there)"
 
 # the sentinels' atime really moves on a read (else the checks above saw nothing)
 cat "$SENT/hostmark" >/dev/null
