@@ -47,13 +47,13 @@ endif
 COMMON_SRC := common/err.c common/fsx.c common/elfinfo.c common/mountinfo.c common/version.c common/jsonw.c
 LDCACHE_SRC := ldcache/parse.c ldcache/write.c ldcache/strtab.c ldcache/sort.c ldcache/lookup.c ldcache/scan.c ldcache/conf.c
 MANIFEST_SRC := manifest/caps.c manifest/free.c manifest/names.c manifest/json.c manifest/tree.c \
-	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c
+	manifest/sha256.c manifest/store.c manifest/load.c manifest/index.c manifest/config.c manifest/jsonkeys.c
 STAGE_LIB_SRC := stage/rootfs.c stage/discover.c stage/discover_run.c stage/detect.c stage/store.c stage/dpkg.c \
 	stage/store_dir.c stage/store_gc.c stage/archive.c stage/nvinst.c stage/discover_records.c
 STAGE_SRC := stage/main.c stage/cmd_ldcache.c stage/cmd_stage.c stage/cmd_store.c stage/cli_config.c \
 	stage/cmd_runtime.c stage/runtime_diff.c stage/runtime_docker.c stage/runtime_containerd.c \
 	stage/runtime_hooksd.c stage/runtime_cblock.c \
-	stage/cmd_cdi.c stage/cmd_devices.c stage/cmd_info.c \
+	stage/cmd_cdi.c stage/cmd_devices.c stage/devices_inventory.c stage/cmd_info.c \
 	stage/cmd_archive.c stage/cmd_gc.c \
 	stage/cmd_plan.c stage/cmd_audit.c stage/audit.c stage/audit_log.c
 # gpu-stage plan and audit read config.json and the GPUs as the hook does
@@ -69,10 +69,14 @@ LIBSTAGE := $(BUILD)/libgsstage.a
 LIBOVERLAY := $(BUILD)/libgsoverlay.a
 BINS := $(BUILD)/gpu-stage
 TESTS := $(BUILD)/tests/test_ldcache $(BUILD)/tests/test_store $(BUILD)/tests/test_discover
-FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
+# fixtures/fake_nvml.c is a shared library the MIG inventory test builds itself
+FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtures/probe.c fixtures/fake_nvml.c,$(wildcard fixtures/*.c))) $(BUILD)/gs-probe
+# the one dynamic executable, libc alone: it dlopens the staged libnvidia-ml
+# (gpu-stage devices --inventory runs it; the static binaries never dlopen)
+NVML_HELPER := $(BUILD)/gpu-stage-nvml
 
 .PHONY: all check test-run fuzz bench install deb clean format mutants
-all: $(BINS) $(TESTS) $(FIXTURE_TOOLS)
+all: $(BINS) $(NVML_HELPER) $(TESTS) $(FIXTURE_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -114,6 +118,10 @@ ARCHIVE_STATIC := $(BUILD)/obj/stage/archive_static.o
 LINK_SKIP := $(if $(filter 1,$(SAN)),$(ARCHIVE_STATIC))
 $(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
+
+$(NVML_HELPER): $(BUILD)/obj/stage/nvml_helper.o
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIBSTAGE) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -170,13 +178,16 @@ MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/gpu-stage
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+# gpu-stage finds gpu-stage-nvml next to itself or in ../libexec/gpu-stage
+LIBEXECDIR ?= $(BINDIR)/../libexec/gpu-stage
 # hook/nvidia-docker is opt-in: installed off PATH, in DATADIR.  The boot
 # unit names BINDIR; the configuration (the documented defaults) is not
 # replaced when there is one; the logrotate file rotates the audit log.
-install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) \
+install: $(BINS) $(NVML_HELPER)
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/gpu-stage $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(NVML_HELPER) $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 hook/nvidia-docker $(DESTDIR)$(DATADIR)/
 	install -m 0644 stage/gpu-stage.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 hook/gpu-stage-hook.8 hook/gpu-runtime.8 $(DESTDIR)$(MANDIR)/man8/

@@ -13,8 +13,8 @@
 #      store; target: tens of ms
 #   8  full stage into an empty store vs `cp -a` of the same files (the
 #      manifest's files[].source under HOST) + `sha256sum` of the copies:
-#      the bytes a stage must copy and hash (the stage also fsyncs every file
-#      and directory, the baseline does not); the digests must equal the
+#      the bytes a stage must copy and hash (the stage also syncs the tree to
+#      disk, one syncfs, the baseline does not); the digests must equal the
 #      manifest's.  Target: ours <= 1.5x the baseline (ratio >= 0.67).
 # Full stages of the real tree copy ~1 GB each: 5 samples of 7's baseline
 # and of 8, N of everything else.

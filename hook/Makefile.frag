@@ -16,7 +16,8 @@
 
 OVERLAY_SRC := overlay/request.c overlay/plan.c overlay/plan_ldcache.c overlay/describe.c \
 	overlay/mountapi.c overlay/sources.c overlay/target.c overlay/apply.c \
-	overlay/apply_ops.c overlay/ldcache.c overlay/compat.c overlay/glibc.c overlay/gpus.c overlay/hostdev.c overlay/hostipc.c
+	overlay/apply_ops.c overlay/ldcache.c overlay/compat.c overlay/glibc.c overlay/gpus.c overlay/hostdev.c overlay/hostipc.c \
+	overlay/inventory.c
 HOOK_SRC := hook/main.c hook/oci.c hook/jsonedit.c hook/gpus.c hook/cgroup.c hook/caps.c hook/ns.c \
 	hook/audit.c hook/plan.c
 RUNTIME_SRC := hook/runtime.c hook/rtargs.c hook/jsonedit.c

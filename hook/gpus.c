@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gs/cleanup.h"
+#include "gs/inventory.h"
 #include "hook.h"
 
 /* PREFIX/NAME, malloc'd (no fixed buffer: a long --dev-root is used
@@ -106,39 +107,81 @@ static int add_all(struct devlist *l, const struct ovl_gpu *gpus, const size_t *
 	return r;
 }
 
+/* The MIG-<uuid> tokens of E's list as GPU:GI:CI, appended to *MIGS (*N),
+ * through the device inventory INVENTORY (read only when one is asked
+ * for), checked against the loaded module's version and the host's GPUS. */
+static int inventory_migs(const struct ovl_env *e, const struct ovl_gpu *gpus, size_t ngpus,
+			  const char *procroot, const char *inventory, struct ovl_mig **migs,
+			  size_t *n, struct gs_err *err)
+{
+	struct gs_inventory inv = {0};
+	_cleanup_free_ char *driver = NULL;
+	bool loaded = false;
+	int r = 0;
+	for (size_t i = 0; r >= 0 && e->visible == OVL_VISIBLE_LIST && i < e->n_devices; i++) {
+		const char *t = e->devices[i];
+		if (strncmp(t, "MIG-", 4) != 0)
+			continue;
+		if (!loaded) {
+			r = gs_inventory_load(inventory, &inv, err);
+			if (r == -ENOENT)
+				r = gs_err_wrap(err, "NVIDIA_VISIBLE_DEVICES: %s: a MIG UUID needs the device inventory", t);
+			if (r >= 0)
+				r = ovl_driver_version(procroot, &driver, err);
+			loaded = r >= 0;
+			if (r < 0)
+				break;
+		}
+		struct ovl_mig *v = realloc(*migs, (*n + 1) * sizeof(*v));
+		if (!v) {
+			r = gs_err_setx(err, ENOMEM, "out of memory");
+			break;
+		}
+		*migs = v;
+		r = gs_inventory_mig_find(&inv, inventory, driver, gpus, ngpus, t, &v[*n], err);
+		if (r >= 0)
+			(*n)++;
+	}
+	gs_inventory_clear(&inv);
+	return r;
+}
+
 /* Each MIG device: its parent GPU's node, then the capability nodes of its
  * GPU instance and compute instance (/dev/nvidia-caps/nvidia-capN, N from
  * the capability files), as libnvidia-container gives them. */
 static int add_migs(struct devlist *l, const struct ovl_gpu *gpus, size_t ngpus,
-		    const struct ovl_env *e, const char *procroot, const char *devroot, char **note,
+		    const struct ovl_env *e, const struct hk_dev_roots *roots, char **note,
 		    struct gs_err *err)
 {
 	_cleanup_free_ struct ovl_mig *migs = NULL;
 	size_t n = 0;
 	int r = ovl_migs_select(ngpus, e, &migs, &n, err);
+	if (r >= 0)
+		r = inventory_migs(e, gpus, ngpus, roots->proc_root, roots->inventory, &migs, &n, err);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		char name[64], token[48];
 		int gi = -1, ci = -1, minor = gpus[migs[i].gpu].minor;
 		snprintf(token, sizeof(token), "%zu:%u:%u", migs[i].gpu, migs[i].gi, migs[i].ci);
-		r = ovl_mig_caps_read(procroot, minor, &migs[i], token, &gi, &ci, err);
+		r = ovl_mig_caps_read(roots->proc_root, minor, &migs[i], token, &gi, &ci, err);
 		if (r < 0)
 			break;
 		snprintf(name, sizeof(name), "nvidia%d", minor);
-		r = add_node(l, devroot, name, false, note, err);
+		r = add_node(l, roots->dev_root, name, false, note, err);
 		snprintf(name, sizeof(name), "nvidia-caps/nvidia-cap%d", gi);
 		if (r >= 0)
-			r = add_node(l, devroot, name, false, note, err);
+			r = add_node(l, roots->dev_root, name, false, note, err);
 		snprintf(name, sizeof(name), "nvidia-caps/nvidia-cap%d", ci);
 		if (r >= 0)
-			r = add_node(l, devroot, name, false, note, err);
+			r = add_node(l, roots->dev_root, name, false, note, err);
 	}
 	return r;
 }
 
-int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
-		       char **note, struct gs_err *err)
+int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const struct hk_dev_roots *roots,
+		       bool require_uvm, struct ovl_device **out, size_t *n, char **note,
+		       struct gs_err *err)
 {
+	const char *procroot = roots->proc_root, *devroot = roots->dev_root;
 	*out = NULL;
 	*n = 0;
 	*note = NULL;
@@ -157,7 +200,7 @@ int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *p
 		r = add_all(&l, gpus, sel, nsel, ovl_caps_effective(caps), devroot, require_uvm, note,
 			    err);
 	if (r >= 0)
-		r = add_migs(&l, gpus, ngpus, e, procroot, devroot, note, err);
+		r = add_migs(&l, gpus, ngpus, e, roots, note, err);
 	free(gpus);
 	free(sel);
 	if (r < 0) {

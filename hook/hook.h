@@ -27,7 +27,8 @@ enum hk_stage {
 struct hk_state {
 	char *id;
 	char *bundle;
-	long pid; /* 0 or absent: unknown (crun's createContainer) */
+	long pid; /* 0 or absent: unknown (crun's createContainer); at createContainer
+		   runc gives its own namespace's 1: the hook replaces it (hk_ns_host_pid) */
 	char *status;
 };
 
@@ -87,10 +88,17 @@ void hk_config_clear(struct hk_config *c);
  * *NOTE (the optional nodes found absent; NULL when none).  REQUIRE_UVM:
  * a missing nvidia-uvm with compute is an error (ENODEV) naming the fix
  * (`gpu-stage devices --ensure --load`), not a note.  The /dev/char links
- * of the nodes: ovl_dev_char_links (gs/hostdev.h). */
-int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const char *procroot,
-		       const char *devroot, bool require_uvm, struct ovl_device **out, size_t *n,
-		       char **note, struct gs_err *err);
+ * of the nodes: ovl_dev_char_links (gs/hostdev.h).  A MIG device named
+ * MIG-<uuid> is resolved to GPU:GI:CI through the inventory
+ * (gs_inventory_load, gs_inventory_mig_find): a missing, untrusted or stale
+ * one, or an unknown UUID, is an error naming the file and the fix. */
+struct hk_dev_roots {
+	const char *proc_root, *dev_root;
+	const char *inventory; /* the device inventory (gs/inventory.h), read for MIG-<uuid> */
+};
+int hk_devices_resolve(const struct ovl_env *e, unsigned int caps, const struct hk_dev_roots *roots,
+		       bool require_uvm, struct ovl_device **out, size_t *n, char **note,
+		       struct gs_err *err);
 
 /* ---- plan.c: what a container receives ---- */
 
@@ -187,6 +195,15 @@ void hk_host_clear(struct hk_host *h);
 #define HK_MOUNTINFO_MAX (64u << 20) /* a mount table larger than this is refused */
 int hk_ns_check_container(pid_t pid, const char *rootfs, bool user_ns, int ours, char **table,
 			  size_t *table_len, struct gs_err *err);
+/* At createContainer: the container process's pid in the host's pid
+ * namespace, 0 when it cannot be known.  runc (1.1) hands the hook its
+ * pid inside the container's pid namespace (1), crun none; the audit
+ * record needs the host's.  The hook runs before pivot_root, where /proc
+ * is still the host's procfs, as a child of the container's process: its
+ * PPid there is the host pid, taken only when the hook's NSpid shows that
+ * procfs is an outer pid namespace's and that process shares the hook's
+ * mount namespace. */
+pid_t hk_ns_host_pid(void);
 /* setns(CLONE_NEWNS) into NSFD. */
 int hk_ns_enter(int nsfd, pid_t pid, struct gs_err *err);
 /* The absolute rootfs path: root.path, relative to BUNDLE unless absolute. */

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,10 +306,38 @@ static int load_driver(const struct opts *o, struct run *x, struct gs_err *err)
 		*err = e;
 		return gs_err_wrap(err, "store %s", o->store);
 	}
-	r = gs_index_read_at(x->ver.verfd, x->ver.dir, x->driver, &x->index, err);
-	if (r < 0)
-		return r;
-	return ovl_require_check(&x->env, x->driver, x->require_note, sizeof(x->require_note), err);
+	return gs_index_read_at(x->ver.verfd, x->ver.dir, x->driver, &x->index, err);
+}
+
+/* The work that needs nothing of the container: the capabilities
+ * narrowed, the configuration, the driver's version, its staged tree
+ * (its shared lock held from here on) and its index.  Done before the
+ * state is read when the runtime has not written it yet (runc writes a
+ * hook's stdin from a goroutine after starting it: this work fills that
+ * wait).  Each failure counts only where it did when done in order: the
+ * configuration's once the container asks for a GPU, the driver's once
+ * the request stands (kept till then). */
+struct prepared {
+	bool done;
+	int config_r, driver_r;
+	struct gs_err config_err, driver_err;
+};
+
+static void prepare(struct opts *o, struct run *x, struct prepared *p)
+{
+	*p = (struct prepared){.done = true, .config_err = GS_ERR_INIT, .driver_err = GS_ERR_INIT};
+	struct gs_err e = GS_ERR_INIT;
+	if (!o->dry_run) /* early, best effort: run() checks it where it counts */
+		(void)hk_caps_init(false, &e);
+	p->config_r = apply_config(o, &x->conf, &p->config_err);
+	if (p->config_r >= 0)
+		p->driver_r = load_driver(o, x, &p->driver_err);
+}
+
+static bool stdin_ready(void)
+{
+	struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+	return poll(&p, 1, 0) == 1;
 }
 
 static int build_plan(const struct opts *o, struct run *x, struct gs_err *err)
@@ -378,6 +407,8 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 		/* createContainer runs in the container's namespaces and cgroup
 		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
 		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->pl.n_devs, NULL, &cgfd, &x->cg_note, err);
+		/* the record's pid is the host's (the state's is the container's own) */
+		x->st.pid = hk_ns_host_pid();
 	}
 	if (r >= 0)
 		r = hk_caps_enter(HK_PHASE_APPLY, err);
@@ -451,6 +482,9 @@ static void cdi_request(struct run *x)
 
 static int run(struct opts *o, struct run *x, struct gs_err *err)
 {
+	struct prepared pre = {0};
+	if (!stdin_ready())
+		prepare(o, x, &pre);
 	int r = read_input(x, err);
 	if (r == 1 && o->cdi) /* the runtime judges it; but a CDI device asked for the driver */
 		return gs_err_setx(err, EBADMSG, "%s/config.json: jansson cannot read it (invalid UTF-8, too deep, a number out of range)",
@@ -463,9 +497,13 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 		cdi_request(x);
 	if (x->env.visible == OVL_VISIBLE_UNSET || x->env.visible == OVL_VISIBLE_VOID)
 		return 0; /* not a GPU container: nothing to do, nothing to record */
-	/* read only now: a container that asks for no GPU never fails on it */
-	if ((r = apply_config(o, &x->conf, err)) < 0)
-		return r;
+	/* counts only now: a container that asks for no GPU never fails on it */
+	if (!pre.done)
+		prepare(o, x, &pre);
+	if (pre.config_r < 0) {
+		*err = pre.config_err;
+		return pre.config_r;
+	}
 	if (x->conf.requests == GS_REQUESTS_ORCHESTRATOR) { /* the image's variables do not count */
 		if ((r = read_request(o, x, false, err)) < 0)
 			return r;
@@ -481,7 +519,11 @@ static int run(struct opts *o, struct run *x, struct gs_err *err)
 		x->env.caps = o->default_caps; /* the configuration's "capabilities" */
 	if (!o->dry_run && (r = hk_caps_init(x->env.visible != OVL_VISIBLE_NONE, err)) < 0)
 		return r;
-	r = load_driver(o, x, err);
+	if (pre.driver_r < 0) {
+		*err = pre.driver_err;
+		return pre.driver_r;
+	}
+	r = ovl_require_check(&x->env, x->driver, x->require_note, sizeof(x->require_note), err);
 	if (r >= 0)
 		r = build_plan(o, x, err);
 	if (r < 0)

@@ -211,3 +211,41 @@ int hk_rootfs_open(const char *rootfs, const struct stat *want, struct gs_err *e
 				   rootfs);
 	return steal_fd(&fd);
 }
+
+/* The value of "KEY:" in a /proc status text: its first number, -1 when
+ * absent; *MORE says whether a second number follows it (NSpid). */
+static long status_field(const char *text, const char *key, bool *more)
+{
+	size_t n = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, n) || p[n] != ':')
+			continue;
+		char *end;
+		errno = 0;
+		long v = strtol(p + n + 1, &end, 10);
+		if (errno || end == p + n + 1 || v <= 0)
+			return -1;
+		if (more)
+			*more = *end == '\t' || *end == ' ';
+		return v;
+	}
+	return -1;
+}
+
+pid_t hk_ns_host_pid(void)
+{
+	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *text = NULL;
+	struct gs_err e = GS_ERR_INIT;
+	if (fd < 0 || gs_read_all_fd(fd, 64 * 1024, "/proc/self/status", &text, NULL, &e) < 0)
+		return 0;
+	bool nested = false;
+	long ppid = status_field(text, "PPid", NULL);
+	/* our NSpid has one entry per pid namespace from this procfs's down:
+	 * one only means the procfs is the container's own, PPid its "1" */
+	if (status_field(text, "NSpid", &nested) < 0 || !nested || ppid <= 1 || ppid > INT_MAX)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", ppid);
+	return same_ns(path, "/proc/self/ns/mnt", &e) == 1 ? (pid_t)ppid : 0;
+}

@@ -10,8 +10,9 @@
 int hk_plan_build(const struct hk_plan_in *in, struct hk_planned *out, struct gs_err *err)
 {
 	const struct ovl_env *e = in->env;
-	int r = hk_devices_resolve(e, e->caps, in->proc_root, in->dev_root, in->conf->require_uvm,
-				   &out->devs, &out->n_devs, &out->dev_note, err);
+	const struct hk_dev_roots roots = {in->proc_root, in->dev_root, in->conf->inventory};
+	int r = hk_devices_resolve(e, e->caps, &roots, in->conf->require_uvm, &out->devs,
+				   &out->n_devs, &out->dev_note, err);
 	if (r >= 0)
 		r = ovl_host_ipc_find(in->host_root, in->conf->mps_pipe_dir, in->conf->mps_log_dir,
 				      ovl_caps_effective(e->caps), &out->ipc, &out->n_ipc, &out->ipc_note,

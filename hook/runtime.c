@@ -395,10 +395,11 @@ static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
 	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *dev = hook_opt("--dev-root"), *proc = hook_opt("--proc-root");
 	_cleanup_free_ char *note = NULL;
+	const struct hk_dev_roots roots = {proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
+					   conf.inventory};
 	if (hk_request_vars(&c, conf.requests == GS_REQUESTS_ENV, false, &req, &nreq, &err) == 0 &&
 	    ovl_env_parse(req, nreq, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
-		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps,
-					 proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
+		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps, &roots,
 					 false /* the hook judges a missing uvm */, devs, n, &note, &err);
 	hk_request_vars_free(req, nreq);
 	ovl_env_clear(&e);

@@ -163,6 +163,67 @@ static void pending_free(struct pending *p)
 	free(p->v);
 }
 
+/* The objects read in one directory, by inode: a symlink and the file it
+ * names (libfoo.so.1 -> libfoo.so.1.2) are read once, as ldconfig does. */
+struct seen_obj {
+	dev_t dev;
+	ino_t ino;
+	bool used;
+	int32_t flag; /* object_flags(), or -1: not a library ldconfig takes */
+	char *soname; /* DT_SONAME, NULL when it has none */
+};
+
+struct objmemo {
+	struct seen_obj *v;
+	size_t cap, n; /* cap: 0 or a power of two, n <= cap / 2 */
+};
+
+static void memo_free(struct objmemo *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->v[i].soname);
+	free(m->v);
+	*m = (struct objmemo){0};
+}
+
+static size_t memo_slot(const struct objmemo *m, dev_t dev, ino_t ino)
+{
+	size_t i = (size_t)((ino ^ ((uint64_t)dev << 17)) * 0x9e3779b97f4a7c15ull) & (m->cap - 1);
+	while (m->v[i].used && (m->v[i].dev != dev || m->v[i].ino != ino))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static const struct seen_obj *memo_find(const struct objmemo *m, const struct stat *st)
+{
+	if (!m->cap)
+		return NULL;
+	const struct seen_obj *o = &m->v[memo_slot(m, st->st_dev, st->st_ino)];
+	return o->used ? o : NULL;
+}
+
+/* Remembers ST's object (SONAME copied); out of memory: not remembered. */
+static void memo_add(struct objmemo *m, const struct stat *st, int32_t flag, const char *soname)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct objmemo g = {calloc(m->cap ? m->cap * 2 : 64, sizeof(*g.v)),
+				    m->cap ? m->cap * 2 : 64, m->n};
+		if (!g.v)
+			return;
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->v[i].used)
+				g.v[memo_slot(&g, m->v[i].dev, m->v[i].ino)] = m->v[i];
+		free(m->v);
+		*m = g;
+	}
+	char *copy = soname ? strdup(soname) : NULL;
+	if (soname && !copy)
+		return;
+	m->v[memo_slot(m, st->st_dev, st->st_ino)] =
+		(struct seen_obj){st->st_dev, st->st_ino, true, flag, copy};
+	m->n++;
+}
+
 struct scandir_ctx {
 	struct ldc_cache *c;
 	int rootfd, dirfd;
@@ -171,15 +232,16 @@ struct scandir_ctx {
 	uint64_t hwcap;     /* legacy hwcap bits of the directory's path */
 	struct pending *pending; /* legacy subdirectories go here; NULL: ignored */
 	struct dlib *dlibs;
+	struct objmemo memo;
 };
 
-/* Opens entry NAME as a regular file (following a symlink inside the root). */
-static int open_entry(struct scandir_ctx *x, const char *name, bool *is_link)
+/* Opens entry NAME as a regular file (following a symlink inside the
+ * root); *ST is then the file's. */
+static int open_entry(struct scandir_ctx *x, const char *name, bool *is_link, struct stat *st)
 {
-	struct stat st;
-	if (fstatat(x->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(x->dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
-	*is_link = S_ISLNK(st.st_mode);
+	*is_link = S_ISLNK(st->st_mode);
 	int fd;
 	if (*is_link) {
 		struct gs_err ignored = GS_ERR_INIT;
@@ -187,36 +249,60 @@ static int open_entry(struct scandir_ctx *x, const char *name, bool *is_link)
 		if (asprintf(&full, "%s/%s", x->path, name) < 0)
 			return -1;
 		fd = gs_open_in_root(x->rootfd, full, O_RDONLY | O_NONBLOCK | O_NOCTTY, &ignored);
-	} else if (S_ISREG(st.st_mode)) {
+	} else if (S_ISREG(st->st_mode)) {
 		fd = openat(x->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	} else {
 		return -1;
 	}
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
+/* The flag and DT_SONAME (*DT, malloc'd or NULL) of the object FD holds,
+ * read once per inode.  0, or -1: not a library ldconfig takes. */
+static int inspect(struct scandir_ctx *x, int fd, const struct stat *st, const char *name,
+		   int32_t *flag, char **dt)
+{
+	const struct seen_obj *o = memo_find(&x->memo, st);
+	*dt = NULL;
+	if (o) {
+		*flag = o->flag;
+		if (*flag < 0 || (o->soname && !(*dt = strdup(o->soname))))
+			return -1;
+		return 0;
+	}
+	struct gs_err err = GS_ERR_INIT;
+	struct gs_elf_info info;
+	int r = gs_elf_inspect(fd, name, &info, &err);
+	*flag = r > 0 ? object_flags(&info) : -1;
+	if (r > 0 && info.soname && !(*dt = strdup(info.soname)))
+		*flag = -1;
+	memo_add(&x->memo, st, *flag, *dt);
+	if (r > 0)
+		gs_elf_info_clear(&info);
+	if (*flag >= 0)
+		return 0;
+	free(*dt);
+	*dt = NULL;
+	return -1;
+}
+
 /* Reads NAME; on success *SONAME is malloc'd.  0: use it, -1: skip it. */
 static int classify(struct scandir_ctx *x, const char *name, int32_t *flag, char **soname,
 		    bool *is_link)
 {
-	_cleanup_close_ int fd = open_entry(x, name, is_link);
-	struct gs_err err = GS_ERR_INIT;
-	struct gs_elf_info info;
-	if (fd < 0 || gs_elf_inspect(fd, name, &info, &err) <= 0)
+	struct stat st;
+	_cleanup_close_ int fd = open_entry(x, name, is_link, &st);
+	char *dt = NULL;
+	if (fd < 0 || inspect(x, fd, &st, name, flag, &dt) < 0)
 		return -1;
-	*flag = object_flags(&info);
-	*soname = info.soname ? strdup(info.soname) : strdup(name);
-	gs_elf_info_clear(&info);
-	if (*flag < 0 || !*soname) {
-		free(*soname);
+	if (!(*soname = dt ? dt : strdup(name)))
 		return -1;
-	}
 	/* A link keeps its own name when named as the SONAME or as its ".so". */
 	if (*is_link && strcmp(name, *soname) != 0 &&
 	    !(ends_with(name, ".so") && strncmp(name, *soname, strlen(name)) == 0))
@@ -339,12 +425,14 @@ static int add_dlibs(struct scandir_ctx *x, struct gs_err *err)
 static int scan_one(struct ldc_cache *c, int rootfd, int dirfd, const char *path,
 		    const char *hwcaps, struct pending *pending, struct gs_err *err)
 {
-	struct scandir_ctx x = {c, rootfd, dirfd, path, hwcaps, hwcaps ? 0 : path_hwcap(path),
-				hwcaps ? NULL : pending, NULL};
+	struct scandir_ctx x = {.c = c, .rootfd = rootfd, .dirfd = dirfd, .path = path,
+				.hwcaps = hwcaps, .hwcap = hwcaps ? 0 : path_hwcap(path),
+				.pending = hwcaps ? NULL : pending};
 	int r = read_dir(&x, err);
 	if (r >= 0)
 		r = add_dlibs(&x, err);
 	dlibs_free(&x.dlibs);
+	memo_free(&x.memo);
 	return r;
 }
 

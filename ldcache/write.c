@@ -377,6 +377,8 @@ int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 	int r = ldc_cache_serialize(c, generator, &buf, &len, err);
 	if (r < 0)
 		return r;
-	return gs_write_atomic_at(dirfd, name, buf, len, 0644, GS_WRITE_FSYNC | GS_WRITE_FSYNC_DIR,
-				  err);
+	/* the new cache reaches the disk before it replaces the old one; the
+	 * rename is left to the file system's commit, as ldconfig leaves it:
+	 * after a crash the old cache or the new, each whole */
+	return gs_write_atomic_at(dirfd, name, buf, len, 0644, GS_WRITE_FSYNC, err);
 }

@@ -35,6 +35,7 @@ void gs_config_clear(struct gs_config *c)
 	free(c->mps_pipe_dir);
 	free(c->cuda_compat_dir);
 	free(c->mps_log_dir);
+	free(c->inventory);
 	*c = (struct gs_config){0};
 }
 
@@ -49,7 +50,8 @@ static int defaults(struct gs_config *c, struct gs_err *err)
 	    !(c->cdi_dir = strdup("/etc/cdi")) || !(c->host_root = strdup("/")) ||
 	    !(c->mps_pipe_dir = strdup(GS_MPS_PIPE_DEFAULT)) ||
 	    !(c->cuda_compat_dir = strdup(GS_CUDA_COMPAT_DEFAULT)) ||
-	    !(c->mps_log_dir = strdup(GS_MPS_LOG_DEFAULT))) {
+	    !(c->mps_log_dir = strdup(GS_MPS_LOG_DEFAULT)) ||
+	    !(c->inventory = strdup(GS_INVENTORY_DEFAULT))) {
 		gs_config_clear(c);
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	}
@@ -179,6 +181,7 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		{"mps_pipe_dir", offsetof(struct gs_config, mps_pipe_dir), 'p'},
 		{"mps_log_dir", offsetof(struct gs_config, mps_log_dir), 'p'},
 		{"cuda_compat_dir", offsetof(struct gs_config, cuda_compat_dir), 'p'},
+		{"inventory", offsetof(struct gs_config, inventory), 'p'},
 	};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if (!strcmp(key, strs[i].key))
@@ -222,7 +225,7 @@ static int take_member(const struct ctx *x, const char *key, json_t *v, struct g
 		}
 		return bad(x, key, "must be \"env\" or \"orchestrator\"");
 	}
-	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, audit_log_max, audit_log_keep, dev_root, proc_root, cdi_vendor, cdi_dir, requests, require_uvm, host_root, mps_pipe_dir, mps_log_dir, cuda_compat_dir)");
+	return bad(x, key, "unknown key (store, driver, runtime, capabilities, audit_log, audit_log_max, audit_log_keep, dev_root, proc_root, cdi_vendor, cdi_dir, requests, require_uvm, host_root, mps_pipe_dir, mps_log_dir, cuda_compat_dir, inventory)");
 }
 
 int gs_config_parse(const char *text, size_t len, const char *name, struct gs_config *c,

@@ -190,16 +190,8 @@ __attribute__((format(printf, 3, 4))) static int bad(struct pctx *c, const char 
 /* Every key of OBJ is one of KEYS (NULL-terminated). */
 static int only_keys(struct pctx *c, const char *where, json_t *obj, const char *const *keys)
 {
-	const char *key;
-	json_t *v;
-	json_object_foreach(obj, key, v) {
-		size_t i = 0;
-		while (keys[i] && strcmp(keys[i], key))
-			i++;
-		if (!keys[i])
-			return bad(c, where, "unknown key \"%s\"", key);
-	}
-	return 0;
+	const char *key = gs_json_unknown_key(obj, keys);
+	return key ? bad(c, where, "unknown key \"%s\"", key) : 0;
 }
 
 static int get_str(struct pctx *c, const char *where, json_t *obj, const char *key, bool null_ok,

@@ -126,7 +126,7 @@ static int parse_visible(const char *v, struct ovl_env *e, struct gs_err *err)
 					   t, DEVICE_TOKEN_MAX, tn);
 		if (!device_token_valid(t, tn))
 			return gs_err_setx(err, EINVAL,
-					   "NVIDIA_VISIBLE_DEVICES: '%.*s' is neither a GPU index, a GPU UUID nor a MIG device (expected all, none, void, or a comma-separated list such as 0,1, GPU-<uuid> or GPU:GI:CI like 0:1:0)",
+					   "NVIDIA_VISIBLE_DEVICES: '%.*s' is neither a GPU index, a GPU UUID nor a MIG device (expected all, none, void, or a comma-separated list such as 0,1, GPU-<uuid>, GPU:GI:CI like 0:1:0 or MIG-<uuid>)",
 					   (int)tn, t);
 		if (e->n_devices >= MAX_DEVICE_TOKENS)
 			return gs_err_setx(err, E2BIG, "NVIDIA_VISIBLE_DEVICES: more than %d devices",
@@ -522,10 +522,6 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 static int find_token(const struct ovl_gpu *gpus, size_t n, const char *t, size_t *idx,
 		      struct gs_err *err)
 {
-	if (!strncmp(t, "MIG-", 4))
-		return gs_err_setx(err, ENOTSUP,
-				   "NVIDIA_VISIBLE_DEVICES: %s: MIG UUIDs need the device inventory (NVML), which gpu-stage does not read; name the MIG device as GPU:GI:CI (e.g. 0:1:0, from nvidia-smi -L)",
-				   t);
 	if (isdigit((unsigned char)t[0])) {
 		unsigned long i = strtoul(t, NULL, 10);
 		if (i >= n)
@@ -544,6 +540,11 @@ static int find_token(const struct ovl_gpu *gpus, size_t n, const char *t, size_
 	return gs_err_setx(err, ENODEV, "NVIDIA_VISIBLE_DEVICES: no GPU with UUID %s", t);
 }
 
+bool ovl_is_mig_device(const char *t)
+{
+	return mig_token(t, strlen(t), NULL) || !strncmp(t, "MIG-", 4);
+}
+
 int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *e,
 		    size_t **out, size_t *n_out, struct gs_err *err)
 {
@@ -558,9 +559,8 @@ int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *
 	size_t k = 0;
 	for (size_t i = 0; i < want; i++) {
 		size_t idx = i;
-		if (e->visible == OVL_VISIBLE_LIST &&
-		    mig_token(e->devices[i], strlen(e->devices[i]), NULL))
-			continue; /* a MIG device: ovl_migs_select */
+		if (e->visible == OVL_VISIBLE_LIST && ovl_is_mig_device(e->devices[i]))
+			continue; /* a MIG device: ovl_migs_select, or the inventory */
 		if (e->visible == OVL_VISIBLE_LIST && find_token(gpus, n, e->devices[i], &idx, err) < 0) {
 			free(v);
 			return -err->code;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "devices.h"
 #include "gs/cleanup.h"
 #include "gs/fsx.h"
 #include "gs/hostdev.h"
@@ -25,8 +26,8 @@
 #define MODPROBE_DEFAULT "/sbin/modprobe"
 
 struct dev_opts {
-	const char *dev_root, *proc_root;
-	bool ensure, load, json;
+	const char *dev_root, *proc_root, *store, *driver, *output;
+	bool ensure, load, json, inventory;
 };
 
 /* What happened to one node. */
@@ -40,6 +41,8 @@ static void devices_usage(FILE *f)
 {
 	fputs("Usage: gpu-stage devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR]\n"
 	      "                         [--json]\n"
+	      "       gpu-stage devices --inventory [--output FILE] [--store DIR] [--driver VER]\n"
+	      "                         [--proc-root DIR] [--json]\n"
 	      "\n"
 	      "Lists the NVIDIA device nodes the host should have, from PROC/devices (the\n"
 	      "majors of nvidia-frontend, nvidia-uvm, nvidia-caps), PROC/modules\n"
@@ -63,7 +66,23 @@ static void devices_usage(FILE *f)
 	      "                   proc_root, else /proc)\n"
 	      "  --json           the nodes and what was done, as JSON\n"
 	      "\n"
-	      "Exit status: 0 every node present (or made), 1 otherwise, 2 usage error.\n",
+	      "  --inventory      instead: write the device inventory, what NVML says about\n"
+	      "                   the GPUs (index, minor, UUID, PCI bus id, MIG mode) and\n"
+	      "                   their MIG devices (UUID, parent GPU, GPU and compute\n"
+	      "                   instance), which the hook resolves NVIDIA_VISIBLE_DEVICES=\n"
+	      "                   MIG-<uuid> through.  NVML is the staged libnvidia-ml.so.1\n"
+	      "                   of the loaded driver, loaded by the helper gpu-stage-nvml\n"
+	      "                   (run with an empty environment; its output is checked);\n"
+	      "                   the file is replaced atomically, or left as it was\n"
+	      "  --output FILE    the inventory file (default: the configuration's\n"
+	      "                   inventory, else " GS_INVENTORY_DEFAULT ")\n"
+	      "  --store DIR      the store (default: the configuration's, else\n"
+	      "                   /var/lib/gpu-stage)\n"
+	      "  --driver VER     the staged driver (default: the loaded module's)\n"
+	      "  --json           print the inventory written\n"
+	      "\n"
+	      "Exit status: 0 every node present (or made) / the inventory written,\n"
+	      "1 otherwise, 2 usage error.\n",
 	      f);
 }
 
@@ -74,6 +93,8 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 		{"ensure", no_argument, NULL, 'e'},	    {"load", no_argument, NULL, 'l'},
 		{"dev-root", required_argument, NULL, 'D'}, {"proc-root", required_argument, NULL, 'P'},
 		{"json", no_argument, NULL, 'j'},	    {"help", no_argument, NULL, 'h'},
+		{"inventory", no_argument, NULL, 'i'},	    {"output", required_argument, NULL, 'o'},
+		{"store", required_argument, NULL, 's'},    {"driver", required_argument, NULL, 'd'},
 		{0}};
 	int ch;
 	optind = 0;
@@ -84,6 +105,10 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 		case 'D': o->dev_root = optarg; break;
 		case 'P': o->proc_root = optarg; break;
 		case 'j': o->json = true; break;
+		case 'i': o->inventory = true; break;
+		case 'o': o->output = optarg; break;
+		case 's': o->store = optarg; break;
+		case 'd': o->driver = optarg; break;
 		case 'h': devices_usage(stdout); return GS_EXIT_OK;
 		default: return GS_EXIT_USAGE;
 		}
@@ -91,6 +116,12 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "gpu-stage: devices: unexpected argument '%s' (see gpu-stage devices --help)\n",
 			argv[optind]);
+		return GS_EXIT_USAGE;
+	}
+	if (o->inventory ? o->ensure || o->load || o->dev_root : o->output || o->store || o->driver) {
+		fprintf(stderr, "gpu-stage: devices: %s (see gpu-stage devices --help)\n",
+			o->inventory ? "--inventory takes neither --ensure, --load nor --dev-root"
+				     : "--output, --store and --driver go with --inventory");
 		return GS_EXIT_USAGE;
 	}
 	return -1;
@@ -309,6 +340,15 @@ int cmd_devices(int argc, char **argv)
 		return GS_EXIT_FAIL;
 	o.dev_root = o.dev_root ? o.dev_root : c->dev_root;
 	o.proc_root = o.proc_root ? o.proc_root : c->proc_root;
+	if (o.inventory) {
+		const struct inv_opts io = {.store = o.store ? o.store : c->store,
+					    .driver = o.driver ? o.driver : c->driver,
+					    .proc_root = o.proc_root,
+					    .output = o.output ? o.output : c->inventory,
+					    .json = o.json};
+		struct gs_err err = GS_ERR_INIT;
+		return devices_inventory(&io, &err) < 0 ? cli_fail(&err) : cli_flush_out(GS_EXIT_OK);
+	}
 	struct ovl_hostdevs h;
 	_cleanup_(gs_json_decrefp) json_t *loaded = json_array();
 	if (!loaded || read_host(&o, &h) < 0)

@@ -336,8 +336,10 @@ static void read_engines(struct info *in)
 			problem(in, NULL, "%s: %s", e->name, err.msg);
 			continue;
 		}
-		char fix[64];
-		snprintf(fix, sizeof(fix), "gpu-stage runtime configure %s", e->flag);
+		char fix[96];
+		snprintf(fix, sizeof(fix), "gpu-stage runtime configure %s%s%s", e->flag,
+			 strcmp(e->p.name, "gpu-stage") ? " --name " : "",
+			 strcmp(e->p.name, "gpu-stage") ? e->p.name : "");
 		if (e->p.ours && !e->p.current)
 			problem(in, fix, "%s: %s names another gpu-stage installation's programs",
 				e->name, e->file);
@@ -388,7 +390,8 @@ static const char *engine_state(const struct engine *e, char *buf, size_t size)
 	if (!e->p.ours)
 		snprintf(buf, size, "not configured%s", e->p.cdi ? "; CDI on" : "");
 	else
-		snprintf(buf, size, "gpu-stage%s%s%s", e->p.current ? "" : " (stale)",
+		snprintf(buf, size, "gpu-stage%s%s%s%s%s", strcmp(e->p.name, "gpu-stage") ? " as " : "",
+			 strcmp(e->p.name, "gpu-stage") ? e->p.name : "", e->p.current ? "" : " (stale)",
 			 e->p.is_default ? ", the default runtime" : "", e->p.cdi ? "; CDI on" : "");
 	return buf;
 }
@@ -444,8 +447,9 @@ static json_t *engines_json(const struct info *in)
 		const struct engine *e = &in->eng[i];
 		char buf[128];
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s, s:s?}", "engine", e->name,
-				     "file", e->file, "present", e->present, "configured", e->p.ours,
+			a, json_pack("{s:s, s:s, s:b, s:b, s:s?, s:b, s:b, s:b, s:s, s:s?}", "engine",
+				     e->name, "file", e->file, "present", e->present, "configured",
+				     e->p.ours, "name", e->p.ours ? e->p.name : NULL,
 				     "current", e->p.current, "default", e->p.is_default, "cdi",
 				     e->p.cdi, "state", engine_state(e, buf, sizeof(buf)), "error",
 				     e->error));

@@ -556,14 +556,14 @@ static int plan_changes(const struct rt_opts *o, bool existing_only, bool *chang
 	return r < 0 ? r : 0;
 }
 
-int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct gs_err *err)
+static int probe_as(enum rt_engine e, const char *config, const char *name,
+		    struct rt_probe *out, struct gs_err *err)
 {
 	static const char *const names[] = {[RT_DOCKER] = "docker", [RT_CONTAINERD] = "containerd",
 					    [RT_PODMAN] = "podman", [RT_CRIO] = "crio"};
-	struct rt_opts o = {.engine = e, .engine_name = names[e], .config = config,
-			    .name = "gpu-stage"};
+	struct rt_opts o = {.engine = e, .engine_name = names[e], .config = config, .name = name};
 	bool changes = false;
-	*out = (struct rt_probe){0};
+	*out = (struct rt_probe){.name = name};
 	int r = locate(&o, false, err);
 	if (r >= 0) { /* undo would take something away: gpu-stage's entry is there */
 		o.undo = true;
@@ -590,6 +590,25 @@ int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct 
 	free(o.runtime);
 	free(o.hook);
 	return r < 0 ? r : 0;
+}
+
+/* Under the default name, else "nvidia" (the name a host moving from
+ * NVIDIA's toolkit keeps, `runtime configure --name nvidia`, so that
+ * --runtime=nvidia goes on working). */
+int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct gs_err *err)
+{
+	static const char *const names[] = {"gpu-stage", "nvidia"};
+	int r = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct rt_probe p;
+		if ((r = probe_as(e, config, names[i], &p, err)) < 0)
+			return r;
+		if (i == 0 || p.ours)
+			*out = p;
+		if (p.ours)
+			break;
+	}
+	return 0;
 }
 
 int cmd_runtime(int argc, char **argv)

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 	      "  devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR] [--json]\n"
 	      "        the NVIDIA device nodes the host should have; --ensure makes the\n"
 	      "        missing ones, --load loads nvidia and nvidia-uvm first\n"
+	      "  devices --inventory [--output FILE] [--store DIR] [--driver VER]\n"
+	      "        write the GPUs and MIG devices NVML reports (MIG-<uuid> requests)\n"
 	      "  info [--json] [--root DIR] [--store DIR]\n"
 	      "        the host's readiness: module, staged versions, device nodes,\n"
 	      "        cgroups, engines, CDI spec, audit log; each problem with its fix\n"

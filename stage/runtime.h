@@ -132,6 +132,7 @@ int rt_cblock_add(const struct rt_opts *o, const char *file, const char *text, s
  * counts as not ours; an unreadable file is an error. */
 struct rt_probe {
 	bool ours, current, is_default, cdi;
+	const char *name; /* the runtime's name ours is registered under ("gpu-stage", "nvidia") */
 };
 int rt_probe(enum rt_engine e, const char *config, struct rt_probe *out, struct gs_err *err);
 

@@ -3,7 +3,7 @@
  * manifest.json.
  *
  * Staging builds the new tree in STORE/.tmp-VER-XXXXXX while holding
- * STORE/.lock, fsyncs every file and directory, then renames it into place
+ * STORE/.lock, syncs it to disk (syncfs), then renames it into place
  * in one step (renameat2 RENAME_NOREPLACE, or RENAME_EXCHANGE with the old
  * tree, which is deleted afterwards).  A crash leaves only .tmp-* debris,
  * which the next run removes under the lock.  Sources are opened inside the
@@ -365,9 +365,9 @@ static int seal_file(int fd, const char *path, uint32_t mode, struct gs_err *err
 {
 	if (fchmod(fd, mode) < 0)
 		return gs_err_set(err, errno, "%s", path);
-	/* durability comes in one pass once every file is written
-	 * (sync_files): here the writeback only starts, so the disk works
-	 * while the next file is copied instead of each fsync waiting alone */
+	/* durability comes in one pass once the tree is complete
+	 * (sync_tree): here the writeback only starts, so the disk works
+	 * while the next file is copied */
 	if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 && fsync(fd) < 0)
 		return gs_err_set(err, errno, "%s", path);
 	return 0;
@@ -403,16 +403,15 @@ static int stage_file(struct build *b, int rootfd, struct gs_file *f, struct gs_
 	return seal_file(dst, f->path, f->mode, err);
 }
 
-/* Every staged file fsynced, after all were written: most of their data
- * is on its way already, and the journal commits once for many. */
-static int sync_files(struct build *b, const struct gs_manifest *p, struct gs_err *err)
+/* The complete tree on disk before it is published: one syncfs of its
+ * file system (every file, manifest.json, the index, the directories; the
+ * files' writeback already under way) instead of an fsync, and a flush of
+ * the disk's cache, per file and directory.  A writeback error on that
+ * file system since the tree's directory was opened fails it. */
+static int sync_tree(struct build *b, struct gs_err *err)
 {
-	for (size_t i = 0; i < p->n_files; i++) {
-		_cleanup_close_ int fd =
-			openat(b->tmpfd, p->files[i].path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) < 0)
-			return gs_err_set(err, errno, "fsync %s", p->files[i].path);
-	}
+	if (syncfs(b->tmpfd) < 0)
+		return gs_err_set(err, errno, "%s/%s: syncfs", b->store, b->tmpname);
 	return 0;
 }
 
@@ -427,11 +426,12 @@ static int stage_link(struct build *b, const char *path, const char *target, str
 	return 0;
 }
 
-/* DIRFD/NAME holding TEXT, sealed 0444 and fsynced (replaced whole). */
+/* DIRFD/NAME holding TEXT, sealed 0444 (replaced whole), fsynced when
+ * FLAGS say so (a tree being built is synced whole: sync_tree). */
 static int write_sealed(int dirfd, const char *name, const char *text, size_t len,
-			struct gs_err *err)
+			unsigned flags, struct gs_err *err)
 {
-	return gs_write_atomic_at(dirfd, name, text, len, 0444, GS_WRITE_FSYNC, err);
+	return gs_write_atomic_at(dirfd, name, text, len, 0444, flags, err);
 }
 
 static int sha256_text(const char *text, size_t len, char sha[65], struct gs_err *err)
@@ -458,10 +458,10 @@ static int write_manifest(struct build *b, const struct gs_manifest *p, const ch
 {
 	_cleanup_free_ char *index = NULL;
 	size_t ilen = 0;
-	int r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, err);
+	int r = write_sealed(b->tmpfd, GS_MANIFEST_NAME, text, len, 0, err);
 	if (r >= 0)
 		r = index_text(p, text, len, &index, &ilen, err);
-	return r < 0 ? r : write_sealed(b->tmpfd, GS_INDEX_NAME, index, ilen, err);
+	return r < 0 ? r : write_sealed(b->tmpfd, GS_INDEX_NAME, index, ilen, 0, err);
 }
 
 /* STORE/VER is intact but its index is missing, stale or of an older
@@ -484,7 +484,7 @@ static int reindex(int storefd, const char *store, const char *ver, struct gs_er
 		return gs_err_wrap(err, "%s/%s: rebuilding the index", store, ver);
 	if (fchmod(verfd, 0755) < 0)
 		return gs_err_set(err, errno, "%s/%s: rebuilding the index", store, ver);
-	r = write_sealed(verfd, GS_INDEX_NAME, index, ilen, err);
+	r = write_sealed(verfd, GS_INDEX_NAME, index, ilen, GS_WRITE_FSYNC, err);
 	if (fchmod(verfd, 0555) < 0 && r >= 0)
 		r = gs_err_set(err, errno, "%s/%s: sealing", store, ver);
 	if (fsync(verfd) < 0 && r >= 0)
@@ -492,16 +492,16 @@ static int reindex(int storefd, const char *store, const char *ver, struct gs_er
 	return r < 0 ? gs_err_wrap(err, "%s/%s: rebuilding the index", store, ver) : 0;
 }
 
-/* Directories become 0555 and are fsynced, the top one last. */
+/* Directories become 0555, the top one last. */
 static int seal_dirs(struct build *b, struct gs_err *err)
 {
 	for (size_t i = b->n_dirs; i-- > 0;) {
 		_cleanup_close_ int fd =
 			openat(b->tmpfd, b->dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fchmod(fd, 0555) < 0 || fsync(fd) < 0)
+		if (fd < 0 || fchmod(fd, 0555) < 0)
 			return gs_err_set(err, errno, "sealing directory %s", b->dirs[i]);
 	}
-	if (fchmod(b->tmpfd, 0555) < 0 || fsync(b->tmpfd) < 0)
+	if (fchmod(b->tmpfd, 0555) < 0)
 		return gs_err_set(err, errno, "sealing %s/%s", b->store, b->tmpname);
 	return 0;
 }
@@ -545,15 +545,15 @@ static void report(const struct gs_progress *pr, size_t i, const struct gs_manif
 		pr->fn(pr->data, i + 1, p->n_files, done, total, p->files[i].path);
 }
 
-/* Every file of P in the tree is written: fsync them, add manifest.json
- * (TEXT) and the index, seal the directories. */
+/* Every file of P in the tree is written: add manifest.json (TEXT) and
+ * the index, seal the directories, sync it all. */
 static int finish_tree(struct build *b, const struct gs_manifest *p, const char *text,
 		       size_t len, struct gs_err *err)
 {
-	int r = sync_files(b, p, err);
+	int r = write_manifest(b, p, text, len, err);
 	if (r >= 0)
-		r = write_manifest(b, p, text, len, err);
-	return r < 0 ? r : seal_dirs(b, err);
+		r = seal_dirs(b, err);
+	return r < 0 ? r : sync_tree(b, err);
 }
 
 static int build_tree(struct build *b, int rootfd, struct gs_manifest *p,

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "gs/hostdev.h"
+#include "gs/inventory.h"
 #include "gs/ldcache.h"
 #include "gs/mountinfo.h"
 #include "gs/overlay.h"
@@ -254,8 +255,8 @@ static void test_gpus(void **state)
 }
 
 /* MIG devices: GPU:GI:CI tokens are left to ovl_migs_select (in request
- * order, deduplicated, the GPU index checked), a MIG UUID is refused with
- * the way out; the capability files give the nodes' minors, a GI or CI
+ * order, deduplicated, the GPU index checked), a MIG UUID is left to
+ * the inventory (test_inventory); the capability files give the nodes' minors, a GI or CI
  * without one is ENODEV naming the device and the file. */
 static void test_mig(void **state)
 {
@@ -280,10 +281,17 @@ static void test_mig(void **state)
 	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), -ENODEV);
 	assert_non_null(strstr(err.msg, "MIG device 2:1:0: GPU index 2 does not exist"));
 	ovl_env_clear(&e);
-	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=MIG-4f2a3c6e-1111", NULL), 0);
-	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), -ENOTSUP);
-	assert_non_null(strstr(err.msg, "MIG UUIDs need the device inventory"));
-	assert_non_null(strstr(err.msg, "GPU:GI:CI"));
+	/* a MIG UUID is neither a whole GPU nor GPU:GI:CI: the inventory's */
+	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=MIG-4f2a3c6e-1111,1", NULL), 0);
+	assert_int_equal(ovl_gpus_select(g, 2, &e, &sel, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sel[0], 1);
+	free(sel);
+	assert_int_equal(ovl_migs_select(2, &e, &m, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(m);
+	assert_true(ovl_is_mig_device("MIG-4f2a") && ovl_is_mig_device("0:1:0"));
+	assert_false(ovl_is_mig_device("GPU-4f2a") || ovl_is_mig_device("1"));
 	ovl_env_clear(&e);
 	/* "all" is the whole GPUs: no MIG device */
 	assert_int_equal(parse(&e, &err, "NVIDIA_VISIBLE_DEVICES=all", NULL), 0);
@@ -1470,6 +1478,91 @@ static void test_glibc_leave_out(void **state)
 	assert_true(strlen(why) < sizeof(why) - 1);
 }
 
+/* The device inventory: a good file parses; each broken promise is
+ * EBADMSG naming the member; MIG-<uuid> maps to GPU:GI:CI by the parent's
+ * UUID on the host's GPUs, and a stale driver, a parent the host lacks
+ * (or with another minor) and an unknown UUID are errors naming the fix. */
+#define INV_GPU0 "{\"index\":0,\"minor\":0,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"00000000:01:00.0\",\"mig_mode\":\"enabled\"}"
+#define INV_GPU1 "{\"index\":1,\"minor\":3,\"uuid\":\"GPU-22\",\"pci_bus_id\":\"00000000:02:00.0\",\"mig_mode\":\"disabled\"}"
+#define INV_MIG "{\"uuid\":\"MIG-aa\",\"gpu_index\":0,\"gpu_uuid\":\"GPU-11\",\"gi\":2,\"ci\":1}"
+#define INV_HEAD "{\"schema\":\"gpu-stage/devices/v1\",\"driver\":\"535.261.03\",\"nvml\":\"/s/libnvidia-ml.so.1\",\"timestamp\":\"t\","
+
+static int inv_parse(const char *text, bool full, struct gs_inventory *inv, struct gs_err *err)
+{
+	gs_err_clear(err);
+	return gs_inventory_parse(text, strlen(text), "inv", full, inv, err);
+}
+
+static void test_inventory(void **state)
+{
+	(void)state;
+	struct gs_inventory inv;
+	struct gs_err err = GS_ERR_INIT;
+	const char *good = INV_HEAD "\"gpus\":[" INV_GPU0 "," INV_GPU1 "],\"mig_devices\":[" INV_MIG "]}";
+	assert_int_equal(inv_parse(good, true, &inv, &err), 0);
+	assert_int_equal(inv.n_gpus, 2);
+	assert_int_equal(inv.n_migs, 1);
+	assert_string_equal(inv.migs[0].uuid, "MIG-aa");
+	assert_string_equal(inv.nvml, "/s/libnvidia-ml.so.1");
+
+	struct ovl_gpu host[2] = {{"0000:01:00.0", "GPU-11", 0}, {"0000:02:00.0", "GPU-22", 3}};
+	struct ovl_mig m = {0};
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "535.261.03", host, 2, "mig-AA", &m, &err), 0);
+	assert_true(m.gpu == 0 && m.gi == 2 && m.ci == 1);
+	/* the host's GPUs in another order: the parent is found by UUID */
+	struct ovl_gpu swapped[2] = {host[1], host[0]};
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "535.261.03", swapped, 2, "MIG-aa", &m, &err), 0);
+	assert_int_equal(m.gpu, 1);
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "550.163.01", host, 2, "MIG-aa", &m, &err), -ESTALE);
+	assert_non_null(strstr(err.msg, "F was written for driver 535.261.03"));
+	assert_non_null(strstr(err.msg, "gpu-stage devices --inventory"));
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "535.261.03", host, 2, "MIG-bb", &m, &err), -ENODEV);
+	assert_non_null(strstr(err.msg, "no MIG device MIG-bb in F"));
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "535.261.03", &host[1], 1, "MIG-aa", &m, &err), -ESTALE);
+	host[0].minor = 5;
+	assert_int_equal(gs_inventory_mig_find(&inv, "F", "535.261.03", host, 2, "MIG-aa", &m, &err), -ESTALE);
+	assert_non_null(strstr(err.msg, "its GPU GPU-11 (minor 0 in F) is not the host's now"));
+	gs_inventory_clear(&inv);
+
+	/* the helper's output: no schema, nvml, timestamp; the file needs them */
+	const char *helper = "{\"driver\":\"535.261.03\",\"gpus\":[" INV_GPU0 "],\"mig_devices\":[]}";
+	assert_int_equal(inv_parse(helper, false, &inv, &err), 0);
+	assert_null(inv.nvml);
+	gs_inventory_clear(&inv);
+	assert_int_equal(inv_parse(helper, true, &inv, &err), -EBADMSG);
+	assert_int_equal(inv_parse(good, false, &inv, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "unknown member"));
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{INV_HEAD "\"gpus\":[],\"mig_devices\":[],\"gpus\":[]}", "duplicate"},
+		{INV_HEAD "\"gpus\":[],\"mig_devices\":[],\"x\":1}", "top level.x: unknown member"},
+		{"{\"schema\":\"gpu-stage/devices/v2\",\"driver\":\"535.261.03\",\"nvml\":\"/n\",\"timestamp\":\"t\",\"gpus\":[],\"mig_devices\":[]}", "top level.schema: malformed"},
+		{INV_HEAD "\"gpus\":[" INV_GPU1 "],\"mig_devices\":[]}", "gpus[0]: index out of order"},
+		{INV_HEAD "\"gpus\":[{\"index\":0,\"minor\":254,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"0:1\",\"mig_mode\":\"enabled\"}],\"mig_devices\":[]}", "gpus[0].minor"},
+		{INV_HEAD "\"gpus\":[{\"index\":0,\"minor\":0,\"uuid\":\"GPU-1/1\",\"pci_bus_id\":\"0:1\",\"mig_mode\":\"enabled\"}],\"mig_devices\":[]}", "gpus[0].uuid: malformed"},
+		{INV_HEAD "\"gpus\":[{\"index\":0,\"minor\":0,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"0:1\",\"mig_mode\":\"on\"}],\"mig_devices\":[]}", "gpus[0].mig_mode: malformed"},
+		{INV_HEAD "\"gpus\":[{\"index\":0,\"minor\":0,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"0000000000000000000000000000000000:01:00.0\",\"mig_mode\":\"on\"}],\"mig_devices\":[]}", "gpus[0].pci_bus_id: too long"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":0,\"gpu_uuid\":\"GPU-22\",\"gi\":2,\"ci\":1}]}", "mig_devices[0]: its parent GPU"},
+		{INV_HEAD "\"gpus\":[" INV_GPU1 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":3,\"gpu_uuid\":\"GPU-22\",\"gi\":2,\"ci\":1}]}", "index out of order"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 "," INV_GPU1 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":1,\"gpu_uuid\":\"GPU-22\",\"gi\":2,\"ci\":1}]}", "MIG mode is not enabled"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[" INV_MIG "," INV_MIG "]}", "the same MIG UUID twice"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 ",{\"index\":1,\"minor\":1,\"uuid\":\"GPU-11\",\"pci_bus_id\":\"0:2\",\"mig_mode\":\"disabled\"}],\"mig_devices\":[]}", "gpus[1]: the same GPU UUID twice"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[{\"uuid\":\"MIG-aa\",\"gpu_index\":0,\"gpu_uuid\":\"GPU-11\",\"gi\":1024,\"ci\":1}]}", "mig_devices[0].gi"},
+		{INV_HEAD "\"gpus\":[" INV_GPU0 "],\"mig_devices\":[" INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "," INV_MIG "]}", "mig_devices: more than 8 entries"},
+		{"{\"schema\":\"gpu-stage/devices/v1\",\"driver\":\"535.261.03\",\"nvml\":\"rel\",\"timestamp\":\"t\",\"gpus\":[],\"mig_devices\":[]}", "top level.nvml: malformed"},
+		{"[]", "top level: not an object"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(inv_parse(bad[i].text, true, &inv, &err), -EBADMSG);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].msg);
+		assert_non_null(strstr(err.msg, "inv"));
+		assert_null(inv.gpus);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1478,6 +1571,7 @@ int main(void)
 		cmocka_unit_test(test_env_last_wins),
 		cmocka_unit_test(test_require),
 		cmocka_unit_test(test_gpus),
+		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_mig),
 		cmocka_unit_test(test_plan_caps),
 		cmocka_unit_test(test_plan_vdpau),

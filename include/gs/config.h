@@ -24,9 +24,14 @@
  *                                                     below are looked up (tests)
  *     "mps_pipe_dir": "/tmp/nvidia-mps",              the MPS control daemon's
  *     "mps_log_dir":  "/var/log/nvidia-mps",          pipe and log directories
- *     "cuda_compat_dir": "/usr/local/cuda/compat"     inside the image: CUDA forward
+ *     "cuda_compat_dir": "/usr/local/cuda/compat",    inside the image: CUDA forward
  *                                                     compatibility libraries, used
  *                                                     when newer than the driver
+ *     "inventory":    "/run/gpu-stage/devices.json"   the device inventory (GPUs and
+ *                                                     MIG devices from NVML) that
+ *                                                     `gpu-stage devices --inventory`
+ *                                                     writes and MIG-<uuid> requests
+ *                                                     are resolved through
  *   }
  *
  * The library reads no environment: the mains decide which file (the hook
@@ -48,6 +53,7 @@
 #define GS_MPS_PIPE_DEFAULT "/tmp/nvidia-mps" /* CUDA's default CUDA_MPS_PIPE_DIRECTORY */
 #define GS_MPS_LOG_DEFAULT "/var/log/nvidia-mps"
 #define GS_CUDA_COMPAT_DEFAULT "/usr/local/cuda/compat" /* cuda-compat-X-Y's directory */
+#define GS_INVENTORY_DEFAULT "/run/gpu-stage/devices.json" /* gs/inventory.h */
 
 enum gs_requests {
 	GS_REQUESTS_ENV = 0,      /* the container's NVIDIA_* variables count (NVIDIA's behaviour) */
@@ -59,6 +65,7 @@ struct gs_config {
 	char *store, *driver, *runtime, *audit_log, *dev_root, *proc_root, *cdi_vendor, *cdi_dir;
 	char *host_root, *mps_pipe_dir, *mps_log_dir;
 	char *cuda_compat_dir; /* inside the image (overlay/compat.c) */
+	char *inventory;       /* the device inventory file (gs/inventory.h) */
 	unsigned int caps; /* enum gs_cap bits, from "capabilities" */
 	uint64_t audit_log_max;      /* the hook rotates the log before it would grow past this; 0: never */
 	unsigned int audit_log_keep; /* rotated files kept */

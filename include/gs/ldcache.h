@@ -198,7 +198,8 @@ int ldc_cache_splice(const struct ldc_cache *img, const struct ldc_cache *add,
 		     const char *generator, void **out, size_t *out_len, struct gs_err *err);
 /* Serialises and writes atomically into directory DIRFD as NAME
  * (gs_write_atomic_at, gs/fsx.h: a temporary file created there with
- * O_EXCL|O_NOFOLLOW, fsync, renameat, fsync of the directory).  Mode 0644. */
+ * O_EXCL|O_NOFOLLOW, fsync, renameat; the directory is not synced, as
+ * ldconfig does not: a crash leaves the old cache or the new).  Mode 0644. */
 int ldc_cache_write_at(const struct ldc_cache *c, int dirfd, const char *name,
 		       const char *generator, struct gs_err *err);
 

@@ -150,6 +150,10 @@ int gs_kind_parse(const char *s, enum gs_kind *k);
 struct json_t;
 struct json_t *gs_caps_json(unsigned int caps);
 
+/* The first member name of the JSON object OBJ that is not one of KEYS
+ * (NULL-terminated), or NULL: the one check of every strict reader. */
+const char *gs_json_unknown_key(struct json_t *obj, const char *const *keys);
+
 /* Serialises PLAN (sha256 filled) as manifest.json text with CREATED as
  * its creation time.  *OUT is malloc'd, NUL-terminated. */
 int gs_manifest_dump(const struct gs_manifest *p, time_t created, char **out, size_t *len,

@@ -140,10 +140,13 @@ int ovl_gpu_info_parse(const char *text, const char *bus_id, struct ovl_gpu *out
 /* Selects GPUs for E from GPUS (sorted by bus id: that order gives the
  * indices nvidia-smi shows).  *OUT holds indices into GPUS, in request
  * order, without duplicates.  An unknown index or UUID is an error; MIG
- * devices named GPU:GI:CI are skipped (ovl_migs_select), a MIG UUID is
- * -ENOTSUP (it needs NVML: the message says to use GPU:GI:CI). */
+ * devices (GPU:GI:CI: ovl_migs_select; MIG-<uuid>: resolved through the
+ * device inventory, gs/inventory.h) are skipped. */
 int ovl_gpus_select(const struct ovl_gpu *gpus, size_t n, const struct ovl_env *e,
 		    size_t **out, size_t *n_out, struct gs_err *err);
+
+/* Whether device token T names a MIG device (GPU:GI:CI or MIG-<uuid>). */
+bool ovl_is_mig_device(const char *t);
 
 /* A MIG device named GPU:GI:CI in NVIDIA_VISIBLE_DEVICES ("0:1:0"): the
  * GPU's index (as for whole GPUs), its GPU instance and compute instance
@@ -156,7 +159,7 @@ struct ovl_mig {
 /* The MIG devices of E's list (the GPU:GI:CI tokens; ovl_gpus_select skips
  * them), in request order without duplicates, *OUT malloc'd.  A GPU index
  * at or above N_GPUS is an error naming the token; a MIG UUID (MIG-...) is
- * refused by ovl_gpus_select (it needs NVML).  Whether the GI and CI exist
+ * skipped (the hook resolves it through the inventory).  Whether the GI and CI exist
  * is the host's to say: ovl_mig_caps_read. */
 int ovl_migs_select(size_t n_gpus, const struct ovl_env *e, struct ovl_mig **out, size_t *n_out,
 		    struct gs_err *err);

@@ -8,7 +8,7 @@
 #   make fuzz-run FUZZ_SECONDS=N   run each target for N seconds (default 60)
 #   tests/fuzz/corpus-run DIR      what make check does: a bounded,
 #                                  deterministic run of each from its seeds
-FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev nvinst dpkg rtargs proc audit image runtime archive ldconf musl cdi
+FUZZ_NAMES := oci request index manifest config mountinfo version elf hostdev nvinst inventory dpkg rtargs proc audit image runtime archive ldconf musl cdi
 FUZZ_TARGETS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_LIB_SRC := $(COMMON_SRC) $(LDCACHE_SRC) $(MANIFEST_SRC) $(OVERLAY_SRC) hook/oci.c hook/jsonedit.c $(STAGE_LIB_SRC) \
 	stage/audit_log.c hook/rtargs.c stage/cli_config.c stage/cmd_runtime.c stage/runtime_diff.c \

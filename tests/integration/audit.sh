@@ -214,6 +214,19 @@ audit --all --json >"$HK_WORK/one.json" || true
 [ "$(summary "$HK_WORK/one.json")" = "$(summary "$HK_WORK/rot.json")" ] ||
 	hk_fail "the rotated log ($n files) audits differently: $(summary "$HK_WORK/rot.json") vs $(summary "$HK_WORK/one.json")"
 hk_ok "a log rotated into $n files (hook.log.$((n - 1)) .. hook.log): --all audits exactly as over the one file"
+# logrotate's compress + delaycompress (hook/gpu-stage.logrotate): hook.log.1
+# plain, the older ones gzip'ed; one of them also cut short
+for ((i = 2; i < n; i++)); do gzip "$HK_WORK/rot/hook.log.$i"; done
+[ -e "$HK_WORK/rot/hook.log.2.gz" ] || hk_fail "no gzip'ed rotation made ($n files)"
+"$HK_GS" audit --all --json --audit-log "$HK_WORK/rot/hook.log" >"$HK_WORK/rotgz.json" || true
+[ "$(summary "$HK_WORK/one.json")" = "$(summary "$HK_WORK/rotgz.json")" ] ||
+	hk_fail "the gzip'ed rotations audit differently: $(summary "$HK_WORK/rotgz.json") vs $(summary "$HK_WORK/one.json")"
+head -c 20 "$HK_WORK/rot/hook.log.2.gz" >"$HK_WORK/cut.gz" && mv "$HK_WORK/cut.gz" "$HK_WORK/rot/hook.log.2.gz"
+rc=0
+"$HK_GS" audit --all --json --audit-log "$HK_WORK/rot/hook.log" >"$HK_WORK/cut.json" 2>"$HK_WORK/cut.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "hook.log.2.gz" "$HK_WORK/cut.err" ||
+	hk_fail "a cut-short gzip'ed rotation: exit $rc, not 1 naming it: $(cat "$HK_WORK/cut.err")"
+hk_ok "logrotate's gzip'ed rotations (hook.log.N.gz) are read; a cut-short one is an error naming it"
 
 # --- the command line -------------------------------------------------------------
 for args in "" "--all $ID" "--bogus $ID"; do

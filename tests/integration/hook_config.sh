@@ -88,6 +88,19 @@ if hk_runc "$HK_B" "$ID"; then hk_fail "a missing --config file was taken as def
 grep -q "missing.json" "$HK_WORK/$ID.out" || hk_fail "the missing file is not named: $(cat "$HK_WORK/$ID.out")"
 hk_ok "broken or missing configuration: GPU containers refused with FILE:LINE and the key; others start"
 
+# the hook reads the configuration and opens the store before the state
+# (while runc writes it): a store that fails there counts only for a
+# request that stands, not for one that "requests": "orchestrator" ignores
+printf '{"requests": "orchestrator", "store": "%s", "driver": "%s"}\n' "$HK_WORK/no-such-store" "$HK_VER" >"$HK_WORK/orch.json"
+bundle_with "[\"--config\", \"$HK_WORK/orch.json\"]" '["NVIDIA_VISIBLE_DEVICES=0"]' 'echo STARTED'
+hk_runc "$HK_B" "$ID" || hk_fail "an ignored request failed on the store: $(cat "$HK_WORK/$ID.out")"
+grep -q STARTED "$HK_WORK/$ID.out" || hk_fail "the container with an ignored request did not run"
+bundle_with "[\"--config\", \"$HK_WORK/orch.json\"]" '[]' 'echo STARTED'
+jq '.annotations["gpu-stage.visible-devices"] = "none"' "$HK_B/config.json" >"$HK_B/c" && mv "$HK_B/c" "$HK_B/config.json"
+if hk_runc "$HK_B" "$ID"; then hk_fail "the orchestrator's request started without its store"; fi
+grep -q "no-such-store" "$HK_WORK/$ID.out" || hk_fail "the store's error is not the one reported: $(cat "$HK_WORK/$ID.out")"
+hk_ok "orchestrator mode: the image's request ignored whatever the store; the annotation's fails on it"
+
 # the CLI
 export GPU_STAGE_CONFIG=$C
 "$HK_GS" list >"$HK_WORK/list.out" 2>&1 || hk_fail "gpu-stage list with the file's store: $(cat "$HK_WORK/list.out")"

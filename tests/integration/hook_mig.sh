@@ -13,7 +13,8 @@
 # - gpu-runtime declares the same nodes in linux.devices with their
 #   numbers and an allow rule each;
 # - an unknown GI (0:3:0), an unknown CI (0:1:5), a GPU index that does not
-#   exist (5:1:0) and a MIG UUID: a clear error naming it, and the
+#   exist (5:1:0) and a MIG UUID without a device inventory (devices_inventory.sh
+#   has the rest): a clear error naming it, and the
 #   container does not start.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
@@ -83,5 +84,5 @@ refused() { # NAME DEVICES MESSAGE
 refused nogi 0:3:0 "MIG device 0:3:0: no GPU instance 3 on GPU 0 ($caps/gpu0/mig/gi3/access absent)"
 refused noci 0:1:5 "MIG device 0:1:5: no compute instance 5 in GPU instance 1 ($caps/gpu0/mig/gi1/ci5/access absent)"
 refused nogpu 5:1:0 "MIG device 5:1:0: GPU index 5 does not exist (2 GPUs)"
-refused miguuid MIG-4f2a3c6e-1111-2222-3333-444455556666 "MIG UUIDs need the device inventory"
+refused miguuid MIG-4f2a3c6e-1111-2222-3333-444455556666 "NVIDIA_VISIBLE_DEVICES: MIG-4f2a3c6e-1111-2222-3333-444455556666: "
 hk_ok "unknown GI, unknown CI, absent GPU, MIG UUID: refused with the device named, no container"

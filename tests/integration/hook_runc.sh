@@ -200,13 +200,9 @@ musl-gcc -O2 -o "$HK_WORK/musl-check" "$HK_WORK/musl.c" || hk_fail "cannot build
 for ro in false true; do
 	n=$((n + 1))
 	id=gs-hk-$$-$n
-	r=$HK_WORK/musl-$ro/b/rootfs
-	mkdir -p "$r"/{bin,etc,lib,run,dev,proc,sys,usr/bin,usr/local/bin,tmp}
-	cp "$HK_WORK/musl-check" "$r/bin/check"
-	cp /lib/ld-musl-x86_64.so.1 "$r/lib/"
+	hk_musl_bundle "musl-$ro" "$HK_WORK/musl-check"
+	r=$HK_R
 	printf '/opt/mine/lib\n/lib:/usr/lib\n/run/gpu-stage/lib/old\n' >"$r/etc/ld-musl-x86_64.path"
-	(cd "$HK_WORK/musl-$ro/b" && runc spec) || hk_fail "runc spec failed"
-	HK_B=$HK_WORK/musl-$ro/b
 	hk_config "$HK_B" prestart "$ro" '["NVIDIA_VISIBLE_DEVICES=none"]' ""
 	jq '.process.args = ["/bin/check"]' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
 	hk_runc "$HK_B" "$id" || hk_fail "musl image (ro $ro): the container failed: $(cat "$HK_WORK/$id.out")"

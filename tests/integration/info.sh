@@ -194,6 +194,28 @@ problem "no container engine is configured to use gpu-stage, and there is no CDI
 jhas '.cdi.state == "none" and ([.engines[] | select(.configured)] | length == 0)'
 ok "no engine and no spec: named with the commands"
 
+# ---- registered under NVIDIA's name (a host moving from the toolkit keeps --runtime=nvidia) ----
+"$GS" runtime configure --docker --name nvidia --config "$R/etc/docker/daemon.json" >/dev/null ||
+	fail "runtime configure --docker --name nvidia"
+info
+ready
+has "docker      $R/etc/docker/daemon.json: gpu-stage as nvidia"
+jhas '.engines[] | select(.engine == "docker") | .configured and .current and .name == "nvidia"'
+jq '.runtimes["nvidia"].path = "/opt/old/bin/gpu-runtime"' "$R/etc/docker/daemon.json" >"$work/d.json" &&
+	cp "$work/d.json" "$R/etc/docker/daemon.json"
+info
+notready
+has "docker      $R/etc/docker/daemon.json: gpu-stage as nvidia (stale)"
+problem "docker: $R/etc/docker/daemon.json names another gpu-stage installation's programs" \
+	"gpu-stage runtime configure --docker --name nvidia"
+jq '.runtimes["nvidia"].path = "/usr/bin/nvidia-container-runtime"' "$R/etc/docker/daemon.json" >"$work/d.json" &&
+	cp "$work/d.json" "$R/etc/docker/daemon.json"
+info
+notready
+has "docker      $R/etc/docker/daemon.json: not configured"
+echo '{}' >"$R/etc/docker/daemon.json"
+ok "registered as nvidia: recognised, its staleness fixed under that name; NVIDIA's own runtime of that name is not ours"
+
 # ---- a host without any NVIDIA driver ----
 mkdir -p "$work/bare"
 R=$work/bare info
