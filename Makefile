@@ -4,6 +4,7 @@
 #   make fuzz       libFuzzer targets for every parser of outside input (clang)
 #   make bench      benchmarks: one table, ratios against baselines measured in the same run
 #   make mutants    the mutation tier (tests/mutants/run): no mutant may survive
+#   make valgrind   the valgrind tier (tests/valgrind/run): CLI, hook and shim under memcheck
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        the Debian package: $(BUILD)/gpu-stage_VERSION_amd64.deb
 PREFIX ?= /usr/local
@@ -32,8 +33,14 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
 	-Werror=return-type -Werror=incompatible-pointer-types -Wno-format-truncation
 BASE_CFLAGS := -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	$(shell pkg-config --cflags $(ARCHIVE_PKGS) 2>/dev/null)
+# VALGRIND=1: the valgrind tier's build (tests/valgrind/run): no sanitizers,
+# linked dynamically like SAN=1 (memcheck replaces malloc only in a dynamic
+# executable)
+DYNAMIC := $(filter 1,$(SAN) $(VALGRIND))
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else ifeq ($(VALGRIND),1)
+OPT := -O1 -g -fno-omit-frame-pointer
 else
 OPT := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
@@ -75,7 +82,7 @@ FIXTURE_TOOLS := $(patsubst fixtures/%.c,$(BUILD)/fixtures/%,$(filter-out fixtur
 # (gpu-stage devices --inventory runs it; the static binaries never dlopen)
 NVML_HELPER := $(BUILD)/gpu-stage-nvml
 
-.PHONY: all check test-run fuzz bench install deb clean format mutants
+.PHONY: all check test-run fuzz bench install deb clean format mutants valgrind
 all: $(BINS) $(NVML_HELPER) $(TESTS) $(FIXTURE_TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -106,7 +113,7 @@ $(LIBSTAGE): $(call obj,$(STAGE_LIB_SRC))
 STATIC_LIBS := $(shell pkg-config --static --libs $(PKGS) 2>/dev/null)
 define link_static
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) $(if $(filter 1,$(SAN)),,-static) -o $@.tmp $(filter-out $(LINK_SKIP),$^) $(ALL_LDFLAGS) $(1) \
+	@$(CC) $(ALL_CFLAGS) $(if $(DYNAMIC),,-static) -o $@.tmp $(filter-out $(LINK_SKIP),$^) $(ALL_LDFLAGS) $(1) \
 		2>$@.log; rc=$$?; grep -v -e 'statically linked applications requires at runtime' \
 		-e 'libcrypto.a(.*): in function ' $@.log >&2; rm -f $@.log; \
 		[ $$rc -eq 0 ] && mv $@.tmp $@
@@ -115,9 +122,9 @@ endef
 # later make in it says, e.g. `make install BUILD=build/san`), linked only
 # into the static binary
 ARCHIVE_STATIC := $(BUILD)/obj/stage/archive_static.o
-LINK_SKIP := $(if $(filter 1,$(SAN)),$(ARCHIVE_STATIC))
+LINK_SKIP := $(if $(DYNAMIC),$(ARCHIVE_STATIC))
 $(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
+	$(call link_static,$(if $(DYNAMIC),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
 
 $(NVML_HELPER): $(BUILD)/obj/stage/nvml_helper.o
 	@echo "  LD      $@"
@@ -167,6 +174,12 @@ $(BUILD)/fuzz/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c $(COMMON_SRC) $(LDCACHE_SR
 # the version match, a verify check, a refusal) must fail one of its tests.
 mutants:
 	tests/mutants/run
+
+# The valgrind tier: the CLI, the hook (under runc) and the shim of a
+# dynamic -O1 -g build (BUILD=build/vg VALGRIND=1) under memcheck: no error,
+# no definite leak, no fd left open (tests/valgrind/build.sh: the valgrind)
+valgrind:
+	tests/valgrind/run
 
 # One table: gpu-stage vs ldconfig, staging, the hook's added runc start
 # latency; `make bench BENCH_ARGS='41 --only hook'` passes arguments on.

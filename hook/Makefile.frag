@@ -43,7 +43,7 @@ $(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(
 # static too: the package depends on nothing but the base system, and no
 # LD_* variable in an engine's environment loads code into the shim
 $(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(BUILD)/obj/hook/oci.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	$(call link_static,$(if $(filter 1,$(SAN)),$(PKG_LIBS),$(STATIC_LIBS)))
+	$(call link_static,$(if $(DYNAMIC),$(PKG_LIBS),$(STATIC_LIBS)))
 
 $(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -379,7 +379,7 @@ static int read_dir(struct scandir_ctx *x, struct gs_err *err)
 	}
 	struct dirent *de;
 	while ((errno = 0, de = readdir(d)) != NULL) {
-		int32_t flag;
+		int32_t flag = -1; /* set by classify; gcc -O1 cannot see it */
 		char *soname = NULL;
 		bool is_link;
 		if (x->pending && (de->d_type == DT_DIR || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) &&

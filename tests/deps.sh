@@ -29,6 +29,7 @@ PKGS=(
 	debhelper dpkg-dev lintian file      # package.sh: make deb (dpkg-buildpackage), lintian, static binaries
 	systemd                             # boot_unit.sh: systemd-analyze verify of the boot unit
 	python3-yaml                        # kubernetes_yaml.sh: the DaemonSet parses
+	libc6-dbg                           # tests/valgrind: glibc symbols for memcheck (ld.so redirections, stacks)
 )
 
 missing=()
