@@ -357,15 +357,30 @@ int __wrap_openat(int dirfd, const char *path, int flags, ...)
 	return __real_openat(dirfd, path, flags, mode);
 }
 
+/* For read, pread, write, copy_file_range: the errno to fail with, or 0
+ * to make the call (with *N halved for a short one). */
+static int io_hit(const char *name, const void *ra, size_t *n)
+{
+	int e = hit(name, ra);
+	if (e == SHORT_IO) {
+		if (*n > 1)
+			*n /= 2;
+		return 0;
+	}
+	return e;
+}
+#define FAIL_IO(name, n)                                                                    \
+	do {                                                                                \
+		int e_ = io_hit(#name, RA, &(n));                                           \
+		if (e_ > 0)                                                                 \
+			return errno = e_, -1;                                              \
+	} while (0)
+
 WRAPS(read)
 ssize_t __wrap_read(int fd, void *buf, size_t n);
 ssize_t __wrap_read(int fd, void *buf, size_t n)
 {
-	int e = hit("read", RA);
-	if (e == SHORT_IO && n > 1)
-		n /= 2;
-	else if (e > 0)
-		return errno = e, -1;
+	FAIL_IO(read, n);
 	return __real_read(fd, buf, n);
 }
 
@@ -374,11 +389,7 @@ ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 {
-	int e = hit("pread", RA);
-	if (e == SHORT_IO && n > 1)
-		n /= 2;
-	else if (e > 0)
-		return errno = e, -1;
+	FAIL_IO(pread, n);
 	return __real_pread(fd, buf, n, off);
 }
 
@@ -387,11 +398,7 @@ ssize_t __real_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n)
 {
-	int e = hit("write", RA);
-	if (e == SHORT_IO && n > 1)
-		n /= 2;
-	else if (e > 0)
-		return errno = e, -1;
+	FAIL_IO(write, n);
 	return __real_write(fd, buf, n);
 }
 
@@ -403,11 +410,7 @@ ssize_t __wrap_copy_file_range(int in, off_t *inoff, int out, off_t *outoff, siz
 ssize_t __wrap_copy_file_range(int in, off_t *inoff, int out, off_t *outoff, size_t n,
 			       unsigned flags)
 {
-	int e = hit("copy_file_range", RA);
-	if (e == SHORT_IO && n > 1)
-		n /= 2;
-	else if (e > 0)
-		return errno = e, -1;
+	FAIL_IO(copy_file_range, n);
 	return __real_copy_file_range(in, inoff, out, outoff, n, flags);
 }
 

@@ -9,6 +9,7 @@
 #
 # ft_setup              checks the fault build, takes the lock, makes the folder
 # ft_cleanup            removes it (call it from the test's EXIT trap)
+# ft_hk_setup NAME      both, and hook_lib.sh's hk_setup with the fault build's hook
 # ft_plan [LINE]        the plan for the next run ("BIN CALL N ERR [TIMES]";
 #                       none: count only); clears the reports
 # ft_report BIN         the report file of BIN's one run (fails unless one)
@@ -25,13 +26,30 @@
 #                       true when FUNC claims to retry CALL's ERR (a bounded
 #                       loop in the code): then one such failure must not fail
 #                       the operation
+# ft_fired_func BIN PATH
+#                       the function of the site where BIN's fault fired; false
+#                       when it did not fire (the run took another path)
+# ft_two_outcomes WHAT RC OUT WANT MSG CALL ERR FUNC
+#                       a runc start: complete set, or not started with a message
+# ft_no_sanitizer WHAT LOG
+#                       fails on a sanitizer report in LOG
 # ft_clean_exit WHAT RC LOG
 #                       the two-outcome rule's common part: exit 0, or 1 with a
 #                       "PROGRAM: ..." message; never a sanitizer report, a
 #                       signal or a timeout
 # ft_no_fds BIN WHAT    no descriptor of ours open at exit (the report's "fd" lines)
 
+# ft_inside OUT         what FT_INSIDE (a container's sh -c script: libcuda.so.1 in
+#                       ldconfig -p, gs-probe dlopens it, every file under
+#                       /run/gpu-stage, /dev/nvidia0, END) printed in OUT
+
 FT_DIR=${GS_FAULT_DIR:-/run/gpu-stage-fault}
+FT_INSIDE='ldconfig -p | grep -q "libcuda.so.1 (libc6,x86-64) => /run/gpu-stage/lib/compute/libcuda.so.1" && echo LDCONFIG_OK
+/opt/gs-probe libcuda.so.1 >/dev/null 2>&1 && echo PROBE_OK
+find /run/gpu-stage -printf "SEE %p %y %m\n" | sort
+[ -c /dev/nvidia0 ] && echo DEV0
+echo END'
+ft_inside() { grep -E '^(LDCONFIG_OK|PROBE_OK|SEE |DEV0|END)' "$1" || true; }
 FT_BUILD=${GS_BUILD:-build}/fault
 
 ft_setup() {
@@ -45,6 +63,15 @@ ft_setup() {
 }
 
 ft_cleanup() { rm -rf "$FT_DIR"; }
+
+# ft_hk_setup NAME: ft_setup, then fixtures/hook_lib.sh's hk_setup with the
+# fault build's hook (the runc tests)
+ft_hk_setup() {
+	ft_setup
+	HK_HOOK=$FT_BUILD/gpu-stage-hook
+	hk_setup "$1"
+	trap 'hk_cleanup; ft_cleanup' EXIT
+}
 
 ft_plan() {
 	rm -f "$FT_DIR"/out/* "$FT_DIR/plan"
@@ -150,11 +177,43 @@ ft_must_retry() {
 	esac
 }
 
+# ft_fired_func BIN PATH: the function where BIN's fault fired (PATH: the
+# binary, for addr2line); false when it did not fire (another path)
+ft_fired_func() {
+	local fired
+	fired=$(ft_fired "$1")
+	[ -n "$fired" ] || return 1
+	# shellcheck disable=SC2046
+	ft_func "$2" $(echo "$fired" | awk '{ print $4, $5 }')
+}
+
+# ft_two_outcomes WHAT RC OUT WANT MSG CALL ERR FUNC: a container start
+# through runc (RC, output OUT): started with the complete set (ft_inside
+# gives WANT), or not started with a message matching the regex MSG; one
+# failure where FUNC retries must not stop it
+ft_two_outcomes() {
+	local what=$1 rc=$2 out=$3 want=$4 msg=$5 call=$6 err=$7 func=$8
+	if [ "$rc" -eq 0 ]; then
+		[ "$(ft_inside "$out")" = "$want" ] ||
+			fail "$what: the container started without the complete set: $(diff <(echo "$want") <(ft_inside "$out") | head -20)"
+		return 0
+	fi
+	grep -qE "$msg" "$out" || fail "$what: the container did not start and there is no message: $(tail -5 "$out")"
+	if grep -q '^END$' "$out"; then fail "$what: failed after the container ran: $(tail -5 "$out")"; fi
+	if ft_must_retry "$call" "$err" "$func"; then
+		fail "$what: $func retries this, yet the container did not start: $(tail -3 "$out")"
+	fi
+}
+
+ft_no_sanitizer() {
+	if grep -qE 'Sanitizer|runtime error:' "$2"; then
+		fail "$1: sanitizer report: $(grep -m 5 -E 'Sanitizer|runtime error:|SUMMARY' "$2")"
+	fi
+}
+
 ft_clean_exit() {
 	local what=$1 rc=$2 log=$3
-	if grep -qE 'Sanitizer|runtime error:|LeakSanitizer' "$log"; then
-		fail "$what: sanitizer report: $(grep -m 5 -E 'Sanitizer|runtime error:|SUMMARY' "$log")"
-	fi
+	ft_no_sanitizer "$what" "$log"
 	case $rc in
 	0) ;;
 	1) grep -q '^gpu-stage[a-z-]*: ' "$log" || fail "$what: exit 1 without a message: $(tail -5 "$log")" ;;

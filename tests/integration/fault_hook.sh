@@ -20,23 +20,14 @@
 #     folder).
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
-GS_HOOK=${GS_BUILD:-build}/fault/gpu-stage-hook
-export GS_HOOK
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 source tests/lib.sh
 source tests/fault/lib.sh
-ft_setup
-hk_setup fault_hook.sh
-trap 'hk_cleanup; ft_cleanup' EXIT
+ft_hk_setup fault_hook.sh
 MAX=${GS_FAULT_MAX:-70}
 EXTRA=${GS_FAULT_EXTRA:-2}
 STAGES=${FAULT_STAGES:-createRuntime createContainer}
 
-SCRIPT='ldconfig -p | grep -q "libcuda.so.1 (libc6,x86-64) => /run/gpu-stage/lib/compute/libcuda.so.1" && echo LDCONFIG_OK
-/opt/gs-probe libcuda.so.1 >/dev/null 2>&1 && echo PROBE_OK
-find /run/gpu-stage -printf "SEE %p %y %m\n" | sort
-[ -c /dev/nvidia0 ] && echo DEV0
-echo END'
 
 n=0
 # start STAGE: one container; sets rc, id, up (the image's upper folder)
@@ -44,7 +35,7 @@ start() {
 	n=$((n + 1))
 	id=gs-fault-$$-$n
 	hk_bundle "c$n"
-	hk_config "$HK_B" "$1" false '["NVIDIA_VISIBLE_DEVICES=0"]' "$SCRIPT"
+	hk_config "$HK_B" "$1" false '["NVIDIA_VISIBLE_DEVICES=0"]' "$FT_INSIDE"
 	rc=0
 	hk_runc "$HK_B" "$id" </dev/null || rc=$?
 	runc delete -f "$id" >/dev/null 2>&1 || true
@@ -52,14 +43,13 @@ start() {
 	up=$HK_WORK/c$n/up
 }
 
-inside() { grep -E '^(LDCONFIG_OK|PROBE_OK|SEE |DEV0|END)' "$HK_WORK/$id.out" || true; }
 
 for stage in $STAGES; do
 	before=$(hk_mounts)
 	ft_plan
 	start "$stage"
 	[ "$rc" -eq 0 ] || hk_fail "$stage: the counting start failed: $(cat "$HK_WORK/$id.out")"
-	want=$(inside)
+	want=$(ft_inside "$HK_WORK/$id.out")
 	grep -q '^LDCONFIG_OK$' <<<"$want" && grep -q '^PROBE_OK$' <<<"$want" && grep -q '^DEV0$' <<<"$want" ||
 		hk_fail "$stage: the clean start lacks the driver: $(cat "$HK_WORK/$id.out")"
 	ft_no_fds gpu-stage-hook "$stage (counting run)"
@@ -74,25 +64,14 @@ for stage in $STAGES; do
 		ft_plan gpu-stage-hook "$call" "$idx" "$err"
 		start "$stage"
 		out=$HK_WORK/$id.out
-		if grep -qE 'Sanitizer|runtime error:' "$out"; then
-			hk_fail "$what: sanitizer report: $(grep -m 5 -E 'Sanitizer|runtime error:|SUMMARY' "$out")"
-		fi
-		fired=$(ft_fired gpu-stage-hook)
-		if [ -z "$fired" ]; then
+		ft_no_sanitizer "$what" "$out"
+		if ! func=$(ft_fired_func gpu-stage-hook "$HK_HOOK"); then
 			nunreached=$((nunreached + 1))
 			continue
 		fi
-		func=$(ft_func "$HK_HOOK" $(echo "$fired" | awk '{ print $4, $5 }'))
 		what="$what (in $func)"
-		if [ "$rc" -eq 0 ]; then
-			[ "$(inside)" = "$want" ] || hk_fail "$what: the container started without the complete set: $(diff <(echo "$want") <(inside) | head -20)"
-			nok=$((nok + 1))
-		else
-			grep -q 'gpu-stage-hook: ' "$out" || hk_fail "$what: the container did not start and runc shows no message of the hook: $(tail -5 "$out")"
-			grep -q '^END$' "$out" && hk_fail "$what: runc failed after the container ran: $(tail -5 "$out")"
-			ft_must_retry "$call" "$err" "$func" && hk_fail "$what: $func retries this, yet the container did not start: $(tail -3 "$out")"
-			nfail=$((nfail + 1))
-		fi
+		ft_two_outcomes "$what" "$rc" "$out" "$want" 'gpu-stage-hook: ' "$call" "$err" "$func"
+		[ "$rc" -eq 0 ] && nok=$((nok + 1)) || nfail=$((nfail + 1))
 		ft_must_retry "$call" "$err" "$func" && nretried=$((nretried + 1))
 		ft_no_fds gpu-stage-hook "$what"
 		[ "$(hk_mounts)" = "$before" ] || hk_fail "$what: the host's mount table changed: $(diff <(echo "$before") <(hk_mounts))"

@@ -21,25 +21,16 @@
 #     not stop the container.
 # Exit 0 pass, 77 skipped (with the reason), else failure.
 set -euo pipefail
-GS_HOOK=${GS_BUILD:-build}/fault/gpu-stage-hook
-export GS_HOOK
 . "$(dirname "$0")/../../fixtures/hook_lib.sh"
 source tests/lib.sh
 source tests/fault/lib.sh
-ft_setup
-hk_setup fault_shim.sh
-trap 'hk_cleanup; ft_cleanup' EXIT
+ft_hk_setup fault_shim.sh
 MAX=${GS_FAULT_MAX:-60}
 EXTRA=${GS_FAULT_EXTRA:-2}
 SHIM=$(hk_abs "$FT_BUILD/gpu-runtime")
 export GPU_STAGE_STORE=$HK_STORE GPU_STAGE_RUNTIME=runc
 export GPU_STAGE_HOOK_OPTS="--audit-log $HK_AUDIT --dev-root $HK_DEV --proc-root $HK_PROC"
 
-SCRIPT='ldconfig -p | grep -q "libcuda.so.1 (libc6,x86-64) => /run/gpu-stage/lib/compute/libcuda.so.1" && echo LDCONFIG_OK
-/opt/gs-probe libcuda.so.1 >/dev/null 2>&1 && echo PROBE_OK
-find /run/gpu-stage -printf "SEE %p %y %m\n" | sort
-[ -c /dev/nvidia0 ] && echo DEV0
-echo END'
 
 n=0
 # run: one `gpu-runtime run`; sets rc, id, cfg (the original config.json)
@@ -47,7 +38,7 @@ run() {
 	n=$((n + 1))
 	id=gs-fault-$$-$n
 	hk_bundle "c$n"
-	hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=0"]' "$SCRIPT"
+	hk_config "$HK_B" prestart false '["NVIDIA_VISIBLE_DEVICES=0"]' "$FT_INSIDE"
 	jq 'del(.hooks)' "$HK_B/config.json" >"$HK_B/c.json" && mv "$HK_B/c.json" "$HK_B/config.json"
 	orig=$(sha256sum <"$HK_B/config.json")
 	HK_CTRS+=("$id")
@@ -57,7 +48,6 @@ run() {
 	umount "$HK_B/rootfs" 2>/dev/null || true
 }
 
-inside() { grep -E '^(LDCONFIG_OK|PROBE_OK|SEE |DEV0|END)' "$HK_WORK/$id.out" || true; }
 # the shim's descriptors: at exit, and those runc inherits
 shim_fds() {
 	local report
@@ -70,7 +60,7 @@ shim_fds() {
 ft_plan
 run
 [ "$rc" -eq 0 ] || hk_fail "the counting run failed: $(cat "$HK_WORK/$id.out")"
-want=$(inside)
+want=$(ft_inside "$HK_WORK/$id.out")
 grep -q '^LDCONFIG_OK$' <<<"$want" && grep -q '^PROBE_OK$' <<<"$want" ||
 	hk_fail "the clean run lacks the driver: $(cat "$HK_WORK/$id.out")"
 rewrite=$(sha256sum <"$HK_B/config.json")
@@ -88,15 +78,11 @@ while read -r call idx err; do
 	ft_plan gpu-runtime "$call" "$idx" "$err"
 	run
 	out=$HK_WORK/$id.out
-	if grep -qE 'Sanitizer|runtime error:' "$out"; then
-		hk_fail "$what: sanitizer report: $(grep -m 5 -E 'Sanitizer|runtime error:|SUMMARY' "$out")"
-	fi
-	fired=$(ft_fired gpu-runtime)
-	if [ -z "$fired" ]; then
+	ft_no_sanitizer "$what" "$out"
+	if ! func=$(ft_fired_func gpu-runtime "$SHIM"); then
 		nunreached=$((nunreached + 1))
 		continue
 	fi
-	func=$(ft_func "$SHIM" $(echo "$fired" | awk '{ print $4, $5 }'))
 	what="$what (in $func)"
 	got=$(sha256sum <"$HK_B/config.json")
 	if [ "$got" != "$orig" ] && [ "$got" != "$rewrite" ]; then
@@ -109,15 +95,8 @@ while read -r call idx err; do
 	fi
 	extra=$(cd "$HK_B" && find . -mindepth 1 -maxdepth 1 ! -name config.json ! -name rootfs)
 	[ -z "$extra" ] || hk_fail "$what: left in the bundle: $extra"
-	if [ "$rc" -eq 0 ]; then
-		[ "$(inside)" = "$want" ] || hk_fail "$what: the container started without the complete set: $(diff <(echo "$want") <(inside) | head -20)"
-		nok=$((nok + 1))
-	else
-		grep -qE 'gpu-runtime: |gpu-stage-hook: ' "$out" || hk_fail "$what: no message of the shim: $(tail -5 "$out")"
-		grep -q '^END$' "$out" && hk_fail "$what: failed after the container ran: $(tail -5 "$out")"
-		ft_must_retry "$call" "$err" "$func" && hk_fail "$what: $func retries this, yet the run failed: $(tail -3 "$out")"
-		nfail=$((nfail + 1))
-	fi
+	ft_two_outcomes "$what" "$rc" "$out" "$want" 'gpu-runtime: |gpu-stage-hook: ' "$call" "$err" "$func"
+	[ "$rc" -eq 0 ] && nok=$((nok + 1)) || nfail=$((nfail + 1))
 	ft_must_retry "$call" "$err" "$func" && nretried=$((nretried + 1))
 	shim_fds "$what"
 	npoints=$((npoints + 1))

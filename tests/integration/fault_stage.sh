@@ -146,12 +146,10 @@ inject() {
 		rc=0
 		timeout 120 "$@" </dev/null >"$work/run.log" 2>&1 || rc=$?
 		ft_clean_exit "$what" "$rc" "$work/run.log"
-		fired=$(ft_fired gpu-stage)
-		if [ -z "$fired" ]; then
+		if ! func=$(ft_fired_func gpu-stage "$FGS"); then
 			nunreached=$((nunreached + 1)) # this run took another path
 			continue
 		fi
-		func=$(ft_func "$FGS" $(echo "$fired" | awk '{ print $4, $5 }'))
 		what="$what (in $func)"
 		if [ "$rc" -ne 0 ] && ft_must_retry "$call" "$err" "$func"; then
 			fail "$what: $func retries this, yet the command failed: $(tail -3 "$work/run.log")"
