@@ -17,7 +17,8 @@
 #     version is byte-identical (modes, links, sha256 of every file) unless
 #     the command was to remove it and succeeded;
 #   - no temporary tree or file is left (.tmp-*, .NAME.gs-*), unless the
-#     fault hit the deletion of one (then the next run removes it);
+#     fault hit the deletion of one or the readers' barrier before it (then
+#     the next run removes it, checked);
 #   - no descriptor is open at exit;
 #   - the lock is free and a retry without faults succeeds (and verifies).
 # Prints per command the call sites, injection points, errnos and outcomes.
@@ -104,10 +105,15 @@ check_store() {
 	done
 	debris=$(hidden)
 	if [ -n "$debris" ]; then
+		# only a failed deletion (or the readers' barrier before it)
+		# keeps a tree, by design, for the next run, which deletes it
 		case $func in
-		rm_tree_at | remove_entries | remove_dir | gs_store_remove_unused | gs_store_remove_old | gs_store_remove_stale) ;;
+		rm_tree_at | remove_entries | remove_dir | gs_store_remove_unused | gs_store_remove_old | gs_store_remove_stale | gs_store_readers_barrier) ;;
 		*) fail "$what: temporary entries left: $(echo "$debris" | tr '\n' ' ')" ;;
 		esac
+		"$GS" stage --root "$work/drv-$V2" --driver $V2 --store "$store" >"$work/next.log" 2>&1 ||
+			fail "$what: the next run failed: $(tail -3 "$work/next.log")"
+		[ -z "$(hidden)" ] || fail "$what: the next run left $(hidden | tr '\n' ' ')"
 		left=$((left + 1))
 	fi
 }
