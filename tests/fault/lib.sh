@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers of tests/integration/fault_*.sh (sourced after tests/lib.sh
 # or fixtures/hook_lib.sh): the fault build's control folder, counting runs,
@@ -44,6 +45,7 @@
 #                       /run/gpu-stage, /dev/nvidia0, END) printed in OUT
 
 FT_DIR=${GS_FAULT_DIR:-/run/gpu-stage-fault}
+# shellcheck disable=SC2034 # used by the tests that source this
 FT_INSIDE='ldconfig -p | grep -q "libcuda.so.1 (libc6,x86-64) => /run/gpu-stage/lib/compute/libcuda.so.1" && echo LDCONFIG_OK
 /opt/gs-probe libcuda.so.1 >/dev/null 2>&1 && echo PROBE_OK
 find /run/gpu-stage -printf "SEE %p %y %m\n" | sort
@@ -68,6 +70,7 @@ ft_cleanup() { rm -rf "$FT_DIR"; }
 # fault build's hook (the runc tests)
 ft_hk_setup() {
 	ft_setup
+	# shellcheck disable=SC2034 # fixtures/hook_lib.sh's
 	HK_HOOK=$FT_BUILD/gpu-stage-hook
 	hk_setup "$1"
 	trap 'hk_cleanup; ft_cleanup' EXIT

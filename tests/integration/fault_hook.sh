@@ -50,8 +50,9 @@ for stage in $STAGES; do
 	start "$stage"
 	[ "$rc" -eq 0 ] || hk_fail "$stage: the counting start failed: $(cat "$HK_WORK/$id.out")"
 	want=$(ft_inside "$HK_WORK/$id.out")
-	grep -q '^LDCONFIG_OK$' <<<"$want" && grep -q '^PROBE_OK$' <<<"$want" && grep -q '^DEV0$' <<<"$want" ||
-		hk_fail "$stage: the clean start lacks the driver: $(cat "$HK_WORK/$id.out")"
+	for m in LDCONFIG_OK PROBE_OK DEV0; do
+		grep -qx "$m" <<<"$want" || hk_fail "$stage: the clean start lacks the driver ($m): $(cat "$HK_WORK/$id.out")"
+	done
 	ft_no_fds gpu-stage-hook "$stage (counting run)"
 	report=$(ft_report gpu-stage-hook)
 	nsites=$(grep -c '^site ' "$report")

@@ -61,8 +61,9 @@ ft_plan
 run
 [ "$rc" -eq 0 ] || hk_fail "the counting run failed: $(cat "$HK_WORK/$id.out")"
 want=$(ft_inside "$HK_WORK/$id.out")
-grep -q '^LDCONFIG_OK$' <<<"$want" && grep -q '^PROBE_OK$' <<<"$want" ||
-	hk_fail "the clean run lacks the driver: $(cat "$HK_WORK/$id.out")"
+for m in LDCONFIG_OK PROBE_OK DEV0; do
+	grep -qx "$m" <<<"$want" || hk_fail "the clean run lacks the driver ($m): $(cat "$HK_WORK/$id.out")"
+done
 rewrite=$(sha256sum <"$HK_B/config.json")
 rewrite_nodev=$(jq -S 'del(.linux.devices, .linux.resources.devices)' "$HK_B/config.json")
 [ "$rewrite" != "$orig" ] || hk_fail "the clean run did not rewrite config.json"

@@ -17,8 +17,8 @@
 #     version is byte-identical (modes, links, sha256 of every file) unless
 #     the command was to remove it and succeeded;
 #   - no temporary tree or file is left (.tmp-*, .NAME.gs-*), unless the
-#     fault hit the deletion of one or the readers' barrier before it (then
-#     the next run removes it, checked);
+#     fault hit the deletion of one, the readers' barrier or the look for a
+#     mount of it before (then the next run removes it, checked);
 #   - no descriptor is open at exit;
 #   - the lock is free and a retry without faults succeeds (and verifies).
 # Prints per command the call sites, injection points, errnos and outcomes.
@@ -67,7 +67,7 @@ restore() {
 	local v
 	for v in $V1 $V2; do
 		if [ -e "$store/$v" ] && { [ ! -e "$work/$1/$v" ] || [ "$(listing "$v")" != "${want[$v]}" ]; }; then
-			chmod -R u+w "$store/$v" && rm -rf "$store/$v"
+			chmod -R u+w "$store/$v" && rm -rf "${store:?}/$v"
 		fi
 		if [ -e "$work/$1/$v" ] && [ ! -e "$store/$v" ]; then
 			cp -a "$work/$1/$v" "$store/$v"
@@ -105,10 +105,12 @@ check_store() {
 	done
 	debris=$(hidden)
 	if [ -n "$debris" ]; then
-		# only a failed deletion (or the readers' barrier before it)
+		# only a failed deletion (or the readers' barrier or the look for
+		# a mount of the tree before it: it then counts as used)
 		# keeps a tree, by design, for the next run, which deletes it
 		case $func in
-		rm_tree_at | remove_entries | remove_dir | gs_store_remove_unused | gs_store_remove_old | gs_store_remove_stale | gs_store_readers_barrier) ;;
+		rm_tree_at | remove_entries | remove_dir | gs_store_remove_unused | gs_store_remove_old | gs_store_remove_stale | \
+			gs_store_readers_barrier | tree_user | can_ptrace | gs_mountinfo_next) ;;
 		*) fail "$what: temporary entries left: $(echo "$debris" | tr '\n' ' ')" ;;
 		esac
 		"$GS" stage --root "$work/drv-$V2" --driver $V2 --store "$store" >"$work/next.log" 2>&1 ||
@@ -162,6 +164,11 @@ inject() {
 		fi
 		ft_no_fds gpu-stage "$what"
 		if [ "$rc" -eq 0 ]; then rules=$ok; else rules=$failed; fi
+		# the store itself vanished (ENOENT opening it): "no store,
+		# nothing staged" is the designed answer (gc removes nothing)
+		if [ "$rc" -eq 0 ] && [ "$err" = ENOENT ] && [[ $func == gs_store_dir_open || $func == gs_store_list ]]; then
+			rules=${ok//:gone/:either}
+		fi
 		check_store "$what" "$func" ${rules//,/ }
 		[ "$rc" -eq 0 ] && nok=$((nok + 1)) || nfail=$((nfail + 1))
 		ft_must_retry "$call" "$err" "$func" && nretried=$((nretried + 1))
