@@ -164,9 +164,11 @@ inject() {
 		fi
 		ft_no_fds gpu-stage "$what"
 		if [ "$rc" -eq 0 ]; then rules=$ok; else rules=$failed; fi
-		# the store itself vanished (ENOENT opening it): "no store,
-		# nothing staged" is the designed answer (gc removes nothing)
-		if [ "$rc" -eq 0 ] && [ "$err" = ENOENT ] && [[ $func == gs_store_dir_open || $func == gs_store_list ]]; then
+		# the store itself vanished (ENOENT opening it, or creating its
+		# lock in it): "no store, nothing staged" is the designed answer
+		# (gc removes nothing)
+		if [ "$rc" -eq 0 ] && [ "$err" = ENOENT ] &&
+			[[ " gs_store_dir_open gs_store_dir_lock gs_store_list " == *" $func "* ]]; then
 			rules=${ok//:gone/:either}
 		fi
 		check_store "$what" "$func" ${rules//,/ }
