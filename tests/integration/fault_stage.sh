@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Fault injection into the stager (the fault build, tests/fault/): a
-# counting run of `gpu-stage stage` of a synthetic 550.54.14 driver into a
-# store that already holds a good 535.261.03, then, for every call site's
+# counting run of `gpu-stage stage` of a synthetic 550.127.05 driver into a
+# store that already holds a good 535.183.06, then, for every call site's
 # first call and a few more calls spread over each wrapped libc call (at
 # most GS_FAULT_MAX of them, evenly), that
 # call fails with each errno it can meet (ENOSPC, EIO, EINTR, EAGAIN, EPERM,
 # ENOMEM, a short read or write, ENOENT; tests/fault/lib.sh ft_errs).  The
-# same for `gpu-stage remove 535.261.03` and `gpu-stage gc`.  After every
+# same for `gpu-stage remove 535.183.06` and `gpu-stage gc`.  After every
 # injected run:
 #   - exit 0, or 1 with a "gpu-stage: ..." message; no sanitizer report;
 #   - where the code retries (EINTR, EAGAIN, a short read or write in its
@@ -35,8 +35,11 @@ source tests/fault/lib.sh
 ft_setup
 EXTRA=${GS_FAULT_EXTRA:-3}
 MAX=${GS_FAULT_MAX:-160}
-V1=535.261.03
-V2=550.54.14
+# versions no other test stages: gc and remove judge a tree used when any
+# mount table on the machine shows a tree of that name (another suite's
+# containers would keep ours)
+V1=535.183.06
+V2=550.127.05
 FGS=$FT_BUILD/gpu-stage
 work=$(mktemp -d /tmp/gs-fault_stage-XXXXXX)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"; ft_cleanup' EXIT
