@@ -169,9 +169,9 @@ inject() {
 		if [ "$rc" -eq 0 ]; then rules=$ok; else rules=$failed; fi
 		# the store itself vanished (ENOENT opening it, or creating its
 		# lock in it): "no store, nothing staged" is the designed answer
-		# (gc removes nothing)
+		# (gc removes nothing; a version gone while gc scans is skipped)
 		if [ "$rc" -eq 0 ] && [ "$err" = ENOENT ] &&
-			[[ " gs_store_dir_open gs_store_dir_lock gs_store_list " == *" $func "* ]]; then
+			[[ " gs_store_dir_open gs_store_dir_lock gs_store_list scan " == *" $func "* ]]; then
 			rules=${ok//:gone/:either}
 		fi
 		check_store "$what" "$func" ${rules//,/ }
