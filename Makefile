@@ -1,6 +1,7 @@
 # gpu-stage — plain GNU make, dependencies through pkg-config.
 #   make            build/gpu-stage (release flags, warnings are errors)
 #   make check      everything under ASan+UBSan, then every test (tests/run)
+#   make BUILD=build/san SAN=1 fault   the fault-injection build (tests/fault/)
 #   make fuzz       libFuzzer targets for every parser of outside input (clang)
 #   make bench      benchmarks: one table, ratios against baselines measured in the same run
 #   make mutants    the mutation tier (tests/mutants/run): no mutant may survive
@@ -123,8 +124,12 @@ endef
 # into the static binary
 ARCHIVE_STATIC := $(BUILD)/obj/stage/archive_static.o
 LINK_SKIP := $(if $(DYNAMIC),$(ARCHIVE_STATIC))
-$(BUILD)/gpu-stage: $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	$(call link_static,$(if $(DYNAMIC),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS)))
+# (the prerequisites and libraries of each binary are named once: the fault
+# build, tests/fault/Makefile.frag, links the same with its injector)
+GS_DEPS := $(call obj,$(STAGE_SRC) $(STAGE_HOOK_SRC)) $(ARCHIVE_STATIC) $(LIBSTAGE) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+GS_LIBS := $(if $(DYNAMIC),$(PKG_LIBS) $(ARCHIVE_LIBS),$(STATIC_LIBS) $(ARCHIVE_STATIC_LIBS))
+$(BUILD)/gpu-stage: $(GS_DEPS)
+	$(call link_static,$(GS_LIBS))
 
 $(NVML_HELPER): $(BUILD)/obj/stage/nvml_helper.o
 	@echo "  LD      $@"
@@ -148,6 +153,7 @@ $(BUILD)/gs-probe: fixtures/probe.c
 # make check: sanitizer build of everything, then the whole test suite against it.
 check:
 	$(MAKE) BUILD=build/san SAN=1 all
+	$(MAKE) BUILD=build/san SAN=1 fault
 	$(MAKE) fuzz
 	GS_BUILD=build/san GS_FUZZ=$(BUILD)/fuzz/fuzz_ldcache GS_FUZZ_JSONEDIT=$(BUILD)/fuzz/fuzz_jsonedit \
 		GS_FUZZ_DIR=$(BUILD)/fuzz tests/run
@@ -231,3 +237,4 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 include hook/Makefile.frag
 include tests/fuzz/Makefile.frag
+include tests/fault/Makefile.frag

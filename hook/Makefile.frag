@@ -37,13 +37,16 @@ $(LIBOVERLAY): $(call obj,$(OVERLAY_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/gpu-stage-hook: $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+HOOK_DEPS := $(call obj,$(HOOK_SRC)) $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+$(BUILD)/gpu-stage-hook: $(HOOK_DEPS)
 	$(call link_static,$(HOOK_LIBS))
 
 # static too: the package depends on nothing but the base system, and no
 # LD_* variable in an engine's environment loads code into the shim
-$(BUILD)/gpu-runtime: $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(BUILD)/obj/hook/oci.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
-	$(call link_static,$(if $(DYNAMIC),$(PKG_LIBS),$(STATIC_LIBS)))
+RUNTIME_DEPS := $(call obj,$(RUNTIME_SRC)) $(BUILD)/obj/hook/gpus.o $(BUILD)/obj/hook/oci.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
+RUNTIME_LIBS := $(if $(DYNAMIC),$(PKG_LIBS),$(STATIC_LIBS))
+$(BUILD)/gpu-runtime: $(RUNTIME_DEPS)
+	$(call link_static,$(RUNTIME_LIBS))
 
 $(BUILD)/tests/test_overlay: $(BUILD)/obj/tests/test_overlay.o $(LIBOVERLAY) $(LIBMANIFEST) $(LIBLDCACHE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -347,31 +347,38 @@ static int join(char *path, size_t size, const char *dir, const char *name, stru
 /* ---- device nodes: the runtime makes them and allows them --------------- */
 
 /* The value of hook option NAME ("--dev-root") in GPU_STAGE_HOOK_OPTS
- * ("--dev-root X" or "--dev-root=X"), malloc'd; NULL when not given. */
-static char *hook_opt(const char *name)
+ * ("--dev-root X" or "--dev-root=X"), malloc'd into *VAL (NULL when not
+ * given): 0, or -ENOMEM. */
+static int hook_opt(const char *name, char **val)
 {
 	const char *opts = getenv("GPU_STAGE_HOOK_OPTS");
 	_cleanup_free_ char *copy = opts ? strdup(opts) : NULL;
+	*val = NULL;
+	if (opts && !copy)
+		return -ENOMEM;
 	size_t n = strlen(name);
-	char *save = NULL, *val = NULL;
+	char *save = NULL, *v = NULL;
 	/* the last one counts, as in the hook's getopt_long */
 	for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save)) {
 		if (!strcmp(t, name)) {
-			char *v = strtok_r(NULL, " ", &save);
-			if (!v)
+			char *next = strtok_r(NULL, " ", &save);
+			if (!next)
 				break;
-			val = v;
+			v = next;
 		} else if (!strncmp(t, name, n) && t[n] == '=') {
-			val = t + n + 1;
+			v = t + n + 1;
 		}
 	}
-	return val ? strdup(val) : NULL;
+	if (v && !(*val = strdup(v)))
+		return -ENOMEM;
+	return 0;
 }
 
 /* The device nodes the hook will give the container (the same reading of
  * its NVIDIA_* variables, the same roots): *N 0 when there are none or
- * they cannot be known now (the hook then says why, at start). */
-static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
+ * they cannot be known now (the hook then says why, at start).  Out of
+ * memory is an error: the container would start without its nodes. */
+static int gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n, struct gs_err *err)
 {
 	json_t *env = json_object_get(json_object_get(cfg, "process"), "env");
 	size_t i;
@@ -381,8 +388,9 @@ static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
 	/* the request as the hook reads it: hk_request_vars on what it parses */
 	struct hk_config c = {0};
 	_cleanup_free_ char **vars = calloc(json_array_size(env) + 1, sizeof(char *));
-	if (!vars)
-		return;
+	_cleanup_free_ char *dev = NULL, *proc = NULL;
+	if (!vars || hook_opt("--dev-root", &dev) < 0 || hook_opt("--proc-root", &proc) < 0)
+		return gs_err_setx(err, ENOMEM, "config.json: out of memory reading the GPU request");
 	c.env = vars;
 	json_array_foreach(env, i, v)
 		if (json_is_string(v))
@@ -392,17 +400,23 @@ static void gpu_devices(json_t *cfg, struct ovl_device **devs, size_t *n)
 	char **req = NULL;
 	size_t nreq = 0;
 	struct ovl_env e = {0};
-	struct gs_err err = GS_ERR_INIT;
-	_cleanup_free_ char *dev = hook_opt("--dev-root"), *proc = hook_opt("--proc-root");
+	struct gs_err why = GS_ERR_INIT;
 	_cleanup_free_ char *note = NULL;
 	const struct hk_dev_roots roots = {proc ? proc : conf.proc_root, dev ? dev : conf.dev_root,
 					   conf.inventory};
-	if (hk_request_vars(&c, conf.requests == GS_REQUESTS_ENV, false, &req, &nreq, &err) == 0 &&
-	    ovl_env_parse(req, nreq, &e, &err) == 0 && e.visible != OVL_VISIBLE_NONE)
+	if (hk_request_vars(&c, conf.requests == GS_REQUESTS_ENV, false, &req, &nreq, &why) == 0 &&
+	    ovl_env_parse(req, nreq, &e, &why) == 0 && e.visible != OVL_VISIBLE_NONE)
 		(void)hk_devices_resolve(&e, e.caps_given ? e.caps : conf.caps, &roots,
-					 false /* the hook judges a missing uvm */, devs, n, &note, &err);
+					 false /* the hook judges a missing uvm */, devs, n, &note, &why);
 	hk_request_vars_free(req, nreq);
 	ovl_env_clear(&e);
+	if (why.code == ENOMEM) {
+		free(*devs);
+		*devs = NULL;
+		*n = 0;
+		return gs_err_setx(err, ENOMEM, "config.json: %s", why.msg);
+	}
+	return 0;
 }
 
 /* Whether linux.devices of CFG lists PATH already. */
@@ -431,14 +445,16 @@ static int add_devices(json_t *cfg, struct je_doc *doc, struct gs_err *err)
 	static const char *const rules[] = {"linux", "resources", "devices", NULL};
 	_cleanup_free_ struct ovl_device *devs = NULL;
 	size_t n;
-	gpu_devices(cfg, &devs, &n);
+	int r = gpu_devices(cfg, &devs, &n, err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		char path[sizeof(devs[i].name) + 8];
 		snprintf(path, sizeof(path), "/dev/%s", devs[i].name);
 		if (declared(cfg, path))
 			continue;
 		json_int_t maj = devs[i].major, min = devs[i].minor;
-		int r = insert_new(doc, nodes, -1,
+		r = insert_new(doc, nodes, -1,
 				   json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i}", "path", path, "type", "c",
 					     "major", maj, "minor", min, "fileMode", 0666, "uid", 0,
 					     "gid", 0),

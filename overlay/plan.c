@@ -137,8 +137,10 @@ static int bind_top(struct ovl_plan *p, const struct gs_index *m, const char *to
 		if (!dest)
 			return fail_nomem(err);
 		struct ovl_op tmp = {0};
-		if (add_files(&tmp, m, top, gs_cap_name(bit)) < 0)
+		if (add_files(&tmp, m, top, gs_cap_name(bit)) < 0) {
+			free(tmp.files);
 			return fail_nomem(err);
+		}
 		if (tmp.n_files == 0)
 			continue;
 		struct ovl_op *o = push_op(p, OVL_OP_BIND_DIR, 0, dest);

@@ -177,14 +177,15 @@ static int add_link(struct disc *d, const char *dir, const char *name, const cha
 		return -ENOMEM;
 	if (has_link(d->plan, path) || !strcmp(name, target))
 		return 0;
+	_cleanup_free_ char *copy = strdup(target);
+	if (!copy)
+		return -ENOMEM;
 	struct gs_link *v = realloc(d->plan->links, (d->plan->n_links + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	d->plan->links = v;
 	v[d->plan->n_links].path = steal_ptr(&path);
-	v[d->plan->n_links].target = strdup(target);
-	if (!v[d->plan->n_links].target)
-		return -ENOMEM;
+	v[d->plan->n_links].target = steal_ptr(&copy);
 	d->plan->n_links++;
 	return 0;
 }

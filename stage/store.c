@@ -524,8 +524,11 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 					  b->store, ver);
 		b->published = true;
 	}
+	/* the new tree is in place: the old one is still cleared away */
+	int r = 0;
 	if (fsync(b->storefd) < 0)
-		return gs_err_set(err, errno, "fsync %s", b->store);
+		r = gs_err_set(err, errno, "%s: driver %s is staged, but syncing the store failed",
+			       b->store, ver);
 	if (exists) { /* the old tree, now under the temporary name; else the next run does it */
 		/* readers that opened the old tree finish first (manifest/store.c);
 		 * when that cannot be known the new tree is in place all the same
@@ -535,7 +538,7 @@ static int publish(struct build *b, const char *ver, bool exists, struct gs_err 
 			(void)gs_store_remove_unused(b->storefd, b->tmpname);
 		(void)fsync(b->storefd);
 	}
-	return 0;
+	return r;
 }
 
 static void report(const struct gs_progress *pr, size_t i, const struct gs_manifest *p,

@@ -63,8 +63,14 @@ static int scan(int storefd, const char *store, struct names *vers, struct names
 	while (r >= 0 && (errno = 0, e = readdir(d))) {
 		bool tmp = !strncmp(e->d_name, GS_STORE_TMP_PREFIX, strlen(GS_STORE_TMP_PREFIX));
 		struct stat st;
-		if ((!tmp && !gs_version_valid(e->d_name)) ||
-		    fstatat(storefd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		if (!tmp && !gs_version_valid(e->d_name))
+			continue;
+		if (fstatat(storefd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT) /* gone meanwhile */
+				continue;
+			return gs_err_set(err, errno, "%s/%s", store, e->d_name);
+		}
+		if (!S_ISDIR(st.st_mode))
 			continue;
 		r = names_add(tmp ? old : vers, e->d_name);
 	}
