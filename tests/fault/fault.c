@@ -424,6 +424,8 @@ ssize_t __wrap_readlinkat(int dirfd, const char *path, char *buf, size_t size)
 
 WRAPS(fsync)
 WRAP_RET(int, fsync, (int fd), (fd))
+WRAPS(syncfs)
+WRAP_RET(int, syncfs, (int fd), (fd))
 WRAPS(sync_file_range)
 WRAP_RET(int, sync_file_range, (int fd, off_t off, off_t n, unsigned int flags),
 	 (fd, off, n, flags))

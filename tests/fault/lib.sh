@@ -98,7 +98,7 @@ ft_errs() {
 	openat2) echo ENOENT EPERM EAGAIN EINTR ;;
 	read | pread) echo EIO EINTR short ;;
 	write | copy_file_range) echo ENOSPC EIO EINTR short ;;
-	fsync | sync_file_range | ftruncate) echo EIO ENOSPC ;;
+	fsync | syncfs | sync_file_range | ftruncate) echo EIO ENOSPC ;;
 	fchmod | fchown | fchownat) echo EPERM EIO ;;
 	mkdir | mkdirat | symlinkat | mknodat) echo ENOSPC EPERM EIO ;;
 	renameat | renameat2 | unlinkat) echo EIO EPERM ;;
