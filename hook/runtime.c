@@ -115,29 +115,34 @@ static bool has_hook(json_t *cfg)
 	return false;
 }
 
-/* The hook entry for config.json, as compact JSON text. */
+static bool append_str(json_t *a, const char *s)
+{
+	return json_array_append_new(a, json_string(s)) == 0;
+}
+
+/* The hook entry for config.json, as compact JSON text; NULL when out of
+ * memory (never an entry with an argument left out). */
 static char *hook_entry(const char *hook, const char *store, const char *driver)
 {
 	json_t *args = json_pack("[s]", HOOK_NAME);
-	if (args && store) {
-		json_array_append_new(args, json_string("--store"));
-		json_array_append_new(args, json_string(store));
-	}
-	if (args && driver) {
-		json_array_append_new(args, json_string("--driver"));
-		json_array_append_new(args, json_string(driver));
-	}
-	if (args && conf_named) { /* the same file for the hook (it never reads the environment) */
-		json_array_append_new(args, json_string("--config"));
-		json_array_append_new(args, json_string(conf_named));
-	}
+	bool ok = args != NULL;
+	if (ok && store)
+		ok = append_str(args, "--store") && append_str(args, store);
+	if (ok && driver)
+		ok = append_str(args, "--driver") && append_str(args, driver);
+	if (ok && conf_named) /* the same file for the hook (it never reads the environment) */
+		ok = append_str(args, "--config") && append_str(args, conf_named);
 	const char *opts = getenv("GPU_STAGE_HOOK_OPTS");
-	_cleanup_free_ char *copy = opts ? strdup(opts) : NULL;
+	_cleanup_free_ char *copy = ok && opts ? strdup(opts) : NULL;
+	ok = ok && (!opts || copy);
 	char *save = NULL;
-	for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; args && t; t = strtok_r(NULL, " ", &save))
-		json_array_append_new(args, json_string(t));
-	if (args)
-		json_array_append_new(args, json_string("createRuntime"));
+	for (char *t = copy ? strtok_r(copy, " ", &save) : NULL; ok && t; t = strtok_r(NULL, " ", &save))
+		ok = append_str(args, t);
+	ok = ok && append_str(args, "createRuntime");
+	if (!ok) {
+		json_decref(args);
+		return NULL;
+	}
 	json_t *h = json_pack("{s:s, s:o, s:[]}", "path", hook, "args", args, "env");
 	char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
 	json_decref(h);
