@@ -12,6 +12,6 @@ make check
 # purpose, must fail one of its tests (about two minutes)
 bash tests/mutants/run
 # the valgrind tier: the CLI, the hook and the shim under memcheck (no
-# error, no definite leak, no fd left open; about 10 minutes, the first run
+# error, no definite leak, no fd left open; about 20 minutes, the first run
 # builds valgrind too)
 bash tests/valgrind/run
