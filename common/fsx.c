@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -81,9 +82,52 @@ int gs_write_full(int fd, const void *buf, size_t n)
 
 #define READ_FIRST 4096 /* first allocation when the size is unknown */
 
+/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC), 0 when past. */
+static int ms_left(const struct timespec *deadline)
+{
+	struct timespec now = {0, 0};
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+		       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Waits until FD is readable (or at its end) or DEADLINE has passed. */
+static int wait_readable(int fd, const struct timespec *deadline, int timeout_ms, const char *name,
+			 struct gs_err *err)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (int eintr = 0;;) {
+		int r = poll(&p, 1, ms_left(deadline));
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return gs_err_setx(err, ETIMEDOUT, "%s: no end of output within %d ms", name,
+					   timeout_ms);
+		if (errno != EINTR || ++eintr >= GS_EINTR_TRIES)
+			return gs_err_set(err, errno, "waiting for %s", name);
+	}
+}
+
 int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len,
 		   struct gs_err *err)
 {
+	return gs_read_all_fd_within(fd, max, -1, name, out, len, err);
+}
+
+int gs_read_all_fd_within(int fd, size_t max, int timeout_ms, const char *name, char **out,
+			  size_t *len, struct gs_err *err)
+{
+	struct timespec deadline = {0, 0};
+	if (timeout_ms >= 0) {
+		(void)clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+	}
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return gs_err_set(err, errno, "%s", name);
@@ -116,6 +160,8 @@ int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len
 			buf = grown;
 			cap = next;
 		}
+		if (timeout_ms >= 0 && wait_readable(fd, &deadline, timeout_ms, name, err) < 0)
+			return -err->code;
 		ssize_t got = read(fd, buf + n, cap - n);
 		if (got < 0 && errno == EINTR && ++eintr < GS_EINTR_TRIES)
 			continue;

@@ -27,8 +27,12 @@
 
 struct dev_opts {
 	const char *dev_root, *proc_root, *store, *driver, *output;
+	unsigned timeout; /* --timeout, 0: not given */
 	bool ensure, load, json, inventory;
 };
+
+#define INVENTORY_TIMEOUT 60  /* s: under systemd's default start timeout (90 s) */
+#define INVENTORY_TIMEOUT_MAX 3600
 
 /* What happened to one node. */
 struct row {
@@ -42,7 +46,7 @@ static void devices_usage(FILE *f)
 	fputs("Usage: gpu-stage devices [--ensure] [--load] [--dev-root DIR] [--proc-root DIR]\n"
 	      "                         [--json]\n"
 	      "       gpu-stage devices --inventory [--output FILE] [--store DIR] [--driver VER]\n"
-	      "                         [--proc-root DIR] [--json]\n"
+	      "                         [--proc-root DIR] [--timeout SECONDS] [--json]\n"
 	      "\n"
 	      "Lists the NVIDIA device nodes the host should have, from PROC/devices (the\n"
 	      "majors of nvidia-frontend, nvidia-uvm, nvidia-caps), PROC/modules\n"
@@ -79,11 +83,30 @@ static void devices_usage(FILE *f)
 	      "  --store DIR      the store (default: the configuration's, else\n"
 	      "                   /var/lib/gpu-stage)\n"
 	      "  --driver VER     the staged driver (default: the loaded module's)\n"
+	      "  --timeout SECONDS  how long the helper may take (1-3600, default 60): a\n"
+	      "                   GPU or driver that hangs hangs NVML; it is killed then,\n"
+	      "                   and nothing is written\n"
 	      "  --json           print the inventory written\n"
 	      "\n"
 	      "Exit status: 0 every node present (or made) / the inventory written,\n"
 	      "1 otherwise, 2 usage error.\n",
 	      f);
+}
+
+/* --timeout's SECONDS: digits only, 1 to INVENTORY_TIMEOUT_MAX. */
+static int parse_timeout(const char *arg, unsigned *out)
+{
+	unsigned long v = 0;
+	const char *p = arg;
+	for (; *p >= '0' && *p <= '9' && v <= INVENTORY_TIMEOUT_MAX; p++)
+		v = v * 10 + (unsigned long)(*p - '0');
+	if (p == arg || *p || v < 1 || v > INVENTORY_TIMEOUT_MAX) {
+		fprintf(stderr, "gpu-stage: devices: --timeout '%s': not a number of seconds from 1 to %d\n", arg,
+			INVENTORY_TIMEOUT_MAX);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
 }
 
 /* -1 to go on, else the exit code. */
@@ -95,7 +118,7 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 		{"json", no_argument, NULL, 'j'},	    {"help", no_argument, NULL, 'h'},
 		{"inventory", no_argument, NULL, 'i'},	    {"output", required_argument, NULL, 'o'},
 		{"store", required_argument, NULL, 's'},    {"driver", required_argument, NULL, 'd'},
-		{0}};
+		{"timeout", required_argument, NULL, 't'},  {0}};
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
@@ -109,6 +132,10 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 		case 'o': o->output = optarg; break;
 		case 's': o->store = optarg; break;
 		case 'd': o->driver = optarg; break;
+		case 't':
+			if (parse_timeout(optarg, &o->timeout) < 0)
+				return GS_EXIT_USAGE;
+			break;
 		case 'h': devices_usage(stdout); return GS_EXIT_OK;
 		default: return GS_EXIT_USAGE;
 		}
@@ -118,10 +145,11 @@ static int parse_devices(int argc, char **argv, struct dev_opts *o)
 			argv[optind]);
 		return GS_EXIT_USAGE;
 	}
-	if (o->inventory ? o->ensure || o->load || o->dev_root : o->output || o->store || o->driver) {
+	if (o->inventory ? o->ensure || o->load || o->dev_root
+			 : o->output || o->store || o->driver || o->timeout) {
 		fprintf(stderr, "gpu-stage: devices: %s (see gpu-stage devices --help)\n",
 			o->inventory ? "--inventory takes neither --ensure, --load nor --dev-root"
-				     : "--output, --store and --driver go with --inventory");
+				     : "--output, --store, --driver and --timeout go with --inventory");
 		return GS_EXIT_USAGE;
 	}
 	return -1;
@@ -345,6 +373,7 @@ int cmd_devices(int argc, char **argv)
 					    .driver = o.driver ? o.driver : c->driver,
 					    .proc_root = o.proc_root,
 					    .output = o.output ? o.output : c->inventory,
+					    .timeout = o.timeout ? o.timeout : INVENTORY_TIMEOUT,
 					    .json = o.json};
 		struct gs_err err = GS_ERR_INIT;
 		return devices_inventory(&io, &err) < 0 ? cli_fail(&err) : cli_flush_out(GS_EXIT_OK);

@@ -12,6 +12,7 @@ struct inv_opts {
 	const char *proc_root;
 	const char *output;         /* absolute path of the inventory file */
 	bool json;                  /* print the file written */
+	unsigned timeout;           /* seconds the helper may take (> 0) */
 };
 
 /* Writes the inventory (gs/inventory.h) of what the staged

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* gpu-stage devices --inventory: runs gpu-stage-nvml (the dynamic helper
  * that dlopens the staged libnvidia-ml.so.1 of the loaded driver) with an
- * empty environment, checks what it prints (gs_inventory_parse), adds the
+ * empty environment (killed when it has not finished within the timeout:
+ * a hung GPU hangs NVML), checks what it prints (gs_inventory_parse), adds the
  * schema, the library's path and a timestamp, checks the whole again and
  * replaces the inventory file atomically (root's, 0644). */
 #include <errno.h>
@@ -86,18 +87,41 @@ static int nvml_path(const char *store, const char *ver, char **out, struct gs_e
 	return 0;
 }
 
-/* Reads all of FD into *OUT, then waits for PID. */
-static int collect(pid_t pid, int fd, const char *helper, char **out, size_t *len, struct gs_err *err)
+/* Reaps PID, killed: a process stuck in the driver (uninterruptible) may
+ * take a while to die; after 2 s it is left to init, said so. */
+static void reap_killed(pid_t pid, const char *helper)
+{
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 200; i++) {
+		pid_t w = waitpid(pid, NULL, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "gpu-stage: %s (pid %d) does not die even when killed: stuck in the driver\n", helper,
+		(int)pid);
+}
+
+/* Reads all of FD into *OUT within TIMEOUT seconds, then waits for PID. */
+static int collect(pid_t pid, int fd, const char *helper, unsigned timeout, char **out, size_t *len,
+		   struct gs_err *err)
 {
 	int status = 0;
-	int r = gs_read_all_fd(fd, GS_INVENTORY_MAX, helper, out, len, err);
-	if (r < 0)
-		kill(pid, SIGKILL); /* it says too much: never a shortened inventory */
+	int r = gs_read_all_fd_within(fd, GS_INVENTORY_MAX, (int)timeout * 1000, helper, out, len, err);
+	if (r == -ETIMEDOUT) {
+		reap_killed(pid, helper);
+		return gs_err_setx(err, ETIMEDOUT,
+				   "%s gave no answer within %u s (NVML hangs: a GPU or the driver stuck? nvidia-smi "
+				   "would hang as well; --timeout gives it longer): killed, nothing written",
+				   helper, timeout);
+	}
+	if (r < 0) { /* it says too much: never a shortened inventory */
+		reap_killed(pid, helper);
+		return r;
+	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return gs_err_set(err, errno, "waiting for %s", helper);
-	if (r < 0)
-		return r;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return gs_err_setx(err, EIO, "%s failed (%s %d; its message is above): nothing written", helper,
 				   WIFEXITED(status) ? "exit status" : "killed by signal",
@@ -107,7 +131,8 @@ static int collect(pid_t pid, int fd, const char *helper, char **out, size_t *le
 
 /* HELPER LIB with an empty environment, stdin /dev/null, stdout into
  * *OUT; its stderr is ours. */
-static int run_helper(const char *helper, const char *lib, char **out, size_t *len, struct gs_err *err)
+static int run_helper(const char *helper, const char *lib, unsigned timeout, char **out, size_t *len,
+		      struct gs_err *err)
 {
 	char *const argv[] = {(char *)HELPER, (char *)lib, NULL};
 	char *const envp[] = {NULL};
@@ -128,7 +153,7 @@ static int run_helper(const char *helper, const char *lib, char **out, size_t *l
 	close(p[1]);
 	if (r != 0)
 		return gs_err_set(err, r, "%s", helper);
-	return collect(pid, rd, helper, out, len, err);
+	return collect(pid, rd, helper, timeout, out, len, err);
 }
 
 /* The file: the helper's document with schema, nvml and timestamp. */
@@ -186,7 +211,7 @@ int devices_inventory(const struct inv_opts *o, struct gs_err *err)
 	if (r >= 0)
 		r = helper_path(&helper, err);
 	if (r >= 0)
-		r = run_helper(helper, lib, &text, &len, err);
+		r = run_helper(helper, lib, o->timeout, &text, &len, err);
 	if (r >= 0 && (r = gs_inventory_parse(text, len, HELPER "'s output", false, &inv, err)) >= 0 &&
 	    strcmp(inv.driver, ver))
 		r = gs_err_setx(err, ESTALE, "%s reports driver %s, the staged library is %s's: nothing written",

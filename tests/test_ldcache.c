@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -629,6 +631,59 @@ static void check_pattern(const char *buf, size_t n)
 	assert_int_equal(buf[n], '\0');
 }
 
+/* gs_read_all_fd_within: a writer that never closes is given up on at
+ * the deadline (ETIMEDOUT, named), nothing returned; one that closes in
+ * time is read whole, however it trickles in */
+static void test_read_all_fd_within(void **state)
+{
+	(void)state;
+	struct gs_err err = GS_ERR_INIT;
+	char sentinel[] = "untouched";
+	char *out = sentinel;
+	size_t len = 77;
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "partial", 7), 7); /* some output, then silence */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(gs_read_all_fd_within(p[0], 1000, 200, "helper", &out, &len, &err), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 190);
+	assert_non_null(strstr(err.msg, "helper: no end of output within 200 ms"));
+	assert_ptr_equal(out, sentinel);
+	assert_int_equal(len, 77);
+	close(p[1]);
+	/* now at its end: read at once (what the failed call took is gone with it) */
+	assert_int_equal(gs_read_all_fd_within(p[0], 1000, 200, "helper", &out, &len, &err), 0);
+	assert_int_equal(len, 0);
+	assert_string_equal(out, "");
+	free(out);
+	close(p[0]);
+	/* a child writing in pieces, closing before the limit */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		for (int i = 0; i < 5; i++) {
+			if (write(p[1], "abcde", 5) != 5)
+				_exit(1);
+			usleep(20000);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(gs_read_all_fd_within(p[0], 1000, 5000, "child", &out, &len, &err), 0);
+	assert_int_equal(len, 25);
+	assert_memory_equal(out, "abcdeabcdeabcdeabcdeabcde", 25);
+	free(out);
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_read_all_fd(void **state)
 {
 	(void)state;
@@ -1047,7 +1102,8 @@ int main(void)
 		cmocka_unit_test(test_old_format), cmocka_unit_test(test_write_at_atomic),
 		cmocka_unit_test(test_conf_dirs), cmocka_unit_test(test_scan_skips_executables),
 		cmocka_unit_test(test_scan_legacy_hwcap_dirs), cmocka_unit_test(test_shared_strings),
-		cmocka_unit_test(test_read_all_fd), cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_read_all_fd), cmocka_unit_test(test_read_all_fd_within),
+		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_splice_equals_general), cmocka_unit_test(test_splice_refuses),
 		cmocka_unit_test(test_splice_too_large),
 	};

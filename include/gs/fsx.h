@@ -62,6 +62,13 @@ int gs_write_full(int fd, const void *buf, size_t n);
 int gs_read_all_fd(int fd, size_t max, const char *name, char **out, size_t *len,
 		   struct gs_err *err);
 
+/* gs_read_all_fd() that gives up TIMEOUT_MS after it was called (a pipe
+ * from a child that may hang): each read waits in poll() for what is left
+ * of it, and the end not reached by then is ETIMEDOUT ("NAME: no end of
+ * output within N ms").  TIMEOUT_MS < 0: no limit, gs_read_all_fd(). */
+int gs_read_all_fd_within(int fd, size_t max, int timeout_ms, const char *name, char **out,
+			  size_t *len, struct gs_err *err);
+
 /* gs_write_atomic_at() flags. */
 #define GS_WRITE_FSYNC (1u << 0)      /* fsync the new file before the rename */
 #define GS_WRITE_FSYNC_DIR (1u << 1)  /* fsync DIRFD after the rename */

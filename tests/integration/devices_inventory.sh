@@ -166,12 +166,12 @@ hk_ok "refused naming the file and the fix: another owner, group-writable file a
 # ---- NVML failures: nothing written -------------------------------------------------
 nvml_fails() { # WHAT CONTROL MESSAGE
 	echo "$2" >"$CTL"
-	gs devices --inventory
+	gs devices --inventory --timeout "${NVML_TIMEOUT:-60}"
 	[ "$RC" = 1 ] || hk_fail "$1: exit $RC: $(cat "$w/out")"
 	grep -qF -- "$3" "$w/err" || hk_fail "$1: no '$3' in: $(cat "$w/err")"
 	cmp -s "$INV" "$w/good.json" || hk_fail "$1: the inventory changed"
 	[ -z "$(find "$w/run/gpu-stage" -name '.*')" ] || hk_fail "$1: a temporary file is left: $(ls -a "$w/run/gpu-stage")"
-	gs devices --inventory --output "$w/run/gpu-stage/new.json"
+	gs devices --inventory --output "$w/run/gpu-stage/new.json" --timeout "${NVML_TIMEOUT:-60}"
 	[ "$RC" = 1 ] && [ ! -e "$w/run/gpu-stage/new.json" ] || hk_fail "$1: a new file was written"
 }
 cp "$w/good.json" "$INV"
@@ -181,9 +181,18 @@ nvml_fails "UUID without a NUL" NVML_LONG_UUID=1 "nvmlDeviceGetUUID: not a UUID"
 nvml_fails "another driver" NVML_DRIVER=535.274.02 "reports driver 535.274.02, the staged library is $VER's: nothing written"
 : >"$CTL"
 hk_ok "NVML init failure, an unterminated UUID, another driver's NVML: exit 1 with the reason, the old file kept, nothing new written"
+# a GPU that never answers: the helper is killed at --timeout, not waited for
+t0=$(date +%s)
+NVML_TIMEOUT=1 nvml_fails "hung NVML" NVML_HANG=600 "gpu-stage-nvml gave no answer within 1 s (NVML hangs"
+[ $(($(date +%s) - t0)) -lt 30 ] || hk_fail "hung NVML: two runs with --timeout 1 took $(($(date +%s) - t0)) s"
+pgrep -x gpu-stage-nvml >/dev/null && hk_fail "hung NVML: a gpu-stage-nvml is left running: $(pgrep -a -x gpu-stage-nvml)"
+: >"$CTL"
+hk_ok "a hung NVML: the helper killed after --timeout 1, exit 1 naming it, the old file kept, no helper left"
 
 # ---- usage -----------------------------------------------------------------------
-for a in "--inventory --ensure" "--inventory --dev-root /dev" "--output /x" "--inventory --bogus"; do
+for a in "--inventory --ensure" "--inventory --dev-root /dev" "--output /x" "--inventory --bogus" \
+	"--timeout 5" "--inventory --timeout 0" "--inventory --timeout 3601" "--inventory --timeout 5s" \
+	"--inventory --timeout=" "--inventory --timeout -1" "--inventory --timeout 99999999999999999999"; do
 	# shellcheck disable=SC2086
 	gs devices $a
 	[ "$RC" = 2 ] || hk_fail "devices $a: exit $RC"
@@ -192,4 +201,4 @@ gs devices --inventory --output relative.json
 [ "$RC" = 1 ] && grep -qF "relative.json: the inventory must be an absolute path" "$w/err" || hk_fail "relative --output: $RC $(cat "$w/err")"
 gs devices --help
 grep -q -- '--inventory' "$w/out" || hk_fail "devices --help does not name --inventory"
-hk_ok "usage: --inventory with --ensure/--dev-root, --output alone, unknown options exit 2; a relative --output refused; --help"
+hk_ok "usage: --inventory with --ensure/--dev-root, --output or --timeout alone, a --timeout of 0, 3601, 5s, empty, -1 or 20 digits, unknown options exit 2; a relative --output refused; --help"
