@@ -170,7 +170,7 @@ ft_func() {
 ft_must_retry() {
 	local call=$1 err=$2 func=$3
 	case "$call:$err" in
-	read:EINTR | read:short) [[ " gs_read_all_fd gs_sha256_fd copy_rw " == *" $func "* ]] ;;
+	read:EINTR | read:short) [[ " gs_read_all_fd gs_read_all_fd_within gs_sha256_fd copy_rw " == *" $func "* ]] ;;
 	pread:EINTR | pread:short) [[ " gs_pread_retry pread_full " == *" $func "* ]] ;;
 	write:EINTR | write:short) [[ $func == gs_write_full ]] ;;
 	copy_file_range:EINTR | copy_file_range:short) [[ $func == copy_range ]] ;;
