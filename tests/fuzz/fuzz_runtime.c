@@ -11,7 +11,7 @@
  * nothing the second time; undo after configure gives back a file that
  * held nothing of gpu-stage's byte for byte (or removes what it made;
  * Docker's "default-runtime" replaced by --set-default, "runc" or with
- * --force another, is left out, the rest as it was). */
+ * --force another value, is left out, the rest as it was). */
 #include <errno.h>
 #include <jansson.h>
 #include <sys/stat.h>
@@ -66,9 +66,11 @@ static bool default_dropped(const struct rt_opts *o, const struct file *orig,
 		return false;
 	json_t *a = json_loadb(orig->text, orig->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *b = json_loadb(now->text, now->len, JSON_REJECT_DUPLICATES, NULL);
+	/* with --force any value is replaced, also one that is not a string
+	 * (dockerd would not start with it) */
 	const char *def = json_string_value(json_object_get(a, "default-runtime"));
-	bool ok = def && (!strcmp(def, "runc") || o->force) && json_object_del(a, "default-runtime") == 0 &&
-		  json_equal(a, b);
+	bool ok = json_object_get(a, "default-runtime") && ((def && !strcmp(def, "runc")) || o->force) &&
+		  json_object_del(a, "default-runtime") == 0 && json_equal(a, b);
 	json_decref(a);
 	json_decref(b);
 	return ok;
