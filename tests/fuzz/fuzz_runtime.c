@@ -11,7 +11,8 @@
  * nothing the second time; undo after configure gives back a file that
  * held nothing of gpu-stage's byte for byte (or removes what it made;
  * Docker's "default-runtime" replaced by --set-default, "runc" or with
- * --force another value, is left out, the rest as it was). */
+ * --force another value, is left out, and so is an empty "runtimes";
+ * the rest as it was). */
 #include <errno.h>
 #include <jansson.h>
 #include <sys/stat.h>
@@ -60,17 +61,24 @@ static bool same(const struct file *a, const struct file *b)
  * (containerd's undo puts a replaced default back; daemon.json has no
  * comment to keep it in; tests/fuzz/runtime/docker-force-default-undo). */
 static bool default_dropped(const struct rt_opts *o, const struct file *orig,
-				 const struct file *now, unsigned int flags)
+			    const struct file *now, unsigned int flags)
 {
-	if (o->engine != RT_DOCKER || !(flags & F_SET_DEFAULT) || !orig->there || !now->there)
+	if (o->engine != RT_DOCKER || !orig->there || !now->there)
 		return false;
 	json_t *a = json_loadb(orig->text, orig->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *b = json_loadb(now->text, now->len, JSON_REJECT_DUPLICATES, NULL);
+	bool ok = a && b;
+	/* an empty "runtimes" (dockerd reads it as none) is not put back:
+	 * undo cannot tell it from the one configure made */
+	json_t *rt = json_object_get(a, "runtimes");
+	if (ok && json_is_object(rt) && json_object_size(rt) == 0)
+		json_object_del(a, "runtimes");
 	/* with --force any value is replaced, also one that is not a string
 	 * (dockerd would not start with it) */
 	const char *def = json_string_value(json_object_get(a, "default-runtime"));
-	bool ok = json_object_get(a, "default-runtime") && ((def && !strcmp(def, "runc")) || o->force) &&
-		  json_object_del(a, "default-runtime") == 0 && json_equal(a, b);
+	if (ok && (flags & F_SET_DEFAULT) && json_object_get(a, "default-runtime"))
+		ok = ((def && !strcmp(def, "runc")) || o->force) && json_object_del(a, "default-runtime") == 0;
+	ok = ok && json_equal(a, b);
 	json_decref(a);
 	json_decref(b);
 	return ok;
