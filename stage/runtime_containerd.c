@@ -26,6 +26,7 @@
 #include <glob.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gs/cleanup.h"
 #include "runtime.h"
@@ -199,12 +200,25 @@ static int cri_refusal(const char *file, int line, const char *lost, struct gs_e
 			   file, line, lost);
 }
 
+/* PATH is DROPIN, in any spelling ("conf.d//gpu-stage.toml", a glob, a
+ * link): the same file. */
+static bool is_dropin(const char *path, const char *dropin, const struct stat *ds)
+{
+	struct stat st;
+	if (!strcmp(path, dropin))
+		return true;
+	return ds && stat(path, &st) == 0 && st.st_dev == ds->st_dev && st.st_ino == ds->st_ino;
+}
+
 /* Every file the main one imports (globs expanded, relative to its
- * directory) must not name the CRI plugin either; ours is skipped. */
+ * directory) must not name the CRI plugin either; ours (DROPIN, "" for
+ * none) is skipped, however the imports spell it. */
 static int check_imports(const char *main_path, const char *dir, const char *text,
 			 const struct main_scan *m, const char *dropin, const char *lost,
 			 struct gs_err *err)
 {
+	struct stat dst;
+	const struct stat *ds = dropin[0] && stat(dropin, &dst) == 0 ? &dst : NULL;
 	for (size_t i = 0; i < m->n_items; i++) {
 		_cleanup_free_ char *pat = NULL;
 		const char *s = text + m->item[i].a + 1;
@@ -216,7 +230,7 @@ static int check_imports(const char *main_path, const char *dir, const char *tex
 			continue;
 		int r = 0;
 		for (size_t k = 0; r == 0 && k < g.gl_pathc; k++) {
-			if (!strcmp(g.gl_pathv[k], dropin))
+			if (is_dropin(g.gl_pathv[k], dropin, ds))
 				continue;
 			struct rt_change c = {.path = g.gl_pathv[k]};
 			if (rt_read_old(&c, err) < 0) {

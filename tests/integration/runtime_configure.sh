@@ -341,6 +341,22 @@ printf 'version = 2' >"$m"
 rm -f "$m" "$m.gpu-stage.bak" "$drop" "$drop.gpu-stage.bak"
 ok "containerd: a file ending in its version line, no newline: undone byte for byte"
 
+# imports that already name the drop-in in another spelling (a glob, a
+# double slash): the drop-in is ours, not an imported CRI section, so a
+# second configure has nothing to do and undo gives the file back
+# (tests/fuzz/runtime/containerd-dropin-other-spelling)
+for spelling in 'conf.d/*.toml' 'conf.d//gpu-stage.toml' "$c/conf.d/../conf.d/gpu-stage.toml"; do
+	printf 'version = 2\nimports = ["%s"]\n' "$spelling" >"$m"
+	cp "$m" "$work/orig.toml"
+	"$G" runtime configure --containerd --config "$m" >"$work/out" 2>&1 || fail "containerd, imports $spelling: $(cat "$work/out")"
+	"$G" runtime configure --containerd --config "$m" >"$work/out" 2>&1 && grep -q 'nothing to do' "$work/out" ||
+		fail "containerd, imports $spelling: the second configure: $(cat "$work/out")"
+	"$G" runtime configure --containerd --config "$m" --undo >/dev/null || fail "containerd undo, imports $spelling"
+	cmp -s "$m" "$work/orig.toml" && [ ! -e "$drop" ] || fail "containerd undo, imports $spelling: $(diff "$work/orig.toml" "$m")"
+	rm -f "$m" "$m.gpu-stage.bak"
+done
+ok "containerd: imports naming the drop-in as a glob, with a double slash or via ..: configure twice = once, undo byte for byte"
+
 # refused: what cannot be read with certainty, and a CRI section
 malformed "$m" 'root = "/x"\n' 'no `version = 2`' runtime configure --containerd --config "$m"
 malformed "$m" 'version = 2\nimports = [\n  "/a.toml",\n]\n' 'line 2' runtime configure --containerd --config "$m"
