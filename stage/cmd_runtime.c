@@ -44,7 +44,8 @@ static void usage(FILE *f)
 	      "  --config FILE  the engine's file (a directory for --podman and --crio)\n"
 	      "  --name NAME    the runtime's name (default gpu-stage; 'nvidia' for\n"
 	      "                 scripts that say --runtime=nvidia)\n"
-	      "  --set-default  make NAME the engine's default runtime (docker, containerd)\n"
+	      "  --set-default  make NAME the engine's default runtime (docker, containerd);\n"
+	      "                 the default it replaces is kept for --undo to put back\n"
 	      "  --gpus-flag    docker: also install nvidia-container-runtime-hook (a link\n"
 	      "                 to gpu-stage-hook next to gpu-stage), which `docker run\n"
 	      "                 --gpus` needs on dockerd's PATH; opt-in\n"
@@ -141,6 +142,11 @@ bool rt_change_is_noop(const struct rt_change *c)
 	return c->existed && c->old_len == c->new_len && !memcmp(c->old, c->new, c->new_len);
 }
 
+bool rt_change_backs_up(const struct rt_change *c)
+{
+	return c->kind == RT_FILE && c->existed && !c->no_backup;
+}
+
 int rt_read_old(struct rt_change *c, struct gs_err *err)
 {
 	_cleanup_close_ int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -234,7 +240,7 @@ static int apply_one(const struct rt_change *c, struct gs_err *err)
 	if (dirfd < 0)
 		return dirfd;
 	int r = 0;
-	if (c->kind == RT_FILE && c->existed)
+	if (rt_change_backs_up(c))
 		r = write_backup(dirfd, base, c, err);
 	if (r < 0)
 		return r;
@@ -312,7 +318,7 @@ static int report_json(const struct rt_opts *o, const struct rt_plan *p, bool ch
 		gs_jw_string(&w, "action", action(c));
 		if (c->kind == RT_LINK)
 			gs_jw_string(&w, "target", c->target);
-		bool backup = c->kind == RT_FILE && c->existed && !rt_change_is_noop(c);
+		bool backup = rt_change_backs_up(c) && !rt_change_is_noop(c);
 		_cleanup_free_ char *bak = NULL;
 		if (backup && asprintf(&bak, "%s" RT_BACKUP_SUFFIX, c->path) < 0)
 			bak = NULL;
@@ -352,7 +358,7 @@ static void report_text(const struct rt_opts *o, const struct rt_plan *p, bool c
 		printf("%s: %s; %s\n", e, p->summary, p->after);
 		for (size_t i = 0; i < p->n; i++) {
 			const struct rt_change *c = &p->ch[i];
-			if (c->kind == RT_FILE && c->existed && !rt_change_is_noop(c))
+			if (rt_change_backs_up(c) && !rt_change_is_noop(c))
 				printf("%s: the previous %s is kept as %s" RT_BACKUP_SUFFIX "\n", e,
 				       c->path, c->path);
 		}

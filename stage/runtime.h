@@ -26,6 +26,8 @@ enum rt_engine {
 #define RT_NAME_MAX 64          /* --name: [A-Za-z0-9_-], this many bytes at most */
 #define RT_FILE_MAX (4u << 20)  /* an engine's config file larger than this is refused */
 #define RT_BACKUP_SUFFIX ".gpu-stage.bak"
+/* beside daemon.json: the "default-runtime" --set-default replaced, for --undo */
+#define RT_DEFAULT_SUFFIX ".gpu-stage.default"
 #define RT_NVIDIA_HOOK "nvidia-container-runtime-hook" /* Docker's name for --gpus */
 /* each engine's file when --config names none */
 #define RT_DOCKER_DEFAULT "/etc/docker/daemon.json"
@@ -62,7 +64,7 @@ struct rt_change {
 	size_t new_len;
 	char *target;     /* RT_LINK: the link's target */
 	mode_t mode;      /* RT_FILE: the mode to write (the old file's, else 0644) */
-	bool backup;      /* keep OLD as PATH.gpu-stage.bak before replacing it */
+	bool no_backup;   /* RT_FILE: gpu-stage's own state, no PATH.gpu-stage.bak of it */
 };
 
 struct rt_plan {
@@ -85,6 +87,8 @@ int rt_plan_note(struct rt_plan *p, struct gs_err *err, const char *fmt, ...)
 int rt_set_text(char **dst, struct gs_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool rt_change_is_noop(const struct rt_change *c);
+/* C replaces or removes a file whose old text is kept as PATH.gpu-stage.bak. */
+bool rt_change_backs_up(const struct rt_change *c);
 
 /* Reads PATH (at most RT_FILE_MAX bytes) into C->old; a missing PATH
  * leaves C->existed false.  C->mode becomes the file's mode (0644 when

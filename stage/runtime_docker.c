@@ -9,6 +9,10 @@
  * 25 to 28.1 need to read CDI specs (`docker run --device
  * nvidia.com/gpu=all` from the spec `gpu-stage cdi` writes).
  *
+ * The "default-runtime" that --set-default replaces is kept beside the
+ * file, in FILE.gpu-stage.default (daemon.json holds no comment, and
+ * dockerd refuses a key it does not know), and --undo puts it back.
+ *
  * daemon.json is read with jansson (duplicate keys refused: dockerd would
  * read the last, jansson cannot keep both) and written back with every
  * other key and their order kept (jansson keeps insertion order), indented
@@ -152,8 +156,120 @@ static int add_runtime(const struct rt_opts *o, const char *file, json_t *root, 
 			   o->runtime, file);
 }
 
+/* ---- FILE.gpu-stage.default: the default --set-default replaced ------------------- */
+
+#define SAVED_NOTE "gpu-stage runtime configure --docker --set-default replaced this default-runtime; --undo puts it back and removes this file"
+
+/* The file, and what it says when it is gpu-stage's. */
+struct saved {
+	struct rt_change c;  /* path, old text */
+	const char *runtime; /* the runtime whose --set-default replaced it (in DOC) */
+	json_t *value;       /* the replaced "default-runtime" (in DOC); NULL: not valid */
+	json_t *doc;
+	json_t *put;         /* configure: the value to keep now; NULL: none */
+	bool planned;        /* put, or remove the file */
+	size_t at;           /* its change in the plan */
+};
+
+static void saved_clear(struct saved *s)
+{
+	free(s->c.path);
+	free(s->c.old);
+	json_decref(s->doc);
+	json_decref(s->put);
+}
+
+/* Reads FILE.gpu-stage.default.  One that is not what gpu-stage writes is
+ * refused, unless --force (which replaces or removes it). */
+static int saved_read(const struct rt_opts *o, const char *file, struct saved *s, struct gs_err *err)
+{
+	if (asprintf(&s->c.path, "%s" RT_DEFAULT_SUFFIX, file) < 0) {
+		s->c.path = NULL;
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	int r = rt_read_old(&s->c, err);
+	if (r < 0 || !s->c.existed)
+		return r;
+	json_error_t je;
+	s->doc = json_loadb(s->c.old, s->c.old_len, JSON_REJECT_DUPLICATES, &je);
+	s->runtime = json_string_value(json_object_get(s->doc, "runtime"));
+	s->value = json_object_get(s->doc, "default-runtime");
+	if (s->runtime && s->value)
+		return 0;
+	s->value = NULL;
+	if (o->force)
+		return 0;
+	const char *verb = o->undo ? "removes" : "replaces";
+	if (!s->doc)
+		return gs_err_setx(err, EBADMSG,
+				   "%s: line %d, column %d: %s (not what gpu-stage keeps there; not changed, --force %s it)",
+				   s->c.path, je.line, je.column, je.text, verb);
+	return gs_err_setx(err, EBADMSG,
+			   "%s: no \"runtime\" string and \"default-runtime\" (not what gpu-stage keeps there; not changed, --force %s it)",
+			   s->c.path, verb);
+}
+
+/* Configure: keep VALUE, the default NAME replaces (NULL: nothing replaced,
+ * so an older file goes, lest undo put back what is no longer there). */
+static int saved_keep(const struct rt_opts *o, struct saved *s, json_t *value, struct gs_err *err)
+{
+	s->planned = value || s->c.existed;
+	if (!value)
+		return 0;
+	s->put = json_pack("{s:s,s:s,s:O}", "comment", SAVED_NOTE, "runtime", o->name,
+			   "default-runtime", value);
+	return s->put ? 0 : gs_err_setx(err, ENOMEM, "out of memory");
+}
+
+/* The planned change, into P (saved_order puts it in its place). */
+static int saved_plan(struct saved *s, struct rt_plan *p, struct gs_err *err)
+{
+	if (!s->planned)
+		return 0;
+	char *text = s->put ? json_dumps(s->put, JSON_INDENT(4)) : NULL;
+	if (s->put && !text)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	struct rt_change *c = rt_plan_add(p, RT_FILE, s->c.path, err);
+	if (!c) {
+		free(text);
+		return -ENOMEM;
+	}
+	c->existed = s->c.existed;
+	c->old = steal_ptr(&s->c.old);
+	c->old_len = s->c.old_len;
+	c->mode = s->c.mode;
+	c->no_backup = true;
+	c->remove = !text;
+	if (text) {
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+		if (!t) {
+			free(text);
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		}
+		t[n] = '\n';
+		t[n + 1] = '\0';
+		c->new = t;
+		c->new_len = n + 1;
+	}
+	s->at = p->n - 1;
+	return 0;
+}
+
+/* A file written goes first, before the daemon.json that needs it (an
+ * interrupted configure then leaves a file undo ignores); one removed
+ * goes after it. */
+static void saved_order(const struct saved *s, struct rt_plan *p)
+{
+	if (!s->planned || !s->put)
+		return;
+	struct rt_change c = p->ch[s->at];
+	memmove(p->ch + 1, p->ch, s->at * sizeof(*p->ch));
+	p->ch[0] = c;
+}
+
 static int set_default(const struct rt_opts *o, const char *file, json_t *root, struct rt_plan *p,
-		       struct gs_err *err)
+		       struct saved *saved, struct gs_err *err)
 {
 	/* a reference of our own: setting the new value frees the old one,
 	 * which CUR points into (the note below names it) */
@@ -166,14 +282,47 @@ static int set_default(const struct rt_opts *o, const char *file, json_t *root, 
 		return gs_err_setx(err, EEXIST,
 				   "%s: \"default-runtime\" is %s%s%s (not changed; --force replaces it)", file,
 				   cur ? "\"" : "", cur ? cur : "not a string", cur ? "\"" : "");
+	int r = saved_read(o, file, saved, err);
+	if (r < 0)
+		return r;
+	if (saved_keep(o, saved, have, err) < 0)
+		return -ENOMEM;
 	if (json_object_set_new(root, "default-runtime", json_string(o->name)) < 0)
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	return rt_plan_note(p, err, "\"default-runtime\" is now \"%s\"%s%s%s", o->name,
-			    cur ? " (was \"" : "", cur ? cur : "", cur ? "\")" : "");
+	if (!have)
+		return rt_plan_note(p, err, "\"default-runtime\" is now \"%s\"", o->name);
+	return rt_plan_note(p, err, "\"default-runtime\" is now \"%s\" (was %s%s%s; kept in %s for --undo)",
+			    o->name, cur ? "\"" : "", cur ? cur : "not a string", cur ? "\"" : "",
+			    saved->c.path);
+}
+
+/* Undo: "default-runtime" naming NAME gets back the value SAVED kept for
+ * NAME (in its place in the file), or goes; SAVED goes when it is NAME's. */
+static int undo_default(const struct rt_opts *o, json_t *root, struct saved *saved,
+			struct rt_plan *p, struct gs_err *err)
+{
+	const char *def = json_string_value(json_object_get(root, "default-runtime"));
+	bool named = def && !strcmp(def, o->name);
+	bool ours = saved->c.existed && (!saved->value || !strcmp(saved->runtime, o->name));
+	saved->planned = ours;
+	if (!named)
+		return ours && saved->value
+			       ? rt_plan_note(p, err, "\"default-runtime\" is not %s now: left as it is (%s is removed)",
+					      o->name, saved->c.path)
+			       : 0;
+	if (!ours || !saved->value) {
+		json_object_del(root, "default-runtime");
+		return 0;
+	}
+	if (json_object_set(root, "default-runtime", saved->value) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	const char *back = json_string_value(saved->value);
+	return rt_plan_note(p, err, "\"default-runtime\" is %s%s%s again (from %s)", back ? "\"" : "",
+			    back ? back : "the value it had", back ? "\"" : "", saved->c.path);
 }
 
 static int remove_runtime(const struct rt_opts *o, const char *file, json_t *root, char **what,
-			  struct gs_err *err)
+			  struct saved *saved, struct rt_plan *p, struct gs_err *err)
 {
 	json_t *runtimes = json_object_get(root, "runtimes");
 	if (runtimes && !json_is_object(runtimes))
@@ -187,13 +336,14 @@ static int remove_runtime(const struct rt_opts *o, const char *file, json_t *roo
 				   file, o->name, path ? path : "(no \"path\")");
 	int r = rt_set_text(what, err, "removed runtime %s (%s) from %s", o->name,
 			    path ? path : "?", file);
+	if (r >= 0)
+		r = saved_read(o, file, saved, err);
+	if (r < 0)
+		return r;
 	json_object_del(runtimes, o->name);
 	if (json_object_size(runtimes) == 0)
 		json_object_del(root, "runtimes");
-	const char *def = json_string_value(json_object_get(root, "default-runtime"));
-	if (def && !strcmp(def, o->name))
-		json_object_del(root, "default-runtime");
-	return r;
+	return undo_default(o, root, saved, p, err);
 }
 
 /* ---- "features": {"cdi": true} (--cdi) ----------------------------------------------- */
@@ -364,16 +514,19 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 		return r;
 	struct layout l = layout_of(c->old, c->old_len);
 	_cleanup_free_ char *what = NULL;
+	_cleanup_(saved_clear) struct saved saved = {0};
 	if (o->cdi)
 		r = o->undo ? disable_cdi(c->path, root, &what, err)
 			    : enable_cdi(o, c->path, root, &what, err);
 	else
-		r = o->undo ? remove_runtime(o, c->path, root, &what, err)
+		r = o->undo ? remove_runtime(o, c->path, root, &what, &saved, p, err)
 			    : add_runtime(o, c->path, root, &what, err);
 	if (r >= 0 && o->set_default && !o->undo)
-		r = set_default(o, c->path, root, p, err);
+		r = set_default(o, c->path, root, p, &saved, err);
 	if (r >= 0)
-		r = dump(root, &l, c, err);
+		r = dump(root, &l, &p->ch[0], err);
+	if (r >= 0)
+		r = saved_plan(&saved, p, err);
 	bool linked = false;
 	if (r >= 0 && !o->cdi && (o->gpus_flag || o->undo))
 		r = plan_link(o, p, &linked, err);
@@ -397,5 +550,6 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 				what && linked ? ", " : "", link_what);
 	if (r >= 0 && !p->summary[0])
 		r = rt_set_text(&p->summary, err, "updated %s", c->path);
+	saved_order(&saved, p);
 	return r;
 }

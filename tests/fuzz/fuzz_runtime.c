@@ -4,15 +4,17 @@
  * (with its drop-in conf.d/gpu-stage.toml) and the hooks.d file, in a
  * scratch directory.  The input's first byte picks the engine and the
  * flags (--set-default, --cdi, --force); the rest up to "\n--dropin--\n"
- * is the engine's file, what follows the drop-in already there.  Each
- * planned change is carried out as the command does (the new text
- * written, or the file removed).  Promises: a refusal names its reason;
- * every change stays in the config's directory; configure twice changes
- * nothing the second time; undo after configure gives back a file that
- * held nothing of gpu-stage's byte for byte (or removes what it made;
- * Docker's "default-runtime" replaced by --set-default, "runc" or with
- * --force another value, is left out, and so is an empty "runtimes";
- * the rest as it was). */
+ * is the engine's file, what follows the drop-in already there
+ * (containerd) or daemon.json.gpu-stage.default, the default an earlier
+ * --set-default replaced (Docker).  Each planned change is carried out as
+ * the command does (the new text written, or the file removed).
+ * Promises: a refusal names its reason; every change stays in the
+ * config's directory; configure twice changes nothing the second time;
+ * undo after configure gives back a file that held nothing of
+ * gpu-stage's byte for byte, or removes what it made (Docker: the same
+ * JSON, "default-runtime" put back where --set-default replaced it; an
+ * empty "runtimes" is not put back, nor a default that already named
+ * gpu-stage, which gets the value an earlier --set-default kept or goes). */
 #include <errno.h>
 #include <jansson.h>
 #include <sys/stat.h>
@@ -21,7 +23,7 @@
 #include "gs/fsx.h"
 #include "fuzz_common.h"
 
-static char dir[128], conf_d[160], dropin[200];
+static char dir[128], conf_d[160], dropin[200], saved_default[200];
 
 enum { F_SET_DEFAULT = 1, F_CDI = 2, F_FORCE = 4 };
 
@@ -53,34 +55,36 @@ static bool same(const struct file *a, const struct file *b)
 	       (!a->there || (a->len == b->len && !memcmp(a->text, b->text, a->len)));
 }
 
-/* Docker's --set-default over "default-runtime": "runc" (dockerd's own
- * default, so nothing undo must keep), or over another runtime with
- * --force: undo leaves the key out, and the file is the one it was
- * without it (runtime_docker.c).  The second is an open question, not a
- * promise kept: dockerd then runs runc, not the default it had
- * (containerd's undo puts a replaced default back; daemon.json has no
- * comment to keep it in; tests/fuzz/runtime/docker-force-default-undo). */
-static bool default_dropped(const struct rt_opts *o, const struct file *orig,
-			    const struct file *now, unsigned int flags)
+/* Docker: NOW is ORIG as JSON, but for an empty "runtimes" (dockerd reads
+ * it as none; undo cannot tell it from the one configure made) and a
+ * "default-runtime" that named gpu-stage already (undo gives it the value
+ * SAVED, the daemon.json.gpu-stage.default there before, kept, or takes it
+ * out: it names a runtime no longer there). */
+static bool docker_undone(const struct rt_opts *o, const struct file *orig, const struct file *now,
+			  const struct file *saved)
 {
 	if (o->engine != RT_DOCKER || !orig->there || !now->there)
 		return false;
 	json_t *a = json_loadb(orig->text, orig->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *b = json_loadb(now->text, now->len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *s = saved->there ? json_loadb(saved->text, saved->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	bool ok = a && b;
-	/* an empty "runtimes" (dockerd reads it as none) is not put back:
-	 * undo cannot tell it from the one configure made */
 	json_t *rt = json_object_get(a, "runtimes");
 	if (ok && json_is_object(rt) && json_object_size(rt) == 0)
 		json_object_del(a, "runtimes");
-	/* with --force any value is replaced, also one that is not a string
-	 * (dockerd would not start with it) */
 	const char *def = json_string_value(json_object_get(a, "default-runtime"));
-	if (ok && (flags & F_SET_DEFAULT) && json_object_get(a, "default-runtime"))
-		ok = ((def && !strcmp(def, "runc")) || o->force) && json_object_del(a, "default-runtime") == 0;
+	if (ok && def && !strcmp(def, o->name)) {
+		json_t *back = json_object_get(s, "default-runtime");
+		const char *by = json_string_value(json_object_get(s, "runtime"));
+		if (back && by && !strcmp(by, o->name))
+			json_object_set(a, "default-runtime", back);
+		else
+			json_object_del(a, "default-runtime");
+	}
 	ok = ok && json_equal(a, b);
 	json_decref(a);
 	json_decref(b);
+	json_decref(s);
 	return ok;
 }
 
@@ -125,6 +129,7 @@ static void setup(void)
 	snprintf(dir, sizeof(dir), "%s/etc", fz_scratch());
 	snprintf(conf_d, sizeof(conf_d), "%s/conf.d", dir);
 	snprintf(dropin, sizeof(dropin), "%s/gpu-stage.toml", conf_d);
+	snprintf(saved_default, sizeof(saved_default), "%s/daemon.json" RT_DEFAULT_SUFFIX, dir);
 	if (mkdir(dir, 0755) < 0 || mkdir(conf_d, 0755) < 0)
 		abort();
 }
@@ -147,9 +152,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unlink(file);
 	unlink(dropin);
 	unlink(hook_file);
+	unlink(saved_default);
 	fz_write(main_file, data + 1, len);
 	if (rest_len || rest != data + size)
-		fz_write(dropin, rest, rest_len);
+		fz_write(engine == RT_DOCKER ? saved_default : dropin, rest, rest_len);
 	struct rt_opts o = {
 		.engine = engine,
 		.engine_name = engine == RT_DOCKER ? "docker" : engine == RT_CONTAINERD ? "containerd" : "podman",
@@ -165,9 +171,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.runtime = "/usr/bin/gpu-runtime",
 		.hook = "/usr/bin/gpu-stage-hook",
 	};
-	struct file orig, orig_dropin, now, now_dropin;
+	struct file orig, orig_dropin, orig_saved, now, now_dropin;
 	snap(main_file, &orig);
 	snap(dropin, &orig_dropin);
+	snap(saved_default, &orig_saved);
 	bool noop, clean = false;
 	o.undo = true;
 	clean = plan(&o, false, &noop) >= 0 && noop; /* nothing of gpu-stage's there */
@@ -180,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (clean && plan(&o, true, &noop) >= 0) {
 			snap(main_file, &now);
 			snap(dropin, &now_dropin);
-			if (!(same(&orig, &now) || default_dropped(&o, &orig, &now, flags)) ||
+			if (!(same(&orig, &now) || docker_undone(&o, &orig, &now, &orig_saved)) ||
 			    (engine == RT_CONTAINERD && !same(&orig_dropin, &now_dropin)))
 				abort(); /* undo did not give back the file as it was */
 			free(now.text);
@@ -189,5 +196,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(orig.text);
 	free(orig_dropin.text);
+	free(orig_saved.text);
 	return 0;
 }

@@ -167,9 +167,53 @@ ok "docker: --name nvidia --set-default and its undo; another program's entry is
 # which setting the new one freed: tests/fuzz/runtime/regress-set-default-runc-uaf)
 printf '{"default-runtime": "runc"}\n' >"$f"
 "$G" runtime configure --docker --config "$f" --set-default >"$work/out" 2>&1 || fail "--set-default over runc: $(cat "$work/out")"
-grep -qF '"default-runtime" is now "gpu-stage" (was "runc")' "$work/out" || fail "--set-default over runc: $(cat "$work/out")"
+grep -qF "\"default-runtime\" is now \"gpu-stage\" (was \"runc\"; kept in $f.gpu-stage.default for --undo)" "$work/out" ||
+	fail "--set-default over runc: $(cat "$work/out")"
 cp "$work/orig.json" "$f"
+rm -f "$f.gpu-stage.default"
 ok "docker: --set-default over \"runc\" says what it replaced"
+
+# --set-default --force over another default: the old value is kept in
+# daemon.json.gpu-stage.default (no backup of that), configure twice = once,
+# undo puts it back where it was, byte for byte, and removes the file
+d=$f.gpu-stage.default
+printf '{\n    "default-runtime": "nvidia",\n    "runtimes": {\n        "nvidia": {\n            "path": "nvidia-container-runtime"\n        }\n    },\n    "debug": true\n}\n' >"$f"
+cp "$f" "$work/nv.json"
+rm -f "$f.gpu-stage.bak"
+"$G" runtime configure --docker --config "$f" --set-default --force >"$work/out" 2>&1 || fail "--set-default --force: $(cat "$work/out")"
+grep -qF "(was \"nvidia\"; kept in $d for --undo)" "$work/out" || fail "--set-default --force: $(cat "$work/out")"
+jq -e '."default-runtime" == "gpu-stage"' "$f" >/dev/null && jq -e '."default-runtime" == "nvidia" and .runtime == "gpu-stage"' "$d" >/dev/null ||
+	fail "--set-default --force: $(cat "$f" "$d")"
+[ ! -e "$d.gpu-stage.bak" ] || fail "a backup of gpu-stage's own $d"
+s1=$(sum "$f" "$d")
+"$G" runtime configure --docker --config "$f" --set-default --force | grep -q 'nothing to do' && [ "$(sum "$f" "$d")" = "$s1" ] ||
+	fail "--set-default --force twice changed something"
+"$G" runtime configure --docker --config "$f" --undo --dry-run >"$work/out" 2>&1 && grep -qF -- "+++ /dev/null" "$work/out" ||
+	fail "undo --dry-run does not show $d removed: $(cat "$work/out")"
+"$G" runtime configure --docker --config "$f" --undo >"$work/out" 2>&1 || fail "undo after --force: $(cat "$work/out")"
+grep -qF "\"default-runtime\" is \"nvidia\" again (from $d)" "$work/out" || fail "undo after --force: $(cat "$work/out")"
+cmp -s "$f" "$work/nv.json" && [ ! -e "$d" ] && [ ! -e "$d.gpu-stage.bak" ] || fail "undo after --force: $(diff "$work/nv.json" "$f"; ls "$d"*)"
+# the admin changed the default since: left as it is, the file goes
+"$G" runtime configure --docker --config "$f" --set-default --force >/dev/null
+jq '."default-runtime" = "crun"' "$f" >"$work/t" && cat "$work/t" >"$f"
+"$G" runtime configure --docker --config "$f" --undo >"$work/out" 2>&1 && grep -qF '"default-runtime" is not gpu-stage now: left as it is' "$work/out" ||
+	fail "undo after the default changed: $(cat "$work/out")"
+jq -e '."default-runtime" == "crun" and (.runtimes | has("gpu-stage") | not)' "$f" >/dev/null && [ ! -e "$d" ] ||
+	fail "undo after the default changed: $(cat "$f")"
+# a file there that gpu-stage did not write: refused, untouched; --force removes it
+cp "$work/nv.json" "$f"
+"$G" runtime configure --docker --config "$f" --set-default --force >/dev/null
+cp "$f" "$work/set.json"
+for bad in '{bad' '{"runtime": 3, "default-runtime": "x"}' '[]'; do
+	printf '%s' "$bad" >"$d"
+	refused "$d" "$d" "$G" runtime configure --docker --config "$f" --undo
+	cmp -s "$f" "$work/set.json" || fail "undo with '$bad' in $d changed $f"
+done
+"$G" runtime configure --docker --config "$f" --undo --force >/dev/null && [ ! -e "$d" ] &&
+	jq -e 'has("default-runtime") | not' "$f" >/dev/null || fail "undo --force with a foreign $d: $(cat "$f"; ls "$d"*)"
+rm -f "$d"
+cp "$work/orig.json" "$f"
+ok "docker: --set-default --force keeps the replaced default in daemon.json.gpu-stage.default; undo puts it back byte for byte (or leaves a default changed since); a foreign one refused, --force removes it"
 
 # other layouts: 2 spaces, one line, a missing file, an empty one
 printf '{\n  "debug": true,\n  "runtimes": {}\n}\n' >"$f"
