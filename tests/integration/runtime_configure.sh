@@ -38,10 +38,16 @@ B=${GS_BUILD:-build}
 need_built "$B/gpu-stage" "$B/gpu-runtime" "$B/gpu-stage-hook"
 need_tools jq patch
 make_work
-bin=$work/bin
-mkdir -p "$bin"
-cp "$B/gpu-stage" "$B/gpu-runtime" "$B/gpu-stage-hook" "$bin/"
-G=$bin/gpu-stage
+mkdir -p "$work/bin"
+cp "$B/gpu-stage" "$B/gpu-runtime" "$B/gpu-stage-hook" "$work/bin/"
+G=$work/bin/gpu-stage
+# the directory gpu-stage takes for its own (its /proc/self/exe's): the
+# copies', or under a wrapper that execs the real binary elsewhere
+# (tests/valgrind/run) that one's
+bin=$("$G" runtime configure --docker --config "$work/probe.json" --dry-run |
+	sed -n 's|^+ *"path": "\(.*\)/gpu-runtime"$|\1|p')
+[ -n "$bin" ] && [ -x "$bin/gpu-runtime" ] || fail "cannot tell gpu-stage's directory from its dry run ('$bin')"
+[ ! -e "$work/probe.json" ] || fail "--dry-run wrote $work/probe.json"
 ok() { echo "$T: ok: $*"; }
 sum() { { sha256sum "$@" 2>/dev/null || true; } | awk '{print $1}'; }
 
