@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 
 /* A field with its \ooo escapes (space, tab, newline, backslash) decoded
@@ -144,4 +147,39 @@ int gs_mountinfo_each_text(const char *text, size_t len, const char *what,
 	if (!f)
 		return gs_err_set(err, errno, "%s", what);
 	return each(f, what, fn, data, err);
+}
+
+struct dev_find {
+	uint64_t id;
+	dev_t dev;
+	bool found;
+};
+
+static int dev_each(const struct gs_mountinfo *m, void *data)
+{
+	struct dev_find *d = data;
+	if (m->id != d->id)
+		return 0;
+	d->dev = makedev(m->major, m->minor);
+	d->found = true;
+	return 1;
+}
+
+int gs_mountinfo_dev(int fd, const char *what, dev_t *dev, struct gs_err *err)
+{
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MNT_ID, &sx) < 0)
+		return gs_err_set(err, errno, "%s", what);
+	*dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	if (!(sx.stx_mask & STATX_MNT_ID))
+		return 0; /* before Linux 5.8: st_dev, right but on btrfs */
+	struct dev_find d = {.id = sx.stx_mnt_id};
+	int r = gs_mountinfo_each("/proc/self/mountinfo", dev_each, &d, err);
+	if (r < 0)
+		return r;
+	if (!d.found)
+		return gs_err_setx(err, ENOENT, "%s: its mount (id %" PRIu64 ") is not in /proc/self/mountinfo",
+				   what, d.id);
+	*dev = d.dev;
+	return 0;
 }

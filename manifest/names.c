@@ -36,6 +36,7 @@ const char *gs_store_path_check(const char *path)
 		return "absolute path (must be relative to the version directory)";
 	if (gs_has_control(path))
 		return "control character in path";
+	int depth = 0;
 	for (const char *p = path; *p;) {
 		size_t n = strcspn(p, "/");
 		if (n == 0)
@@ -44,6 +45,8 @@ const char *gs_store_path_check(const char *path)
 			return "'.' or '..' component";
 		if (n > 255)
 			return "path component too long";
+		if (++depth > GS_PATH_DEPTH_MAX)
+			return "path too deep (more than " GS_STR(GS_PATH_DEPTH_MAX) " components)";
 		p += n;
 		if (*p == '/' && !*++p)
 			return "trailing '/'";

@@ -123,14 +123,15 @@ static int store_open(const char *path, struct au_store *s, struct gs_err *err)
 	if (!(s->path = strdup(path)))
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	s->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
-	if (s->fd < 0 || fstat(s->fd, &st) < 0)
+	if (s->fd < 0)
 		return gs_err_set(err, errno, "store %s", path);
-	s->dev = st.st_dev;
+	/* as the mount tables show it: on btrfs not st_dev */
+	if (gs_mountinfo_dev(s->fd, path, &s->dev, err) < 0)
+		return gs_err_wrap(err, "store");
 	_cleanup_free_ char *real = realpath(path, NULL);
 	if (!real)
 		return gs_err_set(err, errno, "store %s", path);
-	struct fsroot_find f = {.real = real, .dev = st.st_dev};
+	struct fsroot_find f = {.real = real, .dev = s->dev};
 	int r = gs_mountinfo_each("/proc/self/mountinfo", fsroot_each, &f, err);
 	if (r >= 0 && (f.oom || !f.fsroot))
 		r = f.oom ? gs_err_setx(err, ENOMEM, "out of memory")

@@ -232,12 +232,20 @@ static pid_t tree_user(dev_t dev, const char *name)
 	return used && by == 0 ? -1 : by;
 }
 
+/* tree_user() for STORE/NAME, with the store's device as the mount
+ * tables show it (on btrfs not its st_dev) */
+pid_t gs_store_tree_user(int storefd, const char *name)
+{
+	dev_t dev;
+	struct gs_err ignored = GS_ERR_INIT;
+	return gs_mountinfo_dev(storefd, "the store", &dev, &ignored) < 0 ? -1 : tree_user(dev, name);
+}
+
 /* Deletes the tree STORE/NAME unless a mount still shows it (then it
  * stays, under its temporary name, for a later run).  1 deleted, 0 kept. */
 int gs_store_remove_unused(int storefd, const char *name)
 {
-	struct stat st;
-	if (fstat(storefd, &st) < 0 || tree_user(st.st_dev, name) != 0)
+	if (gs_store_tree_user(storefd, name) != 0)
 		return 0;
 	return rm_tree_at(storefd, name, 0) == 0 ? 1 : 0;
 }
@@ -358,12 +366,6 @@ int gs_store_open_locked(const char *store, int *lockfd, struct gs_err *err)
 	if ((*lockfd = gs_store_dir_lock(storefd, store, false, err)) < 0)
 		return *lockfd;
 	return steal_fd(&storefd);
-}
-
-pid_t gs_store_tree_user(int storefd, const char *name)
-{
-	struct stat st;
-	return fstat(storefd, &st) < 0 ? -1 : tree_user(st.st_dev, name);
 }
 
 int gs_store_remove_old(int storefd, const char *name)

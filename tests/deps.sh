@@ -30,6 +30,7 @@ PKGS=(
 	systemd                             # boot_unit.sh: systemd-analyze verify of the boot unit
 	python3-yaml                        # kubernetes_yaml.sh: the DaemonSet parses
 	libc6-dbg                           # tests/valgrind: glibc symbols for memcheck (ld.so redirections, stacks)
+	btrfs-progs                         # store_btrfs.sh: a store in a btrfs subvolume
 )
 
 missing=()

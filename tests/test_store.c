@@ -496,6 +496,7 @@ static void test_bad_plans_refused(void **state)
 		{"/etc/passwd", NULL, NULL, "absolute path"},
 		{"lib//x", NULL, NULL, "empty path component"},
 		{"lib/x/", NULL, NULL, "trailing"},
+		{"d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/f" /* 33 */, NULL, NULL, "too deep"},
 		{"manifest.json", NULL, NULL, "reserved"},
 		{"index", NULL, NULL, "reserved"},
 		{NULL, "index", "manifest.json", "reserved"},

@@ -108,6 +108,9 @@ extern const unsigned int gs_cap_order[7];
 #define GS_MANIFEST_NAME "manifest.json"
 #define GS_MANIFEST_MAX (64u << 20) /* refuse to parse manifests larger than this */
 #define GS_PATH_MAX 1024            /* longest relative path under STORE/VER */
+/* most components in one: the store's tree walks (removal, verify) go to
+ * 64 levels, so nothing accepted can be deeper than they reach */
+#define GS_PATH_DEPTH_MAX 32
 
 /* What a manifest holds beyond a gs_plan. */
 struct gs_manifest_info {
@@ -128,7 +131,8 @@ bool gs_name_ok(const char *name);
 
 /* A path relative to STORE/VER: no leading or trailing '/', no empty, "."
  * or ".." components, components of at most 255 bytes, at most
- * GS_PATH_MAX bytes.  NULL when valid, else the reason. */
+ * GS_PATH_DEPTH_MAX of them, at most GS_PATH_MAX bytes.  NULL when valid,
+ * else the reason. */
 const char *gs_store_path_check(const char *path);
 
 /* A symlink target for a link at PATH: relative, no empty components, and

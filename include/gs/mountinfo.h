@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "gs/err.h"
 
@@ -46,5 +47,12 @@ int gs_mountinfo_each(const char *file, int (*fn)(const struct gs_mountinfo *m, 
 int gs_mountinfo_each_text(const char *text, size_t len, const char *what,
 			   int (*fn)(const struct gs_mountinfo *m, void *data), void *data,
 			   struct gs_err *err);
+
+/* The device number mountinfo shows for the file system FD (named WHAT
+ * in errors) is on: its mount's line in /proc/self/mountinfo (the mount
+ * of FD's, from statx).  That is the superblock's, the one every other
+ * mount namespace's table shows for it too; st_dev is not on btrfs (a
+ * subvolume's own number). */
+int gs_mountinfo_dev(int fd, const char *what, dev_t *dev, struct gs_err *err);
 
 #endif
