@@ -76,3 +76,27 @@ ldconfig -p | grep -c "libcuda.so.1 " | sed "s/^/LIBCUDA /"
 sha256sum /etc/ld.so.cache | sed "s/^/CACHE /"'
 cdi_has() { grep -qx -- "$2" "$CDI_OUT/$1.out" || fail "$1: no line '$2' in: $(cat "$CDI_OUT/$1.out")"; }
 cdi_hasnt() { if grep -q -- "$2" "$CDI_OUT/$1.out"; then fail "$1: unexpected '$2' in: $(cat "$CDI_OUT/$1.out")"; fi; }
+
+# stage_mkdriver STORE V...: each V a synthetic driver (GS_MKDRIVER,
+# default fixtures/mkdriver.sh) in $work/root-V, staged into STORE
+stage_mkdriver() {
+	local store=$1 v
+	shift
+	for v; do
+		bash "${GS_MKDRIVER:-fixtures/mkdriver.sh}" "$work/root-$v" --version "$v" >"$work/mkdriver.log" 2>&1 ||
+			fail "mkdriver $v failed: $(tail -5 "$work/mkdriver.log")"
+		"$GS" stage --root "$work/root-$v" --driver "$v" --store "$store" >/dev/null 2>&1 || fail "staging $v"
+	done
+}
+
+# hold_bind FILE: a process in a private mount namespace bind-mounts FILE
+# on $work/target and sleeps; $holder is its pid (the caller kills it)
+hold_bind() {
+	: >"$work/target"
+	rm -f "$work/ready"
+	unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && echo ready >"$3" && exec sleep 600' \
+		sh "$1" "$work/target" "$work/ready" &
+	holder=$!
+	for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
+	[ -s "$work/ready" ] || fail "the holder did not mount $1"
+}

@@ -19,7 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 V1=535.261.03 V2=550.163.01
-MKDRIVER=${GS_MKDRIVER:-fixtures/mkdriver.sh}
 source tests/lib.sh
 need_built "$GS"
 need_root "mount, losetup, unshare -m"
@@ -49,11 +48,7 @@ line=$(awk -v p="$mnt" '$5 == p { print $3 }' /proc/self/mountinfo)
 [ "$line" != "$((sd >> 8)):$((sd & 255))" ] ||
 	fail "the subvolume's st_dev equals its mount's ($line): the premise of this test does not hold"
 
-for v in "$V1" "$V2"; do
-	bash "$MKDRIVER" "$work/root-$v" --version "$v" >"$work/mkdriver.log" 2>&1 ||
-		fail "$MKDRIVER $v failed: $(tail -5 "$work/mkdriver.log")"
-	"$GS" stage --root "$work/root-$v" --driver "$v" --store "$store" >/dev/null 2>&1 || fail "staging $v"
-done
+stage_mkdriver "$store" "$V1" "$V2"
 mkdir -p "$work/host/proc/driver/nvidia"
 printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\n' "$V2" >"$work/host/proc/driver/nvidia/version"
 export GPU_STAGE_CONFIG=$work/config.json
@@ -62,12 +57,7 @@ gc() { "$GS" gc --store "$store" --root "$work/host" "$@"; }
 
 lib=$(find "$store/$V1/lib" -type f -name 'libcuda.so.*' | head -n 1)
 [ -n "$lib" ] || fail "no libcuda in $store/$V1"
-: >"$work/target"
-unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && echo ready >"$3" && exec sleep 600' \
-	sh "$lib" "$work/target" "$work/ready" &
-holder=$!
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
-[ -s "$work/ready" ] || fail "the holder did not mount"
+hold_bind "$lib"
 
 gc --dry-run >"$work/dry" || fail "gc --dry-run failed"
 grep -qx "keep         $V1  (in use: mounted in the mount namespace of pid $holder)" "$work/dry" ||

@@ -18,7 +18,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 V1=535.261.03 V2=550.163.01 V3=570.86.15
-MKDRIVER=${GS_MKDRIVER:-fixtures/mkdriver.sh}
 source tests/lib.sh
 need_built "$GS"
 need_root "unshare -m and bind mounts"
@@ -33,11 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for v in "$V1" "$V2" "$V3"; do
-	bash "$MKDRIVER" "$work/root-$v" --version "$v" >"$work/mkdriver.log" 2>&1 ||
-		fail "$MKDRIVER $v failed: $(tail -5 "$work/mkdriver.log")"
-	"$GS" stage --root "$work/root-$v" --driver "$v" --store "$store" >/dev/null 2>&1 || fail "staging $v"
-done
+stage_mkdriver "$store" "$V1" "$V2" "$V3"
 mkdir -p "$work/host/proc/driver/nvidia"
 printf 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  %s  Release Build\n' "$V1" >"$work/host/proc/driver/nvidia/version"
 export GPU_STAGE_CONFIG=$work/config.json
@@ -48,12 +43,7 @@ listed() { "$GS" list --store "$store" | tr '\n' ' '; }
 # V2 in use: a process in its own mount namespace binds one of V2's libraries
 lib=$(find "$store/$V2/lib" -type f -name 'libcuda.so.*' | head -n 1)
 [ -n "$lib" ] || fail "no libcuda in $store/$V2"
-: >"$work/target"
-unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && echo ready >"$3" && exec sleep 600' \
-	sh "$lib" "$work/target" "$work/ready" &
-holder=$!
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
-[ -s "$work/ready" ] || fail "the holder did not mount"
+hold_bind "$lib"
 grep -qF "/store/$V2/lib/" "/proc/$holder/mountinfo" || fail "the holder's mount table does not show $V2"
 
 gc --dry-run >"$work/dry" || fail "gc --dry-run failed"
