@@ -175,6 +175,9 @@ int hk_pid_open(pid_t pid, struct gs_err *err);
 int hk_pid_alive(int pidfd, pid_t pid, struct gs_err *err);
 /* Opens /proc/PID/ns/mnt and checks it is a mount namespace other than
  * ours; returns the fd. */
+/* createContainer: refused (EINVAL) when the hook's mount namespace is
+ * PID 1's, the host's; mounts made there would land on the host. */
+int hk_ns_not_hosts(struct gs_err *err);
 int hk_ns_open(pid_t pid, struct gs_err *err);
 /* What the hook needs of its own (the host's) mount table, read once:
  * how many mounts have ROOTFS (canonical path) as mount point, and where

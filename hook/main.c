@@ -406,7 +406,9 @@ static int enter_and_apply(const struct opts *o, struct run *x, struct gs_err *e
 	} else {
 		/* createContainer runs in the container's namespaces and cgroup
 		 * (in a cgroup namespace, v1 rules cannot be written: refused) */
-		r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->pl.n_devs, NULL, &cgfd, &x->cg_note, err);
+		r = hk_ns_not_hosts(err);
+		if (r >= 0)
+			r = hk_cgroup_open(0, -1, x->cfg.cgroup_ns, x->pl.n_devs, NULL, &cgfd, &x->cg_note, err);
 		/* the record's pid is the host's (the state's is the container's own) */
 		x->st.pid = hk_ns_host_pid();
 	}

@@ -232,6 +232,19 @@ static long status_field(const char *text, const char *key, bool *more)
 	return -1;
 }
 
+int hk_ns_not_hosts(struct gs_err *err)
+{
+	int r = same_ns("/proc/1/ns/mnt", "/proc/self/ns/mnt", err);
+	if (r < 0 && (err->code == EACCES || err->code == EPERM)) {
+		gs_err_clear(err); /* PID 1 of another user namespace: not ours */
+		return 0;
+	}
+	if (r == 1)
+		return gs_err_setx(err, EINVAL,
+				   "createContainer: the hook runs in the mount namespace of PID 1 (the host's), not a container's: nothing mounted (createContainer hooks run in the container's namespaces; is the hook registered for the stage its runtime runs it at?)");
+	return r < 0 ? r : 0;
+}
+
 pid_t hk_ns_host_pid(void)
 {
 	_cleanup_close_ int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);

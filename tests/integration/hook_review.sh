@@ -196,4 +196,20 @@ hook cgns-none 1 createContainer sh -c 'echo $$ >"$0/cgroup.procs" && exec unsha
 [ "$got" -eq 0 ] || fail "createContainer in a cgroup namespace, no device: exit $got: $(cat "$work/out")"
 record cgns-none | jq -e '.result == "ok"' >/dev/null || fail "createContainer in a cgroup namespace, no device: $(record cgns-none)"
 ok "createContainer in a cgroup namespace without a device: proceeds"
+
+# ---- createContainer in PID 1's mount namespace ------------------------------
+# (the host's: a runtime that runs it there, or an entry registered for the
+# wrong stage): refused before anything is mounted or written, no "ok"
+# record.  Made here with a pid namespace whose PID 1 is the hook itself,
+# in a mount namespace of its own (nothing can reach this shell's table).
+config '[{"type": "mount"}]' NVIDIA_VISIBLE_DEVICES=all
+rm -rf "$rootfs/run/gpu-stage" # (made by the case before, in its own namespace)
+hook hostns 1 createContainer unshare -m -p -f --mount-proc --propagation private
+[ "$got" -eq 1 ] && grep -q "createContainer: the hook runs in the mount namespace of PID 1 (the host's)" "$work/out" ||
+	fail "createContainer in PID 1's mount namespace: exit $got: $(cat "$work/out")"
+[ ! -e "$rootfs/run/gpu-stage" ] || fail "createContainer in PID 1's mount namespace: $rootfs/run/gpu-stage made"
+if record hostns | jq -e 'select(.result == "ok")' >/dev/null; then
+	fail "createContainer in PID 1's mount namespace: an 'ok' record: $(record hostns)"
+fi
+ok "createContainer in PID 1's mount namespace: refused (exit 1), nothing made, no 'ok' record"
 echo "hook_review.sh: all cases passed"
