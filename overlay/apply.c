@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/magic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
@@ -193,9 +195,41 @@ static int load_mounts(struct ovl_ctx *c, const char *table, size_t table_len,
 	return r < 0 ? r : accept_runtime_tmpfs(c, v, n, err);
 }
 
+/* The kernel's own file systems in a container (its /proc, /sys, cgroups,
+ * ...): a mount over one of them hides what the runtime masks there
+ * later (maskedPaths, readonlyPaths), so an image's symlink must not lead
+ * a target into one.  NULL for any other. */
+static const char *pseudo_fs(unsigned long type)
+{
+	switch (type) {
+	case PROC_SUPER_MAGIC: return "procfs";
+	case SYSFS_MAGIC: return "sysfs";
+	case CGROUP_SUPER_MAGIC: return "cgroupfs";
+	case CGROUP2_SUPER_MAGIC: return "cgroup2";
+	case DEVPTS_SUPER_MAGIC: return "devpts";
+	case SECURITYFS_MAGIC: return "securityfs";
+	case DEBUGFS_MAGIC: return "debugfs";
+	case TRACEFS_MAGIC: return "tracefs";
+	case BPF_FS_MAGIC: return "bpf";
+	case EFIVARFS_MAGIC: return "efivarfs";
+	case PSTOREFS_MAGIC: return "pstore";
+	case SELINUX_MAGIC: return "selinuxfs";
+	case BINFMTFS_MAGIC: return "binfmt_misc";
+	default: return NULL;
+	}
+}
+
 int ovl_check_private(struct ovl_ctx *c, int target, const char *dest, struct gs_err *err)
 {
 	uint64_t id;
+	struct statfs sf;
+	if (fstatfs(target, &sf) < 0)
+		return gs_err_set(err, errno, "%s", dest);
+	const char *fs = pseudo_fs((unsigned long)sf.f_type);
+	if (fs)
+		return gs_err_setx(err, EXDEV,
+				   "%s lies on the container's %s (the image's symlinks lead there): a mount there would cover the kernel's files the runtime masks; refusing",
+				   dest, fs);
 	int r = ovl_mnt_id(target, &id, err);
 	if (r < 0)
 		return gs_err_wrap(err, "%s", dest);

@@ -12,7 +12,8 @@
 # /etc/ld.so.cache (a FIFO with a writer waiting: the hook must not open
 # it); /etc/ld.so.cache, the ld.so.conf.d entry and /usr/bin/nvidia-smi as
 # hard links to a host file; targets pointed into a volume with shared
-# propagation (the mounts would reach the host's table).  Each run must end in a clear refusal (runtime fails,
+# propagation (the mounts would reach the host's table); the firmware
+# directory a symlink into the container's procfs.  Each run must end in a clear refusal (runtime fails,
 # hook names the reason) or a confined success (the container loads
 # libcuda.so.1); and in every case nothing outside the rootfs changed: a
 # victim directory, the host's /etc/ld.so.cache, /usr/bin/nvidia-smi,
@@ -131,6 +132,18 @@ shared_refused "/usr/bin -> /vol/bin"
 hostile "/lib/firmware -> /vol (a shared volume)" createContainer false "rm -rf lib/firmware && ln -s /vol lib/firmware" "$vol"
 tail -n 1 "$HK_AUDIT" | grep -q 'shared propagation' ||
 	hk_fail "/lib/firmware -> /vol: the firmware was not skipped for its shared target: $(tail -n 1 "$HK_AUDIT")"
+
+# the firmware's directory a symlink to the container's procfs: a bind
+# there would cover what runc masks afterwards (maskedPaths; runc 1.1 then
+# fails the start, "open /proc/self/fd"): the firmware is left out (it is
+# optional) and the start goes on
+for kfs in /proc /proc/sys; do
+	hostile "/lib/firmware/nvidia/$HK_VER -> $kfs (a kernel file system)" prestart false \
+		"mkdir -p lib/firmware/nvidia && rm -rf 'lib/firmware/nvidia/$HK_VER' && ln -s '$kfs' 'lib/firmware/nvidia/$HK_VER'"
+	tail -n 1 "$HK_AUDIT" | jq -e '[.plan.operations[] | select(.destination | startswith("/lib/firmware/"))
+			| select(.status == "skipped" and (.note | contains("lies on the container'"'"'s")))] | length == 1' >/dev/null ||
+		hk_fail "firmware -> $kfs: not left out for its kernel file system: $(tail -n 1 "$HK_AUDIT" | jq -c '[.plan.operations[] | select(.op == "bind-dir")]')"
+done
 
 # ---- corrupt, truncated, missing, FIFO caches: confined success expected ----
 cache_case() {
