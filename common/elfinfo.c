@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "gs/elfinfo.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct dynscan {
 	uint64_t strtab, strsz;
@@ -47,9 +49,18 @@ static int vaddr_to_off(Elf *e, size_t phnum, uint64_t addr, uint64_t *off)
 	return -1;
 }
 
+static int too_big(const char *name, const char *what, uint64_t size, uint64_t max,
+		   struct gs_err *err)
+{
+	return gs_err_setx(err, EBADMSG, "%s: %s of %llu bytes (more than %llu: not read)", name, what,
+			   (unsigned long long)size, (unsigned long long)max);
+}
+
 static int scan_dynamic(Elf *e, const GElf_Phdr *ph, const char *name, struct dynscan *d,
 			struct gs_err *err)
 {
+	if (ph->p_filesz > GS_ELF_MAX_DYNAMIC)
+		return too_big(name, "a dynamic segment", ph->p_filesz, GS_ELF_MAX_DYNAMIC, err);
 	Elf_Data *data = elf_getdata_rawchunk(e, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_DYN);
 	if (!data)
 		return gs_err_elf(err, EBADMSG, "%s: dynamic segment at %#llx+%#llx", name,
@@ -105,6 +116,8 @@ static int read_strings(Elf *e, size_t phnum, const char *name, const struct dyn
 	if (vaddr_to_off(e, phnum, d->strtab, &off) < 0)
 		return gs_err_setx(err, EBADMSG, "%s: DT_STRTAB %#llx is in no loaded segment", name,
 				   (unsigned long long)d->strtab);
+	if (d->strsz > GS_ELF_MAX_STRTAB)
+		return too_big(name, "a string table (DT_STRSZ)", d->strsz, GS_ELF_MAX_STRTAB, err);
 	Elf_Data *tab = elf_getdata_rawchunk(e, (int64_t)off, d->strsz, ELF_T_BYTE);
 	if (!tab)
 		return gs_err_elf(err, EBADMSG, "%s: string table at %#llx+%#llx", name,
@@ -129,6 +142,8 @@ static int read_strings(Elf *e, size_t phnum, const char *name, const struct dyn
 static int read_interp(Elf *e, const GElf_Phdr *ph, const char *name, struct gs_elf_info *info,
 		       struct gs_err *err)
 {
+	if (ph->p_filesz > GS_ELF_MAX_INTERP)
+		return too_big(name, "a PT_INTERP", ph->p_filesz, GS_ELF_MAX_INTERP, err);
 	Elf_Data *data = elf_getdata_rawchunk(e, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_BYTE);
 	if (!data || data->d_size == 0)
 		return gs_err_elf(err, EBADMSG, "%s: PT_INTERP", name);
@@ -142,6 +157,9 @@ static int scan_phdrs(Elf *e, const char *name, struct gs_elf_info *info, struct
 	int r = 0;
 	if (elf_getphdrnum(e, &phnum) != 0)
 		return gs_err_elf(err, EBADMSG, "%s: program headers", name);
+	if (phnum > GS_ELF_MAX_PHDRS)
+		return gs_err_setx(err, EBADMSG, "%s: %zu program headers (more than %d: not read)", name,
+				   phnum, GS_ELF_MAX_PHDRS);
 	for (size_t i = 0; r >= 0 && i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph))
@@ -330,6 +348,8 @@ static int scan_versions(Elf *e, const GElf_Ehdr *eh, const char *name, struct g
 			return gs_err_elf(err, EBADMSG, "%s: section header", name);
 		if (v.sh.sh_type != SHT_GNU_verneed && v.sh.sh_type != SHT_GNU_verdef)
 			continue;
+		if (v.sh.sh_size > GS_ELF_MAX_VERSECT)
+			return too_big(name, "a symbol version section", v.sh.sh_size, GS_ELF_MAX_VERSECT, err);
 		Elf_Data *d = elf_rawdata(scn, NULL);
 		if (!d || (!d->d_buf && d->d_size))
 			return gs_err_elf(err, EBADMSG, "%s: symbol version section", name);
@@ -343,11 +363,48 @@ static int scan_versions(Elf *e, const GElf_Ehdr *eh, const char *name, struct g
 	return 0;
 }
 
+static uint64_t field(const unsigned char *h, size_t off, size_t len)
+{
+	uint64_t v = 0;
+	bool msb = h[EI_DATA] == ELFDATA2MSB;
+	for (size_t i = 0; i < len; i++)
+		v |= (uint64_t)h[off + (msb ? len - 1 - i : i)] << (8 * i);
+	return v;
+}
+
+/* Before libelf sees FD: elf_begin allocates a structure per section
+ * header the file claims (with extended numbering, up to its size / 64),
+ * so the counts are checked first, from the ELF header.  0: not an ELF
+ * file or within bounds (libelf then reads it); < 0: refused. */
+static int check_counts(int fd, const char *name, struct gs_err *err)
+{
+	unsigned char h[sizeof(Elf64_Ehdr)];
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(h, ELFMAG, SELFMAG) ||
+	    (h[EI_CLASS] != ELFCLASS32 && h[EI_CLASS] != ELFCLASS64) ||
+	    (h[EI_CLASS] == ELFCLASS64 && n < (ssize_t)sizeof(Elf64_Ehdr)))
+		return 0;
+	bool b64 = h[EI_CLASS] == ELFCLASS64;
+	uint64_t shoff = b64 ? field(h, 40, 8) : field(h, 32, 4);
+	uint64_t phnum = b64 ? field(h, 56, 2) : field(h, 44, 2);
+	uint64_t shnum = b64 ? field(h, 60, 2) : field(h, 48, 2);
+	if (phnum == PN_XNUM || (shnum == 0 && shoff != 0))
+		return gs_err_setx(err, EBADMSG, "%s: extended section or program header numbering (not read)",
+				   name);
+	if (shnum > GS_ELF_MAX_SECTIONS)
+		return gs_err_setx(err, EBADMSG, "%s: %llu section headers (more than %d: not read)", name,
+				   (unsigned long long)shnum, GS_ELF_MAX_SECTIONS);
+	return 0;
+}
+
 int gs_elf_inspect(int fd, const char *name, struct gs_elf_info *info, struct gs_err *err)
 {
 	memset(info, 0, sizeof(*info));
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return gs_err_elf(err, EINVAL, "libelf initialisation");
+	int r = check_counts(fd, name, err);
+	if (r < 0)
+		return r;
 	__attribute__((cleanup(elf_endp))) Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e || elf_kind(e) != ELF_K_ELF)
 		return 0;
@@ -357,7 +414,7 @@ int gs_elf_inspect(int fd, const char *name, struct gs_elf_info *info, struct gs
 	info->elfclass = gelf_getclass(e);
 	info->machine = eh.e_machine;
 	info->type = eh.e_type;
-	int r = scan_phdrs(e, name, info, err);
+	r = scan_phdrs(e, name, info, err);
 	if (r >= 0)
 		r = scan_versions(e, &eh, name, info, err);
 	if (r < 0) {

@@ -640,6 +640,38 @@ static void test_elf_versions_lying(void **state)
 	    "Verdef entry at 0x100");
 }
 
+/* A file that claims more than gs_elf_inspect reads or allocates (its
+ * counts and sizes, GS_ELF_MAX_*): refused before libelf sees it, or
+ * before the chunk is read, never a multi-GB allocation. */
+static void test_elf_bounds(void **state)
+{
+	(void)state;
+	char need[128];
+	snprintf(need, sizeof(need), "%s/libneed.so", vdir);
+	_cleanup_close_ int fd = open(need, O_RDONLY | O_CLOEXEC);
+	Elf64_Ehdr eh;
+	assert_int_equal(pread(fd, &eh, sizeof(eh), 0), sizeof(eh));
+	uint64_t shnum_at = offsetof(Elf64_Ehdr, e_shnum); /* with e_shstrndx after it */
+	lie(need, shnum_at, (uint32_t)eh.e_shstrndx << 16 | (GS_ELF_MAX_SECTIONS + 1), false,
+	    "section headers (more than 4096");
+	lie(need, shnum_at, (uint32_t)eh.e_shstrndx << 16, false, "extended section");
+	uint64_t phnum_at = offsetof(Elf64_Ehdr, e_phnum); /* with e_shentsize after it */
+	lie(need, phnum_at, (uint32_t)eh.e_shentsize << 16 | PN_XNUM, false, "extended section or program header");
+	uint64_t dyn = 0;
+	for (unsigned int i = 0; i < eh.e_phnum && !dyn; i++) {
+		Elf64_Phdr ph;
+		assert_int_equal(pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * eh.e_phentsize)), sizeof(ph));
+		if (ph.p_type == PT_DYNAMIC)
+			dyn = eh.e_phoff + i * eh.e_phentsize;
+	}
+	assert_true(dyn != 0);
+	lie(need, dyn + offsetof(Elf64_Phdr, p_filesz), 3ull << 30, true, "a dynamic segment of 3221225472 bytes");
+	uint64_t data, shdr;
+	find_section(need, SHT_GNU_verneed, &data, &shdr);
+	lie(need, shdr + offsetof(Elf64_Shdr, sh_size), GS_ELF_MAX_VERSECT + 1, true,
+	    "a symbol version section of");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_glibc_names),
 		cmocka_unit_test(test_elf_versions),
 		cmocka_unit_test(test_elf_versions_lying),
+		cmocka_unit_test(test_elf_bounds),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	return r | cmocka_run_group_tests(elf, vsetup, vteardown);

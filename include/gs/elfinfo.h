@@ -2,7 +2,8 @@
 /* What we need to know about an ELF file, read with libelf through the
  * program headers (as ld.so and ldconfig read it): class, machine, type,
  * SONAME, DT_NEEDED, PT_INTERP.  Lying files (offsets past the end, strings
- * without NUL, absurd counts) give EBADMSG, never a crash. */
+ * without NUL, absurd counts or sizes) give EBADMSG, never a crash, and
+ * nothing is read or allocated past the GS_ELF_MAX_* bounds. */
 #ifndef GS_ELFINFO_H
 #define GS_ELFINFO_H
 
@@ -14,6 +15,16 @@
 
 #define GS_ELF_MAX_NEEDED 256
 #define GS_ELF_MAX_VERSIONS 4096 /* version entries (needs + defs) read, at most */
+/* What one file may make us read or allocate (an image's file is as
+ * hostile as its author: a multi-GB file of zeros costs a layer nothing);
+ * real libraries are far below each (libcuda: ~40 sections, a dynamic
+ * segment of a few hundred bytes, a string table of ~100 KB). */
+#define GS_ELF_MAX_SECTIONS 4096        /* section headers; extended numbering refused */
+#define GS_ELF_MAX_PHDRS 256            /* program headers */
+#define GS_ELF_MAX_DYNAMIC (1u << 20)   /* PT_DYNAMIC bytes */
+#define GS_ELF_MAX_STRTAB (16u << 20)   /* DT_STRSZ */
+#define GS_ELF_MAX_VERSECT (4u << 20)   /* one SHT_GNU_verneed/verdef section */
+#define GS_ELF_MAX_INTERP 4096          /* PT_INTERP */
 
 /* A GLIBC_x.y[.z] version as one number (major << 16 | minor << 8 | patch,
  * each at most 255) that compares as the versions do; 0: none. */
