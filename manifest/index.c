@@ -254,8 +254,13 @@ int gs_index_format(const struct gs_manifest *m, uint64_t manifest_size,
 		free(text);
 		return gs_err_setx(err, ENOMEM, "index: out of memory");
 	}
-	uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)n);
 	char tail[32];
+	if (n + sizeof(tail) > GS_INDEX_MAX) {
+		free(text);
+		return gs_err_setx(err, EFBIG, "index: %zu bytes, more than the %u a reader takes (not written)",
+				   n, GS_INDEX_MAX);
+	}
+	uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)n);
 	int tl = snprintf(tail, sizeof(tail), "end\t%08lx\n", crc);
 	char *all = realloc(text, n + (size_t)tl + 1);
 	if (!all) {

@@ -166,6 +166,9 @@ static int check_entries(const struct gs_manifest *p, struct named *v, struct gs
 		if (!f->source || f->source[0] != '/' || gs_has_control(f->source))
 			return gs_err_setx(err, EINVAL, "files[%zu]: %s: source must be an absolute path",
 					   i, f->path);
+		if (strlen(f->source) >= GS_SOURCE_MAX)
+			return gs_err_setx(err, EINVAL, "files[%zu]: %s: source longer than %d bytes", i,
+					   f->path, GS_SOURCE_MAX - 1);
 		if ((unsigned int)f->kind >= N_KINDS)
 			return gs_err_setx(err, EINVAL, "files[%zu]: %s: unknown kind %d", i, f->path,
 					   (int)f->kind);
@@ -197,6 +200,9 @@ int gs_manifest_check(const struct gs_manifest *p, struct gs_err *err)
 		return gs_err_setx(err, EINVAL, "driver %s: no architecture", p->driver);
 	if ((p->n_files && !p->files) || (p->n_links && !p->links))
 		return gs_err_setx(err, EINVAL, "driver %s: malformed plan", p->driver);
+	if (p->n_files > GS_MANIFEST_MAX_ENTRIES || p->n_links > GS_MANIFEST_MAX_ENTRIES - p->n_files)
+		return gs_err_setx(err, EINVAL, "driver %s: %zu files and %zu links (more than %d entries)",
+				   p->driver, p->n_files, p->n_links, GS_MANIFEST_MAX_ENTRIES);
 	size_t n = p->n_files + p->n_links;
 	_cleanup_free_ struct named *v = calloc(n ? n : 1, sizeof(*v));
 	if (!v)

@@ -393,6 +393,42 @@ static struct gs_index *ix(const struct gs_manifest *m)
 	return x;
 }
 
+/* An index past what a reader takes (GS_INDEX_MAX) is not written: the
+ * sources of a manifest that is itself within bounds can make one. */
+static void test_index_too_big(void **state)
+{
+	(void)state;
+	struct gs_manifest *m = manifest();
+	char *src = malloc(GS_SOURCE_MAX);
+	assert_non_null(src);
+	memset(src, 's', GS_SOURCE_MAX - 1);
+	src[0] = '/';
+	src[GS_SOURCE_MAX - 1] = '\0';
+	for (size_t i = 0; i < m->n_files; i++) {
+		free(m->files[i].source);
+		m->files[i].source = strdup(src);
+	}
+	size_t n = GS_INDEX_MAX / (GS_SOURCE_MAX - 1) + 1, k = m->n_files;
+	m->files = realloc(m->files, (k + n) * sizeof(*m->files));
+	assert_non_null(m->files);
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "config/etc/x/f%zu", i);
+		m->files[k + i] = mkfile(path, GS_KIND_CONFIG, GS_CAP_COMPUTE, NULL);
+		free(m->files[k + i].source);
+		m->files[k + i].source = strdup(src);
+	}
+	m->n_files = k + n;
+	free(src);
+	char *text = NULL;
+	size_t len = 0;
+	struct gs_err e = GS_ERR_INIT;
+	assert_int_equal(gs_index_format(m, 1234, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &text, &len, &e), -EFBIG);
+	assert_non_null(strstr(e.msg, "more than the 16777216 a reader takes"));
+	assert_null(text);
+	gs_manifest_free(m);
+}
+
 static int plan_build(const struct gs_manifest *m, const struct ovl_request *req,
 		      struct ovl_plan **out, struct gs_err *err)
 {
@@ -1566,6 +1602,7 @@ static void test_inventory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_index_too_big),
 		cmocka_unit_test(test_env_visible),
 		cmocka_unit_test(test_env_first_wins_and_caps),
 		cmocka_unit_test(test_env_last_wins),

@@ -519,6 +519,27 @@ static void test_bad_plans_refused(void **state)
 		if (!strstr(err.msg, cases[i].why))
 			fail_msg("case %zu: '%s' not in '%s'", i, cases[i].why, err.msg);
 	}
+	/* sizes an input multiplies: a source past PATH_MAX, more entries than
+	 * the index is built for */
+	{
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
+		char src[GS_SOURCE_MAX + 2] = "/";
+		memset(src + 1, 's', GS_SOURCE_MAX);
+		free(p->files[0].source);
+		p->files[0].source = xstrdup(src);
+		assert_int_equal(stage(x, p, false, &res, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "source longer than 4095 bytes"));
+	}
+	{
+		_cleanup_(gs_manifest_freep) struct gs_manifest *p = make_plan(x, VER);
+		char name[64];
+		for (int i = 0; p->n_links <= GS_MANIFEST_MAX_ENTRIES; i++) {
+			snprintf(name, sizeof(name), "lib/compute/many%d", i);
+			add_link(p, name, "libcuda.so.1");
+		}
+		assert_int_equal(stage(x, p, false, &res, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "(more than 8192 entries)"));
+	}
 	assert_int_equal(access(x->store, F_OK), -1); /* nothing was created */
 }
 

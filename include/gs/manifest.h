@@ -111,6 +111,10 @@ extern const unsigned int gs_cap_order[7];
 /* most components in one: the store's tree walks (removal, verify) go to
  * 64 levels, so nothing accepted can be deeper than they reach */
 #define GS_PATH_DEPTH_MAX 32
+/* files + links in one manifest (a full driver has a few hundred): what
+ * building and checking the index costs grows with its square */
+#define GS_MANIFEST_MAX_ENTRIES 8192
+#define GS_SOURCE_MAX 4096          /* longest files[].source (PATH_MAX) */
 
 /* What a manifest holds beyond a gs_plan. */
 struct gs_manifest_info {
