@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "gs/cleanup.h"
@@ -34,6 +35,8 @@ struct verify {
 	size_t n_lines;
 	bool oom;
 	unsigned char *buf;
+	uid_t uid;        /* every entry's owner: the store directory's */
+	gid_t gid;
 };
 
 __attribute__((format(printf, 3, 4))) static void mismatch(struct verify *c, const char *path,
@@ -113,7 +116,10 @@ static const char *type_name(mode_t m)
 	}
 }
 
-static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65], int *err_no)
+/* *CAPS: the file has file capabilities (security.capability): a staged
+ * program run on the host would gain them. */
+static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65], bool *caps,
+		     int *err_no)
 {
 	struct gs_err e = GS_ERR_INIT;
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -121,6 +127,7 @@ static int hash_file(struct verify *c, int dirfd, const char *name, char hex[65]
 		*err_no = errno;
 		return -1;
 	}
+	*caps = fgetxattr(fd, "security.capability", NULL, 0) >= 0;
 	int r = gs_sha256_fd(fd, c->buf, HASH_CHUNK, hex, &e);
 	if (r == -ENOMEM)
 		return -2;
@@ -145,9 +152,12 @@ static int check_file(struct verify *c, int dirfd, const char *name, const char 
 		return 0;
 	}
 	char hex[65];
-	int e = 0, r = hash_file(c, dirfd, name, hex, &e);
+	bool caps = false;
+	int e = 0, r = hash_file(c, dirfd, name, hex, &caps, &e);
 	if (r == -2)
 		return -ENOMEM;
+	if (caps)
+		mismatch(c, rel, "has file capabilities (security.capability), expected none");
 	if (r < 0)
 		mismatch(c, rel, "cannot read: %s", strerror(e));
 	else if (strcmp(hex, f->sha256))
@@ -197,6 +207,15 @@ static int check_index(struct verify *c, int dirfd, const char *rel, const struc
 
 static int walk(struct verify *c, int dirfd, const char *rel, unsigned int depth);
 
+/* Owned as the store is (its owner could rewrite a file every container
+ * mounts: chmod is its to make). */
+static void check_owner(struct verify *c, const char *rel, const struct stat *st)
+{
+	if (st->st_uid != c->uid || st->st_gid != c->gid)
+		mismatch(c, rel, "owner %ju:%ju, expected %ju:%ju (the store's)", (uintmax_t)st->st_uid,
+			 (uintmax_t)st->st_gid, (uintmax_t)c->uid, (uintmax_t)c->gid);
+}
+
 static int check_entry(struct verify *c, int dirfd, const char *name, const char *rel,
 		       unsigned int depth)
 {
@@ -205,6 +224,7 @@ static int check_entry(struct verify *c, int dirfd, const char *name, const char
 		mismatch(c, rel, "cannot stat: %s", strerror(errno));
 		return 0;
 	}
+	check_owner(c, rel, &st);
 	struct expect *e = expect_find(c, rel);
 	if (e) {
 		e->seen = true;
@@ -284,6 +304,11 @@ static int verify_tree(struct verify *c, int verfd, struct gs_err *err)
 		return gs_err_setx(err, ENOMEM, "verify: out of memory");
 	if (fstat(verfd, &st) < 0)
 		return gs_err_set(err, errno, "verify");
+	struct stat store;
+	bool up = fstatat(verfd, "..", &store, 0) == 0;
+	c->uid = up ? store.st_uid : st.st_uid;
+	c->gid = up ? store.st_gid : st.st_gid;
+	check_owner(c, ".", &st);
 	if ((st.st_mode & 07777) != 0555)
 		mismatch(c, ".", "mode %04o, expected 0555", (unsigned int)(st.st_mode & 07777));
 	if (walk(c, verfd, "", 0) < 0)

@@ -16,6 +16,7 @@ PKGS=(
 	musl musl-tools                     # hook_runc.sh: a musl image with musl's real loader
 	libssl-dev                          # SHA-256 (libcrypto)
 	libcap-dev                          # capabilities (hook)
+	libcap2-bin                         # test_store: setcap (verify catches file capabilities)
 	libarchive-dev libzstd-dev          # export/import: tar + zstd archives (static libarchive.a, libzstd.a)
 	zstd gzip                           # store_archive.sh: reading exports, a gzip'd tar to refuse
 	runc crun                           # OCI runtimes for hook tests

@@ -665,6 +665,15 @@ static void test_verify_detects_tampering(void **state)
 		{"chmod 0644 $S/" VER "/manifest.json", "manifest.json: mode 0644, expected 0444"},
 		{"cd $S/" VER " && chmod u+w . config && mv config/vulkan config2 && chmod 0555 . config",
 		 "config/vulkan/icd.d/nvidia_icd.json: missing"},
+		/* its owner could make it writable and rewrite it */
+		{"chown 1000 $S/" VER "/lib/compute/libcuda.so." VER,
+		 "lib/compute/libcuda.so." VER ": owner 1000:0, expected 0:0 (the store's)"},
+		{"chown -h 0:1000 $S/" VER "/lib/compute/libcuda.so.1", "lib/compute/libcuda.so.1: owner 0:1000"},
+		{"chown 1000 $S/" VER "/lib", "lib: owner 1000:0"},
+		{"chown -R 1000 $S/" VER, ".: owner 1000:0"},
+		/* a staged program with file capabilities */
+		{"setcap cap_net_raw+ep $S/" VER "/bin/nvidia-smi",
+		 "bin/nvidia-smi: has file capabilities"},
 	};
 	stage_ok(x, VER, GS_STAGE_CREATED);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
