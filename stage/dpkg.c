@@ -46,27 +46,45 @@ static int add_owner(struct gs_dpkg *db, const char *path, const struct gs_dpkg_
 	return 0;
 }
 
-static int load_list(struct gs_dpkg *db, const struct gs_root *root, const struct gs_dpkg_pkg *pkg)
+/* Reads PATH of ROOT: 1 read, 0 not there; any other failure (too large,
+ * unreadable, not a file) is an error naming it: a database read in part
+ * would drop files whose only proof of version is their package. */
+static int read_db_file(const struct gs_root *root, const char *path, size_t max, char **text,
+			struct gs_err *err)
+{
+	int r = gs_root_read_text(root, path, max, text, err);
+	if (r >= 0)
+		return 1;
+	if (err->code == ENOENT || err->code == ENOTDIR) {
+		gs_err_clear(err);
+		return 0;
+	}
+	return gs_err_wrap(err, "the dpkg database");
+}
+
+static int load_list(struct gs_dpkg *db, const struct gs_root *root, const struct gs_dpkg_pkg *pkg,
+		     struct gs_err *err)
 {
 	_cleanup_free_ char *path = NULL, *text = NULL;
-	struct gs_err ignored = GS_ERR_INIT;
 	/* Multi-Arch: same packages name their list PKG:ARCH.list. */
 	if (asprintf(&path, "/var/lib/dpkg/info/%s:%s.list", pkg->name, pkg->arch) < 0)
-		return -ENOMEM;
-	if (gs_root_read_text(root, path, LIST_MAX, &text, &ignored) < 0) {
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	int r = read_db_file(root, path, LIST_MAX, &text, err);
+	if (r == 0) {
 		free(path);
 		path = NULL;
 		if (asprintf(&path, "/var/lib/dpkg/info/%s.list", pkg->name) < 0)
-			return -ENOMEM;
-		if (gs_root_read_text(root, path, LIST_MAX, &text, &ignored) < 0)
-			return 0; /* a package without a file list owns nothing */
+			return gs_err_setx(err, ENOMEM, "out of memory");
+		r = read_db_file(root, path, LIST_MAX, &text, err);
 	}
-	int r = 0;
+	if (r <= 0)
+		return r; /* 0: a package without a file list owns nothing */
+	r = 0;
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); r >= 0 && line;
 	     line = strtok_r(NULL, "\n", &save))
 		if (line[0] == '/')
 			r = add_owner(db, line, pkg);
-	return r;
+	return r < 0 ? gs_err_setx(err, ENOMEM, "reading the dpkg database: out of memory") : 0;
 }
 
 struct stanza {
@@ -139,17 +157,19 @@ static int parse_status(struct gs_dpkg *db, char *text)
 int gs_dpkg_load(const struct gs_root *root, struct gs_dpkg *db, struct gs_err *err)
 {
 	_cleanup_free_ char *text = NULL;
-	struct gs_err ignored = GS_ERR_INIT;
 	*db = (struct gs_dpkg){0};
-	if (gs_root_read_text(root, "/var/lib/dpkg/status", STATUS_MAX, &text, &ignored) < 0)
-		return 0; /* not a dpkg system */
+	int r = read_db_file(root, "/var/lib/dpkg/status", STATUS_MAX, &text, err);
+	if (r <= 0)
+		return r; /* 0: not a dpkg system */
 	db->present = true;
-	int r = parse_status(db, text);
+	r = parse_status(db, text);
+	if (r < 0)
+		r = gs_err_set(err, -r, "reading the dpkg database");
 	for (size_t i = 0; r >= 0 && i < db->n_pkgs; i++)
-		r = load_list(db, root, db->pkgs[i]);
+		r = load_list(db, root, db->pkgs[i], err);
 	if (r < 0) {
 		gs_dpkg_clear(db);
-		return gs_err_set(err, -r, "reading the dpkg database");
+		return r;
 	}
 	return 0;
 }

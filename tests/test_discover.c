@@ -336,6 +336,23 @@ static void test_dpkg(void **state)
 	assert_int_equal(db.n_pkgs, 0);
 	gs_dpkg_clear(&db);
 	gs_root_close(&r);
+	/* a database that is there but cannot be read whole is an error naming
+	 * the file, not "owns nothing": a file list that is a directory, or
+	 * the status file larger than the bound */
+	assert_int_equal(sh("cd %s/var/lib/dpkg/info && rm nvidia-cuda-mps.list && mkdir nvidia-cuda-mps.list", d), 0);
+	assert_int_equal(gs_root_open(d, &r, &err), 0);
+	assert_true(gs_dpkg_load(&r, &db, &err) < 0);
+	if (!strstr(err.msg, "nvidia-cuda-mps.list") || !strstr(err.msg, "dpkg database"))
+		fail_msg("an unreadable file list: '%s'", err.msg);
+	assert_false(db.present);
+	gs_root_close(&r);
+	gs_err_clear(&err);
+	assert_int_equal(sh("cd %s/var/lib/dpkg && truncate -s 300M status", d), 0);
+	assert_int_equal(gs_root_open(d, &r, &err), 0);
+	assert_true(gs_dpkg_load(&r, &db, &err) < 0);
+	if (!strstr(err.msg, "/var/lib/dpkg/status"))
+		fail_msg("a status file past the bound: '%s'", err.msg);
+	gs_root_close(&r);
 	assert_int_equal(sh("rm -rf %s", d), 0);
 }
 
