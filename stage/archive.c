@@ -163,7 +163,8 @@ static int put_data(struct archive *a, const char *path, const void *buf, size_t
 static int put_file(struct archive *a, int verfd, const char *dir, const char *ver,
 		    const struct gs_file *f, unsigned char *buf, struct gs_err *err)
 {
-	_cleanup_close_ int fd = gs_open_beneath(verfd, f->path, O_RDONLY | O_NOCTTY, 0);
+	/* O_NONBLOCK: a fifo planted in a tampered tree must not hang the export */
+	_cleanup_close_ int fd = gs_open_beneath(verfd, f->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return gs_err_set(err, errno, "%s/%s", dir, f->path);
@@ -256,9 +257,12 @@ static int read_manifest(const struct gs_store_ver *v, const char *ver, char **t
 {
 	char name[GS_PATH_MAX + 128];
 	snprintf(name, sizeof(name), "%s/" GS_MANIFEST_NAME, v->dir);
-	_cleanup_close_ int fd = gs_open_beneath(v->verfd, GS_MANIFEST_NAME, O_RDONLY | O_NOCTTY, 0);
-	if (fd < 0)
+	_cleanup_close_ int fd = gs_open_beneath(v->verfd, GS_MANIFEST_NAME, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return gs_err_set(err, errno, "%s", name);
+	if (!S_ISREG(st.st_mode))
+		return gs_err_setx(err, EBADMSG, "%s: not a regular file", name);
 	int r = gs_read_all_fd(fd, GS_MANIFEST_MAX, name, text, len, err);
 	struct gs_manifest_info info;
 	if (r >= 0)

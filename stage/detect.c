@@ -54,8 +54,10 @@ static void note_candidate(const struct gs_root *r, const struct ldc_entry *e, s
 	if (!v)
 		return;
 	size_t used = strlen(c->list);
-	snprintf(c->list + used, sizeof(c->list) - used, "%s%s -> %s", used ? ", " : "", e->value,
-		 resolved);
+	int n = snprintf(c->list + used, sizeof(c->list) - used, "%s%s -> %s", used ? ", " : "", e->value,
+			 resolved);
+	if (n < 0 || (size_t)n >= sizeof(c->list) - used) /* the message says it was cut */
+		memcpy(c->list + sizeof(c->list) - 6, ", ...", 6);
 	if (!c->first)
 		c->first = strdup(v);
 	else if (strcmp(c->first, v) != 0)

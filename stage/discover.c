@@ -36,6 +36,7 @@
 
 #include "discover_internal.h"
 #include "gs/cleanup.h"
+#include "gs/fsx.h"
 #include "gs/elfinfo.h"
 #include "gs/ldcache.h"
 
@@ -220,7 +221,7 @@ static int add_file(struct disc *d, const char *path, char *source, enum gs_kind
 	f->size = (uint64_t)st->st_size;
 	f->src_dev = (uint64_t)st->st_dev;
 	f->src_ino = (uint64_t)st->st_ino;
-	f->src_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	f->src_mtime_ns = gs_mtime_ns(st);
 	if (info) {
 		f->soname = steal_ptr(&info->soname);
 		f->needed = steal_ptr(&info->needed);

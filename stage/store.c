@@ -336,11 +336,6 @@ static int copy_data(struct build *b, int src, int dst, uint64_t size, char hex[
 	return r < 0 ? r : gs_sha256_final(h, hex, err);
 }
 
-static int64_t mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
 /* The source is still the file discovery looked at. */
 static int same_source(const struct gs_file *f, const struct stat *st, const char *when,
 		       struct gs_err *err)
@@ -354,7 +349,7 @@ static int same_source(const struct gs_file *f, const struct stat *st, const cha
 	if ((uint64_t)st->st_dev != f->src_dev || (uint64_t)st->st_ino != f->src_ino)
 		return gs_err_setx(err, ESTALE, "%s: replaced by another file %s; run gpu-stage again",
 				   f->source, when);
-	if (mtime_ns(st) != f->src_mtime_ns)
+	if (gs_mtime_ns(st) != f->src_mtime_ns)
 		return gs_err_setx(err, ESTALE, "%s: modified %s; run gpu-stage again", f->source,
 				   when);
 	return 0;

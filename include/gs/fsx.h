@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "gs/err.h"
@@ -115,5 +116,16 @@ int gs_exe_sibling(const char *name, char **out, struct gs_err *err);
  * so that the peak memory of a run is what it holds at once, which the
  * ld.so.cache bounds (gs/ldcache.h) are stated in. */
 void gs_malloc_init(void);
+
+/* ST's mtime in nanoseconds, saturated (a file can claim a year past
+ * 2262, where the product no longer fits). */
+static inline int64_t gs_mtime_ns(const struct stat *st)
+{
+	int64_t ns;
+	if (__builtin_mul_overflow((int64_t)st->st_mtim.tv_sec, (int64_t)1000000000, &ns) ||
+	    __builtin_add_overflow(ns, (int64_t)st->st_mtim.tv_nsec, &ns))
+		return st->st_mtim.tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
 
 #endif

@@ -76,6 +76,13 @@ if "$GS" export "$VER" --store "$s1" -o "$work/bad.tar.zst" 2>"$work/err"; then 
 grep -q "nvidia-smi: content differs from the manifest" "$work/err" || fail "export error: $(cat "$work/err")"
 [ -e "$work/bad.tar.zst" ] && fail "a failed export left its file"
 ls "$work"/.bad.tar.zst.gs-* >/dev/null 2>&1 && fail "a failed export left its temporary file"
+# a fifo in place of a staged file (a tampered tree): refused at once, never
+# waiting for a writer
+stage "$VER" "$s1" --force
+chmod u+w "$s1/$VER/bin/utility" && rm -f "$s1/$VER/bin/utility/nvidia-smi" && mkfifo "$s1/$VER/bin/utility/nvidia-smi"
+rc=0; timeout 30 "$GS" export "$VER" --store "$s1" -o "$work/bad.tar.zst" 2>"$work/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "nvidia-smi" "$work/err" || fail "export of a tree with a fifo: exit $rc (124: it hung): $(cat "$work/err")"
+[ -e "$work/bad.tar.zst" ] && fail "a failed export left its file"
 # (restaged as it was: the staged set, and so its export, is new: another created time)
 stage "$VER" "$s1" --force
 "$GS" export "$VER" --store "$s1" -o "$work/a.tar.zst" >/dev/null || fail "export after repair failed"
