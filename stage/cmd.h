@@ -70,4 +70,11 @@ int cdi_check(const struct cdi_check *q, char **file, char **why, struct gs_err 
 
 int cmd_info(int argc, char **argv);
 
+/* The explicit "env" of every hook entry gpu-stage writes for an engine
+ * to copy into config.json (CVE-2025-23266: a createContainer hook without
+ * one inherited the container's environment under runc <= 1.2).  Not
+ * empty: an engine that re-encodes the entry with omitempty (CDI, hooks.d)
+ * would drop an empty list, and the hook reads no variable anyway. */
+#define GS_HOOK_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
 #endif

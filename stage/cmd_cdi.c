@@ -209,8 +209,9 @@ static int add_common(struct cdi_made *m, const struct cdi_params *p, struct gs_
 	for (size_t i = 0; r >= 0 && i < sizeof(argv) / sizeof(argv[0]); i++)
 		if (argv[i] && json_array_append_new(args, json_string(argv[i])) < 0)
 			r = oom(err);
-	if (r >= 0 && !(edits = json_pack("{s:o, s:[{s:s, s:s, s:O}]}", "deviceNodes", nodes, "hooks",
-					  "hookName", "createContainer", "path", m->hook, "args", args)))
+	if (r >= 0 && !(edits = json_pack("{s:o, s:[{s:s, s:s, s:O, s:[s]}]}", "deviceNodes", nodes, "hooks",
+					  "hookName", "createContainer", "path", m->hook, "args", args,
+					  "env", GS_HOOK_ENV)))
 		r = oom(err);
 	nodes = NULL; /* "o" took it (or freed it on failure) */
 	gs_json_decrefp(&args);

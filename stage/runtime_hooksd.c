@@ -35,8 +35,8 @@ static json_t *hook_file(const struct rt_opts *o)
 	}
 	if (args)
 		json_array_append_new(args, json_string(HOOK_STAGE));
-	return json_pack("{s:s, s:{s:s, s:o}, s:{s:b}, s:[s]}", "version", "1.0.0", "hook", "path",
-			 o->hook, "args", args, "when", "always", 1, "stages", HOOK_STAGE);
+	return json_pack("{s:s, s:{s:s, s:o, s:[s]}, s:{s:b}, s:[s]}", "version", "1.0.0", "hook", "path",
+			 o->hook, "args", args, "env", GS_HOOK_ENV, "when", "always", 1, "stages", HOOK_STAGE);
 }
 
 /* Is the hook file there gpu-stage's (its hook.path a gpu-stage-hook)? */

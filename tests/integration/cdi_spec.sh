@@ -106,8 +106,9 @@ n1="{\"path\":\"/dev/nvidia1\",\"hostPath\":\"$D/nvidia1\"}"
 ctl() { printf '{"path":"/dev/%s","hostPath":"%s/%s"}' "$1" "$D" "$1"; }
 [ "$(jq -c .containerEdits.deviceNodes "$SPEC")" = "[$(ctl nvidiactl),$(ctl nvidia-uvm),$(ctl nvidia-uvm-tools)]" ] ||
 	fail "control nodes: $(jq -c .containerEdits.deviceNodes "$SPEC")"
-want_hook() { # ARGS...: the one hook the spec must hold
-	printf '%s\n' "$@" | jq -R . | jq -sc --arg p "$HOOKABS" '[{hookName: "createContainer", path: $p, args: .}]'
+want_hook() { # ARGS...: the one hook the spec must hold (an explicit env: CVE-2025-23266)
+	printf '%s\n' "$@" | jq -R . |
+		jq -sc --arg p "$HOOKABS" '[{hookName: "createContainer", path: $p, args: ., env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]'
 }
 [ "$(jq -c .containerEdits.hooks "$SPEC")" = "$(want_hook gpu-stage-hook --config "$work/config.json" --cdi createContainer)" ] ||
 	fail "hooks: $(jq -c .containerEdits.hooks "$SPEC")"

@@ -597,7 +597,8 @@ dry_run_check "$hf" "$G" runtime configure --podman --config "$h"
 "$G" runtime configure --podman --config "$h" >/dev/null || fail "podman configure failed"
 cmp -s "$hf" "$work/expected" || fail "podman: the dry run's diff is not what was written"
 jq -e --arg p "$bin/gpu-stage-hook" '.version == "1.0.0" and .hook.path == $p and .hook.args == ["gpu-stage-hook", "createRuntime"]
-	and .when == {always: true} and .stages == ["createRuntime"]' "$hf" >/dev/null || fail "hooks.d file: $(cat "$hf")"
+	and .hook.env == ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] and .when == {always: true} and .stages == ["createRuntime"]' "$hf" >/dev/null ||
+	fail "hooks.d file (with an explicit env): $(cat "$hf")"
 s1=$(sum "$hf")
 "$G" runtime configure --podman --config "$h" | grep -q 'nothing to do' && [ "$(sum "$hf")" = "$s1" ] || fail "podman: second run"
 GPU_STAGE_CONFIG=/etc/gpu-stage/test.json "$G" runtime configure --crio --config "$h" >/dev/null || fail "crio with GPU_STAGE_CONFIG"
