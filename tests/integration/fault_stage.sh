@@ -113,7 +113,7 @@ check_store() {
 		# keeps a tree, by design, for the next run, which deletes it
 		case $func in
 		rm_tree_at | remove_entries | remove_dir | gs_store_remove_unused | gs_store_remove_old | gs_store_remove_stale | \
-			gs_store_readers_barrier | tree_user | can_ptrace | gs_mountinfo_next) ;;
+			gs_store_readers_barrier | tree_user | can_ptrace | gs_mountinfo_next | gs_mountinfo_each | gs_mountinfo_dev) ;;
 		*) fail "$what: temporary entries left: $(echo "$debris" | tr '\n' ' ')" ;;
 		esac
 		"$GS" stage --root "$work/drv-$V2" --driver $V2 --store "$store" >"$work/next.log" 2>&1 ||
@@ -174,9 +174,10 @@ inject() {
 			[[ " gs_store_dir_open gs_store_dir_lock gs_store_list scan " == *" $func "* ]]; then
 			rules=${ok//:gone/:either}
 		fi
-		# whether a mount uses a tree could not be told: it counts as
-		# used and is kept (store_dir.c tree_user), exit 0
-		if [ "$rc" -eq 0 ] && [[ " tree_user gs_store_tree_user can_ptrace gs_mountinfo_next gs_store_readers_barrier " == *" $func "* ]]; then
+		# whether a mount uses a tree could not be told (also: the store's
+		# own mount line, gs_mountinfo_dev): it counts as used and is kept
+		# (store_dir.c tree_user), exit 0
+		if [ "$rc" -eq 0 ] && [[ " tree_user gs_store_tree_user can_ptrace gs_mountinfo_next gs_mountinfo_each gs_mountinfo_dev gs_store_readers_barrier " == *" $func "* ]]; then
 			rules=${ok//:gone/:either}
 		fi
 		check_store "$what" "$func" ${rules//,/ }
