@@ -101,29 +101,6 @@ static int plans_match(struct gs_manifest *want, const struct gs_manifest *have)
 	return 1;
 }
 
-/* A cheap look at the staged tree (no hashing): every file is there with
- * its size and mode, every link with its target. */
-static bool tree_intact(int verfd, const struct gs_manifest *have)
-{
-	for (size_t i = 0; i < have->n_files; i++) {
-		const struct gs_file *f = &have->files[i];
-		struct stat st;
-		if (fstatat(verfd, f->path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-		    (uint64_t)st.st_size != f->size || (st.st_mode & 07777) != f->mode)
-			return false;
-	}
-	for (size_t i = 0; i < have->n_links; i++) {
-		char buf[GS_PATH_MAX + 2];
-		ssize_t n = readlinkat(verfd, have->links[i].path, buf, sizeof(buf) - 1);
-		if (n < 0 || (size_t)n >= sizeof(buf) - 1)
-			return false;
-		buf[n] = '\0';
-		if (strcmp(buf, have->links[i].target))
-			return false;
-	}
-	return true;
-}
-
 /* 1 when STORE/VER already holds PLAN (hashes copied into PLAN); 2 when it
  * does but its index is not the manifest's; else 0.  A staged copy that
  * cannot be read is simply rebuilt. */
@@ -142,8 +119,10 @@ static int staged_matches(int storefd, struct gs_manifest *plan, struct gs_err *
 	int r = plans_match(plan, have);
 	if (r < 0)
 		return gs_err_setx(err, ENOMEM, "comparing with the staged copy: out of memory");
-	if (r != 1 || !tree_intact(verfd, have))
-		return 0;
+	/* a cheap look (no hashing): every entry there with its type, mode,
+	 * owner, size or target, and nothing else */
+	if (r != 1 || (r = gs_manifest_tree_intact(verfd, have, &info, err)) != 1)
+		return r;
 	/* an index that is missing, stale or of an older format: rebuilt by
 	 * staging the version again (the caller says so) */
 	const char *why = NULL;
@@ -702,8 +681,8 @@ int gs_tree_symlink(struct gs_tree *t, const char *path, const char *target, str
 }
 
 /* Whether STORE/VER holds exactly manifest.json TEXT (LEN bytes, SHA hex)
- * and the files and links it names (sizes, modes, targets; no hashing, as
- * for a re-stage) with its index.  1 yes, 0 no. */
+ * and the tree it names (gs_manifest_tree_intact: no hashing, as for a
+ * re-stage) with its index.  1 yes, 0 no. */
 static int staged_same(int storefd, const char *ver, size_t len, const char *sha,
 		       struct gs_err *err)
 {
@@ -713,10 +692,13 @@ static int staged_same(int storefd, const char *ver, size_t len, const char *sha
 	struct gs_manifest_info info;
 	struct gs_err ignored = GS_ERR_INIT;
 	if (verfd < 0 || gs_manifest_read_at(verfd, GS_MANIFEST_NAME, &have, &info, &ignored) < 0 ||
-	    info.size != len || strcmp(info.file_sha256, sha) || !tree_intact(verfd, have))
+	    info.size != len || strcmp(info.file_sha256, sha))
 		return 0;
+	int r = gs_manifest_tree_intact(verfd, have, &info, err);
+	if (r != 1)
+		return r;
 	const char *why = NULL;
-	int r = gs_index_matches_at(verfd, have, &info, &why, err);
+	r = gs_index_matches_at(verfd, have, &info, &why, err);
 	return r < 0 ? r : r == 1;
 }
 

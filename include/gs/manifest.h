@@ -188,6 +188,11 @@ int gs_manifest_check_tree(int verfd, const struct gs_manifest *p,
 			   const struct gs_manifest_info *info,
 			   void (*report)(void *data, const char *line), void *data,
 			   size_t *bad, struct gs_err *err);
+/* gs_manifest_check_tree without reading any file's content: everything
+ * but the files' and the index's bytes (what a re-stage looks at before it
+ * says "unchanged").  1 intact, 0 not, -ENOMEM. */
+int gs_manifest_tree_intact(int verfd, const struct gs_manifest *p,
+			    const struct gs_manifest_info *info, struct gs_err *err);
 
 /* ---- hashing (sha256.c) -------------------------------------------------- */
 
