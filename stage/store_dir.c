@@ -142,13 +142,42 @@ static bool can_ptrace(void)
 	return d[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
 }
 
+/* What a process's mount table shows: its mount namespace, seen from its
+ * root directory. */
+struct view {
+	ino_t ns;
+	dev_t root_dev;
+	ino_t root_ino;
+};
+
+/* The view of process PID ("1234"); -1 with errno when it cannot be had. */
+static int view_of(const char *pid, struct view *v)
+{
+	char path[64];
+	struct stat ns, root;
+	snprintf(path, sizeof(path), "/proc/%.20s/ns/mnt", pid);
+	if (stat(path, &ns) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%.20s/root", pid);
+	if (stat(path, &root) < 0)
+		return -1;
+	memset(v, 0, sizeof(*v)); /* compared with memcmp */
+	v->ns = ns.st_ino;
+	v->root_dev = root.st_dev;
+	v->root_ino = root.st_ino;
+	return 0;
+}
+
 /* Whether a mount in any mount namespace shows a directory or file of the
  * tree STORE/NAME (superblock DEV): a running container's bind of a staged
  * directory keeps seeing the tree's files only while they exist, so a tree
  * swapped out by a re-stage, or removed, is deleted only once nothing
  * mounts it.  Mount roots are matched by the tree's unique name ("/NAME/"
  * or a trailing "/NAME") on that superblock; every mount namespace is read
- * once (/proc/PID/ns/mnt tells them apart).  When /proc cannot be read, or
+ * once per root directory (/proc/PID/ns/mnt and /proc/PID/root tell them
+ * apart: a chrooted process's table shows only the mounts under its root,
+ * so it cannot speak for its namespace's other processes).  When /proc
+ * cannot be read, or
  * a process's table is refused to us for want of CAP_SYS_PTRACE, the tree
  * counts as used: kept, never deleted under a container (a later run with
  * the capability, or `gpu-stage gc`, deletes it).  Returns 0
@@ -160,7 +189,7 @@ static pid_t tree_user(dev_t dev, const char *name)
 	if (!proc)
 		return -1;
 	size_t nl = strlen(name), cap = 0, n_ns = 0, ns_cap = 0;
-	ino_t *seen = NULL;
+	struct view *seen = NULL;
 	char *line = NULL;
 	bool used = false;
 	pid_t by = 0;
@@ -169,9 +198,8 @@ static pid_t tree_user(dev_t dev, const char *name)
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
 		char path[64];
-		struct stat ns;
-		snprintf(path, sizeof(path), "/proc/%.20s/ns/mnt", e->d_name);
-		if (stat(path, &ns) < 0) {
+		struct view v;
+		if (view_of(e->d_name, &v) < 0) {
 			/* gone, or a kernel thread: skipped.  Refused: without
 			 * CAP_SYS_PTRACE, a process holding more capabilities (a
 			 * container's) cannot be looked into: it may use the tree
@@ -183,16 +211,16 @@ static pid_t tree_user(dev_t dev, const char *name)
 		}
 		bool dup = false;
 		for (size_t i = 0; i < n_ns && !dup; i++)
-			dup = seen[i] == ns.st_ino;
+			dup = !memcmp(&seen[i], &v, sizeof(v));
 		if (dup)
 			continue;
 		if (n_ns == ns_cap) {
-			ino_t *v = realloc(seen, (ns_cap ? 2 * ns_cap : 64) * sizeof(*v));
-			if (!v) {
+			struct view *grown = realloc(seen, (ns_cap ? 2 * ns_cap : 64) * sizeof(*grown));
+			if (!grown) {
 				used = true;
 				break;
 			}
-			seen = v;
+			seen = grown;
 			ns_cap = ns_cap ? 2 * ns_cap : 64;
 		}
 		snprintf(path, sizeof(path), "/proc/%.20s/mountinfo", e->d_name);
@@ -223,7 +251,7 @@ static pid_t tree_user(dev_t dev, const char *name)
 		 * shows no table, or an empty one, and another process of that
 		 * namespace must still be looked at */
 		if (entries > 0)
-			seen[n_ns++] = ns.st_ino;
+			seen[n_ns++] = v;
 		fclose(f);
 	}
 	closedir(proc);

@@ -10,7 +10,8 @@
 # removes only the third; once the process exits, gc removes the second
 # too; the loaded one stays.  Also: an old copy left by a re-stage while
 # mounted is removed once nothing mounts it; the configuration's "driver"
-# is kept; no loaded module: nothing removed, exit 1.
+# is kept; a namespace whose first process is chrooted still counts
+# through its other processes; no loaded module: nothing removed, exit 1.
 #
 # Environment: GS_BUILD (default build), GS_MKDRIVER.  Needs root (unshare
 # -m, mount).  Exit 0 pass, 77 skipped (with the reason), else failure.
@@ -21,11 +22,13 @@ V1=535.261.03 V2=550.163.01 V3=570.86.15
 source tests/lib.sh
 need_built "$GS"
 need_root "unshare -m and bind mounts"
-need_tools jq unshare mount gcc
+need_tools jq unshare mount gcc chroot busybox
 make_work
 store=$work/store
 holder=
+jailed=
 cleanup() {
+	[ -n "$jailed" ] && kill "$jailed" 2>/dev/null
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
 	chmod -R u+w "$work" 2>/dev/null
 	rm -rf "$work"
@@ -89,6 +92,34 @@ gc | grep -qx "nothing to remove in $store" || fail "a second gc removed somethi
 
 gc --store "$work/none" | grep -qx "nothing to remove in $work/none" || fail "gc of a missing store"
 [ -e "$work/none" ] && fail "gc created a store"
+
+# a mount namespace whose lowest pid is chrooted: that process's table shows
+# only the mounts under its root (not the bind of V3), so it cannot speak
+# for the namespace; its second process, at the namespace's root, shows it
+"$GS" stage --root "$work/root-$V3" --driver "$V3" --store "$store" >/dev/null 2>&1 || fail "stage $V3 again"
+lib=$(find "$store/$V3/lib" -type f -name 'libcuda.so.*' | head -n 1)
+mkdir "$work/jail"
+cp "$(command -v busybox)" "$work/jail/busybox"
+: >"$work/target"
+rm -f "$work/ready"
+unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && mount --bind "$3" "$3" || exit 1
+	chroot "$3" /busybox sleep 600 &
+	jailed=$!
+	sleep 0.2
+	sleep 600 &
+	echo "$jailed $!" >"$4"' sh "$lib" "$work/target" "$work/jail" "$work/ready" || fail "the holders did not start"
+read -r jailed holder <"$work/ready"
+[ "$jailed" -lt "$holder" ] || fail "pids out of order ($jailed, $holder): run again"
+grep -qF "/store/$V3/lib/" "/proc/$jailed/mountinfo" && fail "the chrooted process's table shows $V3"
+grep -qF "/store/$V3/lib/" "/proc/$holder/mountinfo" || fail "the holder's mount table does not show $V3"
+gc >"$work/gc5" || fail "gc failed"
+grep -qx "keep         $V3  (in use: mounted in the mount namespace of pid $holder)" "$work/gc5" ||
+	fail "$V3 behind a chrooted process: $(cat "$work/gc5")"
+[ -d "$store/$V3" ] || fail "gc removed $V3, mounted in a namespace whose first process is chrooted"
+kill "$jailed" "$holder"
+holder=
+gc >"$work/gc6" || fail "gc failed"
+grep -qx "removed      $V3  (not loaded, not in use)" "$work/gc6" || fail "$V3 once unmounted: $(cat "$work/gc6")"
 
 # no loaded module: nothing removed, exit 1
 rm "$work/host/proc/driver/nvidia/version"
