@@ -124,7 +124,8 @@ const char *ovl_compat_value(const struct ovl_compat *c, const char *key, int32_
 	return NULL;
 }
 
-/* The names in DIRFD (at most OVL_COMPAT_MAX_ENTRIES), or -E2BIG. */
+/* The names in DIRFD (at most OVL_COMPAT_MAX_ENTRIES); -E2BIG, -ENOMEM, or
+ * -errno of the listing. */
 static int list_dir(int dirfd, char ***out, size_t *n)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -139,7 +140,9 @@ static int list_dir(int dirfd, char ***out, size_t *n)
 		return -ENOMEM;
 	*out = v;
 	*n = 0;
-	for (struct dirent *de; (de = readdir(d));) {
+	/* a listing cut short by a read error is no listing: a newer compat
+	 * library past the error would be missed */
+	for (struct dirent *de; (errno = 0, de = readdir(d));) {
 		if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		if (*n == OVL_COMPAT_MAX_ENTRIES)
@@ -148,7 +151,7 @@ static int list_dir(int dirfd, char ***out, size_t *n)
 			return -ENOMEM;
 		(*n)++;
 	}
-	return 0;
+	return errno ? -errno : 0;
 }
 
 static void names_free(char **v, size_t n)

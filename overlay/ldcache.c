@@ -85,7 +85,11 @@ static int open_existing(int etcfd, char *why, size_t whylen)
 		return -1;
 	}
 	_cleanup_close_ int pfd = (int)fd;
-	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(pfd, &st) < 0) {
+		snprintf(why, whylen, "image's ld.so.cache cannot be looked at (%s)", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, is_null_dev(&st) ? "image has no ld.so.cache (the runtime's /dev/null mount point)"
 						       : "image's ld.so.cache is not a regular file");
 		return -1;
