@@ -118,6 +118,22 @@ static int dump(json_t *root, const struct layout *l, struct rt_change *c, struc
 	return 0;
 }
 
+/* Nothing to change: the file stays byte for byte as it is (never
+ * re-encoded, never created by an --undo with nothing to take out). */
+static int keep_as_is(struct rt_change *c, struct gs_err *err)
+{
+	if (!c->existed) {
+		c->remove = true; /* removing what is not there: nothing to do */
+		return 0;
+	}
+	if (!(c->new = malloc(c->old_len + 1)))
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	memcpy(c->new, c->old, c->old_len);
+	c->new[c->old_len] = '\0';
+	c->new_len = c->old_len;
+	return 0;
+}
+
 static bool is_gpu_runtime(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -515,6 +531,9 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 	struct layout l = layout_of(c->old, c->old_len);
 	_cleanup_free_ char *what = NULL;
 	_cleanup_(saved_clear) struct saved saved = {0};
+	_cleanup_(gs_json_decrefp) json_t *before = json_deep_copy(root);
+	if (!before)
+		return gs_err_setx(err, ENOMEM, "out of memory");
 	if (o->cdi)
 		r = o->undo ? disable_cdi(c->path, root, &what, err)
 			    : enable_cdi(o, c->path, root, &what, err);
@@ -524,7 +543,7 @@ int rt_plan_docker(const struct rt_opts *o, struct rt_plan *p, struct gs_err *er
 	if (r >= 0 && o->set_default && !o->undo)
 		r = set_default(o, c->path, root, p, &saved, err);
 	if (r >= 0)
-		r = dump(root, &l, &p->ch[0], err);
+		r = json_equal(before, root) ? keep_as_is(&p->ch[0], err) : dump(root, &l, &p->ch[0], err);
 	if (r >= 0)
 		r = saved_plan(&saved, p, err);
 	bool linked = false;

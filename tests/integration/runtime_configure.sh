@@ -239,6 +239,28 @@ rm -f "$f" "$f.gpu-stage.bak"
 "$G" runtime configure --docker --config "$f" >/dev/null && jq -e '.runtimes["gpu-stage"]' "$f" >/dev/null || fail "empty daemon.json"
 ok "docker: 2-space and one-line layouts kept, a missing or empty daemon.json created"
 
+# nothing of gpu-stage's there: --undo (and --cdi --undo) leave the file byte
+# for byte, write no backup, create no file; --cdi where CDI is on: nothing
+for text in '{"exec-opts": ["native.cgroupdriver=systemd"]}' '{\n  "exec-opts": ["native.cgroupdriver=systemd"],\n  "features": {"buildkit": true}\n}\n'; do
+	printf "$text" >"$f"
+	s1=$(sum "$f")
+	rm -f "$f.gpu-stage.bak"
+	for args in --undo "--cdi --undo" "--name nvidia --undo"; do
+		# shellcheck disable=SC2086
+		"$G" runtime configure --docker --config "$f" $args >"$work/out" 2>&1 && grep -q 'nothing to do' "$work/out" ||
+			fail "$args on a file without gpu-stage: $(cat "$work/out")"
+		[ "$(sum "$f")" = "$s1" ] && [ ! -e "$f.gpu-stage.bak" ] || fail "$args rewrote $(printf "$text"): $(cat "$f")"
+	done
+done
+printf '{"features": {"cdi": true}, "exec-opts": ["native.cgroupdriver=systemd"]}' >"$f"
+s1=$(sum "$f")
+"$G" runtime configure --docker --cdi --config "$f" >"$work/out" 2>&1 && grep -q 'nothing to do' "$work/out" && [ "$(sum "$f")" = "$s1" ] ||
+	fail "--cdi where CDI is on already: $(cat "$work/out")"
+rm -f "$f"
+"$G" runtime configure --docker --config "$f" --undo >"$work/out" 2>&1 && grep -q 'nothing to do' "$work/out" && [ ! -e "$f" ] ||
+	fail "--undo created $f: $(cat "$work/out")"
+ok "docker: --undo with nothing of gpu-stage's rewrites nothing, backs up nothing, creates nothing; --cdi with CDI on is a no-op"
+
 # malformed: named with line and column, exit 1, untouched, no backup
 rm -f "$f.gpu-stage.bak"
 malformed "$f" '{\n    "debug": true,\n    "runtimes": {\n        "x": 1,\n    }\n}\n' 'line 5' runtime configure --docker --config "$f"
@@ -414,7 +436,11 @@ malformed "$m" 'version = 2\nroot = """\nx"""\n' 'line 2' runtime configure --co
 malformed "$m" 'version = 2\nimports = ["/a\\"b.toml"]\n' 'line 2' runtime configure --containerd --config "$m"
 printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".cni]\n bin_dir = "/x"\n' >"$c/theirs.toml"
 malformed "$m" 'version = 2\nimports = ["theirs.toml"]\n' "$c/theirs.toml (imported by $m): line 3 configures the CRI plugin" runtime configure --containerd --config "$m"
-ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, an imported CRI section refused, untouched"
+# control characters TOML does not allow (a NUL once cut the line kept for --undo short)
+malformed "$m" 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "a\0b"\n' 'line 3: a control character (0x00)' runtime configure --containerd --config "$m" --set-default
+malformed "$m" 'version = 2\n\f\nroot = "/x"\n' 'line 2: a control character (0x0c)' runtime configure --containerd --config "$m"
+malformed "$m" 'version = 2\nroot = "/x"\r \n' 'line 2: a control character (0x0d)' runtime configure --containerd --config "$m"
+ok "containerd: no version 2, a multi-line imports, a multi-line string, an escape, an imported CRI section, control characters refused, untouched"
 
 # ---- containerd: a main file that configures the CRI plugin (Debian 12's) ----
 # The handler goes into the main file as gpu-stage's marked block (a drop-in
