@@ -378,6 +378,25 @@ static int plan_block(const struct rt_opts *o, struct rt_change *c, const struct
 }
 
 /* C->new: the main file.  *BLOCK: the handler goes into it (plan_block). */
+/* TOML allows no control character but tab, and a carriage return only
+ * before a newline: a file with one is refused (containerd refuses it
+ * too), never read past it (a NUL would end a kept line early). */
+static int toml_chars_ok(const char *file, const char *t, size_t len, struct gs_err *err)
+{
+	int line = 1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)t[i];
+		if (ch == '\n')
+			line++;
+		else if ((ch < 0x20 && ch != '\t' && !(ch == '\r' && i + 1 < len && t[i + 1] == '\n')) ||
+			 ch == 0x7f)
+			return gs_err_setx(err, EBADMSG,
+					   "%s: line %d: a control character (0x%02x), which TOML does not allow (not changed)",
+					   file, line, ch);
+	}
+	return 0;
+}
+
 static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *dir,
 		     const char *dropin, struct rt_plan *p, bool *block, struct gs_err *err)
 {
@@ -400,7 +419,9 @@ static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *d
 	_cleanup_free_ char *base = NULL;
 	struct text x = {0};
 	struct rt_cblock info;
-	int r = rt_cblock_strip(o, c->path, c->old, c->old_len, &base, &x.len, &info, err);
+	int r = toml_chars_ok(c->path, c->old, c->old_len, err);
+	if (r >= 0)
+		r = rt_cblock_strip(o, c->path, c->old, c->old_len, &base, &x.len, &info, err);
 	x.t = base;
 	struct main_scan m;
 	if (r >= 0)

@@ -12,7 +12,7 @@
  * config's directory; configure twice changes nothing the second time;
  * undo after configure gives back a file that held nothing of
  * gpu-stage's byte for byte, or removes what it made (Docker: the same
- * JSON, "default-runtime" put back where --set-default replaced it; an
+ * JSON, a blank file read as {}, "default-runtime" put back where --set-default replaced it; an
  * empty "runtimes" is not put back, nor a default that already named
  * gpu-stage, which gets the value an earlier --set-default kept or goes). */
 #include <errno.h>
@@ -65,7 +65,12 @@ static bool docker_undone(const struct rt_opts *o, const struct file *orig, cons
 {
 	if (o->engine != RT_DOCKER || !orig->there || !now->there)
 		return false;
-	json_t *a = json_loadb(orig->text, orig->len, JSON_REJECT_DUPLICATES, NULL);
+	size_t i = 0;
+	while (i < orig->len && orig->text[i] && strchr(" \t\r\n", orig->text[i]))
+		i++;
+	/* a blank daemon.json reads as {} (runtime_docker.c): undo gives {} */
+	json_t *a = i == orig->len ? json_object()
+				   : json_loadb(orig->text, orig->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *b = json_loadb(now->text, now->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *s = saved->there ? json_loadb(saved->text, saved->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	bool ok = a && b;
