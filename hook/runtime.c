@@ -526,12 +526,11 @@ static int rewrite(const char *bundle, struct gs_err *err)
 
 /* Whether RT, a path or a name looked up in PATH as execvp(3) does (an
  * unset PATH: /bin:/usr/bin; an empty element: the current directory),
- * names an executable regular file. */
-static bool runnable(const char *rt)
+ * names an executable regular file (ST: that file's). */
+static bool runnable(const char *rt, struct stat *st)
 {
-	struct stat st;
 	if (strchr(rt, '/'))
-		return access(rt, X_OK) == 0 && stat(rt, &st) == 0 && S_ISREG(st.st_mode);
+		return access(rt, X_OK) == 0 && stat(rt, st) == 0 && S_ISREG(st->st_mode);
 	const char *path = getenv("PATH");
 	if (!path)
 		path = "/bin:/usr/bin";
@@ -540,7 +539,7 @@ static bool runnable(const char *rt)
 		char file[PATH_MAX];
 		int len = snprintf(file, sizeof(file), "%.*s%s%s", (int)n, p, n ? "/" : "", rt);
 		if (len > 0 && (size_t)len < sizeof(file) && access(file, X_OK) == 0 &&
-		    stat(file, &st) == 0 && S_ISREG(st.st_mode))
+		    stat(file, st) == 0 && S_ISREG(st->st_mode))
 			return true;
 		p += n;
 		if (!*p)
@@ -552,19 +551,33 @@ int main(int argc, char **argv)
 {
 	const char *env = getenv(GS_CONFIG_ENV);
 	conf_named = env && *env ? env : NULL;
-	if (gs_config_load(conf_named ? conf_named : GS_CONFIG_DEFAULT, conf_named != NULL, &conf,
-			   &conf_error) < 0)
-		fprintf(stderr, "gpu-runtime: warning: %s (GPU containers are refused until it is fixed)\n",
-			conf_error.msg);
+	const char *conf_path = conf_named ? conf_named : GS_CONFIG_DEFAULT;
+	/* a broken file fails GPU containers only: the others still go to the
+	 * runtime it names (a container crun runs must reach crun for its
+	 * kill and delete), read as its "requests" says */
+	static const char *const keep[] = {"runtime", "requests", NULL};
+	if (gs_config_load(conf_path, conf_named != NULL, &conf, &conf_error) < 0)
+		(void)gs_config_salvage(conf_path, keep, &conf); /* a wrong one: its default */
 	else
 		conf_error = (struct gs_err)GS_ERR_INIT;
 	const char *rt = getenv("GPU_STAGE_RUNTIME");
 	if (!rt || !*rt)
 		rt = conf.runtime ? conf.runtime : "runc";
+	if (conf_error.code)
+		fprintf(stderr, "gpu-runtime: warning: %s (GPU containers are refused until it is fixed; the others run with %s)\n",
+			conf_error.msg, rt);
 	struct gs_err err = GS_ERR_INIT;
 	struct rt_args a;
 	int r = rt_args_parse(rt_dialect_of(rt), argc, argv, &a, &err);
-	if (r == 0 && a.create && !runnable(rt)) { /* before config.json is touched */
+	struct stat found, self;
+	bool there = runnable(rt, &found);
+	if (there && stat("/proc/self/exe", &self) == 0 && found.st_dev == self.st_dev &&
+	    found.st_ino == self.st_ino) { /* it would exec itself, again and again */
+		fprintf(stderr, "gpu-runtime: %s is gpu-runtime itself (%s): set \"runtime\" in %s (or GPU_STAGE_RUNTIME) to the real runtime's path; nothing run\n",
+			rt, strchr(rt, '/') ? "the path named" : "found first in PATH", conf_path);
+		return 127;
+	}
+	if (r == 0 && a.create && !there) { /* before config.json is touched */
 		if (strchr(rt, '/'))
 			fprintf(stderr, "gpu-runtime: executing %s: not an executable file; %s not run, config.json untouched\n",
 				rt, argv[a.cmd]);

@@ -256,12 +256,16 @@ int gs_config_parse(const char *text, size_t len, const char *name, struct gs_co
 	return r;
 }
 
-int gs_config_load(const char *path, bool must_exist, struct gs_config *c, struct gs_err *err)
+/* PATH's text into *TEXT; 0 with *TEXT NULL when it is missing and need
+ * not exist. */
+static int read_text(const char *path, bool must_exist, char **text, size_t *len,
+		     struct gs_err *err)
 {
-	*c = (struct gs_config){0};
+	*text = NULL;
+	*len = 0;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && !must_exist)
-		return defaults(c, err);
+		return 0;
 	if (fd < 0)
 		return gs_err_set(err, errno, "configuration %s", path);
 	struct stat st;
@@ -269,9 +273,40 @@ int gs_config_load(const char *path, bool must_exist, struct gs_config *c, struc
 		return gs_err_set(err, errno, "configuration %s", path);
 	if (!S_ISREG(st.st_mode))
 		return gs_err_setx(err, EINVAL, "configuration %s: not a regular file", path);
+	return gs_read_all_fd(fd, GS_CONFIG_MAX, path, text, len, err);
+}
+
+int gs_config_salvage(const char *path, const char *const *keys, struct gs_config *c)
+{
+	struct gs_err err = GS_ERR_INIT;
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = gs_read_all_fd(fd, GS_CONFIG_MAX, path, &text, &len, err);
+	int r = defaults(c, &err);
+	if (r < 0 || (r = read_text(path, true, &text, &len, &err)) < 0)
+		return r;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	struct ctx x = {path, text, len, &err};
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(root, keys[i]);
+		if (v && take_member(&x, keys[i], v, c) < 0)
+			r = -EINVAL; /* that one keeps its default */
+	}
+	json_decref(root);
+	return r;
+}
+
+int gs_config_load(const char *path, bool must_exist, struct gs_config *c, struct gs_err *err)
+{
+	*c = (struct gs_config){0};
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_text(path, must_exist, &text, &len, err);
+	if (r >= 0 && !text)
+		return defaults(c, err);
 	if (r >= 0)
 		r = gs_config_parse(text, len, path, c, err);
 	if (r >= 0 && !(c->path = strdup(path))) {

@@ -81,6 +81,12 @@ int gs_config_load(const char *path, bool must_exist, struct gs_config *c, struc
 int gs_config_parse(const char *text, size_t len, const char *name, struct gs_config *c,
 		    struct gs_err *err);
 void gs_config_clear(struct gs_config *c);
+/* After a failed gs_config_load: C holds the defaults and, of what PATH
+ * says, each member named in KEYS (NULL-terminated) that is valid itself
+ * (gpu-runtime still execs the configured runtime when another key is
+ * wrong).  0; -EINVAL when a named member is wrong or PATH holds no JSON
+ * object (those keep their defaults); -errno when PATH cannot be read. */
+int gs_config_salvage(const char *path, const char *const *keys, struct gs_config *c);
 
 /* Whether S is a CDI vendor name ("nvidia.com"): a letter first, a letter
  * or digit last, letters, digits and . - _ between, at most 253 bytes

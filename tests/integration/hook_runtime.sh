@@ -237,4 +237,49 @@ shim create --bundle "$b" c6 || fail "read-only absolute root.path: create faile
 rm -rf "$work/abs-rootfs"
 ok "read-only roots: /run/gpu-stage declared once, before mounts inside it, never when /run is declared, a symlink or missing"
 
+# ---- a broken configuration: GPU containers refused, the others still
+# reach the runtime it names (and its "requests" holds) ----------------------
+cat >"$work/rec" <<'EOF2'
+#!/bin/sh
+printf '%s\n' "$@" >"$FAKE_ARGV"
+EOF2
+chmod +x "$work/rec"
+bad=$work/bad-config.json
+for conf in "{\"runtime\": \"$work/rec\", \"stroe\": \"/x\"}" \
+	"{\"runtime\": \"$work/rec\", \"requests\": \"orchestrator\", \"store\": \"relative\"}"; do
+	printf '%s\n' "$conf" >"$bad"
+	rm -f "$work/argv"
+	GPU_STAGE_CONFIG=$bad FAKE_ARGV="$work/argv" "$SHIM" state c1 >"$work/out" 2>&1 ||
+		fail "broken configuration $conf: state failed: $(cat "$work/out")"
+	[ "$(cat "$work/argv" 2>/dev/null)" = "state
+c1" ] || fail "broken configuration $conf: state did not reach $work/rec: $(cat "$work/out")"
+	grep -q "GPU containers are refused until it is fixed; the others run with $work/rec" "$work/out" ||
+		fail "broken configuration: the warning: $(cat "$work/out")"
+	fresh NVIDIA_VISIBLE_DEVICES=0
+	rm -f "$work/argv"
+	got=0
+	GPU_STAGE_CONFIG=$bad FAKE_ARGV="$work/argv" "$SHIM" create --bundle "$b" c1 >"$work/out" 2>&1 || got=$?
+	case $conf in
+	*orchestrator*) # the image's own variable asks for nothing under "orchestrator"
+		[ "$got" -eq 0 ] && [ -e "$work/argv" ] && ! hooked "$b/config.json" ||
+			fail "broken configuration with requests orchestrator: exit $got: $(cat "$work/out")" ;;
+	*) [ "$got" -eq 1 ] && [ ! -e "$work/argv" ] || fail "broken configuration: a GPU container not refused (exit $got)" ;;
+	esac
+done
+ok "broken configuration: GPU containers refused; other commands and containers reach its \"runtime\", read by its \"requests\""
+
+# ---- gpu-runtime named as its own runtime: refused, never a loop ------------
+mkdir -p "$work/loop"
+ln -s "$SHIM" "$work/loop/runc"
+echo '{}' >"$work/empty.json"
+got=0
+PATH=$work/loop:$PATH GPU_STAGE_CONFIG=$work/empty.json timeout 10 "$SHIM" --version >"$work/out" 2>&1 || got=$?
+[ "$got" -eq 127 ] && grep -q "runc is gpu-runtime itself (found first in PATH)" "$work/out" ||
+	fail "gpu-runtime as runc in PATH: exit $got: $(cat "$work/out")"
+got=0
+GPU_STAGE_RUNTIME=$work/loop/runc timeout 10 "$SHIM" state x >"$work/out" 2>&1 || got=$?
+[ "$got" -eq 127 ] && grep -q "is gpu-runtime itself (the path named)" "$work/out" ||
+	fail "GPU_STAGE_RUNTIME naming gpu-runtime: exit $got: $(cat "$work/out")"
+ok "gpu-runtime as its own runtime (in PATH or by path): exit 127 naming it, no loop"
+
 echo "hook_runtime.sh: all cases passed"
