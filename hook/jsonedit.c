@@ -10,12 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hook.h"
 #include "jsonedit.h"
 
 static bool may_want_gpu(const char *text, size_t len)
 {
-	static const char name[] = "NVIDIA_VISIBLE_DEVICES", esc[] = "\\u";
-	return memmem(text, len, name, sizeof(name) - 1) || memmem(text, len, esc, sizeof(esc) - 1);
+	/* the variable, the annotation (the one way to ask under "requests":
+	 * "orchestrator"), or an escape that could spell either */
+	static const char name[] = "NVIDIA_VISIBLE_DEVICES", ann[] = HK_ANNOT_DEVICES, esc[] = "\\u";
+	return memmem(text, len, name, sizeof(name) - 1) || memmem(text, len, ann, sizeof(ann) - 1) ||
+	       memmem(text, len, esc, sizeof(esc) - 1);
 }
 
 int je_load_oci(const char *text, size_t len, const char *name, json_t **out,

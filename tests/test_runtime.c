@@ -137,6 +137,9 @@ static void test_load_oci(void **state)
 	assert_non_null(strstr(err.msg, "c.json: line 1"));
 	static const char badesc[] = "{\"process\":{\"env\":[\"\\u004eVIDIA=\xff\"]}}";
 	assert_int_not_equal(je_load_oci(badesc, strlen(badesc), "c.json", &j, &err), 0);
+	/* or the annotation, the one way to ask under "requests": "orchestrator" */
+	static const char badann[] = "{\"annotations\":{\"gpu-stage.visible-devices\":\"all\"},\"x\":\"\xff\"}";
+	assert_int_not_equal(je_load_oci(badann, strlen(badann), "c.json", &j, &err), 0);
 	/* a raw NUL byte (found by fuzz_jsonedit: jansson accepted what came
 	 * before it, and the edited text no longer parsed) */
 	static const char nul[] = "{\"mounts\":[1\0,2]}";
