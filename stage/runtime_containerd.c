@@ -210,6 +210,30 @@ static bool is_dropin(const char *path, const char *dropin, const struct stat *d
 	return ds && stat(path, &st) == 0 && st.st_dev == ds->st_dev && st.st_ino == ds->st_ino;
 }
 
+/* Whether an import of M names DROPIN in a spelling of its own (a glob,
+ * "//", ".."), expanded relative to DIR. */
+static bool imports_other_spelling(const char *dir, const char *text, const struct main_scan *m,
+				   const char *dropin)
+{
+	struct stat ds;
+	if (stat(dropin, &ds) < 0)
+		return false;
+	bool found = false;
+	for (size_t i = 0; i < m->n_items && !found; i++) {
+		_cleanup_free_ char *pat = NULL;
+		const char *s = text + m->item[i].a + 1;
+		int n = (int)(m->item[i].b - m->item[i].a - 2);
+		glob_t g;
+		if (asprintf(&pat, "%s%s%.*s", s[0] == '/' ? "" : dir, s[0] == '/' ? "" : "/", n, s) < 0 ||
+		    glob(pat, 0, NULL, &g) != 0)
+			continue;
+		for (size_t k = 0; k < g.gl_pathc && !found; k++)
+			found = is_dropin(g.gl_pathv[k], dropin, &ds);
+		globfree(&g);
+	}
+	return found;
+}
+
 /* Every file the main one imports (globs expanded, relative to its
  * directory) must not name the CRI plugin either; ours (DROPIN, "" for
  * none) is skipped, however the imports spell it. */
@@ -257,26 +281,147 @@ static int check_imports(const char *main_path, const char *dir, const char *tex
 
 /* ---- the two files ----------------------------------------------------------------- */
 
-static int dropin_text(const struct rt_opts *o, char **out, struct gs_err *err)
+/* What gpu-stage's drop-in holds: the handlers of every --name configured
+ * so far (one file: containerd 1.6 lets an imported plugin section replace
+ * another's whole, so two drop-ins would drop each other's handlers), in
+ * the order they came, and the default one of them, if any. */
+#define DROPIN_HANDLERS_MAX 16
+#define HANDLER_RUNTIMES "[plugins.\"" CRI "\".containerd.runtimes."
+#define DROPIN_DEFAULT "  default_runtime_name = \""
+#define DROPIN_BINARY "  BinaryName = \""
+
+struct dropin_set {
+	struct {
+		char *name, *binary;
+	} h[DROPIN_HANDLERS_MAX];
+	size_t n;
+	char *def; /* NULL: no default set here */
+};
+
+static void dropin_set_clear(struct dropin_set *d)
 {
-	_cleanup_free_ char *def = NULL;
-	if (o->set_default &&
-	    asprintf(&def, "[plugins.\"" CRI "\".containerd]\n  default_runtime_name = \"%s\"\n\n",
-		     o->name) < 0)
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->h[i].name);
+		free(d->h[i].binary);
+	}
+	free(d->def);
+	*d = (struct dropin_set){0};
+}
+
+static int dropin_text(const struct dropin_set *d, char **out, struct gs_err *err)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t len = 0;
+	*out = NULL;
+	if (!(f = open_memstream(out, &len)))
 		return gs_err_setx(err, ENOMEM, "out of memory");
-	if (asprintf(out,
-		     DROPIN_HEAD
-		     "# containerd 1.6 replaces a whole plugin section with an imported one, so\n"
-		     "# containerd's own runc handler is declared again here.\n"
-		     "version = 2\n\n%s"
-		     "[plugins.\"" CRI "\".containerd.runtimes.runc]\n"
-		     "  runtime_type = \"io.containerd.runc.v2\"\n\n"
-		     "[plugins.\"" CRI "\".containerd.runtimes.%s]\n"
-		     "  runtime_type = \"io.containerd.runc.v2\"\n\n"
-		     "[plugins.\"" CRI "\".containerd.runtimes.%s.options]\n"
-		     "  BinaryName = \"%s\"\n",
-		     def ? def : "", o->name, o->name, o->runtime) < 0)
+	fputs(DROPIN_HEAD
+	      "# containerd 1.6 replaces a whole plugin section with an imported one, so\n"
+	      "# containerd's own runc handler is declared again here.\n"
+	      "version = 2\n\n", f);
+	if (d->def)
+		fprintf(f, "[plugins.\"" CRI "\".containerd]\n" DROPIN_DEFAULT "%s\"\n\n", d->def);
+	fputs(HANDLER_RUNTIMES "runc]\n  runtime_type = \"io.containerd.runc.v2\"\n", f);
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(f, "\n" HANDLER_RUNTIMES "%s]\n  runtime_type = \"io.containerd.runc.v2\"\n\n"
+			   HANDLER_RUNTIMES "%s.options]\n" DROPIN_BINARY "%s\"\n",
+			d->h[i].name, d->h[i].name, d->h[i].binary);
+	if (fflush(f) != 0 || ferror(f))
 		return gs_err_setx(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The quoted value after PREFIX on the line at T (to E), malloc'd; NULL
+ * when the line is not PREFIX"VALUE" or out of memory. */
+static char *line_value(const char *t, const char *e, const char *prefix, const char *close)
+{
+	size_t n = strlen(prefix), c = strlen(close);
+	if ((size_t)(e - t) < n + c || memcmp(t, prefix, n) || memcmp(e - c, close, c))
+		return NULL;
+	return strndup(t + n, (size_t)(e - c - t - n));
+}
+
+/* Reads gpu-stage's drop-in TEXT into D.  1 when TEXT is exactly what
+ * gpu-stage writes for D, 0 when it was edited (D then empty), -ENOMEM. */
+static int dropin_read(const char *text, size_t len, struct dropin_set *d)
+{
+	*d = (struct dropin_set){0};
+	const char *end = text + len;
+	for (const char *t = text; t < end;) {
+		const char *e = memchr(t, '\n', (size_t)(end - t));
+		if (!e)
+			e = end;
+		char *v = NULL;
+		if (!d->def && (v = line_value(t, e, DROPIN_DEFAULT, "\""))) {
+			d->def = v;
+		} else if ((v = line_value(t, e, HANDLER_RUNTIMES, ".options]"))) {
+			const char *b = e < end ? e + 1 : end, *be = memchr(b, '\n', (size_t)(end - b));
+			char *bin = line_value(b, be ? be : end, DROPIN_BINARY, "\"");
+			if (!bin || d->n == DROPIN_HANDLERS_MAX) {
+				free(v);
+				free(bin);
+				break; /* not ours as written: the comparison below says so */
+			}
+			d->h[d->n].name = v;
+			d->h[d->n++].binary = bin;
+		}
+		t = e < end ? e + 1 : end;
+	}
+	_cleanup_free_ char *again = NULL;
+	struct gs_err ignored = GS_ERR_INIT;
+	if (dropin_text(d, &again, &ignored) < 0) {
+		dropin_set_clear(d);
+		return -ENOMEM;
+	}
+	if (strlen(again) == len && !memcmp(again, text, len))
+		return 1;
+	dropin_set_clear(d);
+	return 0;
+}
+
+static bool dropin_holds(const struct dropin_set *d, const char *name)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->h[i].name, name))
+			return true;
+	return false;
+}
+
+/* Puts handler NAME (BINARY) into D, or takes it out (BINARY NULL). */
+static int dropin_set_handler(struct dropin_set *d, const char *name, const char *binary,
+			      struct gs_err *err)
+{
+	size_t i = 0;
+	while (i < d->n && strcmp(d->h[i].name, name))
+		i++;
+	if (!binary) {
+		if (i == d->n)
+			return 0;
+		free(d->h[i].name);
+		free(d->h[i].binary);
+		memmove(&d->h[i], &d->h[i + 1], (d->n - i - 1) * sizeof(d->h[0]));
+		d->n--;
+		if (d->def && !strcmp(d->def, name)) {
+			free(d->def);
+			d->def = NULL;
+		}
+		return 0;
+	}
+	if (i == DROPIN_HANDLERS_MAX)
+		return gs_err_setx(err, E2BIG, "gpu-stage's drop-in holds %d handlers already", DROPIN_HANDLERS_MAX);
+	char *b = strdup(binary), *n = i == d->n ? strdup(name) : NULL;
+	if (!b || (i == d->n && !n)) {
+		free(b);
+		free(n);
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	if (i == d->n) {
+		d->h[d->n].name = n;
+		d->h[d->n++].binary = b;
+	} else {
+		free(d->h[i].binary);
+		d->h[i].binary = b;
+	}
 	return 0;
 }
 
@@ -398,8 +543,10 @@ static int toml_chars_ok(const char *file, const char *t, size_t len, struct gs_
 }
 
 static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *dir,
-		     const char *dropin, struct rt_plan *p, bool *block, struct gs_err *err)
+		     const char *dropin, bool keep_import, struct rt_plan *p, bool *block,
+		     bool *imported, struct gs_err *err)
 {
+	*imported = false;
 	_cleanup_free_ char *fresh = NULL;
 	if (fresh_main(dropin, &fresh) < 0)
 		return gs_err_setx(err, ENOMEM, "out of memory");
@@ -412,7 +559,7 @@ static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *d
 		c->new_len = strlen(c->new);
 		return 0;
 	}
-	if (o->undo && c->old_len == strlen(fresh) && !memcmp(c->old, fresh, c->old_len)) {
+	if (o->undo && !keep_import && c->old_len == strlen(fresh) && !memcmp(c->old, fresh, c->old_len)) {
 		c->remove = true; /* the file gpu-stage created */
 		return 0;
 	}
@@ -431,8 +578,10 @@ static int plan_main(const struct rt_opts *o, struct rt_change *c, const char *d
 	size_t k = 0; /* our import's index; n_items: none */
 	while (k < m.n_items && !item_is(x.t, &m.item[k], dropin))
 		k++;
+	*imported = k < m.n_items || imports_other_spelling(dir, x.t, &m, dropin);
 	if (o->undo)
-		return k < m.n_items ? remove_import(c, &x, &m, k, err) : splice(c, &x, 0, 0, "", err);
+		return k < m.n_items && !keep_import ? remove_import(c, &x, &m, k, err)
+						     : splice(c, &x, 0, 0, "", err);
 	*block = m.cri_line != 0;
 	if (*block)
 		return plan_block(o, c, &x, dir, &m, k, &info, p, err);
@@ -463,12 +612,12 @@ static int plan_move(struct rt_plan *p, struct rt_change *c, struct gs_err *err)
 	return 0;
 }
 
-static int plan_dropin(const struct rt_opts *o, struct rt_plan *p, const char *dropin,
+/* Reads the drop-in (C->path) and what it holds into D: gpu-stage's, as
+ * gpu-stage writes it (else refused; --force: D empty, the file replaced or
+ * removed), or no file. */
+static int dropin_load(const struct rt_opts *o, struct rt_change *c, struct dropin_set *d,
 		       struct gs_err *err)
 {
-	struct rt_change *c = rt_plan_add(p, RT_FILE, dropin, err);
-	if (!c)
-		return -ENOMEM;
 	int r = rt_read_old(c, err);
 	if (r < 0)
 		return r;
@@ -478,12 +627,38 @@ static int plan_dropin(const struct rt_opts *o, struct rt_plan *p, const char *d
 		return gs_err_setx(err, EEXIST,
 				   "%s: there already, and not written by gpu-stage (not changed; --force %s it)",
 				   c->path, o->undo ? "removes" : "replaces");
-	if (o->undo) {
+	if (ours && (r = dropin_read(c->old, c->old_len, d)) < 0)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	if (ours && r == 0 && !o->force)
+		return gs_err_setx(err, EEXIST,
+				   "%s: gpu-stage's, but edited since (not changed; --force %s)", c->path,
+				   o->undo ? "removes it" : "replaces it with one holding only this handler");
+	return 0;
+}
+
+/* The drop-in's change for O into C, from D (what it holds).  One the main
+ * file does not import (IMPORTED false) is in effect for nothing: replaced
+ * (configure) or removed (--undo) whole.  *KEPT: the handlers it still
+ * holds. */
+static int dropin_plan(const struct rt_opts *o, struct rt_change *c, struct dropin_set *d,
+		       bool imported, size_t *kept, struct gs_err *err)
+{
+	if (!imported)
+		dropin_set_clear(d);
+	int r = dropin_set_handler(d, o->name, o->undo ? NULL : o->runtime, err);
+	if (r < 0)
+		return r;
+	if (!o->undo && o->set_default) {
+		free(d->def);
+		if (!(d->def = strdup(o->name)))
+			return gs_err_setx(err, ENOMEM, "out of memory");
+	}
+	*kept = d->n;
+	if (d->n == 0) {
 		c->remove = true;
 		return 0;
 	}
-	r = dropin_text(o, &c->new, err);
-	if (r >= 0)
+	if ((r = dropin_text(d, &c->new, err)) >= 0)
 		c->new_len = strlen(c->new);
 	return r;
 }
@@ -516,20 +691,40 @@ int rt_plan_containerd(const struct rt_opts *o, struct rt_plan *p, struct gs_err
 	bool block = false;
 	if (!mc.path)
 		return gs_err_setx(err, ENOMEM, "out of memory");
+	_cleanup_(change_clear) struct rt_change dc = {.kind = RT_FILE, .path = strdup(dropin)};
+	_cleanup_(dropin_set_clear) struct dropin_set d = {0};
+	size_t kept = 0;
+	bool imported = false;
+	if (!dc.path)
+		return gs_err_setx(err, ENOMEM, "out of memory");
+	/* the drop-in read first: an undo keeps the import while it holds
+	 * another handler */
 	int r = rt_read_old(&mc, err);
+	struct gs_err derr = GS_ERR_INIT;
+	int dr = dropin_load(o, &dc, &d, &derr);
+	bool others = d.n > (dropin_holds(&d, o->name) ? 1u : 0u);
 	if (r >= 0)
-		r = plan_main(o, &mc, dir, dropin, p, &block, err);
+		r = plan_main(o, &mc, dir, dropin, o->undo && dr >= 0 && others, p, &block, &imported, err);
+	if (r >= 0 && dr < 0 && (o->undo || !block)) { /* the drop-in's own refusal */
+		*err = derr;
+		r = dr;
+	}
+	if (r >= 0 && (o->undo || !block))
+		r = dropin_plan(o, &dc, &d, imported, &kept, err);
 	/* configure: the drop-in first (harmless until imported); undo: the import first */
 	if (r >= 0 && !o->undo && !block)
-		r = plan_dropin(o, p, dropin, err);
+		r = plan_move(p, &dc, err);
 	if (r >= 0)
 		r = plan_move(p, &mc, err);
 	if (r >= 0 && o->undo)
-		r = plan_dropin(o, p, dropin, err);
+		r = plan_move(p, &dc, err);
 	if (r < 0)
 		return r;
 	p->after = "restart containerd for it to take effect (ctr run --runc-binary needs no configuration)";
-	if (o->undo)
+	if (o->undo && kept)
+		r = rt_set_text(&p->summary, err, "removed gpu-stage's CRI runtime handler %s from %s (it keeps %zu other handler%s of gpu-stage's, and its import)",
+				o->name, dropin, kept, kept == 1 ? "" : "s");
+	else if (o->undo)
 		r = rt_set_text(&p->summary, err, "removed gpu-stage's CRI runtime handler %s from %s and %s",
 				o->name, p->ch[0].path, dropin);
 	else if (block)

@@ -12,9 +12,11 @@
  * config's directory; configure twice changes nothing the second time;
  * undo after configure gives back a file that held nothing of
  * gpu-stage's byte for byte, or removes what it made (Docker: the same
- * JSON, a blank file read as {}, "default-runtime" put back where --set-default replaced it; an
- * empty "runtimes" is not put back, nor a default that already named
- * gpu-stage, which gets the value an earlier --set-default kept or goes). */
+ * JSON, a blank file read as {}, "default-runtime" put back where
+ * --set-default replaced it; an empty "runtimes" or "features" is not put
+ * back, nor a default that already named gpu-stage, which gets the value
+ * an earlier --set-default kept or goes).  containerd: a drop-in the main
+ * file does not import is in effect for nothing, and an undo removes it. */
 #include <errno.h>
 #include <jansson.h>
 #include <sys/stat.h>
@@ -74,9 +76,14 @@ static bool docker_undone(const struct rt_opts *o, const struct file *orig, cons
 	json_t *b = json_loadb(now->text, now->len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *s = saved->there ? json_loadb(saved->text, saved->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	bool ok = a && b;
-	json_t *rt = json_object_get(a, "runtimes");
-	if (ok && json_is_object(rt) && json_object_size(rt) == 0)
-		json_object_del(a, "runtimes");
+	/* an empty "runtimes" or "features": dockerd reads it as none, and undo
+	 * cannot tell it from the one configure made */
+	static const char *const empty_ok[] = {"runtimes", "features"};
+	for (size_t k = 0; ok && k < 2; k++) {
+		json_t *o = json_object_get(a, empty_ok[k]);
+		if (json_is_object(o) && json_object_size(o) == 0)
+			json_object_del(a, empty_ok[k]);
+	}
 	const char *def = json_string_value(json_object_get(a, "default-runtime"));
 	if (ok && def && !strcmp(def, o->name)) {
 		json_t *back = json_object_get(s, "default-runtime");

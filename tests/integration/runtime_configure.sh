@@ -403,6 +403,48 @@ grep -qx 'version = 2' "$m" && grep -qF "imports = [\"$drop\"]" "$m" && grep -qF
 	fail "containerd undo of a created config left files"
 ok "containerd: a missing config.toml created (version 2 + imports), removed by undo; --set-default in the drop-in"
 
+# two names: one drop-in holds both (containerd 1.6 lets one imported CRI
+# section replace another's whole); a re-run without --set-default keeps
+# the default; undo of one name keeps the other and the import
+cp "$work/orig.toml" "$m"
+"$G" runtime configure --containerd --config "$m" --set-default >/dev/null || fail "containerd --set-default (two names)"
+"$G" runtime configure --containerd --config "$m" --name nvidia >"$work/out" || fail "containerd --name nvidia: $(cat "$work/out")"
+for h in gpu-stage nvidia; do
+	grep -qF "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$h.options]" "$drop" ||
+		fail "two names: handler $h missing from the drop-in: $(cat "$drop")"
+done
+grep -qF 'default_runtime_name = "gpu-stage"' "$drop" || fail "--name nvidia dropped the default: $(cat "$drop")"
+s1=$(sum "$m" "$drop")
+for args in "" "--name nvidia"; do
+	# shellcheck disable=SC2086
+	"$G" runtime configure --containerd --config "$m" $args | grep -q 'nothing to do' && [ "$(sum "$m" "$drop")" = "$s1" ] ||
+		fail "containerd re-run '$args' without --set-default changed something: $(cat "$drop")"
+done
+if command -v containerd >/dev/null; then
+	sed 's|"/etc/containerd/other.toml", ||' "$m" >"$c/dump.toml"
+	containerd -c "$c/dump.toml" config dump >"$work/dump" 2>&1 || fail "containerd config dump (two names): $(tail -3 "$work/dump")"
+	grep -qF '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]' "$work/dump" &&
+		grep -qF '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gpu-stage]' "$work/dump" &&
+		grep -qF 'default_runtime_name = "gpu-stage"' "$work/dump" || fail "containerd's reading of two names: $(grep -n 'runtimes\|default_runtime' "$work/dump")"
+	rm -f "$c/dump.toml"
+fi
+"$G" runtime configure --containerd --config "$m" --undo >"$work/out" || fail "undo gpu-stage (two names)"
+grep -q "keeps 1 other handler" "$work/out" && grep -qF "$drop" "$m" || fail "undo of one name dropped the import: $(cat "$work/out" "$m")"
+grep -qF 'runtimes.nvidia.options]' "$drop" && ! grep -qF 'runtimes.gpu-stage' "$drop" && ! grep -q default_runtime_name "$drop" ||
+	fail "undo gpu-stage: the drop-in: $(cat "$drop")"
+"$G" runtime configure --containerd --config "$m" --name nvidia --undo >/dev/null || fail "undo nvidia"
+cmp -s "$m" "$work/orig.toml" && [ ! -e "$drop" ] || fail "containerd undo of both names: $(diff "$work/orig.toml" "$m")"
+# a drop-in of gpu-stage's edited by hand: refused, --force replaces it
+"$G" runtime configure --containerd --config "$m" >/dev/null
+echo '  SystemdCgroup = true' >>"$drop"
+refused 'edited since' "$drop" "$G" runtime configure --containerd --config "$m" --name nvidia
+"$G" runtime configure --containerd --config "$m" --force >/dev/null && grep -qF "BinaryName = \"$bin/gpu-runtime\"" "$drop" ||
+	fail "--force over an edited drop-in: $(cat "$drop")"
+"$G" runtime configure --containerd --config "$m" --undo >/dev/null && cmp -s "$m" "$work/orig.toml" && [ ! -e "$drop" ] ||
+	fail "undo after --force"
+rm -f "$m.gpu-stage.bak" "$drop.gpu-stage.bak"
+ok "containerd: two --names in one drop-in, the default kept by a re-run, undo of one keeps the other and the import; an edited drop-in refused, --force replaces it"
+
 # a file that ends in its version line, with no newline: undo takes the
 # imports line and the newline put before it (tests/fuzz/runtime/regress-undo-unterminated-version)
 printf 'version = 2' >"$m"
