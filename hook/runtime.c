@@ -94,25 +94,36 @@ static bool wants_gpu(json_t *cfg)
 	return false;
 }
 
-static bool has_hook(json_t *cfg)
+enum hook_there { HOOK_NONE, HOOK_OURS, HOOK_NVIDIAS };
+
+/* Whether CFG holds an injector's hook already: ours (by name, or the
+ * nvidia-container-runtime-hook Docker's --gpus adds when it is OURS, the
+ * hook next to this program, linked under that name), or NVIDIA's, which
+ * does everything its own way: never two injectors. */
+static enum hook_there hook_there(json_t *cfg, const char *ours)
 {
 	json_t *hooks = json_object_get(cfg, "hooks");
 	const char *k;
 	json_t *list;
+	enum hook_there there = HOOK_NONE;
+	struct stat a, b;
+	bool known = stat(ours, &a) == 0;
 	json_object_foreach(hooks, k, list) {
 		size_t i;
 		json_t *h;
 		json_array_foreach(list, i, h) {
 			const char *p = json_string_value(json_object_get(h, "path"));
-			const char *b = p ? strrchr(p, '/') : NULL;
-			/* ours, or the one Docker's --gpus adds (ours linked
-			 * under that name, or NVIDIA's): never two injectors */
-			if (p && (!strcmp(b ? b + 1 : p, HOOK_NAME) ||
-				  !strcmp(b ? b + 1 : p, "nvidia-container-runtime-hook")))
-				return true;
+			const char *base = p ? strrchr(p, '/') : NULL;
+			base = base ? base + 1 : p;
+			if (p && !strcmp(base, HOOK_NAME) && there == HOOK_NONE)
+				there = HOOK_OURS;
+			else if (p && !strcmp(base, "nvidia-container-runtime-hook"))
+				there = known && stat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino
+						? (there == HOOK_NONE ? HOOK_OURS : there)
+						: HOOK_NVIDIAS;
 		}
 	}
-	return false;
+	return there;
 }
 
 static bool append_str(json_t *a, const char *s)
@@ -475,13 +486,16 @@ static int add_devices(json_t *cfg, struct je_doc *doc, struct gs_err *err)
 	return 0;
 }
 
-/* The edits for a GPU container, on DOC (config.json's text). */
+/* The edits for a GPU container, on DOC (config.json's text); HOOK NULL:
+ * the hook is there already (then the rest: a runtime that runs ours under
+ * Docker's --gpus still needs the device rules only the runtime can set). */
 static int edit(const char *bundle, json_t *cfg, struct je_doc *doc, const char *hook,
 		struct gs_err *err)
 {
 	const char *store = getenv("GPU_STAGE_STORE"), *driver = getenv("GPU_STAGE_DRIVER");
-	int r = add_hook(doc, hook, store && *store ? store : NULL, driver && *driver ? driver : NULL,
-			 err);
+	int r = !hook ? 0
+		      : add_hook(doc, hook, store && *store ? store : NULL,
+				 driver && *driver ? driver : NULL, err);
 	if (r == 0)
 		r = add_anchor_mount(bundle, cfg, doc, err);
 	if (r == 0)
@@ -509,13 +523,15 @@ static int rewrite(const char *bundle, struct gs_err *err)
 	json_t *cfg = NULL;
 	if (r >= 0)
 		r = je_load_oci(doc.text, doc.len, path, &cfg, err);
-	if (r >= 0 && cfg && wants_gpu(cfg) && !has_hook(cfg)) {
+	enum hook_there there = r >= 0 && cfg ? hook_there(cfg, hook) : HOOK_NONE;
+	size_t old_len = doc.len;
+	if (r >= 0 && cfg && wants_gpu(cfg) && there != HOOK_NVIDIAS) {
 		if (conf_error.code) { /* a broken configuration fails GPU containers only */
 			*err = conf_error;
 			r = -err->code;
-		} else if ((r = edit(bundle, cfg, &doc, hook, err)) < 0) {
+		} else if ((r = edit(bundle, cfg, &doc, there == HOOK_OURS ? NULL : hook, err)) < 0) {
 			r = gs_err_wrap(err, "%s", path);
-		} else {
+		} else if (doc.len != old_len) { /* edits only insert: same length, no edit */
 			r = replace(bundle, &doc, &st, err);
 		}
 	}

@@ -57,6 +57,29 @@ edit '["PATH=/bin"]'
 cmp -s "$b/config.json" "$w/orig.json" || hk_fail "a container without a GPU request had its config.json changed"
 hk_ok "the edit: exactly the hook's nodes, each allowed; none for none; declared nodes kept"
 
+# Docker's --gpus with gpu-stage's nvidia-container-runtime-hook link: the
+# hook is there, the device rules (which no hook can add on cgroup v2) are
+# still declared, no second hook; NVIDIA's own hook of that name: untouched
+mkdir -p "$w/link" "$w/nvidia"
+ln -sf "$(dirname "$SHIM")/gpu-stage-hook" "$w/link/nvidia-container-runtime-hook"
+printf '#!/bin/sh\n' >"$w/nvidia/nvidia-container-runtime-hook"
+chmod +x "$w/nvidia/nvidia-container-runtime-hook"
+gpus_flag() { # DIR: config.json as dockerd writes it for --gpus 1, through the shim
+	printf '{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"env": ["NVIDIA_VISIBLE_DEVICES=1"]}, "hooks": {"prestart": [{"path": "%s/nvidia-container-runtime-hook", "args": ["nvidia-container-runtime-hook", "prestart"]}]}, "linux": {}}\n' "$1" >"$b/config.json"
+	cp "$b/config.json" "$w/orig.json"
+	GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle "$b" c1 >"$w/out" 2>&1 || hk_fail "shim with --gpus's hook in $1: $(cat "$w/out")"
+}
+gpus_flag "$w/link"
+[ "$(rules)" = "c 195:255 rwm,c 195:1 rwm,c 237:0 rwm,c 237:1 rwm" ] || hk_fail "--gpus through gpu-stage's link: the allow rules are $(rules)"
+[ "$(jq '[.hooks[][]] | length' "$b/config.json")" = 1 ] || hk_fail "--gpus through gpu-stage's link: a second hook: $(jq -c .hooks "$b/config.json")"
+GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle "$b" c1 >"$w/out" 2>&1 || hk_fail "the shim a second time: $(cat "$w/out")"
+cp "$b/config.json" "$w/once.json"
+GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle "$b" c1 >"$w/out" 2>&1 && cmp -s "$b/config.json" "$w/once.json" ||
+	hk_fail "the shim over its own edit changed config.json again"
+gpus_flag "$w/nvidia"
+cmp -s "$b/config.json" "$w/orig.json" || hk_fail "NVIDIA's own nvidia-container-runtime-hook: config.json changed"
+hk_ok "--gpus with gpu-stage's hook link: device rules declared, no second hook, a second pass changes nothing; NVIDIA's own hook: untouched"
+
 # ---- real runc ----------------------------------------------------------------------
 script='cat /dev/nvidia0 2>&1 | sed "s/^/DEV0 /"; cat /dev/nvidia1 2>&1 | sed "s/^/DEV1 /"; /opt/gs-probe libcuda.so.1 && echo PROBE_OK'
 container() { # NAME ENV-JSON: a fresh bundle, run through the shim ($RUN wraps runc)
