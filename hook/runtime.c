@@ -176,6 +176,14 @@ static int add_hook(struct je_doc *doc, const char *hook, const char *store, con
 		    struct gs_err *err)
 {
 	static const char *const path[] = {"hooks", "createRuntime", NULL};
+	/* the hook runs elsewhere (runc: in the bundle; its own cwd for others)
+	 * and takes only absolute paths: name the variable, not a usage error */
+	if (conf_named && conf_named[0] != '/')
+		return gs_err_setx(err, EINVAL, GS_CONFIG_ENV "=%s: not an absolute path (the hook runs in another directory)",
+				   conf_named);
+	if (store && store[0] != '/')
+		return gs_err_setx(err, EINVAL, "GPU_STAGE_STORE=%s: not an absolute path (the hook runs in another directory)",
+				   store);
 	_cleanup_free_ char *entry = hook_entry(hook, store, driver);
 	if (!entry)
 		return gs_err_setx(err, ENOMEM, "out of memory");

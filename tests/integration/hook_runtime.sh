@@ -268,6 +268,20 @@ c1" ] || fail "broken configuration $conf: state did not reach $work/rec: $(cat 
 done
 ok "broken configuration: GPU containers refused; other commands and containers reach its \"runtime\", read by its \"requests\""
 
+# ---- relative paths in the environment: refused naming the variable (the
+# hook runs in another directory and would answer with a usage text) ------
+for var in GPU_STAGE_CONFIG=rel.json GPU_STAGE_STORE=relstore; do
+	fresh NVIDIA_VISIBLE_DEVICES=0
+	echo '{}' >"$b/rel.json"
+	sum=$(sha256sum <"$b/config.json")
+	got=0
+	(cd "$b" && env "$var" GPU_STAGE_RUNTIME=/bin/true "$SHIM" create --bundle . c1) >"$work/out" 2>&1 || got=$?
+	[ "$got" -eq 1 ] && grep -qF "$var: not an absolute path" "$work/out" ||
+		fail "$var: exit $got: $(cat "$work/out")"
+	[ "$(sha256sum <"$b/config.json")" = "$sum" ] || fail "$var: config.json changed"
+done
+ok "a relative GPU_STAGE_CONFIG or GPU_STAGE_STORE: a GPU container refused naming the variable, config.json untouched"
+
 # ---- gpu-runtime named as its own runtime: refused, never a loop ------------
 mkdir -p "$work/loop"
 ln -s "$SHIM" "$work/loop/runc"
