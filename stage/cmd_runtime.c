@@ -505,11 +505,29 @@ static int locate(struct rt_opts *o, bool check, struct gs_err *err)
 	return 0;
 }
 
+/* GPU_STAGE_CONFIG reaches the hook through the hooks.d file and the CDI
+ * spec; gpu-runtime under a daemon reads only the daemon's environment. */
+static int note_config_env(const struct rt_opts *o, const char *unit, struct rt_plan *p,
+			   struct gs_err *err)
+{
+	if (!o->gs_config || o->undo || o->cdi)
+		return 0;
+	return rt_plan_note(p, err,
+			    "%s=%s holds in this shell only: gpu-runtime under %s reads %s unless the service has it too (systemctl edit %s: [Service] Environment=%s=%s)",
+			    GS_CONFIG_ENV, o->gs_config, unit, GS_CONFIG_DEFAULT, unit, GS_CONFIG_ENV,
+			    o->gs_config);
+}
+
 static int plan(const struct rt_opts *o, struct rt_plan *p, struct gs_err *err)
 {
+	int r;
 	switch (o->engine) {
-	case RT_DOCKER: return rt_plan_docker(o, p, err);
-	case RT_CONTAINERD: return rt_plan_containerd(o, p, err);
+	case RT_DOCKER:
+		r = rt_plan_docker(o, p, err);
+		return r < 0 ? r : note_config_env(o, "docker", p, err);
+	case RT_CONTAINERD:
+		r = rt_plan_containerd(o, p, err);
+		return r < 0 ? r : note_config_env(o, "containerd", p, err);
 	case RT_PODMAN:
 	case RT_CRIO: return rt_plan_hooksd(o, p, err);
 	}

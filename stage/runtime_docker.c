@@ -451,6 +451,16 @@ static bool link_is_ours(const struct rt_opts *o, const char *path, char *target
 	return !strcmp(target, "gpu-stage-hook") || !strcmp(target, o->hook);
 }
 
+/* Whether DIR is one of the directories of the ':'-list LIST. */
+static bool on_path(const char *list, const char *dir)
+{
+	size_t n = strlen(dir);
+	for (const char *p = list; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL)
+		if (!strncmp(p, dir, n) && (p[n] == ':' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 /* Other programs of that name on dockerd's PATH: what the link shadows, or
  * what shadows it. */
 static int note_shadows(const struct rt_opts *o, const char *link, struct rt_plan *p,
@@ -461,6 +471,13 @@ static int note_shadows(const struct rt_opts *o, const char *link, struct rt_pla
 	if (asprintf(&dirs, "%s:%s", SERVICE_PATH, env ? env : "") < 0)
 		return gs_err_setx(err, ENOMEM, "out of memory");
 	bool before = true; /* still before BINDIR in the service's PATH */
+	if (!on_path(SERVICE_PATH, o->bindir)) {
+		int r = rt_plan_note(p, err,
+				     "%s is not on the PATH of a packaged dockerd (" SERVICE_PATH "): `docker run --gpus` will not find %s there; link it into /usr/local/bin, or set PATH in dockerd's service",
+				     o->bindir, RT_NVIDIA_HOOK);
+		if (r < 0)
+			return r;
+	}
 	char *save = NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 		if (!strcmp(d, o->bindir)) {
@@ -506,6 +523,10 @@ static int plan_link(const struct rt_opts *o, struct rt_plan *p, bool *added, st
 		return gs_err_setx(err, EEXIST,
 				   "%s exists and is not gpu-stage's link (NVIDIA Container Toolkit's hook?): not replaced; remove it first, or leave --gpus to it",
 				   link);
+	/* checked before anything is written: daemon.json is written first */
+	if (!o->undo && !there && access(o->bindir, W_OK) < 0)
+		return gs_err_set(err, errno, "%s: the link %s cannot be made there (nothing written)",
+				  o->bindir, RT_NVIDIA_HOOK);
 	struct rt_change *c = rt_plan_add(p, RT_LINK, link, err);
 	if (!c || !(c->target = strdup(ours ? target : "gpu-stage-hook")))
 		return gs_err_setx(err, ENOMEM, "out of memory");

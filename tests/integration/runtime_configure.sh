@@ -306,6 +306,32 @@ refused "exists and is not gpu-stage's" "$bin/nvidia-container-runtime-hook" "$G
 rm -f "$bin/nvidia-container-runtime-hook"
 ok "docker: --gpus-flag links nvidia-container-runtime-hook, idempotent, undone; a foreign one refused and left alone"
 
+# the link outside a packaged dockerd's PATH is said; an unwritable BINDIR
+# is refused before daemon.json is written; GPU_STAGE_CONFIG's reach
+cp "$work/orig.json" "$f"
+"$G" runtime configure --docker --config "$f" --gpus-flag >"$work/out" || fail "--gpus-flag: $(cat "$work/out")"
+grep -qF "$bin is not on the PATH of a packaged dockerd" "$work/out" || fail "--gpus-flag outside dockerd's PATH not said: $(cat "$work/out")"
+"$G" runtime configure --docker --config "$f" --undo >/dev/null || fail "undo"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	rm -f "$f.gpu-stage.bak"
+	s1=$(sum "$f")
+	chmod 0555 "$bin"
+	rc=0
+	setpriv --inh-caps=-all --bounding-set=-dac_override,-dac_read_search,-fowner \
+		"$G" runtime configure --docker --config "$f" --gpus-flag >"$work/out" 2>&1 || rc=$?
+	chmod 0755 "$bin"
+	[ "$rc" -eq 1 ] && grep -qF "$bin: the link nvidia-container-runtime-hook cannot be made there (nothing written)" "$work/out" ||
+		fail "--gpus-flag, unwritable $bin: exit $rc: $(cat "$work/out")"
+	[ "$(sum "$f")" = "$s1" ] && [ ! -e "$f.gpu-stage.bak" ] || fail "--gpus-flag, unwritable $bin: daemon.json written"
+fi
+GPU_STAGE_CONFIG=$work/other-config.json "$G" runtime configure --docker --config "$f" >"$work/out" ||
+	fail "docker with GPU_STAGE_CONFIG: $(cat "$work/out")"
+grep -qF "GPU_STAGE_CONFIG=$work/other-config.json holds in this shell only: gpu-runtime under docker reads /etc/gpu-stage/config.json" "$work/out" ||
+	fail "GPU_STAGE_CONFIG's reach not said: $(cat "$work/out")"
+"$G" runtime configure --docker --config "$f" --undo >/dev/null && cmp -s "$f" "$work/orig.json" || fail "undo"
+rm -f "$f.gpu-stage.bak"
+ok "docker: --gpus-flag outside dockerd's PATH said, an unwritable BINDIR refused with nothing written; GPU_STAGE_CONFIG's reach said"
+
 # --cdi: "features": {"cdi": true} and nothing else (no runtime, no link)
 cp "$work/orig.json" "$f"
 rm -f "$f.gpu-stage.bak"
