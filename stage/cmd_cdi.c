@@ -433,13 +433,88 @@ int cdi_check(const struct cdi_check *q, char **file, char **why, struct gs_err 
 
 struct cdi_opts {
 	const char *driver, *store, *vendor, *output;
-	bool json;
+	bool json, force;
 };
+
+/* ---- other specs of the same kind -------------------------------------------- */
+
+/* The value of a YAML document's top-level "kind:" line, or NULL. */
+static char *yaml_kind(const char *t, size_t len)
+{
+	for (const char *p = t, *end = t + len; p < end;) {
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		if (!e)
+			e = end;
+		if ((size_t)(e - p) > 5 && !memcmp(p, "kind:", 5)) {
+			const char *a = p + 5, *b = e;
+			while (a < b && (*a == ' ' || *a == '\t'))
+				a++;
+			while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r'))
+				b--;
+			if (b - a >= 2 && (*a == '"' || *a == '\'') && b[-1] == *a)
+				a++, b--;
+			return strndup(a, (size_t)(b - a));
+		}
+		p = e < end ? e + 1 : end;
+	}
+	return NULL;
+}
+
+/* Whether DIR/NAME (a .json, .yaml or .yml spec) declares KIND and is not
+ * gpu-stage's own. */
+static bool is_rival(const char *dir, const char *name, const char *kind)
+{
+	size_t n = strlen(name);
+	bool json = n > 5 && !strcmp(name + n - 5, ".json");
+	bool yaml = (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+	if ((!json && !yaml) || name[0] == '.')
+		return false;
+	struct gs_err e = GS_ERR_INIT;
+	_cleanup_free_ char *store = NULL, *path = NULL, *text = NULL, *yk = NULL;
+	if (json && cdi_ours(dir, name, &store, NULL, &e) == 1)
+		return false; /* gpu-stage's own (another vendor's file name, another store) */
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return false;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	size_t len = 0;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    gs_read_all_fd(fd, CDI_SPEC_MAX, path, &text, &len, &e) < 0)
+		return false;
+	if (yaml) {
+		yk = yaml_kind(text, len);
+		return yk && !strcmp(yk, kind);
+	}
+	_cleanup_(gs_json_decrefp) json_t *j = json_loadb(text, len, 0, NULL);
+	const char *k = json_string_value(json_object_get(j, "kind"));
+	return k && !strcmp(k, kind);
+}
+
+/* The first spec but OURS (DIR/OURS) that declares KIND where engines read
+ * specs: DIR, /etc/cdi, /var/run/cdi.  CDI drops a device two specs of one
+ * directory define, and lets a later directory's win: gpu-stage's hook
+ * would not run.  *RIVAL: its path (malloc'd), or NULL. */
+static int cdi_rival(const char *dir, const char *ours, const char *kind, char **rival)
+{
+	const char *dirs[] = {dir, "/etc/cdi", "/var/run/cdi"};
+	*rival = NULL;
+	for (size_t i = 0; i < 3 && !*rival; i++) {
+		if ((i > 0 && !strcmp(dirs[i], dir)) || (i == 2 && !strcmp(dirs[2], dirs[1])))
+			continue;
+		_cleanup_closedir_ DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+		while (d && !*rival && (de = readdir(d)))
+			if (!(i == 0 && !strcmp(de->d_name, ours)) && is_rival(dirs[i], de->d_name, kind) &&
+			    asprintf(rival, "%s/%s", dirs[i], de->d_name) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}
 
 static void cdi_usage(FILE *f)
 {
 	fputs("Usage: gpu-stage cdi [--driver VER] [--store DIR] [--vendor NAME]\n"
-	      "                     [--output FILE|-] [--json]\n"
+	      "                     [--output FILE|-] [--json] [--force]\n"
 	      "\n"
 	      "Writes the CDI spec (cdiVersion " CDI_VERSION ") that gives a container the staged\n"
 	      "driver through `--device VENDOR/gpu=all` (or =INDEX, =UUID): Podman,\n"
@@ -455,6 +530,8 @@ static void cdi_usage(FILE *f)
 	      "                 CDI_DIR/VENDOR-gpu.json, CDI_DIR from cdi_dir, else /etc/cdi);\n"
 	      "                 - prints the spec instead\n"
 	      "  --json         print what was written (file, devices) as JSON\n"
+	      "  --force        write it even when another spec (NVIDIA's nvidia.yaml, say)\n"
+	      "                 declares the same kind in CDI_DIR, /etc/cdi or /var/run/cdi\n"
 	      "\n"
 	      "Undo: delete the file.\n",
 	      f);
@@ -467,16 +544,17 @@ static int parse_cdi(int argc, char **argv, struct cdi_opts *o)
 		{"driver", required_argument, NULL, 'd'}, {"store", required_argument, NULL, 's'},
 		{"vendor", required_argument, NULL, 'v'}, {"output", required_argument, NULL, 'o'},
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-		{0}};
+		{"force", no_argument, NULL, 'f'},        {0}};
 	int ch;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "d:s:v:o:jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:s:v:o:jfh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': o->driver = optarg; break;
 		case 's': o->store = optarg; break;
 		case 'v': o->vendor = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'j': o->json = true; break;
+		case 'f': o->force = true; break;
 		case 'h': cdi_usage(stdout); return GS_EXIT_OK;
 		default: return GS_EXIT_USAGE;
 		}
@@ -603,7 +681,19 @@ int cmd_cdi(int argc, char **argv)
 			return fail(&(struct gs_err){ENOMEM, "out of memory"});
 		file = dflt;
 	}
+	_cleanup_free_ char *rival = NULL;
+	const char *kind = json_string_value(json_object_get(m.spec, "kind"));
+	if (cdi_rival(dir, base, kind, &rival) < 0)
+		return fail(&(struct gs_err){ENOMEM, "out of memory"});
+	if (rival && !o.force) {
+		fprintf(stderr, "gpu-stage: cdi: %s declares kind %s too: CDI drops the devices two specs of one directory define, and lets a later directory's (/var/run/cdi after /etc/cdi) win, so gpu-stage's hook would not run; %s not written (remove that spec, choose another --vendor, or --force)\n",
+			rival, kind, file);
+		return GS_EXIT_FAIL;
+	}
 	if (cdi_write(dir, base, m.spec, !o.output, &err) < 0)
 		return fail(&err);
+	if (rival)
+		fprintf(stderr, "gpu-stage: cdi: warning: %s declares kind %s too (--force): the devices both define resolve to neither, or to the later directory's\n",
+			rival, kind);
 	return report(&o, file, &m);
 }

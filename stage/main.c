@@ -36,6 +36,7 @@ static void usage(FILE *f)
 	      "  gc [--dry-run] [--store DIR] [--root DIR] [--json]\n"
 	      "        remove versions neither loaded, configured nor in use\n"
 	      "  cdi [--driver VER] [--store DIR] [--vendor NAME] [--output FILE|-] [--json]\n"
+	      "      [--force]\n"
 	      "        write the CDI spec (Podman, Docker >= 25, containerd: --device\n"
 	      "        nvidia.com/gpu=all) into /etc/cdi, atomically\n"
 	      "  plan --bundle DIR | --rootfs DIR [--env K=V]... [--caps LIST] [--driver VER]\n"

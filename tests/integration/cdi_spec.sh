@@ -50,6 +50,23 @@ HOOKABS=$(cd "$(dirname "$HOOK")" && pwd)/gpu-stage-hook
 [ "$(ls -A "$work/cdi")" = nvidia.com-gpu.json ] || fail "more than the spec in cdi_dir: $(ls -A "$work/cdi")"
 grep -q "^wrote $SPEC (cdiVersion 0.5.0): 5 devices: nvidia.com/gpu=0 " "$work/out" || fail "output: $(cat "$work/out")"
 
+# ---- another spec of the kind (NVIDIA's nvidia.yaml): refused, --force
+# writes with a warning; another kind, or gpu-stage's own, is no rival ----
+printf 'cdiVersion: "0.5.0"\nkind: "nvidia.com/gpu"\ndevices:\n- name: all\n' >"$work/cdi/nvidia.yaml"
+printf '{"cdiVersion": "0.5.0", "kind": "amd.com/gpu", "devices": []}\n' >"$work/cdi/amd.json"
+cp "$SPEC" "$work/cdi/gpu-stage-copy.json"
+before=$(sha256sum <"$SPEC")
+rc=0; "$GS" cdi >"$work/out" 2>"$work/err" || rc=$?
+[ $rc -eq 1 ] && grep -qF "$work/cdi/nvidia.yaml declares kind nvidia.com/gpu too" "$work/err" && grep -qF "$SPEC not written" "$work/err" ||
+	fail "a rival nvidia.yaml: rc $rc, $(cat "$work/err")"
+[ "$(sha256sum <"$SPEC")" = "$before" ] || fail "refused over a rival, yet the spec changed"
+"$GS" cdi --force >"$work/out" 2>"$work/err" && grep -qF "warning: $work/cdi/nvidia.yaml declares kind nvidia.com/gpu too (--force)" "$work/err" ||
+	fail "--force over a rival: $(cat "$work/err")"
+rm "$work/cdi/nvidia.yaml"
+"$GS" cdi >"$work/out" 2>"$work/err" && [ ! -s "$work/err" ] || fail "another kind or gpu-stage's own spec taken for a rival: $(cat "$work/err")"
+rm "$work/cdi/amd.json" "$work/cdi/gpu-stage-copy.json"
+ok "another spec of the kind refused (naming it, the spec untouched), --force writes with a warning; another kind or gpu-stage's own spec is no rival"
+
 # ---- CDI's rules, checked on the spec ----
 rules() { # FILE: prints nothing when the spec keeps every rule, else what it breaks
 	jq -r '
