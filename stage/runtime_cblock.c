@@ -75,6 +75,8 @@ static size_t trim_nl(const char *t, size_t s, size_t e)
 {
 	if (e > s && t[e - 1] == '\n')
 		e--;
+	if (e > s && t[e - 1] == '\r')
+		e--;
 	return e;
 }
 

@@ -681,6 +681,17 @@ bad 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "x"\n
 bad "version = 2\nimports = [\"$cd2/conf.d/gpu-stage.toml\"] # gpu-stage\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/x\"\n" 'line 2 imports gpu-stage'"'"'s drop-in, and line 3 configures the CRI plugin'
 printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  conf_dir = "/y"\n' >"$cd2/theirs.toml"
 bad 'version = 2\nimports = ["theirs.toml"]\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/x"\n' "$cd2/theirs.toml (imported by $cd2/bad.toml): line 2 configures the CRI plugin"
+# a file converted to CRLF after configure (an editor on another system):
+# undo still finds the block's lines and gives back the CRLF original
+cp "$work/config.toml.orig" "$dm"
+"$G" runtime configure --containerd --config "$dm" --set-default >/dev/null || fail "configure before CRLF"
+sed -i 's/$/\r/' "$dm"
+sed 's/$/\r/' "$work/config.toml.orig" >"$work/crlf.orig"
+"$G" runtime configure --containerd --config "$dm" --undo >"$work/out" 2>&1 || fail "undo of a CRLF file: $(cat "$work/out")"
+cmp -s "$dm" "$work/crlf.orig" || fail "undo of a CRLF file: $(diff "$work/crlf.orig" "$dm" | cat -A | head)"
+rm -f "$dm.gpu-stage.bak"
+ok "containerd, CRI case: a file turned CRLF after configure is undone byte for byte"
+
 ok "containerd, CRI case: the handler defined already, an inline table or dotted key holding its tables, an array of tables, a multi-line inline table, a broken block, gpu-stage's drop-in or another CRI section imported: refused, untouched"
 
 # ---- Podman / CRI-O: hooks.d --------------------------------------------------
