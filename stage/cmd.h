@@ -67,6 +67,9 @@ struct cdi_check {
 	const char *cdi_dir, *vendor, *store, *proc_root;
 };
 int cdi_check(const struct cdi_check *q, char **file, char **why, struct gs_err *err);
+/* Another spec (not gpu-stage's) declaring VENDOR/gpu in CDI_DIR, /etc/cdi
+ * or /var/run/cdi: *RIVAL its path (malloc'd) or NULL; 0, -ENOMEM. */
+int cdi_rival_of(const char *cdi_dir, const char *vendor, char **rival);
 
 int cmd_info(int argc, char **argv);
 

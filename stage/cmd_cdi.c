@@ -511,6 +511,15 @@ static int cdi_rival(const char *dir, const char *ours, const char *kind, char *
 	return 0;
 }
 
+int cdi_rival_of(const char *cdi_dir, const char *vendor, char **rival)
+{
+	_cleanup_free_ char *name = spec_name(vendor), *kind = NULL;
+	*rival = NULL;
+	if (!name || asprintf(&kind, "%s/" CDI_CLASS, vendor) < 0)
+		return -ENOMEM;
+	return cdi_rival(cdi_dir, name, kind, rival);
+}
+
 static void cdi_usage(FILE *f)
 {
 	fputs("Usage: gpu-stage cdi [--driver VER] [--store DIR] [--vendor NAME]\n"

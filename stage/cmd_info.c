@@ -360,6 +360,12 @@ static void read_cdi(struct info *in)
 	else if (in->cdi == CDI_NONE && in->eng[0].p.cdi)
 		problem(in, "gpu-stage cdi", "docker reads CDI specs, but there is no %s",
 			in->cdi_file);
+	_cleanup_free_ char *rival = NULL;
+	if ((in->cdi == CDI_CURRENT || in->cdi == CDI_STALE) &&
+	    cdi_rival_of(in->cdi_dir, in->c->cdi_vendor, &rival) == 0 && rival)
+		problem(in, "remove that spec, or gpu-stage cdi --vendor with another vendor",
+			"%s declares kind %s/gpu too: CDI drops the devices both define (or the later directory's wins), so the hook of %s may never run",
+			rival, in->c->cdi_vendor, in->cdi_file);
 }
 
 static void read_audit(struct info *in)

@@ -162,6 +162,16 @@ info
 ready
 ok "CDI spec stale after a GPU was added: gpu-stage cdi; current again after it"
 
+# ---- another spec of the kind beside ours (NVIDIA's nvidia.yaml) ----
+printf 'cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n' >"$R/etc/cdi/nvidia.yaml"
+info
+notready
+problem "$R/etc/cdi/nvidia.yaml declares kind nvidia.com/gpu too" "remove that spec, or gpu-stage cdi --vendor with another vendor"
+rm "$R/etc/cdi/nvidia.yaml"
+info
+ready
+ok "another CDI spec of the kind beside ours: a problem naming it"
+
 # ---- an engine entry naming another installation's programs; a file that cannot be read ----
 cp "$R/etc/docker/daemon.json" "$work/daemon.json"
 jq '.runtimes["gpu-stage"].path = "/opt/old/bin/gpu-runtime"' "$work/daemon.json" >"$R/etc/docker/daemon.json"
