@@ -52,6 +52,10 @@ static void reason(const struct gs_gc_item *it, char *buf, size_t len)
 	case GS_GC_KEPT_MOUNTED:
 		snprintf(buf, len, "removed from the store, but a container mounted it meanwhile: deleted by a later run");
 		break;
+	case GS_GC_RM_FAILED:
+		snprintf(buf, len, "removed from the store, but deleting its files failed: %s; a later run tries again",
+			 strerror(it->err_no));
+		break;
 	}
 }
 
@@ -61,7 +65,10 @@ static void report(void *data, const struct gs_gc_item *it)
 	char why[256];
 	reason(it, why, sizeof(why));
 	bool gone = it->verdict == GS_GC_REMOVE || it->verdict == GS_GC_KEPT_MOUNTED;
-	const char *action = !gone ? "keep" : o->dry_run ? "would remove" : "removed";
+	const char *action = it->verdict == GS_GC_RM_FAILED ? "failed"
+			     : !gone                        ? "keep"
+			     : o->dry_run                   ? "would remove"
+							    : "removed";
 	if (o->items)
 		json_array_append_new(o->items,
 				      json_pack("{s:s, s:b, s:s, s:s, s:i}", "name", it->name,

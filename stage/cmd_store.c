@@ -578,17 +578,22 @@ int cmd_remove(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	struct gs_err err = GS_ERR_INIT;
-	int kept = gs_store_remove(o.store, o.args[0], &err);
+	int rm_err = 0;
+	int kept = gs_store_remove(o.store, o.args[0], &rm_err, &err);
 	if (kept < 0)
 		return cli_fail(&err);
+	if (rm_err) /* removed from the store all the same: housekeeping left */
+		fprintf(stderr, "gpu-stage: warning: deleting the files of %s/%s failed (%s): they stay hidden as %s/.tmp-rm-%s-*, and a later gpu-stage run (or gc) deletes them\n",
+			o.store, o.args[0], strerror(rm_err), o.store, o.args[0]);
 	if (o.json) {
 		_cleanup_(gs_json_decrefp) json_t *j =
-			json_pack("{s:s, s:s, s:b, s:b}", "driver", o.args[0], "store", o.store,
-				  "removed", 1, "files_kept_in_use", kept == 1);
+			json_pack("{s:s, s:s, s:b, s:b, s:s?}", "driver", o.args[0], "store", o.store,
+				  "removed", 1, "files_kept_in_use", kept == 1 && !rm_err,
+				  "files_not_deleted", rm_err ? strerror(rm_err) : NULL);
 		return cli_flush_out(cli_emit_json(j));
 	}
 	printf("removed %s/%s\n", o.store, o.args[0]);
-	if (kept == 1)
+	if (kept == 1 && !rm_err)
 		printf("note: a running container still mounts its files; they are deleted by a later gpu-stage run once none does\n");
 	return cli_flush_out(GS_EXIT_OK);
 }

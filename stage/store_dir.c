@@ -270,12 +270,14 @@ pid_t gs_store_tree_user(int storefd, const char *name)
 }
 
 /* Deletes the tree STORE/NAME unless a mount still shows it (then it
- * stays, under its temporary name, for a later run).  1 deleted, 0 kept. */
+ * stays, under its temporary name, for a later run).  1 deleted, 0 kept,
+ * -errno when deleting failed (what is left stays for a later run). */
 int gs_store_remove_unused(int storefd, const char *name)
 {
 	if (gs_store_tree_user(storefd, name) != 0)
 		return 0;
-	return rm_tree_at(storefd, name, 0) == 0 ? 1 : 0;
+	int r = rm_tree_at(storefd, name, 0);
+	return r == 0 ? 1 : r;
 }
 
 /* Removes STORE/.tmp-* left behind (the caller holds the lock): debris of
@@ -347,8 +349,9 @@ int gs_store_staged_exists(int storefd, const char *store, const char *ver, bool
 
 /* ---- removing ----------------------------------------------------------------------- */
 
-int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
+int gs_store_remove(const char *store, const char *ver, int *rm_err, struct gs_err *err)
 {
+	*rm_err = 0;
 	if (!gs_version_valid(ver))
 		return gs_err_setx(err, EINVAL, "'%s' is not a driver version", ver ? ver : "");
 	_cleanup_close_ int storefd = gs_store_dir_open(store, false, err);
@@ -364,11 +367,13 @@ int gs_store_remove(const char *store, const char *ver, struct gs_err *err)
 		return r;
 	if (!exists)
 		return gs_err_setx(err, ENOENT, "%s/%s: driver %s is not staged", store, ver, ver);
-	return gs_store_remove_locked(storefd, store, ver, err);
+	return gs_store_remove_locked(storefd, store, ver, rm_err, err);
 }
 
-int gs_store_remove_locked(int storefd, const char *store, const char *ver, struct gs_err *err)
+int gs_store_remove_locked(int storefd, const char *store, const char *ver, int *rm_err,
+			   struct gs_err *err)
 {
+	*rm_err = 0;
 	char prefix[96], tmp[128];
 	int r;
 	snprintf(prefix, sizeof(prefix), TMP_PREFIX "rm-%s", ver);
@@ -380,8 +385,11 @@ int gs_store_remove_locked(int storefd, const char *store, const char *ver, stru
 	if (r < 0)
 		return gs_err_set(err, errno, "%s/%s: renaming away", store, ver);
 	(void)fsync(storefd);
-	/* 1: a running container still mounts it: kept for a later run */
-	return gs_store_remove_old(storefd, tmp) == 1 ? 0 : 1;
+	/* 1: a running container still mounts it, or deleting failed (*RM_ERR):
+	 * kept for a later run */
+	int k = gs_store_remove_old(storefd, tmp);
+	*rm_err = k < 0 ? -k : 0;
+	return k == 1 ? 0 : 1;
 }
 
 /* ---- for gc (stage/store_gc.c) --------------------------------------------------- */

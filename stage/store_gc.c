@@ -108,16 +108,17 @@ static int judge(int storefd, const char *store, struct gs_gc_item *it,
 	it->verdict = GS_GC_REMOVE;
 	if (dry_run)
 		return 1;
+	int r, rm_err = 0;
 	if (it->old_tree) {
-		if (gs_store_remove_old(storefd, it->name) != 1)
-			it->verdict = GS_GC_KEPT_MOUNTED;
-		return 1;
-	}
-	int r = gs_store_remove_locked(storefd, store, it->name, err);
-	if (r < 0)
+		r = gs_store_remove_old(storefd, it->name);
+		rm_err = r < 0 ? -r : 0;
+		r = r == 1 ? 0 : 1;
+	} else if ((r = gs_store_remove_locked(storefd, store, it->name, &rm_err, err)) < 0) {
 		return r;
+	}
 	if (r == 1)
-		it->verdict = GS_GC_KEPT_MOUNTED;
+		it->verdict = rm_err ? GS_GC_RM_FAILED : GS_GC_KEPT_MOUNTED;
+	it->err_no = rm_err;
 	return 1;
 }
 
@@ -134,17 +135,22 @@ int gs_store_gc(const char *store, const struct gs_gc_keep *keep, size_t n_keep,
 	if (storefd < 0)
 		return storefd;
 	struct names vers = {0}, old = {0};
-	int r = scan(storefd, store, &vers, &old, err), removed = 0;
+	int r = scan(storefd, store, &vers, &old, err), removed = 0, failed = 0, first = 0;
 	for (size_t i = 0; r >= 0 && i < vers.n + old.n; i++) {
 		struct gs_gc_item it = {.name = i < vers.n ? vers.v[i] : old.v[i - vers.n],
 					.old_tree = i >= vers.n};
 		if ((r = judge(storefd, store, &it, keep, n_keep, dry_run, err)) < 0)
 			break;
 		removed += r;
+		if (it.verdict == GS_GC_RM_FAILED && !failed++)
+			first = it.err_no;
 		if (report)
 			report(data, &it);
 	}
 	names_free(&vers);
 	names_free(&old);
+	if (r >= 0 && failed) /* each reported; the rest was done */
+		return gs_err_setx(err, first, "store %s: deleting the files of %d tree%s failed (%s); a later run tries again",
+				   store, failed, failed == 1 ? "" : "s", strerror(first));
 	return r < 0 ? r : removed;
 }

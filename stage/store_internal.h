@@ -23,7 +23,8 @@ int gs_store_dir_lock(int storefd, const char *store, bool shared, struct gs_err
 /* rm -rf DIRFD/NAME without following symlinks (0555 directories made
  * writable first).  0 or -errno. */
 int gs_store_rm_tree(int dirfd, const char *name);
-/* Deletes the tree STORE/NAME unless a mount still shows it: 1 deleted, 0 kept. */
+/* Deletes the tree STORE/NAME unless a mount still shows it: 1 deleted, 0
+ * kept, -errno when deleting failed. */
 int gs_store_remove_unused(int storefd, const char *name);
 /* Removes the .tmp-* trees left behind (the caller holds the lock), once
  * readers are done, unless mounted. */
@@ -80,10 +81,12 @@ int gs_store_open_locked(const char *store, int *lockfd, struct gs_err *err);
  * cannot be told (/proc unreadable): in use all the same. */
 pid_t gs_store_tree_user(int storefd, const char *name);
 /* Removes STOREFD/VER under the lock held: renamed away, then deleted
- * unless a container mounts it meanwhile (1: kept for a later run). */
-int gs_store_remove_locked(int storefd, const char *store, const char *ver, struct gs_err *err);
+ * unless a container mounts it meanwhile (1: kept for a later run; *RM_ERR
+ * the errno when deleting failed instead, else 0). */
+int gs_store_remove_locked(int storefd, const char *store, const char *ver, int *rm_err,
+			   struct gs_err *err);
 /* Deletes the old tree STOREFD/NAME (.tmp-*) once readers are done, unless
- * something mounts it: 1 deleted, 0 kept. */
+ * something mounts it: 1 deleted, 0 kept, -errno deleting failed. */
 int gs_store_remove_old(int storefd, const char *name);
 
 /* ---- gc (store_gc.c) ------------------------------------------------------ */
@@ -93,6 +96,7 @@ enum gs_gc_verdict {
 	GS_GC_KEEP,        /* named by the caller (KEEP[i].why) */
 	GS_GC_IN_USE,      /* a mount table shows it (pid, or -1: /proc unreadable) */
 	GS_GC_KEPT_MOUNTED, /* removed from view, but mounted meanwhile: deleted later */
+	GS_GC_RM_FAILED,   /* removed from view, but deleting failed (err_no): later */
 };
 
 struct gs_gc_keep {
@@ -106,6 +110,7 @@ struct gs_gc_item {
 	enum gs_gc_verdict verdict;
 	const char *why;   /* GS_GC_KEEP */
 	pid_t pid;         /* GS_GC_IN_USE */
+	int err_no;        /* GS_GC_RM_FAILED */
 };
 
 /* Removes every staged version of STORE not in KEEP and not in use, and

@@ -875,14 +875,16 @@ static void test_remove(void **state)
 {
 	struct fx *x = *state;
 	struct gs_err err = GS_ERR_INIT;
+	int rm_err = -1;
 	stage_ok(x, VER, GS_STAGE_CREATED);
-	assert_int_equal(gs_store_remove(x->store, VER, &err), 0);
+	assert_int_equal(gs_store_remove(x->store, VER, &rm_err, &err), 0);
+	assert_int_equal(rm_err, 0);
 	assert_int_equal(access(sp(x, VER), F_OK), -1);
 	assert_int_equal(count_tmp(x), 0);
-	assert_int_equal(gs_store_remove(x->store, VER, &err), -ENOENT);
+	assert_int_equal(gs_store_remove(x->store, VER, &rm_err, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "not staged"));
-	assert_int_equal(gs_store_remove(x->store, "..", &err), -EINVAL);
-	assert_int_equal(gs_store_remove(x->store, ".lock", &err), -EINVAL);
+	assert_int_equal(gs_store_remove(x->store, "..", &rm_err, &err), -EINVAL);
+	assert_int_equal(gs_store_remove(x->store, ".lock", &rm_err, &err), -EINVAL);
 	assert_int_equal(access(sp(x, ".lock"), F_OK), 0);
 	stage_ok(x, VER, GS_STAGE_CREATED); /* and it can be staged again */
 	verify_ok(x, VER);

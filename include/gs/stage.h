@@ -86,9 +86,10 @@ int gs_store_verify(const char *store, const char *ver,
 
 /* Removes STORE/VER (under the lock; renamed away first so no half tree
  * remains under its name).  Returns 0 when its files are deleted, 1 when a
- * running container still mounts the tree: it then stays, hidden as
- * STORE/.tmp-rm-VER-*, and a later gpu-stage run deletes it once nothing
- * mounts it (the same holds for the copy a re-stage replaces). */
-int gs_store_remove(const char *store, const char *ver, struct gs_err *err);
+ * running container still mounts the tree, or deleting them failed
+ * (*RM_ERR: the errno, else 0): it then stays, hidden as
+ * STORE/.tmp-rm-VER-*, and a later gpu-stage run deletes it once it can
+ * (the same holds for the copy a re-stage replaces). */
+int gs_store_remove(const char *store, const char *ver, int *rm_err, struct gs_err *err);
 
 #endif
