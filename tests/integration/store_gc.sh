@@ -28,8 +28,8 @@ store=$work/store
 holder=
 jailed=
 cleanup() {
-	[ -n "$jailed" ] && kill "$jailed" 2>/dev/null
-	[ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
+	if [ -n "$jailed" ]; then kill "$jailed" 2>/dev/null || true; fi
+	if [ -n "$holder" ]; then kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null || true; fi
 	chmod -R u+w "$work" 2>/dev/null
 	rm -rf "$work"
 }
@@ -117,7 +117,7 @@ grep -qx "keep         $V3  (in use: mounted in the mount namespace of pid $hold
 	fail "$V3 behind a chrooted process: $(cat "$work/gc5")"
 [ -d "$store/$V3" ] || fail "gc removed $V3, mounted in a namespace whose first process is chrooted"
 kill "$jailed" "$holder"
-holder=
+jailed= holder=
 gc >"$work/gc6" || fail "gc failed"
 grep -qx "removed      $V3  (not loaded, not in use)" "$work/gc6" || fail "$V3 once unmounted: $(cat "$work/gc6")"
 
