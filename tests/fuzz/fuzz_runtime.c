@@ -79,10 +79,10 @@ static bool docker_undone(const struct rt_opts *o, const struct file *orig, cons
 	/* an empty "runtimes" or "features": dockerd reads it as none, and undo
 	 * cannot tell it from the one configure made */
 	static const char *const empty_ok[] = {"runtimes", "features"};
-	for (size_t k = 0; ok && k < 2; k++) {
-		json_t *o = json_object_get(a, empty_ok[k]);
+	for (size_t k = 0; ok && k < 4; k++) { /* on both sides: undo may keep one too */
+		json_t *side = k < 2 ? a : b, *o = json_object_get(side, empty_ok[k % 2]);
 		if (json_is_object(o) && json_object_size(o) == 0)
-			json_object_del(a, empty_ok[k]);
+			json_object_del(side, empty_ok[k % 2]);
 	}
 	const char *def = json_string_value(json_object_get(a, "default-runtime"));
 	if (ok && def && !strcmp(def, o->name)) {
